@@ -1,0 +1,103 @@
+package io.lbmode.datapathconfig;
+
+import io.lbmode.crds.cluster.v1.ForwardMode;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * What the datapath agents need to know about their cluster: the contract between the operator (which writes it
+ * into the ConfigMap {@value #CONFIG_MAP_NAME}) and the agent (which reads it from there, or, standalone, derives it
+ * from a Cluster document).
+ *
+ * @param forwardMode     the cluster's effective forward mode
+ * @param podCidrs        {@code spec.clusterNetwork.pods.cidrBlocks}
+ * @param serviceCidrs    {@code spec.clusterNetwork.services.cidrBlocks}
+ * @param clusterNamespace namespace of the Cluster object
+ * @param clusterName     name of the Cluster object
+ * @param hashSeed        Maglev hash seed; equal on every node so every LB node picks the same backend for a flow
+ */
+public record DatapathConfig(ForwardMode forwardMode, List<String> podCidrs, List<String> serviceCidrs,
+                             String clusterNamespace, String clusterName, long hashSeed) {
+
+    public static final String CONFIG_MAP_NAME = "lbmode-datapath";
+
+    static final String FORWARD_MODE = "forwardMode";
+    static final String POD_CIDRS = "podCIDRs";
+    static final String SERVICE_CIDRS = "serviceCIDRs";
+    static final String CLUSTER_NAMESPACE = "clusterNamespace";
+    static final String CLUSTER_NAME = "clusterName";
+    static final String HASH_SEED = "hashSeed";
+
+    public DatapathConfig {
+        Objects.requireNonNull(forwardMode, "forwardMode");
+        podCidrs = List.copyOf(podCidrs);
+        serviceCidrs = List.copyOf(serviceCidrs);
+        Objects.requireNonNull(clusterNamespace, "clusterNamespace");
+        Objects.requireNonNull(clusterName, "clusterName");
+    }
+
+    /** The seed every node derives from the cluster's identity when none is configured. */
+    public static long seedFor(String clusterNamespace, String clusterName) {
+        // FNV-1a over "namespace/name": stable across JVMs and nodes, unlike String.hashCode's narrow range.
+        long hash = 0xcbf29ce484222325L;
+        for (byte b : (clusterNamespace + "/" + clusterName).getBytes(java.nio.charset.StandardCharsets.UTF_8)) {
+            hash ^= b & 0xff;
+            hash *= 0x100000001b3L;
+        }
+        return hash;
+    }
+
+    /** The ConfigMap {@code data} the operator writes. */
+    public Map<String, String> toConfigMapData() {
+        Map<String, String> data = new LinkedHashMap<>();
+        data.put(FORWARD_MODE, forwardMode.wireName());
+        data.put(POD_CIDRS, String.join(",", podCidrs));
+        data.put(SERVICE_CIDRS, String.join(",", serviceCidrs));
+        data.put(CLUSTER_NAMESPACE, clusterNamespace);
+        data.put(CLUSTER_NAME, clusterName);
+        data.put(HASH_SEED, Long.toUnsignedString(hashSeed));
+        return data;
+    }
+
+    /**
+     * Reads the ConfigMap {@code data} back.
+     *
+     * @throws IllegalArgumentException naming the key when a value is missing or malformed
+     */
+    public static DatapathConfig fromConfigMapData(Map<String, String> data) {
+        String mode = required(data, FORWARD_MODE);
+        ForwardMode forwardMode = switch (mode) {
+            case "dsr" -> ForwardMode.DSR;
+            case "snat" -> ForwardMode.SNAT;
+            default -> throw new IllegalArgumentException(
+                    "ConfigMap " + CONFIG_MAP_NAME + ": " + FORWARD_MODE + " must be dsr or snat, not '" + mode + "'");
+        };
+        String seed = required(data, HASH_SEED);
+        long hashSeed;
+        try {
+            hashSeed = Long.parseUnsignedLong(seed);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(
+                    "ConfigMap " + CONFIG_MAP_NAME + ": " + HASH_SEED + " must be an unsigned 64-bit number, not '" + seed + "'");
+        }
+        return new DatapathConfig(forwardMode, split(data.get(POD_CIDRS)), split(data.get(SERVICE_CIDRS)),
+                required(data, CLUSTER_NAMESPACE), required(data, CLUSTER_NAME), hashSeed);
+    }
+
+    private static String required(Map<String, String> data, String key) {
+        String value = data == null ? null : data.get(key);
+        if (value == null || value.isBlank()) {
+            throw new IllegalArgumentException("ConfigMap " + CONFIG_MAP_NAME + ": key " + key + " is missing");
+        }
+        return value.trim();
+    }
+
+    private static List<String> split(String value) {
+        if (value == null || value.isBlank()) {
+            return List.of();
+        }
+        return java.util.Arrays.stream(value.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
+    }
+}
