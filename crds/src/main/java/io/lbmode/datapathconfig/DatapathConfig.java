@@ -49,6 +49,23 @@ public record DatapathConfig(ForwardMode forwardMode, List<String> podCidrs, Lis
         return hash;
     }
 
+    /**
+     * The configuration for a cluster: its effective forward mode (see {@link io.lbmode.forwardmode.ForwardModes}),
+     * its pod and service ranges, and the hash seed derived from its identity.
+     */
+    public static DatapathConfig fromCluster(io.lbmode.crds.cluster.v1.Cluster cluster) {
+        var metadata = cluster.getMetadata();
+        String namespace = metadata == null || metadata.getNamespace() == null ? "" : metadata.getNamespace();
+        String name = metadata == null || metadata.getName() == null ? "" : metadata.getName();
+        var network = cluster.getSpec() == null ? null : cluster.getSpec().clusterNetwork;
+        List<String> pods = network == null || network.pods == null || network.pods.cidrBlocks == null
+                ? List.of() : network.pods.cidrBlocks;
+        List<String> services = network == null || network.services == null || network.services.cidrBlocks == null
+                ? List.of() : network.services.cidrBlocks;
+        return new DatapathConfig(io.lbmode.forwardmode.ForwardModes.effective(cluster), pods, services,
+                namespace, name, seedFor(namespace, name));
+    }
+
     /** The ConfigMap {@code data} the operator writes. */
     public Map<String, String> toConfigMapData() {
         Map<String, String> data = new LinkedHashMap<>();

@@ -1,0 +1,172 @@
+package io.lbmode.forwardmode;
+
+import io.lbmode.crds.cluster.v1.Cluster;
+import io.lbmode.crds.cluster.v1.ForwardMode;
+import io.lbmode.validation.Problem;
+import io.lbmode.version.BareMetalVersion;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * The one place that knows what a cluster's forward mode is, how the 1.16 preview annotation migrates into the
+ * field, and which changes of it are allowed (shared/reference/forwarding-modes.md, issue 2 section 3).
+ *
+ * <ul>
+ *   <li>Effective mode: the field if set; else {@code dsr} if the annotation is {@code enable}; else {@code snat}.</li>
+ *   <li>Migration: a cluster carrying {@code enable} at 1.28.0 or later with the field unset gets the field.</li>
+ *   <li>Immutable: no update may change the effective mode. Allowed are writing the effective mode into the unset
+ *       field and removing the annotation once the field is set.</li>
+ * </ul>
+ */
+public final class ForwardModes {
+    public static final String PREVIEW_ANNOTATION = "preview.baremetal.cluster.gke.io/dpv2-lbmode-dsr";
+    public static final String PREVIEW_ENABLE = "enable";
+    public static final String FIELD = "spec.clusterNetwork.forwardMode";
+    static final String ANNOTATION_FIELD = "metadata.annotations[" + PREVIEW_ANNOTATION + "]";
+    private static final String CREATION_ONLY =
+            "the forward mode is chosen at cluster creation only; create a new cluster to use another mode";
+
+    private ForwardModes() {
+    }
+
+    /** The mode the datapath programs for this cluster. */
+    public static ForwardMode effective(Cluster cluster) {
+        return field(cluster).orElseGet(() -> annotationEnables(cluster) ? ForwardMode.DSR : ForwardMode.SNAT);
+    }
+
+    /** {@code spec.clusterNetwork.forwardMode}, when set. */
+    public static Optional<ForwardMode> field(Cluster cluster) {
+        if (cluster == null || cluster.getSpec() == null || cluster.getSpec().clusterNetwork == null) {
+            return Optional.empty();
+        }
+        return Optional.ofNullable(cluster.getSpec().clusterNetwork.forwardMode);
+    }
+
+    /** The value of the 1.16 preview annotation, when present. */
+    public static Optional<String> annotation(Cluster cluster) {
+        if (cluster == null || cluster.getMetadata() == null) {
+            return Optional.empty();
+        }
+        Map<String, String> annotations = cluster.getMetadata().getAnnotations();
+        return annotations == null ? Optional.empty() : Optional.ofNullable(annotations.get(PREVIEW_ANNOTATION));
+    }
+
+    static boolean annotationEnables(Cluster cluster) {
+        return annotation(cluster).map(PREVIEW_ENABLE::equals).orElse(false);
+    }
+
+    static Optional<BareMetalVersion> version(Cluster cluster) {
+        return cluster == null || cluster.getSpec() == null
+                ? Optional.empty()
+                : BareMetalVersion.parse(cluster.getSpec().anthosBareMetalVersion);
+    }
+
+    /**
+     * What the operator does to a stored cluster: the annotation is {@code enable}, the version is 1.28.0 or later
+     * and the field is unset, so the field gets {@code dsr}.
+     */
+    public static Optional<Migration> migrationFor(Cluster current) {
+        if (field(current).isPresent() || !annotationEnables(current)) {
+            return Optional.empty();
+        }
+        Optional<BareMetalVersion> version = version(current);
+        if (version.isEmpty() || version.get().isBefore(BareMetalVersion.V1_28_0)) {
+            return Optional.empty();
+        }
+        return Optional.of(new Migration(ForwardMode.DSR, FIELD + " set to dsr from the 1.16 preview annotation "
+                + PREVIEW_ANNOTATION + "=enable (version " + version.get() + ")"));
+    }
+
+    /**
+     * The migration an upgrade triggers: {@code old} is before 1.28.0, {@code updated} is 1.28.0 or later, the
+     * annotation is {@code enable} and the updated object leaves the field unset.
+     */
+    public static Optional<Migration> migrationOnUpgrade(Cluster old, Cluster updated) {
+        Optional<BareMetalVersion> from = version(old);
+        Optional<BareMetalVersion> to = version(updated);
+        if (from.isEmpty() || to.isEmpty() || !from.get().isBefore(BareMetalVersion.V1_28_0)
+                || to.get().isBefore(BareMetalVersion.V1_28_0)) {
+            return Optional.empty();
+        }
+        if (field(updated).isPresent() || !annotationEnables(updated)) {
+            return Optional.empty();
+        }
+        return Optional.of(new Migration(ForwardMode.DSR, FIELD + " set to dsr from the 1.16 preview annotation "
+                + PREVIEW_ANNOTATION + "=enable on the upgrade from " + from.get() + " to " + to.get()));
+    }
+
+    /** Create rules: the annotation may only say {@code enable}, and not together with {@code forwardMode: snat}. */
+    public static List<Problem> checkCreate(Cluster cluster) {
+        List<Problem> problems = new ArrayList<>();
+        Optional<String> annotation = annotation(cluster);
+        if (annotation.isPresent() && !PREVIEW_ENABLE.equals(annotation.get())) {
+            problems.add(new Problem(ANNOTATION_FIELD, "must be 'enable', not '" + annotation.get()
+                    + "'; remove the annotation for snat, or set " + FIELD + " instead"));
+        }
+        if (annotation.isPresent() && field(cluster).orElse(null) == ForwardMode.SNAT) {
+            problems.add(new Problem(FIELD, "is snat but the annotation " + PREVIEW_ANNOTATION
+                    + " asks for dsr; remove the annotation or set forwardMode: dsr"));
+        }
+        return problems;
+    }
+
+    /** Create warnings: an unset mode is snat for good; the annotation is only for 1.16. */
+    public static List<String> warnCreate(Cluster cluster) {
+        List<String> warnings = new ArrayList<>();
+        if (field(cluster).isEmpty() && annotation(cluster).isEmpty()) {
+            warnings.add(FIELD + ": not set: the cluster will use snat, and it can't be changed later");
+        }
+        if (annotation(cluster).isPresent() && version(cluster).map(v -> v.atLeast(BareMetalVersion.V1_28_0)).orElse(false)) {
+            warnings.add(ANNOTATION_FIELD + ": the preview annotation is for 1.16 clusters; on 1.28 and later set "
+                    + FIELD + ": dsr instead");
+        }
+        return warnings;
+    }
+
+    /**
+     * Update rules: the effective mode never changes. Every denial names the field, the old and new value and says
+     * that the mode is chosen at creation only.
+     */
+    public static List<Problem> checkUpdate(Cluster old, Cluster updated) {
+        List<Problem> problems = new ArrayList<>();
+        Optional<ForwardMode> oldField = field(old);
+        Optional<ForwardMode> newField = field(updated);
+        Optional<String> oldAnnotation = annotation(old);
+        Optional<String> newAnnotation = annotation(updated);
+        ForwardMode oldMode = effective(old);
+        ForwardMode newMode = effective(updated);
+
+        if (oldField.isPresent() && newField.isEmpty()) {
+            problems.add(new Problem(FIELD, "can't be removed (was " + oldField.get() + "); " + CREATION_ONLY));
+        } else if (oldField.isPresent() && oldField.get() != newField.get()) {
+            problems.add(new Problem(FIELD, "can't change from " + oldField.get() + " to " + newField.get() + "; " + CREATION_ONLY));
+        } else if (oldField.isEmpty() && newField.isPresent() && newField.get() != oldMode) {
+            problems.add(new Problem(FIELD, "can't be set to " + newField.get() + ": the cluster runs " + oldMode
+                    + (oldAnnotation.isPresent() ? " (from the annotation " + PREVIEW_ANNOTATION + ")" : " (the default)")
+                    + "; only " + oldMode + " may be written; " + CREATION_ONLY));
+        } else if (oldField.isEmpty() && newField.isEmpty() && !oldAnnotation.equals(newAnnotation)) {
+            // With the field unset the annotation is what selects the mode: adding, removing or changing it would switch it.
+            String change = oldAnnotation.isEmpty() ? "can't be added (value '" + newAnnotation.get() + "')"
+                    : newAnnotation.isEmpty() ? "can't be removed while " + FIELD + " is unset (it selects " + oldMode + ")"
+                    : "can't change from '" + oldAnnotation.get() + "' to '" + newAnnotation.get() + "'";
+            problems.add(new Problem(ANNOTATION_FIELD, change + ": the mode would change from " + oldMode + " to " + newMode
+                    + "; " + CREATION_ONLY + (newAnnotation.isEmpty() ? " (set " + FIELD + ": " + oldMode + " first, then remove it)" : "")));
+        } else if (newField.isPresent() && newAnnotation.isPresent() && !newAnnotation.equals(oldAnnotation)) {
+            // The field decides; a newly added or changed annotation can only contradict it or be noise.
+            problems.add(new Problem(ANNOTATION_FIELD, "can't be added or changed on a cluster whose " + FIELD
+                    + " is set (" + newField.get() + "); the annotation is only the 1.16 preview switch"));
+        }
+        if (problems.isEmpty() && oldMode != newMode) {
+            // Defensive: every path that changes the mode must be denied, even one the cases above do not name.
+            problems.add(new Problem(FIELD, "the effective mode can't change from " + oldMode + " to " + newMode + "; " + CREATION_ONLY));
+        }
+        return problems;
+    }
+
+    static boolean sameMode(Cluster a, Cluster b) {
+        return Objects.equals(effective(a), effective(b));
+    }
+}
