@@ -1,0 +1,218 @@
+package io.lbmode.datapath.model;
+
+import io.fabric8.kubernetes.api.model.IntOrString;
+import io.fabric8.kubernetes.api.model.LoadBalancerIngress;
+import io.fabric8.kubernetes.api.model.Node;
+import io.fabric8.kubernetes.api.model.NodeAddress;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.discovery.v1.Endpoint;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointConditions;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointPort;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
+import io.lbmode.crds.cluster.v1.ForwardMode;
+import java.net.Inet4Address;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * Turns Kubernetes objects into this node's {@link NodeState}, with the Service semantics users know from kube-proxy.
+ *
+ * <ul>
+ *   <li>Only {@code type: LoadBalancer} Services; each IPv4 {@code status.loadBalancer.ingress[].ip} is a VIP.</li>
+ *   <li>Every TCP and UDP port; the backend port comes from the EndpointSlice port with the same name and protocol
+ *       (that is how named targetPorts are resolved: the EndpointSlice controller resolved them per pod); a slice
+ *       without ports falls back to a numeric targetPort.</li>
+ *   <li>Ready endpoints only; when none is ready, serving terminating ones (graceful termination), never others.</li>
+ *   <li>{@code externalTrafficPolicy: Local}: endpoints on this node only.</li>
+ * </ul>
+ * Pure: no I/O, no clock; equal inputs give equal states.
+ */
+public final class NodeStateBuilder {
+    /** Label every EndpointSlice carries naming its Service. */
+    public static final String SERVICE_NAME_LABEL = "kubernetes.io/service-name";
+
+    private NodeStateBuilder() {
+    }
+
+    /** The state and what was skipped and why (to log, not to fail on: one bad Service must not stop the others). */
+    public record Result(NodeState state, List<String> warnings) {
+        public Result {
+            Objects.requireNonNull(state, "state");
+            warnings = List.copyOf(warnings);
+        }
+    }
+
+    public static Result build(ForwardMode mode, long hashSeed, String nodeName, List<Node> nodes, List<Service> services,
+                               List<EndpointSlice> slices) {
+        List<String> warnings = new ArrayList<>();
+        NodeInfo node = new NodeInfo(nodeName, nodes.stream()
+                .filter(n -> n.getMetadata() != null && nodeName.equals(n.getMetadata().getName()))
+                .findFirst().flatMap(NodeStateBuilder::nodeAddress).orElse(NodeInfo.UNKNOWN_ADDRESS));
+
+        Map<String, List<EndpointSlice>> slicesByService = new HashMap<>();
+        for (EndpointSlice slice : slices) {
+            if (slice.getMetadata() == null || slice.getMetadata().getLabels() == null) {
+                continue;
+            }
+            String svc = slice.getMetadata().getLabels().get(SERVICE_NAME_LABEL);
+            if (svc != null && (slice.getAddressType() == null || "IPv4".equals(slice.getAddressType()))) {
+                slicesByService.computeIfAbsent(slice.getMetadata().getNamespace() + "/" + svc, k -> new ArrayList<>()).add(slice);
+            }
+        }
+
+        Map<ServicePort.Key, ServicePort> ports = new HashMap<>();
+        List<Service> sorted = services.stream().filter(s -> s.getMetadata() != null)
+                .sorted(java.util.Comparator.comparing((Service s) -> ns(s.getMetadata().getNamespace()))
+                        .thenComparing(s -> s.getMetadata().getName()))
+                .toList();
+        for (Service svc : sorted) {
+            if (svc.getSpec() == null || !"LoadBalancer".equals(svc.getSpec().getType())) {
+                continue;
+            }
+            String namespace = ns(svc.getMetadata().getNamespace());
+            String name = svc.getMetadata().getName();
+            List<Inet4Address> vips = vips(svc, warnings);
+            if (vips.isEmpty() || svc.getSpec().getPorts() == null) {
+                continue;
+            }
+            boolean localOnly = "Local".equals(svc.getSpec().getExternalTrafficPolicy());
+            List<EndpointSlice> svcSlices = slicesByService.getOrDefault(namespace + "/" + name, List.of());
+            for (var p : svc.getSpec().getPorts()) {
+                String portName = p.getName() == null ? "" : p.getName();
+                Optional<Protocol> protocol = Protocol.fromKubernetes(p.getProtocol());
+                if (protocol.isEmpty()) {
+                    warnings.add("service " + namespace + "/" + name + " port " + portDisplay(p.getName(), p.getPort())
+                            + ": protocol " + p.getProtocol() + " is not supported (TCP and UDP are); skipped");
+                    continue;
+                }
+                if (p.getPort() == null) {
+                    warnings.add("service " + namespace + "/" + name + " port '" + portName + "': spec.ports[].port is missing; skipped");
+                    continue;
+                }
+                List<Backend> backends = backends(svcSlices, portName, protocol.get(), p.getTargetPort(), p.getPort(), nodeName);
+                if (localOnly) {
+                    backends = backends.stream().filter(Backend::local).toList();
+                }
+                for (Inet4Address vip : vips) {
+                    ServicePort sp = new ServicePort(namespace, name, portName, protocol.get(), vip, p.getPort(), localOnly, backends);
+                    ServicePort previous = ports.putIfAbsent(sp.key(), sp);
+                    if (previous != null) {
+                        warnings.add("service " + sp.displayName() + ": " + sp.key() + " is already used by "
+                                + previous.displayName() + "; skipped");
+                    }
+                }
+            }
+        }
+        return new Result(new NodeState(mode, node, hashSeed, new ArrayList<>(ports.values())), warnings);
+    }
+
+    private static String ns(String namespace) {
+        return namespace == null || namespace.isEmpty() ? "default" : namespace;
+    }
+
+    private static String portDisplay(String name, Integer port) {
+        return name != null && !name.isEmpty() ? "'" + name + "'" : String.valueOf(port);
+    }
+
+    /** InternalIP first (what pods on other nodes see), else ExternalIP. */
+    static Optional<Inet4Address> nodeAddress(Node node) {
+        if (node.getStatus() == null || node.getStatus().getAddresses() == null) {
+            return Optional.empty();
+        }
+        for (String type : List.of("InternalIP", "ExternalIP")) {
+            for (NodeAddress a : node.getStatus().getAddresses()) {
+                if (type.equals(a.getType())) {
+                    Optional<Inet4Address> ip = Addresses.parseIpv4(a.getAddress());
+                    if (ip.isPresent()) {
+                        return ip;
+                    }
+                }
+            }
+        }
+        return Optional.empty();
+    }
+
+    private static List<Inet4Address> vips(Service svc, List<String> warnings) {
+        if (svc.getStatus() == null || svc.getStatus().getLoadBalancer() == null
+                || svc.getStatus().getLoadBalancer().getIngress() == null) {
+            return List.of();
+        }
+        Set<Inet4Address> vips = new LinkedHashSet<>();
+        for (LoadBalancerIngress ingress : svc.getStatus().getLoadBalancer().getIngress()) {
+            if (ingress.getIp() == null) {
+                continue; // hostname-only ingress (cloud LBs): nothing to program on a node
+            }
+            Optional<Inet4Address> ip = Addresses.parseIpv4(ingress.getIp());
+            if (ip.isPresent()) {
+                vips.add(ip.get());
+            } else {
+                warnings.add("service " + ns(svc.getMetadata().getNamespace()) + "/" + svc.getMetadata().getName()
+                        + ": status.loadBalancer.ingress ip '" + ingress.getIp() + "' is not IPv4 (IPv6 is not supported yet); skipped");
+            }
+        }
+        return List.copyOf(vips);
+    }
+
+    private static List<Backend> backends(List<EndpointSlice> slices, String portName, Protocol protocol,
+                                          IntOrString targetPort, int servicePort, String nodeName) {
+        List<Backend> ready = new ArrayList<>();
+        List<Backend> servingTerminating = new ArrayList<>();
+        for (EndpointSlice slice : slices) {
+            Optional<Integer> port = slicePort(slice, portName, protocol, targetPort, servicePort);
+            if (port.isEmpty() || slice.getEndpoints() == null) {
+                continue;
+            }
+            for (Endpoint ep : slice.getEndpoints()) {
+                EndpointConditions c = ep.getConditions();
+                // Kubernetes: a missing ready condition means ready; missing serving means "as ready"; missing terminating means not.
+                boolean isReady = c == null || c.getReady() == null || c.getReady();
+                boolean serving = c == null || c.getServing() == null ? isReady : c.getServing();
+                boolean terminating = c != null && c.getTerminating() != null && c.getTerminating();
+                String epNode = ep.getNodeName() == null ? "" : ep.getNodeName();
+                if (ep.getAddresses() == null) {
+                    continue;
+                }
+                for (String address : ep.getAddresses()) {
+                    Optional<Inet4Address> ip = Addresses.parseIpv4(address);
+                    if (ip.isEmpty()) {
+                        continue;
+                    }
+                    Backend b = new Backend(ip.get(), port.get(), epNode, !epNode.isEmpty() && epNode.equals(nodeName));
+                    if (isReady && !terminating) {
+                        ready.add(b);
+                    } else if (serving && terminating) {
+                        servingTerminating.add(b);
+                    }
+                }
+            }
+        }
+        return ready.isEmpty() ? servingTerminating : ready;
+    }
+
+    /** The backend port for a service port in one slice: the slice port with the same name and protocol. */
+    private static Optional<Integer> slicePort(EndpointSlice slice, String portName, Protocol protocol,
+                                               IntOrString targetPort, int servicePort) {
+        List<EndpointPort> ports = slice.getPorts();
+        if (ports == null || ports.isEmpty()) {
+            // No port list: only a numeric targetPort (or the port itself) can say where to send.
+            if (targetPort == null) {
+                return Optional.of(servicePort);
+            }
+            return targetPort.getIntVal() != null ? Optional.of(targetPort.getIntVal()) : Optional.empty();
+        }
+        for (EndpointPort ep : ports) {
+            String name = ep.getName() == null ? "" : ep.getName();
+            if (name.equals(portName) && Protocol.fromKubernetes(ep.getProtocol()).equals(Optional.of(protocol))
+                    && ep.getPort() != null && ep.getPort() >= 1 && ep.getPort() <= 65535) {
+                return Optional.of(ep.getPort());
+            }
+        }
+        return Optional.empty();
+    }
+}

@@ -1,0 +1,23 @@
+package io.lbmode.datapath.nft;
+
+import java.util.Optional;
+
+/**
+ * The kernel boundary of SNAT mode: everything lbmode does to nftables goes through these two calls, so the rule
+ * logic can be tested against {@link FakeNftRunner} without root, and the real kernel is exercised in the lab.
+ */
+public interface NftRunner {
+
+    /**
+     * Runs an nft script ({@code nft -f} syntax) as one transaction: all of it or nothing.
+     *
+     * @throws NftException with nft's own error text when the kernel or the parser refuses it
+     */
+    void run(String script);
+
+    /** {@code nft list table FAMILY NAME} in nft's text form, or empty when the table does not exist. */
+    Optional<String> listTable(String family, String table);
+
+    /** Short description for logs and status: which implementation talks to the kernel. */
+    String describe();
+}

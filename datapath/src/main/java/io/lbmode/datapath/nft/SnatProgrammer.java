@@ -1,0 +1,127 @@
+package io.lbmode.datapath.nft;
+
+import io.lbmode.crds.cluster.v1.ForwardMode;
+import io.lbmode.datapath.model.NodeState;
+import io.lbmode.datapath.program.Applied;
+import io.lbmode.datapath.program.ModeProgrammer;
+import io.lbmode.datapath.program.ProgrammingException;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.Optional;
+import java.util.SortedSet;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * SNAT mode: the table {@code ip lbmode} (see {@link SnatRuleset} for its layout). The first apply replaces any
+ * existing table atomically (adoption after a restart: conntrack keeps established connections on their backends
+ * since NAT bindings live in conntrack, not in the rules); later applies send only element changes.
+ */
+public final class SnatProgrammer implements ModeProgrammer {
+    private final NftRunner nft;
+    private Optional<NodeState> applied = Optional.empty();
+    private final SortedSet<Integer> picks = new TreeSet<>();
+    /** Canonical listing right after the last apply: what {@link #drifted()} compares the kernel with. */
+    private Optional<String> expectedListing = Optional.empty();
+
+    public SnatProgrammer(NftRunner nft) {
+        this.nft = nft;
+    }
+
+    @Override
+    public ForwardMode mode() {
+        return ForwardMode.SNAT;
+    }
+
+    @Override
+    public Applied apply(NodeState desired) {
+        long start = System.nanoTime();
+        try {
+            if (applied.isEmpty()) {
+                nft.run(SnatRuleset.full(desired));
+                picks.clear();
+                picks.addAll(SnatRuleset.Elements.of(desired).pickChains());
+                remember(desired);
+                return new Applied(true, SnatRuleset.Elements.of(desired).size(), Duration.ofNanos(System.nanoTime() - start));
+            }
+            SnatRuleset.Diff diff = SnatRuleset.diff(applied.get(), desired, picks);
+            if (!diff.isEmpty()) {
+                nft.run(diff.script());
+                picks.addAll(SnatRuleset.Elements.of(desired).pickChains());
+            }
+            remember(desired);
+            return new Applied(false, diff.changes(), Duration.ofNanos(System.nanoTime() - start));
+        } catch (NftException e) {
+            // A failed incremental change may mean someone else changed the table: next apply starts from scratch.
+            applied = Optional.empty();
+            throw new ProgrammingException("SNAT rules for node " + desired.node().name() + ": " + e.getMessage(), e);
+        }
+    }
+
+    private void remember(NodeState desired) {
+        applied = Optional.of(desired);
+        expectedListing = nft.listTable(SnatRuleset.FAMILY, SnatRuleset.TABLE).map(SnatProgrammer::canonical);
+    }
+
+    @Override
+    public String render(NodeState desired) {
+        return SnatRuleset.full(desired);
+    }
+
+    @Override
+    public boolean drifted() {
+        if (applied.isEmpty()) {
+            return false;
+        }
+        Optional<String> now = nft.listTable(SnatRuleset.FAMILY, SnatRuleset.TABLE).map(SnatProgrammer::canonical);
+        return !now.equals(expectedListing);
+    }
+
+    @Override
+    public void repair() {
+        Optional<NodeState> last = applied;
+        if (last.isEmpty()) {
+            return;
+        }
+        applied = Optional.empty();
+        apply(last.get());
+    }
+
+    @Override
+    public void cleanup() {
+        try {
+            nft.run(SnatRuleset.remove());
+        } catch (NftException e) {
+            throw new ProgrammingException("removing table " + SnatRuleset.FAMILY + " " + SnatRuleset.TABLE + ": " + e.getMessage(), e);
+        }
+        applied = Optional.empty();
+        expectedListing = Optional.empty();
+        picks.clear();
+    }
+
+    @Override
+    public Map<String, Long> dropCounters() {
+        return Map.of(); // rejected connections are answered (reset/unreachable), not silently dropped
+    }
+
+    private static final Pattern ELEMENTS = Pattern.compile("elements = \\{([^}]*)}", Pattern.DOTALL);
+
+    /**
+     * A listing in a form independent of element order (the kernel lists hash sets in bucket order, which changes
+     * with resizes) and of handles/whitespace.
+     */
+    static String canonical(String listing) {
+        Matcher m = ELEMENTS.matcher(listing);
+        StringBuilder out = new StringBuilder();
+        while (m.find()) {
+            String[] elements = Arrays.stream(m.group(1).split(",")).map(String::strip).filter(e -> !e.isEmpty())
+                    .sorted().toArray(String[]::new);
+            m.appendReplacement(out, Matcher.quoteReplacement("elements = { " + String.join(", ", elements) + " }"));
+        }
+        m.appendTail(out);
+        return out.toString().lines().map(String::strip).filter(l -> !l.isEmpty())
+                .map(l -> l.replaceAll(" # handle \\d+", "")).reduce("", (x, y) -> x + y + "\n");
+    }
+}
