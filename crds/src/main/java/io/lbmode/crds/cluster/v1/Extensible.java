@@ -2,6 +2,7 @@ package io.lbmode.crds.cluster.v1;
 
 import com.fasterxml.jackson.annotation.JsonAnyGetter;
 import com.fasterxml.jackson.annotation.JsonAnySetter;
+import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -20,6 +21,7 @@ public abstract class Extensible {
 
     /** Fields of this object that lbmode does not model, in document order. */
     @JsonAnyGetter
+    @JsonIgnore
     public Map<String, Object> unmodelled() {
         return unmodelled;
     }
