@@ -20,7 +20,8 @@
 {{- define "lbmode.datapathName" -}}{{ include "lbmode.fullname" . }}-datapath{{- end -}}
 {{- define "lbmode.webhookServiceName" -}}{{ include "lbmode.fullname" . }}-webhook{{- end -}}
 {{- define "lbmode.webhookSecretName" -}}{{ include "lbmode.fullname" . }}-webhook-tls{{- end -}}
-{{- define "lbmode.webhookConfigName" -}}{{ include "lbmode.fullname" . }}-{{ .Release.Namespace }}{{- end -}}
+{{/* Cluster-scoped objects carry the namespace too: two releases in two namespaces must not collide. */}}
+{{- define "lbmode.webhookConfigName" -}}{{ printf "%s-%s" (include "lbmode.fullname" .) .Release.Namespace | trunc 63 | trimSuffix "-" }}{{- end -}}
 
 {{- define "lbmode.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
@@ -92,3 +93,6 @@ Secret already in the cluster is reused (lookup), so the caBundle stays valid an
 {{- end -}}
 {{- toYaml (get .Values "__lbmodeWebhookTls") -}}
 {{- end -}}
+
+{{- define "lbmode.operatorClusterRoleName" -}}{{ printf "%s-%s" (include "lbmode.operatorName" .) .Release.Namespace | trunc 63 | trimSuffix "-" }}{{- end -}}
+{{- define "lbmode.datapathClusterRoleName" -}}{{ printf "%s-%s" (include "lbmode.datapathName" .) .Release.Namespace | trunc 63 | trimSuffix "-" }}{{- end -}}
