@@ -9,7 +9,6 @@ import io.lbmode.yaml.KubeYaml;
 import io.lbmode.yaml.KubeYamlException;
 import java.io.PrintStream;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -94,18 +93,10 @@ public final class Main {
                 }
                 clusters++;
                 String who = file + ": " + doc.displayName() + ": ";
-                Cluster cluster;
-                try {
-                    cluster = KubeYaml.toCluster(doc.node());
-                } catch (KubeYamlException e) {
-                    out.println(who + e.getMessage());
-                    code = Math.max(code, INVALID);
-                    continue;
-                }
-                Verdict verdict = ClusterValidator.validateCreate(cluster);
+                Verdict verdict = ClusterValidator.validateCreate(doc.node());
                 verdict.warnings().forEach(w -> err.println(who + "warning: " + w));
                 if (verdict.allowed()) {
-                    out.println(who + "valid (forwardMode " + ForwardModes.effective(cluster) + ")");
+                    out.println(who + "valid (forwardMode " + effective(doc) + ")");
                     verdict.migration().ifPresent(m -> out.println(who + "migration: " + m.message()));
                 } else {
                     verdict.problems().forEach(p -> out.println(who + p));
@@ -121,7 +112,6 @@ public final class Main {
 
     private int checkUpdate(String oldFile, String newFile) {
         Cluster old;
-        List<KubeYaml.Document> updatedDocs;
         try {
             old = KubeYaml.toCluster(onlyCluster(oldFile, KubeYaml.read(Path.of(oldFile))).node());
         } catch (KubeYamlException e) {
@@ -135,34 +125,22 @@ public final class Main {
             err.println(prefixed(newFile, e.getMessage()));
             return USAGE;
         }
-        String who = newFile + ": " + updatedDoc.displayName() + ": ";
-        Cluster updated;
-        try {
-            updated = KubeYaml.toCluster(updatedDoc.node());
-        } catch (KubeYamlException e) {
-            out.println("denied: " + who.substring(0, who.length() - 2));
-            out.println(e.getMessage());
-            return INVALID;
-        }
-        List<String> identity = new ArrayList<>();
-        if (!name(old).equals(name(updated))) {
+        String updatedName = updatedDoc.displayName();
+        if (!name(old).equals(updatedName)) {
             // The webhook only ever sees two versions of one object; comparing different clusters would mean nothing.
-            identity.add("OLD is " + name(old) + " but NEW is " + name(updated) + "; give two versions of the same Cluster");
-        }
-        if (!identity.isEmpty()) {
-            identity.forEach(line -> err.println("lbmode: " + line));
+            err.println("lbmode: OLD is " + name(old) + " but NEW is " + updatedName + "; give two versions of the same Cluster");
             return USAGE;
         }
-        Verdict verdict = ClusterValidator.validateUpdate(old, updated);
+        Verdict verdict = ClusterValidator.validateUpdate(old, updatedDoc.node());
         verdict.warnings().forEach(w -> err.println("warning: " + w));
         if (!verdict.allowed()) {
-            out.println("denied: update of " + name(updated));
+            out.println("denied: update of " + updatedName);
             for (Problem problem : verdict.problems()) {
                 out.println(problem);
             }
             return INVALID;
         }
-        out.println("allowed: update of " + name(updated) + " (forwardMode " + ForwardModes.effective(updated) + ")");
+        out.println("allowed: update of " + updatedName + " (forwardMode " + effective(updatedDoc) + ")");
         verdict.migration().ifPresent(m -> out.println("migration: " + m.message()));
         return OK;
     }
@@ -173,6 +151,14 @@ public final class Main {
             throw new KubeYamlException("must contain exactly one Cluster (" + Cluster.API_VERSION + "), found " + clusters.size());
         }
         return clusters.getFirst();
+    }
+
+    private static String effective(KubeYaml.Document doc) {
+        try {
+            return ForwardModes.effective(KubeYaml.toCluster(doc.node())).wireName();
+        } catch (KubeYamlException e) {
+            return "unknown";
+        }
     }
 
     private static String name(Cluster cluster) {

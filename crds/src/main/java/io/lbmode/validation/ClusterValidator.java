@@ -15,7 +15,11 @@ import io.lbmode.crds.cluster.v1.NodePoolSpec;
 import io.lbmode.forwardmode.ForwardModes;
 import io.lbmode.forwardmode.Migration;
 import io.lbmode.version.BareMetalVersion;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.lbmode.schema.StructuralSchema;
 import io.lbmode.yaml.KubeYaml;
+import io.lbmode.yaml.KubeYamlException;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -53,6 +57,66 @@ public final class ClusterValidator {
         problems.addAll(immutability(old, updated));
         Optional<Migration> migration = ForwardModes.migrationOnUpgrade(old, updated).or(() -> ForwardModes.migrationFor(updated));
         return new Verdict(problems, List.of(), migration);
+    }
+
+    /**
+     * Validates a document as it arrives (YAML or an admission request): values of the wrong type or outside an
+     * enum are reported by the CRD schema, with their path, and the rest is still checked by every rule, so that
+     * one run reports every problem.
+     */
+    public static Verdict validateCreate(JsonNode document) {
+        Checked checked = check(document);
+        if (checked.cluster().isEmpty()) {
+            return new Verdict(checked.problems(), List.of(), Optional.empty());
+        }
+        Verdict verdict = validateCreate(checked.cluster().get());
+        return new Verdict(merge(checked.problems(), verdict.problems()), warnings(checked.problems(), verdict.warnings()),
+                verdict.migration());
+    }
+
+    /** {@link #validateUpdate(Cluster, Cluster)} for an updated document that may carry values of the wrong type. */
+    public static Verdict validateUpdate(Cluster old, JsonNode updated) {
+        Checked checked = check(updated);
+        if (checked.cluster().isEmpty()) {
+            return new Verdict(checked.problems(), List.of(), Optional.empty());
+        }
+        Verdict verdict = validateUpdate(old, checked.cluster().get());
+        return new Verdict(merge(checked.problems(), verdict.problems()), verdict.warnings(), verdict.migration());
+    }
+
+    private record Checked(List<Problem> problems, Optional<Cluster> cluster) {
+    }
+
+    private static Checked check(JsonNode document) {
+        if (!(document instanceof ObjectNode object)) {
+            return new Checked(List.of(new Problem("(document)", "a Cluster must be a mapping")), Optional.empty());
+        }
+        ObjectNode copy = object.deepCopy();
+        List<Problem> problems = new ArrayList<>(StructuralSchema.cluster().checkTypes(copy));
+        try {
+            return new Checked(problems, Optional.of(KubeYaml.toCluster(copy)));
+        } catch (KubeYamlException e) {
+            // Fields the schema does not type (metadata) can still be wrong; the message starts with their path.
+            String message = e.getMessage();
+            int colon = message.indexOf(": ");
+            problems.add(colon > 0 ? new Problem(message.substring(0, colon), message.substring(colon + 2))
+                    : new Problem("(document)", message));
+            return new Checked(problems, Optional.empty());
+        }
+    }
+
+    /** A warning about a field the schema rejected (e.g. "not set") would only confuse. */
+    private static List<String> warnings(List<Problem> schema, List<String> warnings) {
+        return warnings.stream().filter(w -> schema.stream().noneMatch(p -> w.startsWith(p.field() + ":"))).toList();
+    }
+
+    /** Schema problems first; a rule's "is required" for a value the schema already rejected is left out. */
+    private static List<Problem> merge(List<Problem> schema, List<Problem> rules) {
+        Set<String> reported = new HashSet<>();
+        schema.forEach(p -> reported.add(p.field()));
+        List<Problem> all = new ArrayList<>(schema);
+        rules.stream().filter(p -> !reported.contains(p.field())).forEach(all::add);
+        return all;
     }
 
     // ---------------------------------------------------------------- rules on one object

@@ -17,7 +17,7 @@ import java.util.regex.Pattern;
 public record BareMetalVersion(int major, int minor, int patch, List<String> build) implements Comparable<BareMetalVersion> {
 
     private static final Pattern SYNTAX =
-            Pattern.compile("v?(0|[1-9]\\d{0,5})\\.(0|[1-9]\\d{0,5})\\.(0|[1-9]\\d{0,5})(?:-([0-9A-Za-z]+(?:\\.[0-9A-Za-z]+)*))?");
+            Pattern.compile("(0|[1-9]\\d{0,5})\\.(0|[1-9]\\d{0,5})\\.(0|[1-9]\\d{0,5})(?:-([0-9A-Za-z]+(?:\\.[0-9A-Za-z]+)*))?");
 
     /** The first release in which {@code forwardMode} is a field (after 1.16 versions jumped to 1.28). */
     public static final BareMetalVersion V1_28_0 = new BareMetalVersion(1, 28, 0, List.of());
