@@ -34,12 +34,7 @@ public record ProgrammerFactory(NftRunner nft, String interfaceName, Path bpffs,
         };
     }
 
-    /**
-     * DSR engineer (issue #5): replace the body with
-     * {@code return new io.lbmode.datapath.bpf.DsrProgrammer(interfaceName, bpffs, hashSeed, maglevTableSize);}.
-     * Until then DSR is reported, not faked: the agent puts this message into the NodeDataplane status.
-     */
     private ModeProgrammer dsr() {
-        throw new UnsupportedOperationException("DSR mode is not available in this build (io.lbmode.datapath.bpf.DsrProgrammer is missing)");
+        return new io.lbmode.datapath.bpf.DsrProgrammer(interfaceName, bpffs, hashSeed, maglevTableSize);
     }
 }

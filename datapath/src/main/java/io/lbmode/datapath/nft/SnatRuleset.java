@@ -116,7 +116,7 @@ public final class SnatRuleset {
         for (String hook : List.of("prerouting", "output")) {
             String chain = "nat-" + hook;
             s.append("add chain ").append(t()).append(' ').append(chain).append(" { type nat hook ").append(hook)
-                    .append(" priority dstnat; policy accept; }\n");
+                    .append(" priority -100; policy accept; }\n"); // -100 = dstnat (the name is valid for prerouting only)
             s.append("add rule ").append(t()).append(' ').append(chain).append(' ').append(KEY).append(" @")
                     .append(MASQUERADE_PORTS).append(" meta mark set meta mark | ").append(MASQUERADE_MARK).append('\n');
             s.append("add rule ").append(t()).append(' ').append(chain).append(' ').append(KEY).append(" vmap @")

@@ -1,0 +1,567 @@
+/* lbmode DSR datapath: tc (clsact, direct action) programs for the node interface.
+ *
+ * Every node runs the same two programs on the interface that holds its InternalIP:
+ *
+ *   dsr_ingress  LB role:     packet to a VIP:port of a DSR service -> Maglev picks a backend -> DNAT to the pod,
+ *                             keep the client source, insert the DSR option (TCP SYN, every UDP packet) -> redirect
+ *                             straight to the egress device. Redirecting from tc skips netfilter, so the LB node
+ *                             keeps no conntrack entry and no other per-connection state.
+ *                Worker role: packet carrying the DSR option -> remember pod/client -> VIP:port in lb_reverse,
+ *                             strip the option -> let the stack deliver it to the pod.
+ *   dsr_egress   Reply path:  pod -> client packets leaving by the node interface get their source rewritten back
+ *                             to VIP:port (TCP including RST; FIN/RST end the entry) and go straight to the client.
+ *
+ * Why egress on the node interface rather than the pod-facing veths: one attach point per node, independent of the
+ * CNI's pod interfaces, and it also covers pods on the LB node itself (their replies leave by the same interface).
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "dsr.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+
+#define IP_OFF ETH_HLEN_
+#define IP_CSUM_OFF (IP_OFF + offsetof(struct iphdr, check))
+#define IP_SADDR_OFF (IP_OFF + offsetof(struct iphdr, saddr))
+#define IP_DADDR_OFF (IP_OFF + offsetof(struct iphdr, daddr))
+#define IP_MF 0x2000
+#define IP_DF 0x4000
+#define IP_OFFMASK 0x1fff
+
+#define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_RST 0x04
+#define TCP_FLAG_ACK 0x10
+
+/* What the parser learned about one IPv4 packet; addresses and ports stay in network order. */
+struct flow {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u32 l4_off;   /* offset of the TCP/UDP header from the start of the frame */
+	__u16 tot_len;  /* IPv4 total length, host order */
+	__u8 ihl;       /* IPv4 header length in bytes */
+	__u8 proto;
+	__u8 tcp_flags;
+	__u8 fragment;  /* MF set or offset != 0 */
+	__u8 df;
+	__u8 has_dsr_opt;
+};
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Counters
+ * ------------------------------------------------------------------------------------------------------------- */
+
+static __always_inline void count_event(__u32 ev)
+{
+	__u64 *v = bpf_map_lookup_elem(&lb_events, &ev);
+	if (v)
+		*v += 1;
+}
+
+/* Counts the reason and drops: no packet leaves these programs dropped without a reason. */
+static __always_inline int drop(__u32 reason)
+{
+	__u64 *v = bpf_map_lookup_elem(&lb_drops, &reason);
+	if (v)
+		*v += 1;
+	return TC_ACT_SHOT;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Parsing
+ * ------------------------------------------------------------------------------------------------------------- */
+
+/* Returns 1 for an IPv4 TCP/UDP packet filled into *f, 0 for anything else (pass), -1 for a malformed header. */
+static __always_inline int parse_ipv4(struct __sk_buff *skb, struct flow *f)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + ETH_HLEN_;
+
+	if ((void *)(ip + 1) > data_end)
+		return 0;
+	if (eth->h_proto != ETH_P_IPV4_BE || ip->version != 4)
+		return 0;
+	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP) {
+		/* Only an option-carrying packet of another protocol concerns us (as a drop). */
+		f->proto = ip->protocol;
+		f->has_dsr_opt = 0;
+		if (ip->ihl >= 7) {
+			__u8 *t = (void *)(ip + 1);
+			if ((void *)(t + 1) <= data_end && *t == DSR_OPT_TYPE)
+				f->has_dsr_opt = 1;
+		}
+		return f->has_dsr_opt ? -2 : 0;
+	}
+	if (ip->ihl < 5)
+		return -1;
+	f->ihl = ip->ihl * 4;
+	f->saddr = ip->saddr;
+	f->daddr = ip->daddr;
+	f->proto = ip->protocol;
+	f->tot_len = bpf_ntohs(ip->tot_len);
+	f->fragment = (bpf_ntohs(ip->frag_off) & (IP_MF | IP_OFFMASK)) != 0;
+	f->df = (bpf_ntohs(ip->frag_off) & IP_DF) != 0;
+	f->l4_off = ETH_HLEN_ + f->ihl;
+	f->has_dsr_opt = 0;
+	f->tcp_flags = 0;
+	f->sport = 0;
+	f->dport = 0;
+	if (f->tot_len < f->ihl)
+		return -1;
+	if (f->ihl >= IPV4_BASE_HLEN + DSR_OPT_LEN) {
+		__u8 *t = (void *)(ip + 1);
+		if ((void *)(t + 1) > data_end)
+			return -1;
+		f->has_dsr_opt = *t == DSR_OPT_TYPE;
+	}
+	if (bpf_ntohs(ip->frag_off) & IP_OFFMASK)
+		return 1; /* later fragment: no L4 header */
+	__be16 ports[2];
+	if (bpf_skb_load_bytes(skb, f->l4_off, ports, sizeof(ports)) < 0)
+		return -1;
+	f->sport = ports[0];
+	f->dport = ports[1];
+	if (f->proto == IPPROTO_TCP &&
+	    bpf_skb_load_bytes(skb, f->l4_off + 13, &f->tcp_flags, 1) < 0)
+		return -1;
+	return 1;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Hashing: the same flow hashes to the same slot on every node (same code, same seed from lb_config).
+ * ------------------------------------------------------------------------------------------------------------- */
+
+static __always_inline __u32 rol32(__u32 w, __u32 s)
+{
+	return (w << s) | (w >> (32 - s));
+}
+
+/* Bob Jenkins' lookup3 final mix over (saddr, daddr, ports), seeded and keyed by protocol. */
+static __always_inline __u32 flow_hash(const struct flow *f, __u32 seed)
+{
+	__u32 a = f->saddr + seed;
+	__u32 b = f->daddr + 0x9e3779b9u;
+	__u32 c = (((__u32)f->sport << 16) | f->dport) + (seed ^ ((__u32)f->proto << 24));
+
+	c ^= b; c -= rol32(b, 14);
+	a ^= c; a -= rol32(c, 11);
+	b ^= a; b -= rol32(a, 25);
+	c ^= b; c -= rol32(b, 16);
+	a ^= c; a -= rol32(c, 4);
+	b ^= a; b -= rol32(a, 14);
+	c ^= b; c -= rol32(b, 24);
+	return c;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Rewriting
+ * ------------------------------------------------------------------------------------------------------------- */
+
+static __always_inline __u32 l4_csum_off(const struct flow *f)
+{
+	return f->l4_off + (f->proto == IPPROTO_TCP ? offsetof(struct tcphdr, check) : offsetof(struct udphdr, check));
+}
+
+static __always_inline __u64 l4_csum_flags(const struct flow *f)
+{
+	/* A UDP checksum of 0 means "none": keep it 0 rather than turning it into a wrong value. */
+	return f->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+}
+
+/* Replaces one address (at addr_off) and one port (at port_off) and fixes the IP and L4 checksums. */
+static __always_inline int rewrite_addr_port(struct __sk_buff *skb, const struct flow *f, __u32 addr_off,
+					     __be32 old_addr, __be32 new_addr, __u32 port_off, __be16 old_port,
+					     __be16 new_port)
+{
+	__u32 csum_off = l4_csum_off(f);
+	__u64 mangled = l4_csum_flags(f);
+
+	if (old_addr != new_addr) {
+		if (bpf_l4_csum_replace(skb, csum_off, old_addr, new_addr, BPF_F_PSEUDO_HDR | mangled | 4) < 0)
+			return -1;
+		if (bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_addr, new_addr, 4) < 0)
+			return -1;
+		if (bpf_skb_store_bytes(skb, addr_off, &new_addr, 4, 0) < 0)
+			return -1;
+	}
+	if (old_port != new_port) {
+		if (bpf_l4_csum_replace(skb, csum_off, old_port, new_port, mangled | 2) < 0)
+			return -1;
+		if (bpf_skb_store_bytes(skb, port_off, &new_port, 2, 0) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Inserts the DSR option right after the base header: IHL += 2, total length += 8, header checksum fixed
+ * incrementally (the option adds its two 32-bit words to the sum). The L4 checksum does not cover IP options. */
+static __always_inline int add_dsr_option(struct __sk_buff *skb, const struct flow *f, __be32 vip, __be16 vport)
+{
+	struct dsr_opt_v4 opt = {
+		.type = DSR_OPT_TYPE,
+		.len = DSR_OPT_LEN,
+		.port = __builtin_bswap16(vport),
+		.addr = __builtin_bswap32(vip),
+	};
+	__be16 old_w0, new_w0, old_len = bpf_htons(f->tot_len), new_len = bpf_htons(f->tot_len + DSR_OPT_LEN);
+	__u32 words[2];
+
+	if (bpf_skb_load_bytes(skb, IP_OFF, &old_w0, 2) < 0)
+		return drop(DROP_REWRITE);
+	if (bpf_skb_adjust_room(skb, DSR_OPT_LEN, BPF_ADJ_ROOM_NET, 0) < 0)
+		return drop(DROP_RESIZE);
+	/* byte 0 is version(4 bits) | IHL(4 bits); IHL counts 32-bit words */
+	__u8 *b = (__u8 *)&old_w0;
+	__u8 w0[2] = { (__u8)(b[0] + DSR_OPT_LEN / 4), b[1] };
+	__builtin_memcpy(&new_w0, w0, 2);
+	__builtin_memcpy(words, &opt, sizeof(words));
+
+	if (bpf_skb_store_bytes(skb, IP_OFF + IPV4_BASE_HLEN, &opt, sizeof(opt), 0) < 0 ||
+	    bpf_skb_store_bytes(skb, IP_OFF, &new_w0, 2, 0) < 0 ||
+	    bpf_skb_store_bytes(skb, IP_OFF + offsetof(struct iphdr, tot_len), &new_len, 2, 0) < 0 ||
+	    bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_w0, new_w0, 2) < 0 ||
+	    bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_len, new_len, 2) < 0 ||
+	    bpf_l3_csum_replace(skb, IP_CSUM_OFF, 0, words[0], 4) < 0 ||
+	    bpf_l3_csum_replace(skb, IP_CSUM_OFF, 0, words[1], 4) < 0)
+		return drop(DROP_REWRITE);
+	count_event(EV_LB_OPTION);
+	return 0;
+}
+
+/* Removes the DSR option (the first 8 bytes after the base header): the inverse of add_dsr_option. */
+static __always_inline int strip_dsr_option(struct __sk_buff *skb, const struct flow *f, const struct dsr_opt_v4 *opt)
+{
+	__be16 old_w0, new_w0, old_len = bpf_htons(f->tot_len), new_len = bpf_htons(f->tot_len - DSR_OPT_LEN);
+	__u32 words[2];
+
+	if (bpf_skb_load_bytes(skb, IP_OFF, &old_w0, 2) < 0)
+		return drop(DROP_REWRITE);
+	__u8 *b = (__u8 *)&old_w0;
+	__u8 w0[2] = { (__u8)(b[0] - DSR_OPT_LEN / 4), b[1] };
+	__builtin_memcpy(&new_w0, w0, 2);
+	__builtin_memcpy(words, opt, sizeof(words));
+
+	if (bpf_skb_adjust_room(skb, -DSR_OPT_LEN, BPF_ADJ_ROOM_NET, 0) < 0)
+		return drop(DROP_RESIZE);
+	if (bpf_skb_store_bytes(skb, IP_OFF, &new_w0, 2, 0) < 0 ||
+	    bpf_skb_store_bytes(skb, IP_OFF + offsetof(struct iphdr, tot_len), &new_len, 2, 0) < 0 ||
+	    bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_w0, new_w0, 2) < 0 ||
+	    bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_len, new_len, 2) < 0 ||
+	    bpf_l3_csum_replace(skb, IP_CSUM_OFF, words[0], 0, 4) < 0 ||
+	    bpf_l3_csum_replace(skb, IP_CSUM_OFF, words[1], 0, 4) < 0)
+		return drop(DROP_REWRITE);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * ICMP fragmentation-needed, built in place from the oversized packet and sent back out of the ingress device.
+ * ------------------------------------------------------------------------------------------------------------- */
+
+/* IPv4 header with one word of options: 00 00 00 00 (end of option list, padding). Why the extra word: when the
+ * client's stack left the UDP checksum to offload (CHECKSUM_PARTIAL, as veths do), the kernel may still compute
+ * "the UDP checksum" later, over [UDP header start, end) and store it 6 bytes in. With this word the ICMP message
+ * starts 4 bytes later, so that store lands exactly on the ICMP checksum, over bytes that sum to the ICMP message. */
+struct ipv4_eol_hdr {
+	struct iphdr ip;
+	__u32 eol;
+};
+
+/* ICMP destination-unreachable header (linux/icmp.h drags in libc headers that do not build for -target bpf).
+ * bytes: 03 04 cc cc 00 00 05 d4  (type 3, code 4 fragmentation needed, checksum, unused, next-hop MTU 1492) */
+struct icmp_frag_hdr {
+	__u8 type;
+	__u8 code;
+	__u16 checksum;
+	__be16 unused;
+	__be16 mtu;
+};
+#define ICMP_DEST_UNREACH 3
+#define ICMP_FRAG_NEEDED 4
+
+/* ICMP header + the original IP header and the first 8 bytes of its payload (RFC 792). */
+struct icmp_frag_body {
+	struct icmp_frag_hdr icmp;
+	__u8 orig[IPV4_BASE_HLEN + 8];
+};
+
+static __always_inline __u16 csum_fold(__s64 sum)
+{
+	__u32 s = (__u32)sum;
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)s;
+}
+
+/* True when the UDP checksum field holds only the pseudo-header sum, i.e. the sender left it to offload. */
+static __always_inline int udp_csum_is_partial(const struct flow *f, __u16 udp_check, __u16 udp_len)
+{
+	struct {
+		__be32 saddr;
+		__be32 daddr;
+		__u8 zero;
+		__u8 proto;
+		__be16 len;
+	} pseudo = { f->saddr, f->daddr, 0, IPPROTO_UDP, udp_len };
+	return udp_check != 0 && csum_fold(bpf_csum_diff(0, 0, (void *)&pseudo, sizeof(pseudo), 0)) == udp_check;
+}
+
+static __always_inline int send_frag_needed(struct __sk_buff *skb, const struct flow *f, __u16 mtu)
+{
+	struct ethhdr eth;
+	struct ipv4_eol_hdr ip = {};
+	struct icmp_frag_body body = {};
+
+	/* The original packet is dropped either way; the counter says why. */
+	drop(DROP_FRAG_NEEDED);
+	if (!f->df || f->proto != IPPROTO_UDP || f->ihl != IPV4_BASE_HLEN)
+		return TC_ACT_SHOT;
+	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0 ||
+	    bpf_skb_load_bytes(skb, IP_OFF, body.orig, sizeof(body.orig)) < 0)
+		return TC_ACT_SHOT;
+
+	__u16 udp_check, udp_len;
+	__builtin_memcpy(&udp_len, &body.orig[IPV4_BASE_HLEN + 4], 2);
+	__builtin_memcpy(&udp_check, &body.orig[IPV4_BASE_HLEN + 6], 2);
+	int partial = udp_csum_is_partial(f, udp_check, udp_len);
+
+	body.icmp.type = ICMP_DEST_UNREACH;
+	body.icmp.code = ICMP_FRAG_NEEDED;
+	body.icmp.mtu = bpf_htons(mtu);
+	/* Offloaded: leave the seed 0, the kernel finishes the sum; otherwise the full checksum. */
+	body.icmp.checksum = partial ? 0 : (__u16)~csum_fold(bpf_csum_diff(0, 0, (void *)&body, sizeof(body), 0));
+
+	ip.ip.version = 4;
+	ip.ip.ihl = sizeof(ip) / 4;
+	ip.ip.tos = 0xc0;
+	ip.ip.tot_len = bpf_htons(sizeof(ip) + sizeof(body));
+	ip.ip.ttl = 64;
+	ip.ip.protocol = IPPROTO_ICMP;
+	ip.ip.saddr = f->daddr; /* the VIP the client sent to: its stack matches the error to the socket */
+	ip.ip.daddr = f->saddr;
+	ip.ip.check = (__u16)~csum_fold(bpf_csum_diff(0, 0, (void *)&ip, sizeof(ip), 0));
+
+	__u8 mac[ETH_ALEN];
+	__builtin_memcpy(mac, eth.h_dest, ETH_ALEN);
+	__builtin_memcpy(eth.h_dest, eth.h_source, ETH_ALEN);
+	__builtin_memcpy(eth.h_source, mac, ETH_ALEN);
+
+	if (bpf_skb_change_tail(skb, ETH_HLEN_ + sizeof(ip) + sizeof(body), 0) < 0 ||
+	    bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), 0) < 0 ||
+	    bpf_skb_store_bytes(skb, IP_OFF, &ip, sizeof(ip), 0) < 0 ||
+	    bpf_skb_store_bytes(skb, IP_OFF + sizeof(ip), &body, sizeof(body), 0) < 0)
+		return TC_ACT_SHOT;
+	count_event(EV_ICMP_FRAG_SENT);
+	return bpf_redirect(skb->ifindex, 0);
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * LB role
+ * ------------------------------------------------------------------------------------------------------------- */
+
+static __always_inline void remember_reverse(const struct flow *f, __be32 pod, __be16 pod_port, __be32 vip,
+					     __be16 vip_port)
+{
+	struct rev_key k = {
+		.pod_addr = pod, .client_addr = f->saddr, .pod_port = pod_port, .client_port = f->sport,
+		.proto = f->proto,
+	};
+	struct rev_value *cur = bpf_map_lookup_elem(&lb_reverse, &k);
+	/* Unchanged entries are not rewritten: UDP refreshes it on every packet otherwise. */
+	if (cur && cur->vip == vip && cur->vip_port == vip_port && cur->flags == 0)
+		return;
+	struct rev_value v = { .vip = vip, .vip_port = vip_port };
+	bpf_map_update_elem(&lb_reverse, &k, &v, BPF_ANY);
+}
+
+static __always_inline int lb_forward(struct __sk_buff *skb, const struct flow *f, const struct svc_value *svc)
+{
+	__u32 zero = 0;
+	struct lb_config *cfg = bpf_map_lookup_elem(&lb_config, &zero);
+	__u32 seed = cfg ? cfg->hash_seed : 0;
+
+	if (f->fragment)
+		return drop(DROP_FRAGMENT);
+	if (svc->backends == 0 || svc->slot_count == 0)
+		return drop(DROP_NO_BACKEND);
+	__u32 slot = svc->slot_offset + flow_hash(f, seed) % svc->slot_count;
+	__u32 *id = bpf_map_lookup_elem(&lb_maglev, &slot);
+	if (!id || *id == 0)
+		return drop(DROP_NO_BACKEND);
+	struct backend_value *be = bpf_map_lookup_elem(&lb_backends, id);
+	if (!be)
+		return drop(DROP_NO_BACKEND);
+	struct backend_value b = *be;
+
+	if (b.flags & BACKEND_F_LOCAL) {
+		/* The pod is here: no option, the stack delivers it; our egress program translates the reply. */
+		if (f->proto == IPPROTO_UDP || (f->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)
+			remember_reverse(f, b.addr, b.port, f->daddr, f->dport);
+		if (rewrite_addr_port(skb, f, IP_DADDR_OFF, f->daddr, b.addr, f->l4_off + 2, f->dport, b.port) < 0)
+			return drop(DROP_REWRITE);
+		count_event(EV_LB_LOCAL);
+		return TC_ACT_OK;
+	}
+
+	int with_opt = f->proto == IPPROTO_UDP || (f->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+	if (with_opt && f->ihl + DSR_OPT_LEN > IPV4_MAX_HLEN)
+		return drop(DROP_NO_OPTION_SPACE);
+
+	struct bpf_fib_lookup fib = {};
+	fib.family = AF_INET;
+	fib.l4_protocol = f->proto;
+	fib.sport = f->sport;
+	fib.dport = b.port;
+	/* GSO packets are checked per segment by the kernel (tot_len 0); others against the route MTU here. */
+	fib.tot_len = skb->gso_size ? 0 : f->tot_len + (with_opt ? DSR_OPT_LEN : 0);
+	fib.ifindex = skb->ingress_ifindex;
+	fib.ipv4_src = f->saddr;
+	fib.ipv4_dst = b.addr;
+	long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+		__u16 mtu = fib.mtu_result;
+		return send_frag_needed(skb, f, with_opt ? mtu - DSR_OPT_LEN : mtu);
+	}
+	if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED)
+		return drop(DROP_FWD_DISABLED);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return drop(DROP_NO_ROUTE);
+
+	__be32 vip = f->daddr;
+	__be16 vport = f->dport;
+	if (rewrite_addr_port(skb, f, IP_DADDR_OFF, f->daddr, b.addr, f->l4_off + 2, f->dport, b.port) < 0)
+		return drop(DROP_REWRITE);
+	if (with_opt) {
+		int r = add_dsr_option(skb, f, vip, vport);
+		if (r)
+			return r;
+	}
+	count_event(EV_LB_FORWARDED);
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return bpf_redirect_neigh(fib.ifindex, 0, 0, 0);
+	if (bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0) < 0 ||
+	    bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0) < 0)
+		return drop(DROP_REWRITE);
+	return bpf_redirect(fib.ifindex, 0);
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Worker role
+ * ------------------------------------------------------------------------------------------------------------- */
+
+static __always_inline int worker_consume_option(struct __sk_buff *skb, const struct flow *f)
+{
+	struct dsr_opt_v4 opt;
+
+	if (bpf_skb_load_bytes(skb, IP_OFF + IPV4_BASE_HLEN, &opt, sizeof(opt)) < 0)
+		return drop(DROP_MALFORMED);
+	if (opt.len != DSR_OPT_LEN)
+		return drop(DROP_BAD_OPTION);
+	if (f->fragment)
+		return drop(DROP_FRAGMENT);
+	struct rev_key k = {
+		.pod_addr = f->daddr, .client_addr = f->saddr, .pod_port = f->dport, .client_port = f->sport,
+		.proto = f->proto,
+	};
+	struct rev_value v = { .vip = __builtin_bswap32(opt.addr), .vip_port = __builtin_bswap16(opt.port) };
+	struct rev_value *cur = bpf_map_lookup_elem(&lb_reverse, &k);
+	if (!cur || cur->vip != v.vip || cur->vip_port != v.vip_port || cur->flags != 0)
+		bpf_map_update_elem(&lb_reverse, &k, &v, BPF_ANY);
+	int r = strip_dsr_option(skb, f, &opt);
+	if (r)
+		return r;
+	count_event(EV_OPTION_STRIPPED);
+	return TC_ACT_OK;
+}
+
+/* Client side of the close: RST ends the entry, FIN marks it (dsr_egress ends it with the pod's last segment). */
+static __always_inline void client_close(const struct flow *f)
+{
+	struct rev_key k = {
+		.pod_addr = f->daddr, .client_addr = f->saddr, .pod_port = f->dport, .client_port = f->sport,
+		.proto = IPPROTO_TCP,
+	};
+	struct rev_value *v = bpf_map_lookup_elem(&lb_reverse, &k);
+	if (!v)
+		return;
+	if (f->tcp_flags & TCP_FLAG_RST) {
+		bpf_map_delete_elem(&lb_reverse, &k);
+		count_event(EV_REV_DELETED);
+	} else {
+		v->flags |= REV_F_CLIENT_FIN;
+	}
+}
+
+SEC("tc")
+int dsr_ingress(struct __sk_buff *skb)
+{
+	struct flow f = {};
+	int rc = parse_ipv4(skb, &f);
+
+	if (rc == 0)
+		return TC_ACT_OK;
+	if (rc == -2)
+		return drop(DROP_UNSUPPORTED);
+	if (rc < 0)
+		return drop(DROP_MALFORMED);
+
+	struct svc_key sk = { .vip = f.daddr, .port = f.dport, .proto = f.proto };
+	struct svc_value *svc = bpf_map_lookup_elem(&lb_services, &sk);
+	if (svc) {
+		struct svc_value s = *svc;
+		return lb_forward(skb, &f, &s);
+	}
+	if (f.has_dsr_opt)
+		return worker_consume_option(skb, &f);
+	if (f.proto == IPPROTO_TCP && (f.tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)))
+		client_close(&f);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int dsr_egress(struct __sk_buff *skb)
+{
+	struct flow f = {};
+
+	if (parse_ipv4(skb, &f) != 1 || f.fragment)
+		return TC_ACT_OK;
+	struct rev_key k = {
+		.pod_addr = f.saddr, .client_addr = f.daddr, .pod_port = f.sport, .client_port = f.dport,
+		.proto = f.proto,
+	};
+	struct rev_value *v = bpf_map_lookup_elem(&lb_reverse, &k);
+	if (!v)
+		return TC_ACT_OK;
+	struct rev_value r = *v;
+
+	if (f.proto == IPPROTO_TCP) {
+		int both = (r.flags & (REV_F_CLIENT_FIN | REV_F_POD_FIN)) == (REV_F_CLIENT_FIN | REV_F_POD_FIN);
+		if ((f.tcp_flags & TCP_FLAG_RST) || both ||
+		    ((f.tcp_flags & TCP_FLAG_FIN) && (r.flags & REV_F_CLIENT_FIN))) {
+			/* RST, or the pod's last segment of a close both sides have started. */
+			bpf_map_delete_elem(&lb_reverse, &k);
+			count_event(EV_REV_DELETED);
+		} else if (f.tcp_flags & TCP_FLAG_FIN) {
+			v->flags |= REV_F_POD_FIN;
+		}
+	}
+	if (rewrite_addr_port(skb, &f, IP_SADDR_OFF, f.saddr, r.vip, f.l4_off, f.sport, r.vip_port) < 0)
+		return drop(DROP_REWRITE);
+	count_event(EV_REPLY_REWRITTEN);
+	return TC_ACT_OK;
+}
+
+char _license[] SEC("license") = "GPL";

@@ -1,0 +1,185 @@
+/* lbmode DSR datapath: constants, wire structs and maps, defined once.
+ *
+ * The Java side (io.lbmode.datapath.bpf) mirrors every struct and number here byte for byte; when you change one,
+ * change BpfLayout.java and DropReason.java too (DsrObjectTest loads the object and checks the map sizes). */
+#ifndef LBMODE_DSR_H
+#define LBMODE_DSR_H
+
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Wire format
+ * ------------------------------------------------------------------------------------------------------------- */
+
+#define ETH_HLEN_ 14
+#define IPV4_BASE_HLEN 20
+#define IPV4_MAX_HLEN 60
+#define ETH_P_IPV4_BE 0x0008 /* htons(0x0800) on a little-endian host */
+
+/* The DSR IPv4 option, compatible with Cilium's dsr-dispatch=opt. 8 bytes, always the first option, right after the
+ * 20-byte base header (so IHL goes from 5 to 7). Example for VIP 172.16.20.16 port 80 on a TCP SYN:
+ *
+ *   IP header:  47 00 00 44 ...               IHL 7, total length 0x44 = 20 + 8 + 40
+ *   option:     9a 08 50 00 10 14 10 ac
+ *               |  |  |     +------------ addr: the VIP's network-order bytes ac 10 14 10, reversed
+ *               |  |  +------------------ port: the port's network-order bytes 00 50, reversed
+ *               |  +--------------------- length 8 (the whole option)
+ *               +------------------------ type 0x9a: copy bit 1, class 0, number 26
+ *
+ * The reversal is Cilium's quirk: it stores htons()/htonl() of values that are already in network order, which on
+ * the little-endian hosts it runs on swaps them once more. We write and read the same bytes (bswap of the network
+ * order value) so lbmode nodes and Cilium nodes understand each other. */
+struct dsr_opt_v4 {
+	__u8 type;
+	__u8 len;
+	__u16 port; /* bswap16(network-order port) */
+	__u32 addr; /* bswap32(network-order address) */
+} __attribute__((packed));
+
+#define DSR_OPT_TYPE 0x9a
+#define DSR_OPT_LEN 8
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Counters
+ * ------------------------------------------------------------------------------------------------------------- */
+
+/* Why a packet was dropped: index into lb_drops. Names exported to NodeDataplane.status.drops (DropReason.java). */
+enum drop_reason {
+	DROP_NO_BACKEND = 1,     /* noBackend: service without backends, or table slot empty */
+	DROP_FRAGMENT = 2,       /* ipFragment: fragment of a packet to a VIP (no ports to hash on) */
+	DROP_NO_OPTION_SPACE = 3,/* noOptionSpace: IHL + 8 bytes would exceed 60 bytes of header */
+	DROP_FRAG_NEEDED = 4,    /* fragNeeded: packet + option exceeds the MTU (ICMP sent when DF is set) */
+	DROP_NO_ROUTE = 5,       /* noRoute: no route (FIB lookup failed) to the backend */
+	DROP_BAD_OPTION = 6,     /* badDsrOption: option type 0x9a with a length other than 8 */
+	DROP_RESIZE = 7,         /* resizeFailed: the kernel refused to insert or remove the option bytes */
+	DROP_MALFORMED = 8,      /* malformed: truncated or inconsistent IPv4/L4 header */
+	DROP_REWRITE = 9,        /* rewriteFailed: storing bytes or fixing a checksum failed */
+	DROP_UNSUPPORTED = 10,   /* unsupportedProtocol: DSR option on a packet that is neither TCP nor UDP */
+	DROP_FWD_DISABLED = 11,  /* forwardingDisabled: IPv4 forwarding is off on the interface (sysctl) */
+	DROP_MAX = 16,
+};
+
+/* What the datapath did (not drops): index into lb_events, read by tests and /metrics. */
+enum event {
+	EV_LB_FORWARDED = 0,   /* LB node: DNAT and redirect to a remote backend */
+	EV_LB_OPTION = 1,      /* LB node: option inserted (TCP SYN, every UDP packet) */
+	EV_LB_LOCAL = 2,       /* LB node: backend on this node, delivered without option */
+	EV_OPTION_STRIPPED = 3,/* worker: option consumed, reverse entry stored */
+	EV_REPLY_REWRITTEN = 4,/* reply source rewritten back to VIP:port */
+	EV_ICMP_FRAG_SENT = 5, /* ICMP fragmentation-needed sent to the client */
+	EV_REV_DELETED = 6,    /* reverse entry removed (RST, or FIN from both sides) */
+	EV_MAX = 8,
+};
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Maps. All are pinned by name under <bpffs>/lbmode/ by the agent, so a restarted agent adopts them.
+ * ------------------------------------------------------------------------------------------------------------- */
+
+/* Service by VIP, port, protocol. Written by the agent (DsrProgrammer), read by dsr_ingress on the LB node.
+ * key bytes:   ac 10 14 10 | 00 50 | 06 | 00     (VIP, port network order, IPPROTO_TCP, pad)
+ * value bytes: offset(4, host order) count(4) backends(4) flags(4) */
+struct svc_key {
+	__be32 vip;
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+};
+struct svc_value {
+	__u32 slot_offset; /* first slot of this service's Maglev table in lb_maglev */
+	__u32 slot_count;  /* Maglev table size M (a prime) */
+	__u32 backends;    /* number of distinct backends in the table; 0 drops with noBackend */
+	__u32 flags;       /* reserved */
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct svc_key);
+	__type(value, struct svc_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} lb_services SEC(".maps");
+
+/* All Maglev tables, one after the other: slot -> backend id (0 = empty). Written by the agent through a shared
+ * memory mapping (only the slots that change), read by dsr_ingress. The size is the node's table memory budget:
+ * 4 Mi slots = 16 MiB, e.g. 256 services at M = 16381 or 16000 services at M = 251 (BpfLayout explains). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4194304);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_MMAPABLE);
+} lb_maglev SEC(".maps");
+
+/* Backend by id. Written by the agent, read by dsr_ingress.
+ * value bytes: c0 a8 01 02 | 1f 90 | 01 | 00   (pod address, pod port network order, BACKEND_F_LOCAL, pad) */
+struct backend_value {
+	__be32 addr;
+	__be16 port;
+	__u8 flags;
+	__u8 pad;
+};
+#define BACKEND_F_LOCAL 0x01 /* the pod runs on this node: deliver without option, reverse-translate locally */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__type(key, __u32);
+	__type(value, struct backend_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} lb_backends SEC(".maps");
+
+/* Reverse translation for flows whose backend is on this node. Written by dsr_ingress (option consumed on a
+ * worker, or a local backend chosen on the LB node), read and cleaned by dsr_egress on the reply path and by
+ * dsr_ingress when the client closes. LRU: a node never runs out of entries, the oldest idle flows go first. */
+struct rev_key {
+	__be32 pod_addr;
+	__be32 client_addr;
+	__be16 pod_port;
+	__be16 client_port;
+	__u8 proto;
+	__u8 pad[3];
+};
+struct rev_value {
+	__be32 vip;
+	__be16 vip_port;
+	__u8 flags; /* REV_F_* */
+	__u8 pad;
+};
+#define REV_F_CLIENT_FIN 0x01
+#define REV_F_POD_FIN 0x02
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct rev_key);
+	__type(value, struct rev_value);
+} lb_reverse SEC(".maps");
+
+/* Node-wide settings (one entry). Written by the agent, read by dsr_ingress. */
+struct lb_config {
+	__u32 hash_seed; /* equal on every node: the same flow hashes to the same Maglev slot everywhere */
+	__u32 flags;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lb_config);
+} lb_config SEC(".maps");
+
+/* Drops by reason (enum drop_reason), per CPU. Written by the programs, summed by the agent into status.drops. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DROP_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} lb_drops SEC(".maps");
+
+/* Events by kind (enum event), per CPU. Written by the programs, read by the agent and the tests. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EV_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} lb_events SEC(".maps");
+
+#endif

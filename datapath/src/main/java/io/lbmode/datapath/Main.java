@@ -1,0 +1,45 @@
+package io.lbmode.datapath;
+
+import io.lbmode.datapath.agent.AgentOptions;
+import io.lbmode.datapath.agent.AgentRunner;
+import io.lbmode.datapath.nft.NftRunner;
+import io.lbmode.datapath.nft.NftRunners;
+import java.util.Map;
+
+/**
+ * The node agent: {@code lbmode datapath --node NAME [--state-dir DIR] ...} (see {@link AgentOptions#USAGE}).
+ * Exit codes: 0 done, 1 could not program (message on stderr), 2 command-line mistake.
+ */
+public final class Main {
+    private Main() {
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(args, System.getenv()));
+    }
+
+    static int run(String[] args, Map<String, String> env) {
+        for (String a : args) {
+            if (a.equals("--help") || a.equals("-h")) {
+                System.out.print(AgentOptions.USAGE);
+                return 0;
+            }
+        }
+        AgentOptions options;
+        try {
+            options = AgentOptions.parse(args, env);
+        } catch (AgentOptions.UsageException e) {
+            System.err.println("lbmode datapath: " + e.getMessage());
+            System.err.print(AgentOptions.USAGE);
+            return 2;
+        }
+        // A dry run never touches the kernel, so it also works without root and without libnftables.
+        NftRunner nft = options.dryRun() ? new io.lbmode.datapath.nft.FakeNftRunner() : NftRunners.system();
+        try (AgentRunner runner = new AgentRunner(options, nft)) {
+            return runner.run();
+        } catch (Exception e) {
+            System.err.println("lbmode datapath: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
+            return 1;
+        }
+    }
+}

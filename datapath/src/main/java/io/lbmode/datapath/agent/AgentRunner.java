@@ -1,0 +1,156 @@
+package io.lbmode.datapath.agent;
+
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.lbmode.datapath.nft.NftRunner;
+import java.io.IOException;
+import java.time.Clock;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs the {@link Agent} on one thread: syncs on changes (debounced), re-reads a state dir when its files change,
+ * checks for drift every {@value #DRIFT_CHECK_SECONDS} s (so edits are undone within 10 s) and retries failures.
+ */
+public final class AgentRunner implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(AgentRunner.class);
+    static final int DRIFT_CHECK_SECONDS = 3;
+    private static final int RETRY_SECONDS = 5;
+
+    private final AgentOptions options;
+    private final NftRunner nft;
+    private final ScheduledExecutorService loop = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "lbmode-agent");
+        t.setDaemon(true);
+        return t;
+    });
+    private final AtomicBoolean syncPending = new AtomicBoolean();
+    private final CountDownLatch stopped = new CountDownLatch(1);
+    private Agent agent;
+    private HealthServer health;
+    private AutoCloseable source = () -> {
+    };
+    private Supplier<Inputs> inputs;
+    private String fingerprint = "";
+    private boolean lastFailed;
+
+    public AgentRunner(AgentOptions options, NftRunner nft) {
+        this.options = options;
+        this.nft = nft;
+    }
+
+    /** Exit code: {@code --once}/{@code --dry-run}: 0 programmed, 1 not; continuous: runs until {@link #close()}. */
+    public int run() throws IOException, InterruptedException {
+        if (options.cleanup()) {
+            Agent a = new Agent(options, nft, StatusSink.NONE, Clock.systemUTC());
+            var errors = a.cleanupAll();
+            errors.ifPresent(e -> System.err.println("lbmode datapath --cleanup: " + e));
+            return errors.isPresent() ? 1 : 0;
+        }
+        if (options.stateDir().isPresent()) {
+            StateDirSource dir = new StateDirSource(options.stateDir().get());
+            StatusSink sink = options.dryRun() ? StatusSink.NONE : new FileStatusSink(options.stateDir().get(), options.node());
+            agent = new Agent(options, nft, sink, Clock.systemUTC());
+            inputs = dir::read;
+            if (options.once()) {
+                Agent.SyncResult r = agent.sync(dir.read());
+                r.error().ifPresent(e -> System.err.println("lbmode datapath: " + e));
+                return r.error().isPresent() ? 1 : 0;
+            }
+            fingerprint = dir.fingerprint();
+            loop.scheduleWithFixedDelay(() -> {
+                String now = dir.fingerprint();
+                if (!now.equals(fingerprint)) {
+                    fingerprint = now;
+                    requestSync();
+                }
+            }, 500, 500, TimeUnit.MILLISECONDS);
+        } else {
+            KubernetesClient client = new KubernetesClientBuilder().build();
+            agent = new Agent(options, nft, ClusterSource.apiSink(client), Clock.systemUTC());
+            ClusterSource cs = new ClusterSource(client, options.configNamespace(), options.node(), this::requestSync);
+            inputs = cs::read;
+            source = () -> {
+                cs.close();
+                client.close();
+            };
+        }
+        if (options.healthPort() > 0) {
+            health = new HealthServer(options.healthPort(), agent);
+        }
+        requestSync();
+        loop.scheduleWithFixedDelay(this::driftAndRetry, DRIFT_CHECK_SECONDS, DRIFT_CHECK_SECONDS, TimeUnit.SECONDS);
+        Runtime.getRuntime().addShutdownHook(new Thread(this::close, "lbmode-agent-shutdown"));
+        stopped.await();
+        return 0;
+    }
+
+    /** Debounced: a burst of informer events becomes one sync. */
+    void requestSync() {
+        if (syncPending.compareAndSet(false, true)) {
+            loop.schedule(() -> {
+                syncPending.set(false);
+                syncNow();
+            }, 100, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private void syncNow() {
+        try {
+            lastFailed = agent.sync(inputs.get()).error().isPresent();
+        } catch (RuntimeException e) {
+            lastFailed = true;
+            LOG.error("sync failed", e);
+        }
+    }
+
+    private int sinceRetry;
+
+    private void driftAndRetry() {
+        try {
+            if (lastFailed) {
+                sinceRetry += DRIFT_CHECK_SECONDS;
+                if (sinceRetry >= RETRY_SECONDS) {
+                    sinceRetry = 0;
+                    syncNow();
+                }
+                return;
+            }
+            agent.checkDrift();
+        } catch (RuntimeException e) {
+            LOG.error("drift check failed", e);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (stopped.getCount() == 0) {
+            return;
+        }
+        loop.shutdownNow();
+        if (health != null) {
+            health.close();
+        }
+        try {
+            source.close();
+        } catch (Exception e) {
+            LOG.debug("closing source", e);
+        }
+        stopped.countDown();
+    }
+
+    /** For tests in the same JVM. */
+    Agent agent() {
+        return agent;
+    }
+
+    int healthPort() {
+        return health == null ? 0 : health.port();
+    }
+}

@@ -1,0 +1,96 @@
+package io.lbmode.datapath.agent;
+
+import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.Node;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
+import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplane;
+import io.lbmode.datapathconfig.DatapathConfig;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * In-cluster source: informers on ConfigMap {@code lbmode-datapath} (in the agent's namespace), this node's Node,
+ * every Service and every EndpointSlice. Any event calls {@code onChange}; {@link #read()} snapshots the caches.
+ */
+final class ClusterSource implements AutoCloseable {
+    private final List<SharedIndexInformer<?>> informers = new ArrayList<>();
+    private final SharedIndexInformer<ConfigMap> configMaps;
+    private final SharedIndexInformer<Node> nodes;
+    private final SharedIndexInformer<Service> services;
+    private final SharedIndexInformer<EndpointSlice> slices;
+
+    ClusterSource(KubernetesClient client, String namespace, String node, Runnable onChange) {
+        ResourceEventHandler<HasMetadata> handler = new ResourceEventHandler<>() {
+            @Override
+            public void onAdd(HasMetadata obj) {
+                onChange.run();
+            }
+
+            @Override
+            public void onUpdate(HasMetadata oldObj, HasMetadata newObj) {
+                onChange.run();
+            }
+
+            @Override
+            public void onDelete(HasMetadata obj, boolean deletedFinalStateUnknown) {
+                onChange.run();
+            }
+        };
+        configMaps = add(client.configMaps().inNamespace(namespace).withName(DatapathConfig.CONFIG_MAP_NAME).inform(handler(handler)));
+        nodes = add(client.nodes().withName(node).inform(handler(handler)));
+        services = add(client.services().inAnyNamespace().inform(handler(handler)));
+        slices = add(client.discovery().v1().endpointSlices().inAnyNamespace().inform(handler(handler)));
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <T extends HasMetadata> ResourceEventHandler<T> handler(ResourceEventHandler<HasMetadata> h) {
+        return (ResourceEventHandler<T>) (ResourceEventHandler<?>) h;
+    }
+
+    private <T> SharedIndexInformer<T> add(SharedIndexInformer<T> informer) {
+        informers.add(informer);
+        return informer;
+    }
+
+    Inputs read() {
+        Optional<DatapathConfig> config = Optional.empty();
+        Optional<String> problem = Optional.empty();
+        for (ConfigMap cm : configMaps.getStore().list()) {
+            try {
+                config = Optional.of(DatapathConfig.fromConfigMapData(cm.getData()));
+            } catch (IllegalArgumentException e) {
+                problem = Optional.of(e.getMessage());
+            }
+        }
+        return new Inputs(config, nodes.getStore().list(), services.getStore().list(), slices.getStore().list(), problem);
+    }
+
+    @Override
+    public void close() {
+        informers.forEach(SharedIndexInformer::close);
+    }
+
+    /** Writes the NodeDataplane: created with its spec when missing, status patched after every sync. */
+    static StatusSink apiSink(KubernetesClient client) {
+        return ndp -> {
+            var resource = client.resources(NodeDataplane.class).withName(ndp.getMetadata().getName());
+            NodeDataplane existing = resource.get();
+            if (existing == null) {
+                NodeDataplane created = new NodeDataplane();
+                created.setMetadata(ndp.getMetadata());
+                created.setSpec(ndp.getSpec());
+                client.resources(NodeDataplane.class).resource(created).create();
+            }
+            NodeDataplane patch = new NodeDataplane();
+            patch.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName(ndp.getMetadata().getName()).build());
+            patch.setStatus(ndp.getStatus());
+            client.resources(NodeDataplane.class).resource(patch).patchStatus();
+        };
+    }
+}

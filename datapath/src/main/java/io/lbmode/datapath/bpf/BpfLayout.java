@@ -1,0 +1,75 @@
+package io.lbmode.datapath.bpf;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.Inet4Address;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.nio.ByteOrder;
+
+/**
+ * The C structs of {@code src/main/bpf/dsr.h}, byte for byte. Addresses and ports are in network order as in the
+ * packet; counters and offsets in host order (the programs and the agent run on the same machine).
+ */
+final class BpfLayout {
+    private BpfLayout() {
+    }
+
+    static final ValueLayout.OfShort BE16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    static final ValueLayout.OfInt HOST32 = ValueLayout.JAVA_INT_UNALIGNED;
+    static final ValueLayout.OfLong HOST64 = ValueLayout.JAVA_LONG_UNALIGNED;
+
+    static final int PROTO_TCP = 6;
+    static final int PROTO_UDP = 17;
+
+    /** struct svc_key: vip(4) port(2, BE) proto(1) pad(1). */
+    static final int SVC_KEY_SIZE = 8;
+    /** struct svc_value: slot_offset, slot_count, backends, flags (4 x u32 host order). */
+    static final int SVC_VALUE_SIZE = 16;
+    /** struct backend_value: addr(4) port(2, BE) flags(1) pad(1). */
+    static final int BACKEND_VALUE_SIZE = 8;
+    static final int BACKEND_F_LOCAL = 0x01;
+    /** struct rev_key: pod_addr(4) client_addr(4) pod_port(2) client_port(2) proto(1) pad(3). */
+    static final int REV_KEY_SIZE = 16;
+    /** struct rev_value: vip(4) vip_port(2) flags(1) pad(1). */
+    static final int REV_VALUE_SIZE = 8;
+    /** struct lb_config: hash_seed(4) flags(4). */
+    static final int CONFIG_SIZE = 8;
+
+    static void putAddr(MemorySegment s, long off, Inet4Address a) {
+        MemorySegment.copy(a.getAddress(), 0, s, ValueLayout.JAVA_BYTE, off, 4);
+    }
+
+    static Inet4Address getAddr(MemorySegment s, long off) {
+        try {
+            return (Inet4Address) InetAddress.getByAddress(s.asSlice(off, 4).toArray(ValueLayout.JAVA_BYTE));
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static void svcKey(MemorySegment s, Inet4Address vip, int port, int proto) {
+        putAddr(s, 0, vip);
+        s.set(BE16, 4, (short) port);
+        s.set(ValueLayout.JAVA_BYTE, 6, (byte) proto);
+        s.set(ValueLayout.JAVA_BYTE, 7, (byte) 0);
+    }
+
+    static void svcValue(MemorySegment s, int slotOffset, int slotCount, int backends) {
+        s.set(HOST32, 0, slotOffset);
+        s.set(HOST32, 4, slotCount);
+        s.set(HOST32, 8, backends);
+        s.set(HOST32, 12, 0);
+    }
+
+    static void backendValue(MemorySegment s, Inet4Address addr, int port, boolean local) {
+        putAddr(s, 0, addr);
+        s.set(BE16, 4, (short) port);
+        s.set(ValueLayout.JAVA_BYTE, 6, (byte) (local ? BACKEND_F_LOCAL : 0));
+        s.set(ValueLayout.JAVA_BYTE, 7, (byte) 0);
+    }
+
+    static int u16(MemorySegment s, long off) {
+        return Short.toUnsignedInt(s.get(BE16, off));
+    }
+}

@@ -1,0 +1,90 @@
+package io.lbmode.datapath.bpf;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.BiConsumer;
+
+/**
+ * A BPF map by file descriptor: update/lookup/delete/iterate with one native call each. Keys and values are raw
+ * bytes in the layout of the C structs (see {@link BpfLayout}). Not thread-safe (one scratch buffer per map).
+ *
+ * @param name      map name, for messages
+ * @param fd        file descriptor (owned by whoever opened the map)
+ * @param keySize   bytes
+ * @param valueSize bytes per value (per CPU for per-CPU maps)
+ */
+public record BpfMap(String name, int fd, int keySize, int valueSize, int maxEntries) {
+
+    /** Inserts or replaces. */
+    public void update(MemorySegment key, MemorySegment value) {
+        int rc = LibBpf.mapUpdate(fd, key, value, LibBpf.BPF_ANY);
+        if (rc < 0) {
+            throw new BpfException("map " + name + ": update failed: " + LibBpf.errno(rc)
+                    + (rc == -7 ? "; the map is full (" + maxEntries + " entries)" : ""));
+        }
+    }
+
+    /** True and {@code value} filled when the key exists. */
+    public boolean lookup(MemorySegment key, MemorySegment value) {
+        int rc = LibBpf.mapLookup(fd, key, value);
+        if (rc == -LibBpf.ENOENT) {
+            return false;
+        }
+        if (rc < 0) {
+            throw new BpfException("map " + name + ": lookup failed: " + LibBpf.errno(rc));
+        }
+        return true;
+    }
+
+    /** True when the key existed. */
+    public boolean delete(MemorySegment key) {
+        int rc = LibBpf.mapDelete(fd, key);
+        if (rc == -LibBpf.ENOENT) {
+            return false;
+        }
+        if (rc < 0) {
+            throw new BpfException("map " + name + ": delete failed: " + LibBpf.errno(rc));
+        }
+        return true;
+    }
+
+    /** All keys (a snapshot; entries may change meanwhile in maps the programs write). */
+    public List<byte[]> keys() {
+        List<byte[]> keys = new ArrayList<>();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment cur = a.allocate(keySize);
+            MemorySegment next = a.allocate(keySize);
+            int rc = LibBpf.mapNextKey(fd, MemorySegment.NULL, next);
+            while (rc == 0) {
+                keys.add(next.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+                MemorySegment.copy(next, 0, cur, 0, keySize);
+                rc = LibBpf.mapNextKey(fd, cur, next);
+            }
+            if (rc != -LibBpf.ENOENT) {
+                throw new BpfException("map " + name + ": iteration failed: " + LibBpf.errno(rc));
+            }
+        }
+        return keys;
+    }
+
+    /** Calls {@code each} with every key and its value (entries deleted meanwhile are skipped). */
+    public void forEach(BiConsumer<byte[], byte[]> each) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment k = a.allocate(keySize);
+            MemorySegment v = a.allocate(valueSize);
+            for (byte[] key : keys()) {
+                MemorySegment.copy(MemorySegment.ofArray(key), 0, k, 0, keySize);
+                if (lookup(k, v)) {
+                    each.accept(key, v.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+                }
+            }
+        }
+    }
+
+    /** Number of entries (by iteration). */
+    public int count() {
+        return keys().size();
+    }
+}

@@ -1,0 +1,447 @@
+package io.lbmode.datapath.bpf;
+
+import io.lbmode.crds.cluster.v1.ForwardMode;
+import io.lbmode.datapath.maglev.Maglev;
+import io.lbmode.datapath.model.Backend;
+import io.lbmode.datapath.model.NodeInfo;
+import io.lbmode.datapath.model.NodeState;
+import io.lbmode.datapath.model.Protocol;
+import io.lbmode.datapath.model.ServicePort;
+import io.lbmode.datapath.program.Applied;
+import io.lbmode.datapath.program.ModeProgrammer;
+import io.lbmode.datapath.program.ProgrammingException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.Inet4Address;
+import java.net.NetworkInterface;
+import java.net.SocketException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * DSR mode: a {@link NodeState} -> the maps of the DSR programs ({@link DsrDatapath}).
+ *
+ * <ul>
+ *   <li>lb_backends: one id per (pod address, port, local-or-not); ids are reused while referenced.</li>
+ *   <li>lb_maglev: one Maglev table per service port, written through shared memory, only the slots that change.
+ *       Table memory is the map's fixed size (4 Mi slots, 16 MiB): a service gets the configured size M (default
+ *       16381, 64 KiB) while that fits, else the smallest size above 100 x its backends ({@link Maglev#compactSize}).
+ *       A service keeps its size while it exists: changing M would move almost every flow.</li>
+ *   <li>lb_services: (VIP, port, protocol) -> its table's slot range and backend count; written last, so a new
+ *       service only becomes visible when its table is complete.</li>
+ * </ul>
+ * Backends for a service are all its endpoints, or only this node's with {@code externalTrafficPolicy: Local}.
+ * The first apply of a process adopts the maps a previous agent pinned and rewrites only what differs, so
+ * established flows keep their backends and reverse entries across restarts.
+ */
+public final class DsrProgrammer implements ModeProgrammer {
+    private final String interfaceName;
+    private final Path bpffs;
+    private final int maglevTableSize;
+
+    private Optional<DsrDatapath> datapath = Optional.empty();
+    private Optional<NodeState> applied = Optional.empty();
+    private SlotAllocator slots;
+    private int seed32;
+    /** What lb_services holds (by us): key -> entry. */
+    private final Map<SvcKey, SvcEntry> services = new HashMap<>();
+    /** Backend ids in lb_backends. */
+    private final Map<BackendVal, Integer> backendIds = new HashMap<>();
+    /** Inputs each service's table was last built from; equal inputs skip the Maglev computation. */
+    private final Map<SvcKey, List<BackendVal>> built = new HashMap<>();
+    private int nextBackendId = 1;
+
+    record SvcKey(Inet4Address vip, int port, int proto) {
+    }
+
+    record SvcEntry(int offset, int size, int backends) {
+    }
+
+    record BackendVal(Inet4Address addr, int port, boolean local) {
+        String name() {
+            return addr.getHostAddress() + ":" + port;
+        }
+    }
+
+    /**
+     * @param interfaceName   where to attach; empty: the interface that holds the node's InternalIP
+     * @param bpffs           bpffs directory for the pins
+     * @param hashSeed        Maglev seed (the NodeState's seed is used when it differs: it is the desired state)
+     * @param maglevTableSize M for services while table memory allows, one of {@link Maglev#TABLE_SIZES}
+     */
+    public DsrProgrammer(String interfaceName, Path bpffs, long hashSeed, int maglevTableSize) {
+        this.interfaceName = Objects.requireNonNull(interfaceName, "interfaceName");
+        this.bpffs = Objects.requireNonNull(bpffs, "bpffs");
+        if (!Maglev.TABLE_SIZES.contains(maglevTableSize)) {
+            throw new IllegalArgumentException("Maglev table size must be one of " + Maglev.TABLE_SIZES + ", not " + maglevTableSize);
+        }
+        this.maglevTableSize = maglevTableSize;
+        this.seed32 = fold(hashSeed);
+    }
+
+    static int fold(long seed) {
+        return (int) (seed ^ (seed >>> 32));
+    }
+
+    @Override
+    public ForwardMode mode() {
+        return ForwardMode.DSR;
+    }
+
+    /** The loaded datapath (after the first apply), for status, metrics and tests. */
+    public Optional<DsrDatapath> datapath() {
+        return datapath;
+    }
+
+    @Override
+    public Applied apply(NodeState desired) {
+        long start = System.nanoTime();
+        try {
+            boolean full = datapath.isEmpty();
+            if (full) {
+                adopt(desired.node());
+            }
+            int changes = program(desired);
+            applied = Optional.of(desired);
+            return new Applied(full, changes, Duration.ofNanos(System.nanoTime() - start));
+        } catch (BpfException e) {
+            throw new ProgrammingException("DSR programs for node " + desired.node().name() + ": " + e.getMessage(), e);
+        } catch (LinkageError e) {
+            throw new ProgrammingException("DSR programs for node " + desired.node().name() + ": " + LIBBPF_MISSING, e);
+        }
+    }
+
+    private static final String LIBBPF_MISSING = LibBpf.LIBRARY + " cannot be loaded: install libbpf1 (apt-get install libbpf1) "
+            + "and run java with --enable-native-access=ALL-UNNAMED";
+
+    /** Without libbpf nothing of DSR can have been programmed by us; checked without initialising LibBpf. */
+    private static boolean libbpfPresent() {
+        try {
+            java.lang.foreign.SymbolLookup.libraryLookup(LibBpf.LIBRARY, Arena.global());
+            return true;
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    /** Loads (adopting pins), attaches, and reads back what an earlier agent programmed. */
+    private void adopt(NodeInfo node) {
+        String iface = resolveInterface(node);
+        DsrDatapath dp = DsrDatapath.load(bpffs);
+        try {
+            dp.attach(iface);
+            services.clear();
+            backendIds.clear();
+            built.clear();
+            slots = new SlotAllocator(dp.map(DsrDatapath.MAGLEV).maxEntries());
+            List<SvcKey> overlapping = new ArrayList<>();
+            dp.map(DsrDatapath.SERVICES).forEach((k, v) -> {
+                MemorySegment key = MemorySegment.ofArray(k);
+                MemorySegment val = MemorySegment.ofArray(v);
+                SvcKey sk = new SvcKey(BpfLayout.getAddr(key, 0), BpfLayout.u16(key, 4), key.get(ValueLayout.JAVA_BYTE, 6));
+                SvcEntry e = new SvcEntry(val.get(BpfLayout.HOST32, 0), val.get(BpfLayout.HOST32, 4), val.get(BpfLayout.HOST32, 8));
+                if (slots.claim(e.offset(), e.size())) {
+                    services.put(sk, e);
+                } else {
+                    overlapping.add(sk); // cannot be trusted: rebuilt below as a new service
+                }
+            });
+            try (Arena a = Arena.ofConfined()) {
+                BpfMap svcMap = dp.map(DsrDatapath.SERVICES);
+                MemorySegment key = a.allocate(BpfLayout.SVC_KEY_SIZE);
+                for (SvcKey sk : overlapping) {
+                    BpfLayout.svcKey(key, sk.vip(), sk.port(), sk.proto());
+                    svcMap.delete(key);
+                }
+            }
+            dp.map(DsrDatapath.BACKENDS).forEach((k, v) -> {
+                int id = MemorySegment.ofArray(k).get(BpfLayout.HOST32, 0);
+                MemorySegment val = MemorySegment.ofArray(v);
+                BackendVal b = new BackendVal(BpfLayout.getAddr(val, 0), BpfLayout.u16(val, 4),
+                        (val.get(ValueLayout.JAVA_BYTE, 6) & BpfLayout.BACKEND_F_LOCAL) != 0);
+                backendIds.put(b, id);
+                nextBackendId = Math.max(nextBackendId, id + 1);
+            });
+            datapath = Optional.of(dp);
+        } catch (RuntimeException e) {
+            dp.close();
+            throw e;
+        }
+    }
+
+    private String resolveInterface(NodeInfo node) {
+        if (!interfaceName.isEmpty()) {
+            return interfaceName;
+        }
+        if (node.address().equals(NodeInfo.UNKNOWN_ADDRESS)) {
+            throw new BpfException("node " + node.name() + ": its InternalIP is not known yet, so the interface to attach to "
+                    + "is not either; pass --interface");
+        }
+        try {
+            NetworkInterface nif = NetworkInterface.getByInetAddress(node.address());
+            if (nif == null) {
+                throw new BpfException("node " + node.name() + ": no interface holds its InternalIP " + node.address().getHostAddress()
+                        + "; pass --interface");
+            }
+            return nif.getName();
+        } catch (SocketException e) {
+            throw new BpfException("node " + node.name() + ": listing interfaces failed (" + e.getMessage() + "); pass --interface");
+        }
+    }
+
+    /** Per service port: the backends, in the order every node uses. */
+    private static List<BackendVal> backendsOf(ServicePort s) {
+        List<BackendVal> out = new ArrayList<>();
+        Set<String> names = new HashSet<>();
+        for (Backend b : s.backends()) {
+            if (s.localOnly() && !b.local()) {
+                continue;
+            }
+            BackendVal v = new BackendVal(b.address(), b.port(), b.local());
+            if (names.add(v.name())) {
+                out.add(v);
+            }
+        }
+        return out;
+    }
+
+    private static SvcKey keyOf(ServicePort s) {
+        return new SvcKey(s.vip(), s.port(), s.protocol() == Protocol.TCP ? BpfLayout.PROTO_TCP : BpfLayout.PROTO_UDP);
+    }
+
+    /** Brings the maps to {@code desired}; returns the number of map entries and slots written or deleted. */
+    private int program(NodeState desired) {
+        DsrDatapath dp = datapath.orElseThrow();
+        BpfMap svcMap = dp.map(DsrDatapath.SERVICES);
+        BpfMap beMap = dp.map(DsrDatapath.BACKENDS);
+        MemorySegment table = dp.maglevSlots();
+        int changes = 0;
+        int newSeed = fold(desired.hashSeed());
+        boolean seedChanged = newSeed != seed32 || applied.isEmpty();
+        if (newSeed != seed32) {
+            built.clear(); // every table depends on the seed
+        }
+        seed32 = newSeed;
+
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment key4 = a.allocate(4);
+            MemorySegment cfg = a.allocate(BpfLayout.CONFIG_SIZE);
+            MemorySegment cur = a.allocate(BpfLayout.CONFIG_SIZE);
+            key4.set(ValueLayout.JAVA_INT, 0, 0);
+            cfg.set(BpfLayout.HOST32, 0, seed32);
+            cfg.set(BpfLayout.HOST32, 4, 0);
+            BpfMap cfgMap = dp.map(DsrDatapath.CONFIG);
+            if (seedChanged && (!cfgMap.lookup(key4, cur) || cur.get(BpfLayout.HOST32, 0) != seed32)) {
+                cfgMap.update(key4, cfg);
+                changes++;
+            }
+
+            Map<SvcKey, List<BackendVal>> want = new LinkedHashMap<>();
+            for (ServicePort s : desired.services()) {
+                want.put(keyOf(s), backendsOf(s));
+            }
+
+            // 1. Backends first, so every id a table will point at exists.
+            MemorySegment beKey = a.allocate(4);
+            MemorySegment beVal = a.allocate(BpfLayout.BACKEND_VALUE_SIZE);
+            Set<BackendVal> referenced = new HashSet<>();
+            want.values().forEach(referenced::addAll);
+            for (BackendVal b : referenced) {
+                if (!backendIds.containsKey(b)) {
+                    int id = nextBackendId++;
+                    beKey.set(BpfLayout.HOST32, 0, id);
+                    BpfLayout.backendValue(beVal, b.addr(), b.port(), b.local());
+                    beMap.update(beKey, beVal);
+                    backendIds.put(b, id);
+                    changes++;
+                }
+            }
+
+            // 2. Tables and service entries.
+            MemorySegment svcKey = a.allocate(BpfLayout.SVC_KEY_SIZE);
+            MemorySegment svcVal = a.allocate(BpfLayout.SVC_VALUE_SIZE);
+            for (Map.Entry<SvcKey, List<BackendVal>> w : want.entrySet()) {
+                SvcKey sk = w.getKey();
+                List<BackendVal> bes = w.getValue();
+                SvcEntry e = services.get(sk);
+                if (e != null && bes.equals(built.get(sk))) {
+                    continue;
+                }
+                if (e == null) {
+                    e = allocate(sk, bes.size());
+                }
+                int[] maglev = Maglev.table(bes.stream().map(BackendVal::name).toList(), e.size(), desired.hashSeed());
+                for (int i = 0; i < e.size(); i++) {
+                    int id = maglev[i] == Maglev.NONE ? 0 : backendIds.get(bes.get(maglev[i]));
+                    long off = (long) (e.offset() + i) * Integer.BYTES;
+                    if (table.get(ValueLayout.JAVA_INT, off) != id) {
+                        table.set(ValueLayout.JAVA_INT, off, id);
+                        changes++;
+                    }
+                }
+                SvcEntry next = new SvcEntry(e.offset(), e.size(), bes.size());
+                if (!next.equals(services.get(sk))) {
+                    BpfLayout.svcKey(svcKey, sk.vip(), sk.port(), sk.proto());
+                    BpfLayout.svcValue(svcVal, next.offset(), next.size(), next.backends());
+                    svcMap.update(svcKey, svcVal);
+                    changes++;
+                }
+                services.put(sk, next);
+                built.put(sk, List.copyOf(bes));
+            }
+
+            // 3. Services that went away: entry first (stops lookups), then their slots.
+            for (SvcKey sk : new ArrayList<>(services.keySet())) {
+                if (!want.containsKey(sk)) {
+                    SvcEntry e = services.remove(sk);
+                    BpfLayout.svcKey(svcKey, sk.vip(), sk.port(), sk.proto());
+                    svcMap.delete(svcKey);
+                    table.asSlice((long) e.offset() * Integer.BYTES, (long) e.size() * Integer.BYTES).fill((byte) 0);
+                    slots.release(e.offset(), e.size());
+                    built.remove(sk);
+                    changes++;
+                }
+            }
+
+            // 4. Backends no table points at any more.
+            for (Map.Entry<BackendVal, Integer> b : new ArrayList<>(backendIds.entrySet())) {
+                if (!referenced.contains(b.getKey())) {
+                    beKey.set(BpfLayout.HOST32, 0, b.getValue());
+                    beMap.delete(beKey);
+                    backendIds.remove(b.getKey());
+                    changes++;
+                }
+            }
+        }
+        return changes;
+    }
+
+    private SvcEntry allocate(SvcKey sk, int backends) {
+        int size = maglevTableSize;
+        var offset = slots.allocate(size);
+        if (offset.isEmpty()) {
+            size = Maglev.compactSize(backends, maglevTableSize);
+            offset = slots.allocate(size);
+        }
+        if (offset.isEmpty()) {
+            throw new BpfException("service " + sk.vip().getHostAddress() + ":" + sk.port() + ": Maglev table memory is full ("
+                    + slots.capacity() + " slots, " + slots.freeSlots() + " free); use a smaller Maglev table size "
+                    + "or fewer LoadBalancer service ports on this node");
+        }
+        return new SvcEntry(offset.getAsInt(), size, 0);
+    }
+
+    @Override
+    public String render(NodeState desired) {
+        StringBuilder out = new StringBuilder();
+        out.append("# DSR: tc programs dsr_ingress/dsr_egress on ")
+                .append(interfaceName.isEmpty() ? "the interface holding " + desired.node().address().getHostAddress() : interfaceName)
+                .append(", pins under ").append(DsrDatapath.pinDir(bpffs)).append('\n');
+        out.append("# hash seed ").append(Integer.toUnsignedString(fold(desired.hashSeed()))).append(", Maglev table size ")
+                .append(maglevTableSize).append('\n');
+        for (ServicePort s : desired.services()) {
+            List<BackendVal> bes = backendsOf(s);
+            out.append("service ").append(s.key()).append(" (").append(s.displayName()).append(s.localOnly() ? ", local only" : "")
+                    .append(")");
+            if (bes.isEmpty()) {
+                out.append(": no backends (packets dropped, counted as noBackend)\n");
+                continue;
+            }
+            int[] maglev = Maglev.table(bes.stream().map(BackendVal::name).toList(), maglevTableSize, desired.hashSeed());
+            int[] counts = new int[bes.size()];
+            for (int i : maglev) {
+                counts[i]++;
+            }
+            out.append('\n');
+            for (int i = 0; i < bes.size(); i++) {
+                out.append("  backend ").append(bes.get(i).name()).append(bes.get(i).local() ? " (this node, no option)" : "")
+                        .append(": ").append(counts[i]).append(" of ").append(maglevTableSize).append(" slots\n");
+            }
+        }
+        return out.toString();
+    }
+
+    @Override
+    public boolean drifted() {
+        if (applied.isEmpty() || datapath.isEmpty()) {
+            return false;
+        }
+        DsrDatapath dp = datapath.get();
+        if (!dp.stillAttached()) {
+            return true;
+        }
+        Map<SvcKey, SvcEntry> inKernel = new HashMap<>();
+        dp.map(DsrDatapath.SERVICES).forEach((k, v) -> {
+            MemorySegment key = MemorySegment.ofArray(k);
+            MemorySegment val = MemorySegment.ofArray(v);
+            inKernel.put(new SvcKey(BpfLayout.getAddr(key, 0), BpfLayout.u16(key, 4), key.get(ValueLayout.JAVA_BYTE, 6)),
+                    new SvcEntry(val.get(BpfLayout.HOST32, 0), val.get(BpfLayout.HOST32, 4), val.get(BpfLayout.HOST32, 8)));
+        });
+        return !inKernel.equals(services);
+    }
+
+    @Override
+    public void repair() {
+        if (applied.isEmpty()) {
+            return;
+        }
+        NodeState last = applied.get();
+        datapath.ifPresent(DsrDatapath::close);
+        datapath = Optional.empty();
+        applied = Optional.empty();
+        apply(last);
+    }
+
+    @Override
+    public void cleanup() {
+        datapath.ifPresent(DsrDatapath::close);
+        datapath = Optional.empty();
+        applied = Optional.empty();
+        services.clear();
+        backendIds.clear();
+        built.clear();
+        if (!libbpfPresent()) {
+            return;
+        }
+        try {
+            DsrDatapath.cleanup(bpffs);
+        } catch (BpfException e) {
+            throw new ProgrammingException("removing DSR state: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public Map<String, Long> dropCounters() {
+        Map<DropReason, Long> drops;
+        try {
+            drops = datapath.map(DsrDatapath::drops).orElseGet(() -> DsrDatapath.pinnedDrops(bpffs));
+        } catch (BpfException | LinkageError e) {
+            return Map.of();
+        }
+        Map<String, Long> out = new TreeMap<>();
+        drops.forEach((r, n) -> {
+            if (n > 0) {
+                out.put(r.statusName(), n);
+            }
+        });
+        return out;
+    }
+
+    @Override
+    public void close() {
+        datapath.ifPresent(DsrDatapath::close);
+        datapath = Optional.empty();
+        applied = Optional.empty();
+    }
+}

@@ -1,0 +1,107 @@
+package io.lbmode.datapath.maglev;
+
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Maglev consistent hashing (Eisenbud et al., NSDI 2016): a lookup table of prime size M in which every backend owns
+ * about M/N slots, and which changes little when a backend comes or goes, so most flows keep their backend. The DSR
+ * programs hash a packet's 5-tuple to a slot and send it to the slot's backend; every node builds the same table
+ * from the same backends and seed, so any LB node picks the same backend for a flow.
+ *
+ * <p>Each backend gets a permutation of the slots from two hashes of its name: {@code offset = h1 % M},
+ * {@code skip = h2 % (M - 1) + 1}, slot j of its preference list {@code (offset + j * skip) % M} (M prime, so every
+ * skip visits every slot). Backends take turns claiming their next free preferred slot until the table is full.
+ */
+public final class Maglev {
+    private Maglev() {
+    }
+
+    /** Cilium's default table size. */
+    public static final int DEFAULT_TABLE_SIZE = 16381;
+
+    /** Table sizes lbmode accepts (primes, as Cilium's list); M should stay above 100 x backends. */
+    public static final List<Integer> TABLE_SIZES = List.of(251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071);
+
+    /** Marks an empty table (no backends). */
+    public static final int NONE = -1;
+
+    /**
+     * Builds the table.
+     *
+     * @param backendNames distinct names (e.g. {@code 10.0.1.5:8080}); the caller sorts them so every node passes the
+     *                     same order
+     * @param size         a prime from {@link #TABLE_SIZES}
+     * @param seed         hash seed shared by every node
+     * @return slot -> index into {@code backendNames}; all {@link #NONE} when there are no backends
+     */
+    public static int[] table(List<String> backendNames, int size, long seed) {
+        if (!TABLE_SIZES.contains(size)) {
+            throw new IllegalArgumentException("Maglev table size must be one of " + TABLE_SIZES + ", not " + size);
+        }
+        int n = backendNames.size();
+        int[] table = new int[size];
+        Arrays.fill(table, NONE);
+        if (n == 0) {
+            return table;
+        }
+        if (backendNames.stream().distinct().count() != n) {
+            throw new IllegalArgumentException("Maglev backend names must be distinct: " + backendNames);
+        }
+        long[] offset = new long[n];
+        long[] skip = new long[n];
+        for (int i = 0; i < n; i++) {
+            byte[] name = backendNames.get(i).getBytes(StandardCharsets.UTF_8);
+            offset[i] = Long.remainderUnsigned(hash(name, seed), size);
+            skip[i] = Long.remainderUnsigned(hash(name, Long.rotateLeft(seed, 32) ^ 0x9e3779b97f4a7c15L), size - 1) + 1;
+        }
+        long[] next = new long[n];
+        int filled = 0;
+        while (true) {
+            for (int i = 0; i < n; i++) {
+                int slot = (int) ((offset[i] + next[i] * skip[i]) % size);
+                while (table[slot] != NONE) {
+                    next[i]++;
+                    slot = (int) ((offset[i] + next[i] * skip[i]) % size);
+                }
+                table[slot] = i;
+                next[i]++;
+                if (++filled == size) {
+                    return table;
+                }
+            }
+        }
+    }
+
+    /**
+     * The smallest allowed size that keeps M above 100 x backends, capped at {@code max}: the size used for a service
+     * when the node's table memory does not allow {@code max}.
+     */
+    public static int compactSize(int backends, int max) {
+        for (int m : TABLE_SIZES) {
+            if (m >= max) {
+                return max;
+            }
+            if (m >= 100L * backends) {
+                return m;
+            }
+        }
+        return max;
+    }
+
+    /** 64-bit FNV-1a of the name, seeded, with a splitmix64 finaliser (FNV alone mixes the low bits poorly). */
+    static long hash(byte[] data, long seed) {
+        long h = 0xcbf29ce484222325L ^ seed;
+        for (byte b : data) {
+            h ^= b & 0xff;
+            h *= 0x100000001b3L;
+        }
+        h ^= h >>> 30;
+        h *= 0xbf58476d1ce4e5b9L;
+        h ^= h >>> 27;
+        h *= 0x94d049bb133111ebL;
+        h ^= h >>> 31;
+        return h;
+    }
+}
