@@ -48,8 +48,10 @@ app.kubernetes.io/component: operator
 
 {{/* Cross-field rules JSON Schema can't state clearly; each message names the values to change. */}}
 {{- define "lbmode.checks" -}}
-{{- if and (gt (int .Values.operator.replicas) 1) (not .Values.operator.leaderElection.enabled) -}}
-{{- fail (printf "operator.replicas is %d but operator.leaderElection.enabled is false: two active operators would fight over the same objects. Set operator.leaderElection.enabled=true or operator.replicas=1." (int .Values.operator.replicas)) -}}
+{{- range .Values.datapath.tolerations -}}
+{{- if and (eq (.operator | default "Equal") "Equal") (not .key) -}}
+{{- fail "datapath.tolerations: an entry with operator Equal needs a key (use {operator: Exists} to tolerate every taint)." -}}
+{{- end -}}
 {{- end -}}
 {{- if and .Values.webhook.certManager.enabled .Values.webhook.certManager.issuerRef (not .Values.webhook.certManager.issuerRef.name) -}}
 {{- fail "webhook.certManager.issuerRef needs a name (an existing Issuer or ClusterIssuer); leave issuerRef empty to let the chart create a self-signed Issuer." -}}
@@ -96,3 +98,26 @@ Secret already in the cluster is reused (lookup), so the caBundle stays valid an
 
 {{- define "lbmode.operatorClusterRoleName" -}}{{ printf "%s-%s" (include "lbmode.operatorName" .) .Release.Namespace | trunc 63 | trimSuffix "-" }}{{- end -}}
 {{- define "lbmode.datapathClusterRoleName" -}}{{ printf "%s-%s" (include "lbmode.datapathName" .) .Release.Namespace | trunc 63 | trimSuffix "-" }}{{- end -}}
+
+{{/*
+datapath.tolerations in the operator's format (lbmode.datapath.tolerations: key[=value]:Effect, key:Exists or
+key=value); a key-less {operator: Exists} becomes lbmode.datapath.tolerate-all instead.
+*/}}
+{{- define "lbmode.datapathTolerateAll" -}}
+{{- $all := false -}}
+{{- range .Values.datapath.tolerations }}{{ if and (eq (.operator | default "Equal") "Exists") (not .key) }}{{ $all = true }}{{ end }}{{ end -}}
+{{- $all -}}
+{{- end -}}
+
+{{- define "lbmode.datapathTolerations" -}}
+{{- $specs := list -}}
+{{- range .Values.datapath.tolerations -}}
+{{- if .key -}}
+{{- $spec := .key -}}
+{{- if eq (.operator | default "Equal") "Equal" }}{{ $spec = printf "%s=%s" .key (.value | default "") }}{{ end -}}
+{{- if .effect }}{{ $spec = printf "%s:%s" $spec .effect }}{{ else if eq .operator "Exists" }}{{ $spec = printf "%s:Exists" $spec }}{{ end -}}
+{{- $specs = append $specs $spec -}}
+{{- end -}}
+{{- end -}}
+{{- join "," $specs -}}
+{{- end -}}

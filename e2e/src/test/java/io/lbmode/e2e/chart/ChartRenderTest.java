@@ -65,8 +65,6 @@ class ChartRenderTest {
                 tag: 0.2.0-rc1
                 pullPolicy: Always
               replicas: 3
-              leaderElection:
-                enabled: true
               resources:
                 requests: {cpu: 200m, memory: 256Mi}
                 limits: {cpu: "2", memory: 1Gi}
@@ -99,9 +97,13 @@ class ChartRenderTest {
                 requests: {cpu: 100m, memory: 200Mi}
                 limits: {cpu: "1500m", memory: 300Mi}
               tolerations:
-                - {key: dedicated, operator: Equal, value: lb, effect: NoExecute, tolerationSeconds: 30}
+                - {key: dedicated, operator: Equal, value: lb, effect: NoExecute}
+                - {key: node-role.kubernetes.io/control-plane, operator: Exists}
+                - {key: lb-only, operator: Exists, effect: NoSchedule}
               interface: bond0.100
               healthPort: 19102
+              priorityClassName: lbmode-datapath
+              extraCapabilities: [PERFMON, SYS_RESOURCE]
             webhook:
               port: 9443
               timeoutSeconds: 3
@@ -177,13 +179,18 @@ class ChartRenderTest {
             assertThat(p.getName()).isEqualTo("http");
             assertThat(p.getContainerPort()).isEqualTo(8080);
         });
-        assertThat(env(operator)).containsEntry("LBMODE_LEADER_ELECTION_ENABLED", "true")
+        // Names as the operator's OperatorConfig (@ConfigMapping prefix "lbmode") reads them from the environment.
+        assertThat(env(operator))
+                .containsEntry("LBMODE_LEADER_ELECTION_LEASE_NAMESPACE", HelmChart.NAMESPACE)
                 .containsEntry("LBMODE_DATAPATH_IMAGE", "ghcr.io/lbmode/lbmode-datapath:0.1.0")
                 .containsEntry("LBMODE_DATAPATH_SERVICE_ACCOUNT", "lbmode-datapath")
-                .containsEntry("LBMODE_DATAPATH_NAMESPACE", HelmChart.NAMESPACE)
-                .containsEntry("LBMODE_DATAPATH_INTERFACE", "")
-                .containsEntry("LBMODE_DATAPATH_TOLERATIONS", "[{\"operator\":\"Exists\"}]")
-                .containsEntry("LBMODE_WEBHOOK_CERT_DIR", "/etc/lbmode/webhook-tls");
+                .containsEntry("LBMODE_DATAPATH_TOLERATE_ALL", "true")
+                .containsEntry("LBMODE_DATAPATH_PRIORITY_CLASS_NAME", "system-node-critical")
+                .containsEntry("LBMODE_DATAPATH_RESOURCES_CPU_REQUEST", "100m")
+                .containsEntry("LBMODE_DATAPATH_RESOURCES_MEMORY_LIMIT", "512Mi")
+                .containsEntry("LBMODE_WEBHOOK_CERT_DIR", "/etc/lbmode/webhook-tls")
+                .doesNotContainKeys("LBMODE_DATAPATH_INTERFACE", "LBMODE_DATAPATH_TOLERATIONS",
+                        "LBMODE_DATAPATH_RESOURCES_CPU_LIMIT");
         assertThat(operator.getImage()).isEqualTo("ghcr.io/lbmode/lbmode-operator:0.1.0");
         // The only writable path is an emptyDir at /tmp; the certificate is mounted read-only.
         assertThat(operator.getVolumeMounts()).allSatisfy(m -> assertThat(
@@ -226,15 +233,19 @@ class ChartRenderTest {
                 .containsEntry("QUARKUS_LOG_CATEGORY__IO_LBMODE__LEVEL", "DEBUG")
                 .containsEntry("LBMODE_DATAPATH_IMAGE", "registry.example.com/lbmode/datapath:0.2.0-rc1")
                 .containsEntry("LBMODE_DATAPATH_IMAGE_PULL_POLICY", "Never")
-                .containsEntry("LBMODE_DATAPATH_IMAGE_PULL_SECRETS", "regcred,mirror")
                 .containsEntry("LBMODE_DATAPATH_INTERFACE", "bond0.100")
+                .containsEntry("LBMODE_DATAPATH_TOLERATE_ALL", "false")
+                .containsEntry("LBMODE_DATAPATH_TOLERATIONS",
+                        "dedicated=lb:NoExecute,node-role.kubernetes.io/control-plane:Exists,lb-only:NoSchedule")
+                .containsEntry("LBMODE_DATAPATH_PRIORITY_CLASS_NAME", "lbmode-datapath")
+                .containsEntry("LBMODE_DATAPATH_EXTRA_CAPABILITIES", "PERFMON,SYS_RESOURCE")
+                .containsEntry("LBMODE_DATAPATH_RESOURCES_CPU_REQUEST", "100m")
+                .containsEntry("LBMODE_DATAPATH_RESOURCES_MEMORY_REQUEST", "200Mi")
+                .containsEntry("LBMODE_DATAPATH_RESOURCES_CPU_LIMIT", "1500m")
+                .containsEntry("LBMODE_DATAPATH_RESOURCES_MEMORY_LIMIT", "300Mi")
                 .containsEntry("LBMODE_DATAPATH_HEALTH_PORT", "19102")
                 .containsEntry("LBMODE_DATAPATH_SERVICE_ACCOUNT", "lbm-edge-datapath")
                 .containsEntry("LBMODE_WEBHOOK_CERT_DIR", "/var/run/lbmode/tls");
-        JsonNode tolerations = new ObjectMapper().readTree(env(operator).get("LBMODE_DATAPATH_TOLERATIONS"));
-        assertThat(tolerations.get(0).get("tolerationSeconds").asInt()).isEqualTo(30);
-        JsonNode resources = new ObjectMapper().readTree(env(operator).get("LBMODE_DATAPATH_RESOURCES"));
-        assertThat(resources.at("/limits/cpu").asText()).isEqualTo("1500m");
         assertThat(rendered.one(PodDisruptionBudget.class, "lbm-edge-operator").getSpec().getMinAvailable()
                 .getIntVal()).isEqualTo(1);
         assertThat(rendered.all(ServiceAccount.class)).allSatisfy(sa ->
@@ -277,15 +288,13 @@ class ChartRenderTest {
     }
 
     @Test
-    void oneReplicaWithoutLeaderElectionRendersButTwoAreRefused() {
-        HelmChart.Rendered single = HelmChart.template(Map.of("operator.replicas", 1,
-                "operator.leaderElection.enabled", false));
+    void oneReplicaHasNoDisruptionBudgetAndAKeylessEqualTolerationIsRefused() {
+        HelmChart.Rendered single = HelmChart.template(Map.of("operator.replicas", 1));
         assertThat(single.one(Deployment.class, "lbmode-operator").getSpec().getReplicas()).isEqualTo(1);
-        assertThat(single.all(PodDisruptionBudget.class)).as("no PDB for one replica").isEmpty();
+        assertThat(single.all(PodDisruptionBudget.class)).as("a PDB of minAvailable 1 would block drains").isEmpty();
 
-        assertThatThrownBy(() -> HelmChart.template(Map.of("operator.leaderElection.enabled", false)))
-                .hasMessageContaining("operator.replicas is 2 but operator.leaderElection.enabled is false")
-                .hasMessageContaining("Set operator.leaderElection.enabled=true or operator.replicas=1");
+        assertThatThrownBy(() -> HelmChart.template("datapath:\n  tolerations:\n    - {operator: Equal, value: x}\n"))
+                .hasMessageContaining("datapath.tolerations: an entry with operator Equal needs a key");
     }
 
     /** Wrong values are refused by values.schema.json, naming the value and what is wrong with it. */
