@@ -18,7 +18,8 @@ public final class Main {
         System.exit(run(args, System.getenv()));
     }
 
-    static int run(String[] args, Map<String, String> env) {
+    /** {@link #main} without {@code System.exit}, for tests and embedding. */
+    public static int run(String[] args, Map<String, String> env) {
         for (String a : args) {
             if (a.equals("--help") || a.equals("-h")) {
                 System.out.print(AgentOptions.USAGE);
@@ -35,7 +36,10 @@ public final class Main {
         }
         // A dry run never touches the kernel, so it also works without root and without libnftables.
         NftRunner nft = options.dryRun() ? new io.lbmode.datapath.nft.FakeNftRunner() : NftRunners.system();
-        try (AgentRunner runner = new AgentRunner(options, nft)) {
+        // A dry run must not touch the kernel at all, not even to remove the other mode's state.
+        var programmers = options.dryRun() ? io.lbmode.datapath.agent.Programmers.snatOnly(nft)
+                : io.lbmode.datapath.agent.Programmers.real(nft, options);
+        try (AgentRunner runner = new AgentRunner(options, programmers)) {
             return runner.run();
         } catch (Exception e) {
             System.err.println("lbmode datapath: " + (e.getMessage() == null ? e.toString() : e.getMessage()));

@@ -7,7 +7,6 @@ import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplaneSpec;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplaneStatus;
 import io.lbmode.datapath.model.NodeState;
 import io.lbmode.datapath.model.NodeStateBuilder;
-import io.lbmode.datapath.nft.NftRunner;
 import io.lbmode.datapath.program.Applied;
 import io.lbmode.datapath.program.ModeProgrammer;
 import io.lbmode.datapathconfig.DatapathConfig;
@@ -30,7 +29,7 @@ public final class Agent {
     public static final String VERSION = Optional.ofNullable(Agent.class.getPackage().getImplementationVersion()).orElse("dev");
 
     private final AgentOptions options;
-    private final NftRunner nft;
+    private final Programmers programmers;
     private final StatusSink sink;
     private final Clock clock;
 
@@ -52,9 +51,9 @@ public final class Agent {
     volatile boolean healthy;
     volatile String healthMessage = "not synced yet";
 
-    public Agent(AgentOptions options, NftRunner nft, StatusSink sink, Clock clock) {
+    public Agent(AgentOptions options, Programmers programmers, StatusSink sink, Clock clock) {
         this.options = options;
-        this.nft = nft;
+        this.programmers = programmers;
         this.sink = sink;
         this.clock = clock;
     }
@@ -130,7 +129,7 @@ public final class Agent {
         lastError = Optional.of(message);
         healthy = false;
         healthMessage = message;
-        LOG.error("node {}: {}", options.node(), message);
+        LOG.error(message);
         publish(state.or(() -> lastState), Optional.of(message));
         return new SyncResult(state, Optional.empty(), Optional.of(message));
     }
@@ -149,20 +148,16 @@ public final class Agent {
             lastState = Optional.empty();
         }
         if (active.isEmpty()) {
-            active = Optional.of(factory(config.hashSeed()).create(config.forwardMode()));
+            active = Optional.of(programmers.create(config.forwardMode(), config.hashSeed()));
             activeSeed = Optional.of(config.hashSeed());
         }
         return active.get();
     }
 
-    private ProgrammerFactory factory(long seed) {
-        return new ProgrammerFactory(nft, options.interfaceName(), options.bpffs(), seed, ProgrammerFactory.DEFAULT_MAGLEV_TABLE_SIZE);
-    }
-
     /** Only after the active mode is programmed: a node with a broken new mode keeps forwarding with the old one. */
     private void cleanupOtherMode(ForwardMode activeMode) {
         ForwardMode other = activeMode == ForwardMode.SNAT ? ForwardMode.DSR : ForwardMode.SNAT;
-        try (ModeProgrammer p = factory(activeSeed.orElse(0L)).create(other)) {
+        try (ModeProgrammer p = programmers.create(other, activeSeed.orElse(0L))) {
             p.cleanup();
             otherModeCleaned = true;
         } catch (UnsupportedOperationException e) {
@@ -197,7 +192,7 @@ public final class Agent {
     public Optional<String> cleanupAll() {
         StringBuilder errors = new StringBuilder();
         for (ForwardMode mode : ForwardMode.values()) {
-            try (ModeProgrammer p = factory(0L).create(mode)) {
+            try (ModeProgrammer p = programmers.create(mode, 0L)) {
                 p.cleanup();
                 LOG.info("removed {} state", mode.wireName());
             } catch (UnsupportedOperationException e) {

@@ -2,7 +2,6 @@ package io.lbmode.datapath.agent;
 
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
-import io.lbmode.datapath.nft.NftRunner;
 import java.io.IOException;
 import java.time.Clock;
 import java.util.concurrent.CountDownLatch;
@@ -24,7 +23,7 @@ public final class AgentRunner implements AutoCloseable {
     private static final int RETRY_SECONDS = 5;
 
     private final AgentOptions options;
-    private final NftRunner nft;
+    private final Programmers programmers;
     private final ScheduledExecutorService loop = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "lbmode-agent");
         t.setDaemon(true);
@@ -40,15 +39,15 @@ public final class AgentRunner implements AutoCloseable {
     private String fingerprint = "";
     private boolean lastFailed;
 
-    public AgentRunner(AgentOptions options, NftRunner nft) {
+    public AgentRunner(AgentOptions options, Programmers programmers) {
         this.options = options;
-        this.nft = nft;
+        this.programmers = programmers;
     }
 
     /** Exit code: {@code --once}/{@code --dry-run}: 0 programmed, 1 not; continuous: runs until {@link #close()}. */
     public int run() throws IOException, InterruptedException {
         if (options.cleanup()) {
-            Agent a = new Agent(options, nft, StatusSink.NONE, Clock.systemUTC());
+            Agent a = new Agent(options, programmers, StatusSink.NONE, Clock.systemUTC());
             var errors = a.cleanupAll();
             errors.ifPresent(e -> System.err.println("lbmode datapath --cleanup: " + e));
             return errors.isPresent() ? 1 : 0;
@@ -56,7 +55,7 @@ public final class AgentRunner implements AutoCloseable {
         if (options.stateDir().isPresent()) {
             StateDirSource dir = new StateDirSource(options.stateDir().get());
             StatusSink sink = options.dryRun() ? StatusSink.NONE : new FileStatusSink(options.stateDir().get(), options.node());
-            agent = new Agent(options, nft, sink, Clock.systemUTC());
+            agent = new Agent(options, programmers, sink, Clock.systemUTC());
             inputs = dir::read;
             if (options.once()) {
                 Agent.SyncResult r = agent.sync(dir.read());
@@ -73,7 +72,7 @@ public final class AgentRunner implements AutoCloseable {
             }, 500, 500, TimeUnit.MILLISECONDS);
         } else {
             KubernetesClient client = new KubernetesClientBuilder().build();
-            agent = new Agent(options, nft, ClusterSource.apiSink(client), Clock.systemUTC());
+            agent = new Agent(options, programmers, ClusterSource.apiSink(client), Clock.systemUTC());
             ClusterSource cs = new ClusterSource(client, options.configNamespace(), options.node(), this::requestSync);
             inputs = cs::read;
             source = () -> {

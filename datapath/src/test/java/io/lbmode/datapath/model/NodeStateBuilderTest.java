@@ -1,0 +1,144 @@
+package io.lbmode.datapath.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.fabric8.kubernetes.api.model.IntOrString;
+import io.fabric8.kubernetes.api.model.Node;
+import io.fabric8.kubernetes.api.model.NodeBuilder;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.ServiceBuilder;
+import io.fabric8.kubernetes.api.model.ServicePortBuilder;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointBuilder;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSliceBuilder;
+import io.lbmode.crds.cluster.v1.ForwardMode;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+@Tag("unit")
+class NodeStateBuilderTest {
+    static final List<Node> NODES = List.of(node("lb", "10.0.0.10"), node("w1", "10.0.0.11"));
+
+    static Node node(String name, String ip) {
+        return new NodeBuilder().withNewMetadata().withName(name).endMetadata()
+                .withNewStatus().addNewAddress().withType("Hostname").withAddress(name).endAddress()
+                .addNewAddress().withType("InternalIP").withAddress(ip).endAddress().endStatus().build();
+    }
+
+    static Service lb(String name, String vip, String etp, io.fabric8.kubernetes.api.model.ServicePort... ports) {
+        return new ServiceBuilder().withNewMetadata().withName(name).withNamespace("default").endMetadata()
+                .withNewSpec().withType("LoadBalancer").withExternalTrafficPolicy(etp).withPorts(ports).endSpec()
+                .withNewStatus().withNewLoadBalancer().addNewIngress().withIp(vip).endIngress().endLoadBalancer().endStatus().build();
+    }
+
+    static io.fabric8.kubernetes.api.model.ServicePort port(String name, String proto, int port, IntOrString target) {
+        return new ServicePortBuilder().withName(name).withProtocol(proto).withPort(port).withTargetPort(target).build();
+    }
+
+    /** ep: "ip@node:ready,serving,terminating" flags r/s/t. */
+    static EndpointSlice slice(String svc, String portName, String proto, int port, String... eps) {
+        EndpointSliceBuilder b = new EndpointSliceBuilder().withNewMetadata().withName(svc + "-x").withNamespace("default")
+                .addToLabels(NodeStateBuilder.SERVICE_NAME_LABEL, svc).endMetadata().withAddressType("IPv4")
+                .addNewPort().withName(portName).withProtocol(proto).withPort(port).endPort();
+        for (String ep : eps) {
+            String[] parts = ep.split("[@:]");
+            String flags = parts.length > 2 ? parts[2] : "r";
+            b.addToEndpoints(new EndpointBuilder().withAddresses(parts[0]).withNodeName(parts[1])
+                    .withNewConditions().withReady(flags.contains("r")).withServing(flags.contains("s") || flags.contains("r"))
+                    .withTerminating(flags.contains("t")).endConditions().build());
+        }
+        return b.build();
+    }
+
+    static NodeState build(List<Service> services, List<EndpointSlice> slices) {
+        return NodeStateBuilder.build(ForwardMode.SNAT, 7, "w1", NODES, services, slices).state();
+    }
+
+    @Test
+    void vipPortsProtocolsAndNamedTargetPortResolvedThroughTheSlice() {
+        NodeState s = build(List.of(lb("web", "172.16.20.16", "Cluster",
+                        port("http", "TCP", 80, new IntOrString("web-http")), port("dns", "UDP", 53, new IntOrString(5353)))),
+                List.of(slice("web", "http", "TCP", 8080, "10.244.1.2@w1", "10.244.2.2@w2"),
+                        slice("web", "dns", "UDP", 5353, "10.244.1.2@w1")));
+        assertThat(s.node().address()).isEqualTo(Addresses.ipv4("10.0.0.11"));
+        assertThat(s.services()).extracting(sp -> sp.key().toString())
+                .containsExactly("172.16.20.16:80/tcp", "172.16.20.16:53/udp");
+        ServicePort http = s.services().get(0);
+        assertThat(http.backends()).extracting(Backend::endpoint).containsExactly("10.244.1.2:8080", "10.244.2.2:8080");
+        assertThat(http.backends()).extracting(Backend::local).containsExactly(true, false);
+        assertThat(s.services().get(1).backends()).extracting(Backend::endpoint).containsExactly("10.244.1.2:5353");
+    }
+
+    @Test
+    void onlyReadyEndpointsAndServingTerminatingOnlyWhenNoneIsReady() {
+        var svc = lb("web", "172.16.20.16", "Cluster", port("", "TCP", 80, new IntOrString(8080)));
+        NodeState mixed = build(List.of(svc), List.of(slice("web", "", "TCP", 8080,
+                "10.244.1.2@w1:r", "10.244.1.3@w1:-", "10.244.1.4@w1:st", "10.244.1.5@w1:t")));
+        assertThat(mixed.services().getFirst().backends()).extracting(Backend::endpoint).containsExactly("10.244.1.2:8080");
+        NodeState terminatingOnly = build(List.of(svc), List.of(slice("web", "", "TCP", 8080,
+                "10.244.1.3@w1:-", "10.244.1.4@w1:st", "10.244.1.5@w1:t")));
+        assertThat(terminatingOnly.services().getFirst().backends()).extracting(Backend::endpoint).containsExactly("10.244.1.4:8080");
+    }
+
+    @Test
+    void externalTrafficPolicyLocalKeepsLocalEndpointsOnly() {
+        NodeState s = build(List.of(lb("web", "172.16.20.16", "Local", port("", "TCP", 80, new IntOrString(8080)))),
+                List.of(slice("web", "", "TCP", 8080, "10.244.1.2@w1", "10.244.2.2@w2")));
+        ServicePort sp = s.services().getFirst();
+        assertThat(sp.localOnly()).isTrue();
+        assertThat(sp.backends()).extracting(Backend::endpoint).containsExactly("10.244.1.2:8080");
+        NodeState onOtherNode = NodeStateBuilder.build(ForwardMode.SNAT, 7, "lb", NODES,
+                List.of(lb("web", "172.16.20.16", "Local", port("", "TCP", 80, new IntOrString(8080)))),
+                List.of(slice("web", "", "TCP", 8080, "10.244.1.2@w1"))).state();
+        assertThat(onOtherNode.services().getFirst().backends()).as("no local endpoint: rejects").isEmpty();
+    }
+
+    @Test
+    void serviceWithoutEndpointsIsKeptWithNoBackendsSoItRejects() {
+        NodeState s = build(List.of(lb("web", "172.16.20.16", "Cluster", port("", "TCP", 80, new IntOrString(8080)))), List.of());
+        assertThat(s.services()).hasSize(1);
+        assertThat(s.services().getFirst().backends()).isEmpty();
+    }
+
+    @Test
+    void ignoresNonLoadBalancerServicesPendingVipsAndUnsupportedProtocolsWithWarnings() {
+        Service clusterIp = new ServiceBuilder(lb("a", "172.16.20.1", "Cluster", port("", "TCP", 80, new IntOrString(80))))
+                .editSpec().withType("ClusterIP").endSpec().build();
+        Service pending = new ServiceBuilder(lb("b", "172.16.20.2", "Cluster", port("", "TCP", 80, new IntOrString(80))))
+                .withStatus(null).build();
+        Service sctp = lb("c", "172.16.20.3", "Cluster", port("x", "SCTP", 80, new IntOrString(80)));
+        Service ipv6 = lb("d", "fd00::1", "Cluster", port("", "TCP", 80, new IntOrString(80)));
+        var r = NodeStateBuilder.build(ForwardMode.SNAT, 7, "w1", NODES, List.of(clusterIp, pending, sctp, ipv6), List.of());
+        assertThat(r.state().services()).isEmpty();
+        assertThat(r.warnings()).hasSize(2).anySatisfy(w -> assertThat(w).contains("default/c", "SCTP"))
+                .anySatisfy(w -> assertThat(w).contains("default/d", "fd00::1", "IPv6"));
+    }
+
+    @Test
+    void sameInputsInAnyOrderGiveTheSameHashAndAChangeChangesIt() {
+        List<Service> services = new ArrayList<>();
+        List<EndpointSlice> slices = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            services.add(lb("s" + i, "172.16.20." + (i + 1), "Cluster", port("", "TCP", 80, new IntOrString(8080))));
+            slices.add(slice("s" + i, "", "TCP", 8080, "10.244.1." + (i + 2) + "@w1", "10.244.2." + (i + 2) + "@w2"));
+        }
+        String hash = build(services, slices).hash();
+        Collections.reverse(services);
+        Collections.shuffle(slices, new java.util.Random(1));
+        assertThat(build(services, slices).hash()).isEqualTo(hash).hasSize(16);
+        slices.set(0, slice(slices.getFirst().getMetadata().getLabels().get(NodeStateBuilder.SERVICE_NAME_LABEL), "", "TCP", 8080, "10.244.9.9@w1"));
+        assertThat(build(services, slices).hash()).isNotEqualTo(hash);
+    }
+
+    @Test
+    void twoServicesClaimingTheSameVipPortKeepTheFirstAndWarn() {
+        var r = NodeStateBuilder.build(ForwardMode.SNAT, 7, "w1", NODES,
+                List.of(lb("b", "172.16.20.16", "Cluster", port("", "TCP", 80, new IntOrString(80))),
+                        lb("a", "172.16.20.16", "Cluster", port("", "TCP", 80, new IntOrString(81)))), List.of());
+        assertThat(r.state().services()).singleElement().extracting(ServicePort::name).isEqualTo("a");
+        assertThat(r.warnings()).singleElement().asString().contains("default/b", "already used by default/a");
+    }
+}

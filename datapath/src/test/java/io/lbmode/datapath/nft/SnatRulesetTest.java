@@ -1,0 +1,164 @@
+package io.lbmode.datapath.nft;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.lbmode.crds.cluster.v1.ForwardMode;
+import io.lbmode.datapath.model.Addresses;
+import io.lbmode.datapath.model.Backend;
+import io.lbmode.datapath.model.NodeInfo;
+import io.lbmode.datapath.model.NodeState;
+import io.lbmode.datapath.model.Protocol;
+import io.lbmode.datapath.model.ServicePort;
+import io.lbmode.datapath.program.Applied;
+import io.lbmode.datapath.program.ProgrammingException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+@Tag("unit")
+class SnatRulesetTest {
+    static final NodeInfo NODE = new NodeInfo("lb", Addresses.ipv4("10.0.0.10"));
+
+    static Backend be(String ip) {
+        return new Backend(Addresses.ipv4(ip), 8080, "w1", false);
+    }
+
+    static ServicePort sp(String vip, Protocol p, int port, boolean local, Backend... backends) {
+        return new ServicePort("default", "s-" + vip + "-" + port, "", p, Addresses.ipv4(vip), port, local, List.of(backends));
+    }
+
+    static NodeState state(ServicePort... ports) {
+        return new NodeState(ForwardMode.SNAT, NODE, 1, List.of(ports));
+    }
+
+    final FakeNftRunner nft = new FakeNftRunner();
+    final SnatProgrammer programmer = new SnatProgrammer(nft);
+
+    Map<String, String> el(String set) {
+        return nft.elements("ip", "lbmode", set);
+    }
+
+    @Test
+    void fullLoadIsOneTransactionWithStaticChainsAndElementsOnly() {
+        Applied a = programmer.apply(state(
+                sp("172.16.20.16", Protocol.TCP, 80, false, be("10.244.1.2"), be("10.244.2.2"), be("10.244.2.3")),
+                sp("172.16.20.16", Protocol.UDP, 53, false, be("10.244.1.2")),
+                sp("172.16.20.17", Protocol.TCP, 80, true, be("10.244.1.2")),
+                sp("172.16.20.18", Protocol.TCP, 80, false)));
+        assertThat(a.full()).isTrue();
+        assertThat(nft.scripts()).hasSize(1);
+        String script = nft.scripts().getFirst();
+        assertThat(script).startsWith("add table ip lbmode\ndelete table ip lbmode\n");
+        assertThat(el("service-ports")).containsOnly(
+                Map.entry("172.16.20.16 . tcp . 80", "goto pick-3"), Map.entry("172.16.20.16 . udp . 53", "goto pick-1"),
+                Map.entry("172.16.20.17 . tcp . 80", "goto pick-1"));
+        assertThat(el("backends")).containsEntry("172.16.20.16 . tcp . 80 . 0", "10.244.1.2 . 8080")
+                .containsEntry("172.16.20.16 . tcp . 80 . 2", "10.244.2.3 . 8080").hasSize(5);
+        assertThat(el("masquerade-ports")).as("ETP Local is never masqueraded").containsOnlyKeys(
+                "172.16.20.16 . tcp . 80", "172.16.20.16 . udp . 53");
+        assertThat(el("reject-ports")).containsOnlyKeys("172.16.20.18 . tcp . 80");
+        assertThat(nft.rules("ip", "lbmode", "pick-3")).containsExactly(
+                "dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 3 map @backends");
+        assertThat(nft.rules("ip", "lbmode", "nat-postrouting")).singleElement().asString().endsWith("masquerade fully-random");
+        assertThat(nft.rules("ip", "lbmode", "filter-forward")).containsExactly(
+                "ip daddr . meta l4proto . th dport @reject-ports meta l4proto tcp reject with tcp reset",
+                "ip daddr . meta l4proto . th dport @reject-ports reject");
+        assertThat(script).doesNotContain("svc-").as("no per-service chains");
+    }
+
+    @Test
+    void laterChangesAreElementDiffsOnly() {
+        List<ServicePort> many = new ArrayList<>();
+        for (int i = 1; i <= 200; i++) {
+            many.add(sp("172.16.21." + i, Protocol.TCP, 80, false, be("10.244.1.2"), be("10.244.2.2")));
+        }
+        programmer.apply(new NodeState(ForwardMode.SNAT, NODE, 1, many));
+        List<ServicePort> next = new ArrayList<>(many);
+        next.set(0, sp("172.16.21.1", Protocol.TCP, 80, false, be("10.244.1.2"), be("10.244.2.2"), be("10.244.2.3")));
+        Applied a = programmer.apply(new NodeState(ForwardMode.SNAT, NODE, 1, next));
+        assertThat(a.full()).isFalse();
+        String diff = nft.scripts().getLast();
+        assertThat(diff).doesNotContain("table").doesNotContain("flush");
+        assertThat(diff.lines()).containsExactly(
+                "add chain ip lbmode pick-3",
+                "add rule ip lbmode pick-3 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 3 map @backends",
+                "delete element ip lbmode service-ports { 172.16.21.1 . tcp . 80 }",
+                "add element ip lbmode backends { 172.16.21.1 . tcp . 80 . 2 : 10.244.2.3 . 8080 }",
+                "add element ip lbmode service-ports { 172.16.21.1 . tcp . 80 : goto pick-3 }");
+        assertThat(a.changes()).isEqualTo(4);
+
+        // Endpoint removed: slots shift, only this service's elements move; the service goes back to pick-2.
+        next.set(0, sp("172.16.21.1", Protocol.TCP, 80, false, be("10.244.2.2"), be("10.244.2.3")));
+        programmer.apply(new NodeState(ForwardMode.SNAT, NODE, 1, next));
+        assertThat(nft.scripts().getLast()).doesNotContain("172.16.21.2 ").doesNotContain("add chain");
+        assertThat(el("backends")).containsEntry("172.16.21.1 . tcp . 80 . 0", "10.244.2.2 . 8080")
+                .containsEntry("172.16.21.1 . tcp . 80 . 1", "10.244.2.3 . 8080").doesNotContainKey("172.16.21.1 . tcp . 80 . 2");
+
+        // Last endpoint gone: reject instead of black-holing; unmasqueraded.
+        next.set(0, sp("172.16.21.1", Protocol.TCP, 80, false));
+        programmer.apply(new NodeState(ForwardMode.SNAT, NODE, 1, next));
+        assertThat(el("reject-ports")).containsOnlyKeys("172.16.21.1 . tcp . 80");
+        assertThat(el("service-ports")).doesNotContainKey("172.16.21.1 . tcp . 80").hasSize(199);
+        assertThat(el("masquerade-ports")).doesNotContainKey("172.16.21.1 . tcp . 80");
+
+        int scripts = nft.scripts().size();
+        Applied same = programmer.apply(new NodeState(ForwardMode.SNAT, NODE, 1, next));
+        assertThat(same.changedAnything()).isFalse();
+        assertThat(nft.scripts()).as("nothing sent to the kernel").hasSize(scripts);
+    }
+
+    @Test
+    void incrementalStateEqualsAFreshFullLoad() {
+        programmer.apply(state(sp("172.16.20.1", Protocol.TCP, 80, false, be("10.244.1.2")),
+                sp("172.16.20.2", Protocol.UDP, 53, true, be("10.244.1.3"), be("10.244.1.4"))));
+        NodeState target = state(sp("172.16.20.2", Protocol.UDP, 53, false, be("10.244.1.4")),
+                sp("172.16.20.3", Protocol.TCP, 443, false, be("10.244.1.5"), be("10.244.1.6")),
+                sp("172.16.20.4", Protocol.TCP, 443, false));
+        programmer.apply(target);
+        FakeNftRunner fresh = new FakeNftRunner();
+        new SnatProgrammer(fresh).apply(target);
+        for (String set : List.of("service-ports", "backends", "masquerade-ports", "reject-ports")) {
+            assertThat(el(set)).as(set).isEqualTo(fresh.elements("ip", "lbmode", set));
+        }
+    }
+
+    @Test
+    void driftIsDetectedAndRepairedAndCleanupRemovesTheTable() {
+        NodeState s = state(sp("172.16.20.16", Protocol.TCP, 80, false, be("10.244.1.2")));
+        assertThat(programmer.drifted()).isFalse();
+        programmer.apply(s);
+        assertThat(programmer.drifted()).isFalse();
+        nft.run("delete element ip lbmode backends { 172.16.20.16 . tcp . 80 . 0 }");
+        assertThat(programmer.drifted()).isTrue();
+        programmer.repair();
+        assertThat(programmer.drifted()).isFalse();
+        assertThat(el("backends")).containsKey("172.16.20.16 . tcp . 80 . 0");
+        nft.run("delete table ip lbmode");
+        assertThat(programmer.drifted()).isTrue();
+        programmer.repair();
+        assertThat(nft.hasTable("ip", "lbmode")).isTrue();
+        programmer.cleanup();
+        assertThat(nft.hasTable("ip", "lbmode")).isFalse();
+        programmer.cleanup(); // idempotent
+    }
+
+    @Test
+    void aRefusedChangeNamesTheNodeAndTheNextApplyStartsOver() {
+        programmer.apply(state(sp("172.16.20.16", Protocol.TCP, 80, false, be("10.244.1.2"))));
+        nft.run("delete table ip lbmode"); // someone removed it: the diff will fail
+        assertThatThrownBy(() -> programmer.apply(state(sp("172.16.20.16", Protocol.TCP, 80, false, be("10.244.1.3")))))
+                .isInstanceOf(ProgrammingException.class).hasMessageContaining("node lb");
+        Applied again = programmer.apply(state(sp("172.16.20.16", Protocol.TCP, 80, false, be("10.244.1.3"))));
+        assertThat(again.full()).isTrue();
+    }
+
+    @Test
+    void canonicalListingIgnoresElementOrderAndHandles() {
+        String a = "table ip lbmode {\n\tset s {\n\t\telements = { 1.1.1.1 . tcp . 80,\n\t\t\t2.2.2.2 . tcp . 80 }\n\t}\n\tchain c { # handle 4\n}\n}";
+        String b = "table ip lbmode {\n\tset s {\n\t\telements = { 2.2.2.2 . tcp . 80, 1.1.1.1 . tcp . 80 }\n\t}\n\tchain c { # handle 9\n}\n}";
+        assertThat(SnatProgrammer.canonical(a)).isEqualTo(SnatProgrammer.canonical(b));
+    }
+}
