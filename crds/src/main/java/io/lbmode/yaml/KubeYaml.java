@@ -59,6 +59,7 @@ public final class KubeYaml {
             .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
             .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
             .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES)
+            .enable(YAMLGenerator.Feature.ALWAYS_QUOTE_NUMBERS_AS_STRINGS)
             .enable(YAMLGenerator.Feature.INDENT_ARRAYS_WITH_INDICATOR)
             .build();
     private static final YAMLMapper YAML = new YAMLMapper(YAML_FACTORY);
@@ -161,7 +162,9 @@ public final class KubeYaml {
         try (JsonParser parser = new NoAliases((YAMLParser) YAML_FACTORY.createParser(bytes))) {
             while (parser.nextToken() != null) {
                 JsonNode node = YAML.readTree(parser);
-                documents.add(new Document(documents.size(), node == null ? YAML.nullNode() : node));
+                // An empty document ("---" followed by "---") comes through as an empty string; it is nothing.
+                boolean empty = node == null || node.isMissingNode() || (node.isTextual() && node.asText().isEmpty());
+                documents.add(new Document(documents.size(), empty ? YAML.nullNode() : node));
             }
         } catch (JsonProcessingException e) {
             throw new KubeYamlException(describe(e), e);

@@ -1,0 +1,137 @@
+package io.lbmode.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.File;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Runs the CLI as a separate JVM, as ./lbmode does, and checks output and exit codes. */
+@Tag("unit")
+class CliTest {
+    static final Path MODULE = Path.of(System.getProperty("basedir", ".")).toAbsolutePath();
+    static final Path EXAMPLES = MODULE.resolve("../examples").normalize();
+
+    record Run(int code, String out, String err) {
+        List<String> outLines() {
+            return out.lines().toList();
+        }
+    }
+
+    static Run lbmode(String... args) throws Exception {
+        List<String> command = new ArrayList<>();
+        command.add(ProcessHandle.current().info().command().orElse("java"));
+        command.add("-cp");
+        command.add(System.getProperty("java.class.path"));
+        command.add(Main.class.getName());
+        command.addAll(List.of(args));
+        Process process = new ProcessBuilder(command).directory(MODULE.toFile()).start();
+        process.getOutputStream().close();
+        byte[] out = process.getInputStream().readAllBytes();
+        byte[] err = process.getErrorStream().readAllBytes();
+        assertThat(process.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        Run run = new Run(process.exitValue(), new String(out, StandardCharsets.UTF_8), new String(err, StandardCharsets.UTF_8));
+        // Never a stack trace, whatever the input.
+        assertThat(run.out + run.err).doesNotContain("\tat ").doesNotContain("Exception");
+        return run;
+    }
+
+    static String example(String name) {
+        return EXAMPLES.resolve(name).toString();
+    }
+
+    @Test
+    void everyExampleIsValid() throws Exception {
+        File[] files = EXAMPLES.toFile().listFiles((d, n) -> n.endsWith(".yaml"));
+        assertThat(files).hasSizeGreaterThanOrEqualTo(4);
+        List<String> args = new ArrayList<>(List.of("validate"));
+        for (File f : files) {
+            args.add(f.getPath());
+        }
+        Run run = lbmode(args.toArray(String[]::new));
+        assertThat(run.code()).as(run.out() + run.err()).isZero();
+        assertThat(run.outLines()).hasSize(files.length).allSatisfy(l -> assertThat(l).contains(": valid (forwardMode "));
+        assertThat(run.out()).contains(example("cluster-dsr.yaml") + ": cluster-lb-mode/lb-mode: valid (forwardMode dsr)");
+        assertThat(run.err()).contains("document 1 (v1 Namespace) skipped: not a Cluster")
+                .contains("document 3 (baremetal.cluster.gke.io/v1 NodePool) skipped");
+    }
+
+    @Test
+    void invalidClusterPrintsOneLinePerProblem(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("bad.yaml");
+        Files.writeString(file, Files.readString(Path.of(example("cluster-dsr.yaml")))
+                .replace("forwardMode: dsr", "forwardMode: fast")
+                .replace("controlPlaneVIP: 10.200.0.49", "controlPlaneVIP: 172.16.20.9")
+                .replace("- 192.168.0.0/16", "- 192.168.0.0/20"));
+        Run run = lbmode("validate", file.toString(), example("cluster-snat.yaml"));
+        assertThat(run.code()).isEqualTo(1);
+        assertThat(run.outLines()).containsExactly(
+                file + ": cluster-lb-mode/lb-mode: spec.clusterNetwork.forwardMode: 'fast' is not allowed; use one of dsr, snat",
+                file + ": cluster-lb-mode/lb-mode: spec.clusterNetwork.pods.cidrBlocks[0]: 192.168.0.0/20 is a /20; use a block between /8 (largest) and /18 (smallest)",
+                file + ": cluster-lb-mode/lb-mode: spec.loadBalancer.vips.controlPlaneVIP: 172.16.20.9 lies inside the address pool range 172.16.20.0/24; take the control-plane VIP from outside every pool",
+                example("cluster-snat.yaml") + ": cluster-lb-snat/lb-snat: valid (forwardMode snat)");
+    }
+
+    @Test
+    void unreadableOrNonYamlInputIsExit2(@TempDir Path dir) throws Exception {
+        Path notYaml = dir.resolve("x.yaml");
+        Files.writeString(notYaml, "spec: [1, 2\n");
+        Run run = lbmode("validate", notYaml.toString(), example("cluster-dsr.yaml"));
+        assertThat(run.code()).isEqualTo(2);
+        assertThat(run.err()).contains(notYaml + ": not valid YAML: line");
+        assertThat(run.out()).contains("valid (forwardMode dsr)");
+        assertThat(lbmode("validate", dir.resolve("missing.yaml").toString()).err()).contains("missing.yaml: no such file");
+    }
+
+    @Test
+    void usageErrorsAreExit2() throws Exception {
+        Run none = lbmode();
+        assertThat(none.code()).isEqualTo(2);
+        assertThat(none.err()).contains("usage: lbmode validate FILE...");
+        assertThat(lbmode("validate").code()).isEqualTo(2);
+        assertThat(lbmode("frobnicate").err()).contains("unknown command 'frobnicate'");
+        assertThat(lbmode("check-update", example("cluster-dsr.yaml")).code()).isEqualTo(2);
+        Run help = lbmode("--help");
+        assertThat(help.code()).isZero();
+        assertThat(help.out()).contains("check-update OLD NEW");
+    }
+
+    @Test
+    void checkUpdatePrintsTheMigration(@TempDir Path dir) throws Exception {
+        Path upgraded = dir.resolve("upgraded.yaml");
+        Files.writeString(upgraded, Files.readString(Path.of(example("cluster-1.16-preview.yaml")))
+                .replace("anthosBareMetalVersion: 1.16.0", "anthosBareMetalVersion: 1.28.300-gke.131"));
+        Run run = lbmode("check-update", example("cluster-1.16-preview.yaml"), upgraded.toString());
+        assertThat(run.code()).as(run.err()).isZero();
+        assertThat(run.outLines()).containsExactly(
+                "allowed: update of cluster-lb-preview/lb-preview (forwardMode dsr)",
+                "migration: spec.clusterNetwork.forwardMode set to dsr from the 1.16 preview annotation "
+                        + "preview.baremetal.cluster.gke.io/dpv2-lbmode-dsr=enable on the upgrade from 1.16.0 to 1.28.300-gke.131");
+    }
+
+    @Test
+    void checkUpdateDeniesWithReasons(@TempDir Path dir) throws Exception {
+        Path changed = dir.resolve("changed.yaml");
+        Files.writeString(changed, Files.readString(Path.of(example("cluster-dsr.yaml")))
+                .replace("forwardMode: dsr", "forwardMode: snat")
+                .replace("- 10.96.0.0/20", "- 10.96.0.0/22"));
+        Run run = lbmode("check-update", example("cluster-dsr.yaml"), changed.toString());
+        assertThat(run.code()).isEqualTo(1);
+        assertThat(run.outLines()).containsExactly(
+                "denied: update of cluster-lb-mode/lb-mode",
+                "spec.clusterNetwork.forwardMode: can't change from dsr to snat; the forward mode is chosen at cluster "
+                        + "creation only; create a new cluster to use another mode",
+                "spec.clusterNetwork.services.cidrBlocks[0]: can't change from 10.96.0.0/20 to 10.96.0.0/22; the service "
+                        + "range may only grow (a shorter mask that contains 10.96.0.0/20)");
+        Run other = lbmode("check-update", example("cluster-dsr.yaml"), example("cluster-snat.yaml"));
+        assertThat(other.code()).isEqualTo(2);
+        assertThat(other.err()).contains("give two versions of the same Cluster");
+    }
+}
