@@ -148,6 +148,16 @@ class PruningTest {
     }
 
     @Test
+    void fabric8RoundTripKeepsEveryFieldToo() throws Exception {
+        // The operator reads and writes Clusters with the fabric8 client's own serializer, not KubeYaml.
+        ObjectNode original = fullCluster();
+        var serialization = new io.fabric8.kubernetes.client.utils.KubernetesSerialization();
+        Cluster cluster = serialization.unmarshal(original.toString(), Cluster.class);
+        JsonNode back = KubeYaml.readString(serialization.asYaml(cluster)).getFirst().node();
+        assertThat(back).isEqualTo(original);
+    }
+
+    @Test
     void theMigrationChangesOnlyForwardMode() throws Exception {
         ObjectNode original = fullCluster();
         ObjectNode annotated = original.deepCopy();
