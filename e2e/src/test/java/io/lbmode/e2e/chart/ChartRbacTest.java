@@ -58,24 +58,26 @@ class ChartRbacTest {
     void rolesGrantWhatTheIssueListsAndNoMore() {
         // The issue's list, checked through the bindings (so a rule in an unbound role would not count).
         for (String call : List.of("get baremetal.cluster.gke.io/clusters", "watch baremetal.cluster.gke.io/clusters",
-                "patch baremetal.cluster.gke.io/clusters", "patch baremetal.cluster.gke.io/clusters/status",
+                "patch baremetal.cluster.gke.io/clusters", "update baremetal.cluster.gke.io/clusters/status",
                 "list lbmode.io/nodedataplanes", "create /events", "create /configmaps", "update apps/daemonsets",
-                "delete apps/daemonsets", "get coordination.k8s.io/leases", "update coordination.k8s.io/leases",
+                "patch apps/daemonsets", "get coordination.k8s.io/leases", "update coordination.k8s.io/leases",
                 "create coordination.k8s.io/leases")) {
             assertThat(operator.allows(ApiCall.parse(call, "issue"))).as("operator may " + call).isTrue();
         }
         for (String call : List.of("create baremetal.cluster.gke.io/clusters", "delete baremetal.cluster.gke.io/clusters",
                 "get /secrets", "list /secrets", "create lbmode.io/nodedataplanes", "get /nodes",
+                "delete apps/daemonsets", "delete /configmaps",
                 "create rbac.authorization.k8s.io/clusterroles", "create apps/deployments")) {
             assertThat(operator.allows(ApiCall.parse(call, "least privilege"))).as("operator may not " + call).isFalse();
         }
         for (String call : List.of("get /nodes", "list /nodes", "watch /services", "list discovery.k8s.io/endpointslices",
-                "watch /configmaps", "create lbmode.io/nodedataplanes", "patch lbmode.io/nodedataplanes/status",
-                "update lbmode.io/nodedataplanes/status")) {
+                "watch /configmaps", "get lbmode.io/nodedataplanes", "create lbmode.io/nodedataplanes",
+                "patch lbmode.io/nodedataplanes/status")) {
             assertThat(agent.allows(ApiCall.parse(call, "issue"))).as("agent may " + call).isTrue();
         }
         for (String call : List.of("update /nodes", "patch /services", "create discovery.k8s.io/endpointslices",
-                "update /configmaps", "get /secrets", "patch baremetal.cluster.gke.io/clusters", "create /pods")) {
+                "update /configmaps", "get /secrets", "patch baremetal.cluster.gke.io/clusters", "create /pods",
+                "delete lbmode.io/nodedataplanes")) {
             assertThat(agent.allows(ApiCall.parse(call, "least privilege"))).as("agent may not " + call).isFalse();
         }
         // The agent reads its ConfigMap only in the release namespace, never cluster-wide.
