@@ -39,17 +39,17 @@ public final class SnatProgrammer implements ModeProgrammer {
     public Applied apply(NodeState desired) {
         long start = System.nanoTime();
         try {
-            if (applied.isEmpty()) {
+            SnatRuleset.Diff diff = applied.isEmpty() ? null : SnatRuleset.diff(applied.get(), desired, picks);
+            if (diff == null || diff.needsFullReplace()) {
+                SnatRuleset.Elements elements = SnatRuleset.Elements.of(desired);
                 nft.run(SnatRuleset.full(desired));
                 picks.clear();
-                picks.addAll(SnatRuleset.Elements.of(desired).pickChains());
+                picks.addAll(SnatRuleset.picksFor(elements));
                 remember(desired);
-                return new Applied(true, SnatRuleset.Elements.of(desired).size(), Duration.ofNanos(System.nanoTime() - start));
+                return new Applied(true, elements.size(), Duration.ofNanos(System.nanoTime() - start));
             }
-            SnatRuleset.Diff diff = SnatRuleset.diff(applied.get(), desired, picks);
             if (!diff.isEmpty()) {
                 nft.run(diff.script());
-                picks.addAll(SnatRuleset.Elements.of(desired).pickChains());
             }
             remember(desired);
             return new Applied(false, diff.changes(), Duration.ofNanos(System.nanoTime() - start));

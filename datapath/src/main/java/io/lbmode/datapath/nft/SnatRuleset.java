@@ -38,6 +38,13 @@ public final class SnatRuleset {
     static final String BACKENDS = "backends";
     static final String MASQUERADE_PORTS = "masquerade-ports";
     static final String REJECT_PORTS = "reject-ports";
+    /**
+     * pick-1 .. pick-{@value} exist from the full load on. Why not add them when needed: nft 1.0.6 can't add a rule
+     * referencing the {@code typeof ... th dport . numgen} map once it is in the kernel (it fails re-reading the map's
+     * typeof: "conflicting protocols specified: ip vs. th"), so new pick chains only come with a full replace, which
+     * a service with more backends than this triggers.
+     */
+    static final int STATIC_PICKS = 64;
     /** Elements per {@code add element} statement: keeps single lines reasonable for the nft parser. */
     private static final int CHUNK = 2000;
 
@@ -134,7 +141,7 @@ public final class SnatRuleset {
             s.append("add rule ").append(t()).append(' ').append(chain).append(' ').append(KEY).append(" @")
                     .append(REJECT_PORTS).append(" reject\n");
         }
-        for (int n : e.pickChains()) {
+        for (int n : picksFor(e)) {
             pickChain(s, n);
         }
         elements(s, "add", BACKENDS, mapElements(e.backends()));
@@ -144,6 +151,15 @@ public final class SnatRuleset {
         return s.toString();
     }
 
+    /** Pick chains a full load creates for these elements: the static ones plus any larger count in use. */
+    static SortedSet<Integer> picksFor(Elements e) {
+        SortedSet<Integer> picks = new TreeSet<>(e.pickChains());
+        for (int n = 1; n <= STATIC_PICKS; n++) {
+            picks.add(n);
+        }
+        return picks;
+    }
+
     private static void pickChain(StringBuilder s, int n) {
         s.append("add chain ").append(t()).append(' ').append(pickChain(n)).append('\n');
         s.append("add rule ").append(t()).append(' ').append(pickChain(n)).append(" dnat ip to ").append(KEY)
@@ -151,31 +167,27 @@ public final class SnatRuleset {
     }
 
     /** The incremental script from {@code old} to {@code desired}, and how many elements/chains it touches. */
-    record Diff(String script, int changes) {
+    record Diff(String script, int changes, boolean needsFullReplace) {
         boolean isEmpty() {
-            return changes == 0;
+            return changes == 0 && !needsFullReplace;
         }
     }
 
     /**
-     * Only element adds and deletes (plus a new {@code pick-N} chain when a backend count appears for the first
-     * time), in one transaction: deletes first so a changed element can be re-added with its new value. Cost is
+     * Only element adds and deletes, in one transaction: deletes first so a changed element can be re-added with its new value. Cost is
      * proportional to what changed, not to the number of services.
      *
-     * @param existingPicks pick chains present in the kernel (never removed incrementally: an unused one is harmless
-     *                      and disappears at the next full replace)
+     * @param existingPicks pick chains present in the kernel; a backend count without one needs a full replace
+     *                      ({@link #STATIC_PICKS})
      */
     static Diff diff(NodeState old, NodeState desired, SortedSet<Integer> existingPicks) {
         Elements a = Elements.of(old);
         Elements b = Elements.of(desired);
+        if (!existingPicks.containsAll(b.pickChains())) {
+            return new Diff("", 0, true);
+        }
         StringBuilder s = new StringBuilder();
         int changes = 0;
-        for (int n : b.pickChains()) {
-            if (!existingPicks.contains(n)) {
-                pickChain(s, n);
-                changes++;
-            }
-        }
         // Deletes: keys gone, or whose value changes. Order: verdicts before the backends they point at.
         List<String> svcDel = changedOrGone(a.servicePorts(), b.servicePorts());
         List<String> backDel = changedOrGone(a.backends(), b.backends());
@@ -196,7 +208,7 @@ public final class SnatRuleset {
         elements(s, "add", REJECT_PORTS, rejAdd);
         changes += svcDel.size() + backDel.size() + masqDel.size() + rejDel.size()
                 + backAdd.size() + svcAdd.size() + masqAdd.size() + rejAdd.size();
-        return new Diff(s.toString(), changes);
+        return new Diff(s.toString(), changes, false);
     }
 
     private static List<String> changedOrGone(SortedMap<String, String> a, SortedMap<String, String> b) {

@@ -83,12 +83,10 @@ class SnatRulesetTest {
         String diff = nft.scripts().getLast();
         assertThat(diff).doesNotContain("table").doesNotContain("flush");
         assertThat(diff.lines()).containsExactly(
-                "add chain ip lbmode pick-3",
-                "add rule ip lbmode pick-3 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 3 map @backends",
                 "delete element ip lbmode service-ports { 172.16.21.1 . tcp . 80 }",
                 "add element ip lbmode backends { 172.16.21.1 . tcp . 80 . 2 : 10.244.2.3 . 8080 }",
                 "add element ip lbmode service-ports { 172.16.21.1 . tcp . 80 : goto pick-3 }");
-        assertThat(a.changes()).isEqualTo(4);
+        assertThat(a.changes()).isEqualTo(3);
 
         // Endpoint removed: slots shift, only this service's elements move; the service goes back to pick-2.
         next.set(0, sp("172.16.21.1", Protocol.TCP, 80, false, be("10.244.2.2"), be("10.244.2.3")));
@@ -108,6 +106,20 @@ class SnatRulesetTest {
         Applied same = programmer.apply(new NodeState(ForwardMode.SNAT, NODE, 1, next));
         assertThat(same.changedAnything()).isFalse();
         assertThat(nft.scripts()).as("nothing sent to the kernel").hasSize(scripts);
+    }
+
+    @Test
+    void aBackendCountBeyondTheStaticPickChainsIsAFullReplace() {
+        programmer.apply(state(sp("172.16.20.1", Protocol.TCP, 80, false, be("10.244.1.2"))));
+        Backend[] many = new Backend[SnatRuleset.STATIC_PICKS + 1];
+        for (int i = 0; i < many.length; i++) {
+            many[i] = be("10.244.3." + (i + 1));
+        }
+        Applied a = programmer.apply(state(sp("172.16.20.1", Protocol.TCP, 80, false, many)));
+        assertThat(a.full()).isTrue();
+        assertThat(nft.rules("ip", "lbmode", "pick-" + many.length)).hasSize(1);
+        Applied b = programmer.apply(state(sp("172.16.20.1", Protocol.TCP, 80, false, java.util.Arrays.copyOf(many, many.length - 1))));
+        assertThat(b.full()).isFalse();
     }
 
     @Test
