@@ -7,7 +7,6 @@ import io.lbmode.version.BareMetalVersion;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Optional;
 
 /**
@@ -164,9 +163,5 @@ public final class ForwardModes {
             problems.add(new Problem(FIELD, "the effective mode can't change from " + oldMode + " to " + newMode + "; " + CREATION_ONLY));
         }
         return problems;
-    }
-
-    static boolean sameMode(Cluster a, Cluster b) {
-        return Objects.equals(effective(a), effective(b));
     }
 }

@@ -115,8 +115,47 @@ public final class StructuralSchema {
      */
     public List<Problem> checkTypes(ObjectNode document) {
         List<Problem> problems = new ArrayList<>();
+        checkMetadata(document, problems);
         checkObject(document, root, "", problems, true);
         return problems;
+    }
+
+    /** The API server's own checks of the metadata fields lbmode reads: strings, and maps of strings. */
+    private static void checkMetadata(ObjectNode document, List<Problem> problems) {
+        JsonNode metadata = document.get("metadata");
+        if (metadata == null || metadata.isNull()) {
+            return;
+        }
+        if (!(metadata instanceof ObjectNode meta)) {
+            problems.add(new Problem("metadata", "must be a mapping, not " + show(metadata)));
+            document.remove("metadata");
+            return;
+        }
+        for (String key : List.of("name", "namespace")) {
+            if (meta.has(key) && !meta.get(key).isTextual() && !meta.get(key).isNull()) {
+                problems.add(new Problem("metadata." + key, "must be a string, not " + show(meta.get(key))));
+                meta.remove(key);
+            }
+        }
+        for (String key : List.of("labels", "annotations")) {
+            JsonNode map = meta.get(key);
+            if (map == null || map.isNull()) {
+                continue;
+            }
+            if (!(map instanceof ObjectNode entries)) {
+                problems.add(new Problem("metadata." + key, "must be a mapping of strings, not " + show(map)));
+                meta.remove(key);
+                continue;
+            }
+            for (Iterator<Map.Entry<String, JsonNode>> it = entries.fields(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> entry = it.next();
+                if (!entry.getValue().isTextual()) {
+                    problems.add(new Problem("metadata." + key + "." + entry.getKey(),
+                            "must be a string, not " + show(entry.getValue()) + "; quote it"));
+                    it.remove();
+                }
+            }
+        }
     }
 
     private void checkObject(ObjectNode object, JsonNode schema, String path, List<Problem> problems, boolean isRoot) {

@@ -70,8 +70,8 @@ public final class ClusterValidator {
             return new Verdict(checked.problems(), List.of(), Optional.empty());
         }
         Verdict verdict = validateCreate(checked.cluster().get());
-        return new Verdict(merge(checked.problems(), verdict.problems()), warnings(checked.problems(), verdict.warnings()),
-                verdict.migration());
+        List<Problem> problems = merge(checked.problems(), verdict.problems());
+        return new Verdict(problems, warnings(problems, verdict.warnings()), verdict.migration());
     }
 
     /** {@link #validateUpdate(Cluster, Cluster)} for an updated document that may carry values of the wrong type. */
@@ -105,9 +105,10 @@ public final class ClusterValidator {
         }
     }
 
-    /** A warning about a field the schema rejected (e.g. "not set") would only confuse. */
-    private static List<String> warnings(List<Problem> schema, List<String> warnings) {
-        return warnings.stream().filter(w -> schema.stream().noneMatch(p -> w.startsWith(p.field() + ":"))).toList();
+    /** A warning about a field that is already a problem, or inside one (e.g. "not set"), would only confuse. */
+    private static List<String> warnings(List<Problem> problems, List<String> warnings) {
+        return warnings.stream().filter(w -> problems.stream().noneMatch(p -> w.startsWith(p.field() + ":")
+                || w.startsWith(p.field() + "."))).toList();
     }
 
     /** Schema problems first; a rule's "is required" for a value the schema already rejected is left out. */
@@ -115,7 +116,8 @@ public final class ClusterValidator {
         Set<String> reported = new HashSet<>();
         schema.forEach(p -> reported.add(p.field()));
         List<Problem> all = new ArrayList<>(schema);
-        rules.stream().filter(p -> !reported.contains(p.field())).forEach(all::add);
+        rules.stream().filter(p -> reported.stream().noneMatch(r -> p.field().equals(r) || p.field().startsWith(r + ".")))
+                .forEach(all::add);
         return all;
     }
 

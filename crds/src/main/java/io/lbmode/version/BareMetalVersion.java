@@ -1,6 +1,5 @@
 package io.lbmode.version;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.regex.Matcher;
@@ -77,8 +76,7 @@ public record BareMetalVersion(int major, int minor, int patch, List<String> bui
 
     @Override
     public String toString() {
-        List<String> parts = new ArrayList<>();
-        parts.add(major + "." + minor + "." + patch);
-        return build.isEmpty() ? parts.getFirst() : parts.getFirst() + "-" + String.join(".", build);
+        String release = major + "." + minor + "." + patch;
+        return build.isEmpty() ? release : release + "-" + String.join(".", build);
     }
 }

@@ -135,6 +135,9 @@ public final class KubeYaml {
     /** Reads every document of a file. */
     public static List<Document> read(Path file) throws KubeYamlException {
         byte[] bytes;
+        if (Files.isDirectory(file)) {
+            throw new KubeYamlException(file + ": is a directory, not a YAML file");
+        }
         try {
             long size = Files.size(file);
             if (size > MAX_BYTES) {
@@ -178,6 +181,11 @@ public final class KubeYaml {
     }
 
     private static String describe(JsonProcessingException e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof java.io.CharConversionException) {
+                return "not valid YAML: the input is not UTF-8 text";
+            }
+        }
         JsonLocation at = e.getLocation();
         String where = at == null || at.getLineNr() < 0 ? "" : "line " + at.getLineNr() + ", column " + at.getColumnNr() + ": ";
         String message = firstLine(e.getOriginalMessage());
@@ -282,6 +290,9 @@ public final class KubeYaml {
             String allowed = Arrays.stream(f.getTargetType().getEnumConstants())
                     .map(c -> JSON.valueToTree(c).asText()).collect(Collectors.joining(", "));
             return "'" + f.getValue() + "' is not allowed; use one of " + allowed;
+        }
+        if (firstLine(e.getOriginalMessage()).startsWith("Numeric value (")) {
+            return "is out of range; use a whole number up to 2147483647";
         }
         if (e instanceof MismatchedInputException m && m.getTargetType() != null) {
             return "must be " + describeType(m.getTargetType());
