@@ -24,6 +24,8 @@ public final class AdmissionDecider {
     static final String RESOURCE = "clusters";
     /** Same depth limit as the YAML reader of the crds module: a cluster configuration is nowhere near that deep. */
     static final int MAX_NESTING = 64;
+    /** Object and old object of the largest Cluster etcd stores (1.5 MiB each) fit; anything larger is not a review. */
+    public static final int MAX_BODY_BYTES = 3 * 1024 * 1024;
 
     private static final ObjectMapper JSON = JsonMapper.builder().build();
 
@@ -38,6 +40,10 @@ public final class AdmissionDecider {
         if (body == null || body.length == 0) {
             return new AdmissionDecision.Rejected(400, "the request body is empty: send an AdmissionReview "
                     + "(apiVersion " + ADMISSION_API_VERSION + ") as JSON");
+        }
+        if (body.length > MAX_BODY_BYTES) {
+            return new AdmissionDecision.Rejected(413, "the request body has " + body.length + " bytes, more than the "
+                    + MAX_BODY_BYTES + " (3 MiB) an AdmissionReview for a Cluster may have");
         }
         JsonNode root;
         try {

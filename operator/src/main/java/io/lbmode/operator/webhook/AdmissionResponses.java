@@ -49,7 +49,8 @@ final class AdmissionResponses {
         status.put("kind", "Status");
         status.put("status", "Failure");
         status.put("code", rejected.httpStatus());
-        status.put("reason", "BadRequest");
+        status.put("reason", rejected.httpStatus() == 413 ? "RequestEntityTooLarge"
+                : rejected.httpStatus() == 403 ? "Forbidden" : "BadRequest");
         status.put("message", rejected.message());
         return status;
     }
