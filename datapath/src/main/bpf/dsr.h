@@ -100,14 +100,19 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } lb_services SEC(".maps");
 
-/* All Maglev tables, one after the other: slot -> backend id (0 = empty). Written by the agent through a shared
- * memory mapping (only the slots that change), read by dsr_ingress. The size is the node's table memory budget:
- * 4 Mi slots = 16 MiB, e.g. 256 services at M = 16381 or 16000 services at M = 251 (BpfLayout explains). */
+/* All Maglev tables, one after the other: slot -> backend id (0 = empty), two slots per entry. Why pairs: array
+ * elements are 8-byte aligned, so u32 values would waste half the memory; in a pair slot i sits at byte 4 * i of the
+ * map's memory. Written by the agent through a shared memory mapping (only the slots that change), read by
+ * dsr_ingress. The size is the node's table memory budget: 4 Mi slots = 16 MiB, e.g. 256 services at M = 16381 or
+ * 16000 services at M = 251 (DsrProgrammer explains the sizing). */
+struct maglev_pair {
+	__u32 id[2]; /* slot 2k, slot 2k+1 */
+};
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 4194304);
+	__uint(max_entries, 2097152);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct maglev_pair);
 	__uint(map_flags, BPF_F_MMAPABLE);
 } lb_maglev SEC(".maps");
 

@@ -202,11 +202,16 @@ public final class DsrDatapath implements AutoCloseable {
         return m;
     }
 
+    /** Number of Maglev slots: two per lb_maglev entry (struct maglev_pair). */
+    public int maglevSlotCount() {
+        return map(MAGLEV).maxEntries() * 2;
+    }
+
     /** lb_maglev as shared memory: slot i at byte 4 * i. Writes are seen by the programs immediately. */
     public synchronized MemorySegment maglevSlots() {
         if (slots == null) {
             BpfMap m = map(MAGLEV);
-            long size = (long) m.maxEntries() * Integer.BYTES;
+            long size = (long) m.maxEntries() * m.valueSize();
             mapping = LibBpf.mmapShared(m.fd(), (size + 4095) & ~4095L);
             slots = mapping.asSlice(0, size);
         }

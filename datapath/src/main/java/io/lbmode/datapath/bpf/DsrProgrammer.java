@@ -144,7 +144,7 @@ public final class DsrProgrammer implements ModeProgrammer {
             services.clear();
             backendIds.clear();
             built.clear();
-            slots = new SlotAllocator(dp.map(DsrDatapath.MAGLEV).maxEntries());
+            slots = new SlotAllocator(dp.maglevSlotCount());
             List<SvcKey> overlapping = new ArrayList<>();
             dp.map(DsrDatapath.SERVICES).forEach((k, v) -> {
                 MemorySegment key = MemorySegment.ofArray(k);
