@@ -89,7 +89,7 @@ public final class StructuralSchema {
         JsonNode properties = schema.path("properties");
         JsonNode additional = schema.path("additionalProperties");
         boolean preserve = schema.path("x-kubernetes-preserve-unknown-fields").asBoolean(false);
-        for (Iterator<Map.Entry<String, JsonNode>> it = object.fields(); it.hasNext(); ) {
+        for (Iterator<Map.Entry<String, JsonNode>> it = object.properties().iterator(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> field = it.next();
             String key = field.getKey();
             String at = path.isEmpty() ? key : path + "." + key;
@@ -147,7 +147,7 @@ public final class StructuralSchema {
                 meta.remove(key);
                 continue;
             }
-            for (Iterator<Map.Entry<String, JsonNode>> it = entries.fields(); it.hasNext(); ) {
+            for (Iterator<Map.Entry<String, JsonNode>> it = entries.properties().iterator(); it.hasNext(); ) {
                 Map.Entry<String, JsonNode> entry = it.next();
                 if (!entry.getValue().isTextual()) {
                     problems.add(new Problem("metadata." + key + "." + entry.getKey(),
@@ -161,7 +161,7 @@ public final class StructuralSchema {
     private void checkObject(ObjectNode object, JsonNode schema, String path, List<Problem> problems, boolean isRoot) {
         JsonNode properties = schema.path("properties");
         JsonNode additional = schema.path("additionalProperties");
-        for (Iterator<Map.Entry<String, JsonNode>> it = object.fields(); it.hasNext(); ) {
+        for (Iterator<Map.Entry<String, JsonNode>> it = object.properties().iterator(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> field = it.next();
             String key = field.getKey();
             if (isRoot && ROOT_FIELDS.contains(key)) {

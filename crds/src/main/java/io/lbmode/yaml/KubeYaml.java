@@ -162,7 +162,7 @@ public final class KubeYaml {
             throw new KubeYamlException(bytes.length + " bytes is larger than the limit of 3 MiB (what the API server accepts)");
         }
         List<Document> documents = new ArrayList<>();
-        try (JsonParser parser = new NoAliases((YAMLParser) YAML_FACTORY.createParser(bytes))) {
+        try (JsonParser parser = new NoAliases(YAML_FACTORY.createParser(bytes))) {
             while (parser.nextToken() != null) {
                 JsonNode node = YAML.readTree(parser);
                 // An empty document ("---" followed by "---") comes through as an empty string; it is nothing.
