@@ -40,13 +40,14 @@ public class LeaderElection {
             @ConfigProperty(name = "lbmode.leader-election.lease-name", defaultValue = "lbmode-operator-lock") String leaseName,
             @ConfigProperty(name = "lbmode.leader-election.lease-namespace") Optional<String> leaseNamespace) {
         var builder = LeaderElectionConfigurationBuilder.aLeaderElectionConfiguration(leaseName)
-                .withExitOnStopLeading(false)
                 .withLeaderCallbacks(new LeaderCallbacks(
                         () -> LOG.info("Started leading: this replica reconciles Clusters"),
                         this::stoppedLeading,
                         leader -> LOG.infof("Leader is %s", leader)));
         leaseNamespace.filter(ns -> !ns.isBlank()).ifPresent(builder::withLeaseNamespace);
-        return builder.build();
+        // buildForTest(false) is JOSDK's only way to say "do not System.exit on stop leading" explicitly (its
+        // withExitOnStopLeading throws); the name notwithstanding, that is the production behaviour wanted here.
+        return builder.buildForTest(false);
     }
 
     private void stoppedLeading() {
