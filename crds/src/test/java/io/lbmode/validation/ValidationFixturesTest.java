@@ -26,6 +26,14 @@ import org.junit.jupiter.api.TestFactory;
 @Tag("unit")
 class ValidationFixturesTest {
 
+    @org.junit.jupiter.api.Test
+    void theSeedFixtureIsTheShippedExample() throws Exception {
+        java.nio.file.Path example = java.nio.file.Path.of(System.getProperty("basedir", "."))
+                .resolve("../examples/cluster-dsr.yaml").normalize();
+        assertThat(KubeYaml.readString(resource("seed.yaml")).getFirst().node())
+                .isEqualTo(KubeYaml.read(example).getFirst().node());
+    }
+
     @TestFactory
     Stream<DynamicTest> create() throws Exception {
         return cases("create.yaml").stream().map(c -> DynamicTest.dynamicTest(c.path("name").asText(), () -> {
