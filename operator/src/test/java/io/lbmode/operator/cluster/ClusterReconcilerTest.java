@@ -46,6 +46,9 @@ class ClusterReconcilerTest {
     @KubernetesTestServer
     KubernetesServer server;
 
+    @io.quarkus.test.common.http.TestHTTPResource("/q/metrics")
+    java.net.URL metrics;
+
     KubernetesClient client;
     String operatorNamespace;
 
@@ -102,6 +105,16 @@ class ClusterReconcilerTest {
         assertThat(container.getArgs()).contains("--node=$(NODE_NAME)");
         assertThat(container.getVolumeMounts()).anySatisfy(m -> assertThat(m.getMountPath()).isEqualTo("/sys/fs/bpf"));
         assertThat(pod.getVolumes()).anySatisfy(v -> assertThat(v.getHostPath().getPath()).isEqualTo("/sys/fs/bpf"));
+
+        String text = Await.until("reconcile metrics", () -> {
+            try {
+                return new String(metrics.openStream().readAllBytes());
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }, t -> t.contains("lbmode_reconciles_total"));
+        assertThat(text).containsPattern("lbmode_reconciles_total\\{[^}]*result=\"valid\"[^}]*} [1-9]")
+                .contains("lbmode_reconcile_duration_seconds_bucket");
     }
 
     @Test
