@@ -10,7 +10,16 @@ import io.fabric8.kubernetes.api.model.ServicePort;
 import io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingWebhook;
 import io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingWebhookConfiguration;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
+import java.net.InetAddress;
+import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.security.KeyStore;
+import javax.net.ssl.KeyManagerFactory;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLParameters;
+import javax.net.ssl.SSLServerSocket;
+import javax.net.ssl.SSLSocket;
+import javax.net.ssl.TrustManagerFactory;
 import java.security.PrivateKey;
 import java.security.Signature;
 import java.security.cert.X509Certificate;
@@ -120,6 +129,82 @@ class ChartWebhookTest {
 
         // Generated once per render: the Secret's ca.crt is the caBundle.
         assertThat(secret.getData().get("ca.crt")).isEqualTo(webhook.getClientConfig().getCaBundle());
+    }
+
+    /**
+     * The handshake the API server makes: a TLS client that trusts only caBundle and checks the name
+     * {@code <svc>.<ns>.svc}, against a server holding the rendered tls.crt and tls.key (over loopback).
+     */
+    @Test
+    void aClientTrustingOnlyTheCaBundleHandshakesWithTheRenderedKeyPairForTheServiceName() throws Exception {
+        HelmChart.Rendered rendered = HelmChart.template(Map.of());
+        ValidatingWebhook webhook = rendered.only(ValidatingWebhookConfiguration.class).getWebhooks().getFirst();
+        Secret secret = rendered.only(Secret.class);
+        X509Certificate serving = Pem.certificates(decode(secret.getData().get("tls.crt"))).getFirst();
+        X509Certificate ca = Pem.certificates(decode(webhook.getClientConfig().getCaBundle())).getFirst();
+        PrivateKey key = Pem.privateKey(decode(secret.getData().get("tls.key")));
+        String serviceName = webhook.getClientConfig().getService().getName() + "." + HelmChart.NAMESPACE + ".svc";
+
+        KeyStore serverStore = KeyStore.getInstance("PKCS12");
+        serverStore.load(null, null);
+        serverStore.setKeyEntry("webhook", key, new char[0], new java.security.cert.Certificate[] {serving});
+        KeyManagerFactory keys = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+        keys.init(serverStore, new char[0]);
+        SSLContext serverContext = SSLContext.getInstance("TLS");
+        serverContext.init(keys.getKeyManagers(), null, null);
+
+        KeyStore trustStore = KeyStore.getInstance("PKCS12");
+        trustStore.load(null, null);
+        trustStore.setCertificateEntry("caBundle", ca);
+        TrustManagerFactory trust = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+        trust.init(trustStore);
+        SSLContext clientContext = SSLContext.getInstance("TLS");
+        clientContext.init(null, trust.getTrustManagers(), null);
+
+        try (SSLServerSocket server = (SSLServerSocket) serverContext.getServerSocketFactory()
+                .createServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            // Serves both connections below; every socket has a timeout so a failed handshake can't hang the test.
+            server.setSoTimeout(10_000);
+            var accepted = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                int served = 0;
+                for (int i = 0; i < 2; i++) {
+                    try (SSLSocket socket = (SSLSocket) server.accept()) {
+                        socket.setSoTimeout(10_000);
+                        socket.getOutputStream().write("ok".getBytes(StandardCharsets.US_ASCII));
+                        socket.getOutputStream().flush();
+                        served++;
+                    } catch (java.io.IOException e) {
+                        // The second client rejects the certificate's name: the handshake fails on this side too.
+                    }
+                }
+                return served;
+            });
+            try (Socket plain = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort());
+                 SSLSocket client = (SSLSocket) clientContext.getSocketFactory()
+                         .createSocket(plain, serviceName, server.getLocalPort(), true)) {
+                client.setSoTimeout(10_000);
+                SSLParameters parameters = client.getSSLParameters();
+                parameters.setEndpointIdentificationAlgorithm("HTTPS"); // hostname check against serviceName
+                client.setSSLParameters(parameters);
+                client.startHandshake();
+                assertThat(new String(client.getInputStream().readNBytes(2), StandardCharsets.US_ASCII)).isEqualTo("ok");
+                assertThat(((X509Certificate) client.getSession().getPeerCertificates()[0]).getSubjectX500Principal())
+                        .isEqualTo(serving.getSubjectX500Principal());
+            }
+            // The same client refuses another name: the certificate is not a wildcard.
+            try (Socket plain = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort());
+                 SSLSocket client = (SSLSocket) clientContext.getSocketFactory()
+                         .createSocket(plain, "other.lbmode-system.svc", server.getLocalPort(), true)) {
+                client.setSoTimeout(10_000);
+                SSLParameters parameters = client.getSSLParameters();
+                parameters.setEndpointIdentificationAlgorithm("HTTPS");
+                client.setSSLParameters(parameters);
+                org.assertj.core.api.Assertions.assertThatThrownBy(client::startHandshake)
+                        .isInstanceOf(javax.net.ssl.SSLHandshakeException.class)
+                        .hasMessageContaining("No subject alternative DNS name matching other.lbmode-system.svc");
+            }
+            assertThat(accepted.get(20, java.util.concurrent.TimeUnit.SECONDS)).as("connections served").isEqualTo(1);
+        }
     }
 
     @Test
