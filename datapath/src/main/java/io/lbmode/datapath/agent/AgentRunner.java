@@ -35,13 +35,22 @@ public final class AgentRunner implements AutoCloseable {
     private HealthServer health;
     private AutoCloseable source = () -> {
     };
-    private Supplier<Inputs> inputs;
+    /** Set once the source exists; informers may ask for a sync before that (their first list). */
+    private volatile Supplier<Inputs> inputs;
     private String fingerprint = "";
     private boolean lastFailed;
 
+    private final Supplier<KubernetesClient> clients;
+
     public AgentRunner(AgentOptions options, Programmers programmers) {
+        this(options, programmers, () -> new KubernetesClientBuilder().build());
+    }
+
+    /** @param clients the API client for in-cluster mode (tests pass the mock server's) */
+    public AgentRunner(AgentOptions options, Programmers programmers, Supplier<KubernetesClient> clients) {
         this.options = options;
         this.programmers = programmers;
+        this.clients = clients;
     }
 
     /** Exit code: {@code --once}/{@code --dry-run}: 0 programmed, 1 not; continuous: runs until {@link #close()}. */
@@ -71,7 +80,7 @@ public final class AgentRunner implements AutoCloseable {
                 }
             }, 500, 500, TimeUnit.MILLISECONDS);
         } else {
-            KubernetesClient client = new KubernetesClientBuilder().build();
+            KubernetesClient client = clients.get();
             agent = new Agent(options, programmers, ClusterSource.apiSink(client), Clock.systemUTC());
             ClusterSource cs = new ClusterSource(client, options.configNamespace(), options.node(), this::requestSync);
             inputs = cs::read;
@@ -101,6 +110,9 @@ public final class AgentRunner implements AutoCloseable {
     }
 
     private void syncNow() {
+        if (inputs == null) {
+            return; // run() requests a sync once the source is ready
+        }
         try {
             lastFailed = agent.sync(inputs.get()).error().isPresent();
         } catch (RuntimeException e) {

@@ -1,0 +1,142 @@
+package io.lbmode.datapath.agent;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
+import io.fabric8.kubernetes.api.model.IntOrString;
+import io.fabric8.kubernetes.api.model.NodeBuilder;
+import io.fabric8.kubernetes.api.model.ServiceBuilder;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSliceBuilder;
+import io.fabric8.kubernetes.client.Config;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
+import io.lbmode.crds.cluster.v1.ForwardMode;
+import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplane;
+import io.lbmode.datapath.nft.FakeNftRunner;
+import io.lbmode.datapathconfig.DatapathConfig;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The agent in-cluster against the fabric8 mock API server (CRUD mode): informers on the ConfigMap, its Node,
+ * Services and EndpointSlices; NodeDataplane created and its status patched; the kernel is the fake runner.
+ */
+@Tag("apiserver")
+@io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient(crud = true)
+class InClusterAgentTest {
+    KubernetesMockServer server;
+    KubernetesClient client; // the test's own client, filtered out of the recorded calls
+    final FakeNftRunner nft = new FakeNftRunner();
+
+    @BeforeEach
+    void start() {
+        client = clientWithAgent(ApiCallRecorder.TEST_USER_AGENT);
+        // The CRD as the crds module generates it, so the mock server knows NodeDataplane and its status subresource.
+        try (var crd = InClusterAgentTest.class.getResourceAsStream("/META-INF/fabric8/nodedataplanes.lbmode.io-v1.yml")) {
+            client.apiextensions().v1().customResourceDefinitions().load(crd).create();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    KubernetesClient clientWithAgent(String userAgent) {
+        Config config = server.createClient().getConfiguration();
+        config.setUserAgent(userAgent);
+        // HTTP/1.1: the JDK client's HTTP/2 multiplexing of watches and requests stalls against the mock server.
+        config.setHttp2Disable(true);
+        return new KubernetesClientBuilder().withConfig(config).build();
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        ApiCallRecorder.drain(server, InClusterAgentTest.class);
+        client.close();
+    }
+
+    static void await(String what, BooleanSupplier condition) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out waiting for " + what);
+            }
+            Thread.sleep(50);
+        }
+    }
+
+    @Test
+    void programsFromInformersAndPublishesNodeDataplaneStatus() throws Exception {
+        DatapathConfig cfg = new DatapathConfig(ForwardMode.SNAT, List.of("10.244.0.0/16"), List.of("10.96.0.0/20"),
+                "cluster-lab", "lab", 42);
+        client.configMaps().inNamespace("lbmode-system").resource(new ConfigMapBuilder().withNewMetadata()
+                .withName(DatapathConfig.CONFIG_MAP_NAME).withNamespace("lbmode-system").endMetadata()
+                .withData(cfg.toConfigMapData()).build()).create();
+        client.nodes().resource(new NodeBuilder().withNewMetadata().withName("n1").endMetadata().withNewStatus()
+                .addNewAddress().withType("InternalIP").withAddress("10.0.0.10").endAddress().endStatus().build()).create();
+        client.services().inNamespace("default").resource(new ServiceBuilder().withNewMetadata().withName("web")
+                .withNamespace("default").endMetadata().withNewSpec().withType("LoadBalancer").addNewPort().withName("http")
+                .withPort(80).withProtocol("TCP").withTargetPort(new IntOrString("http")).endPort().endSpec()
+                .withNewStatus().withNewLoadBalancer().addNewIngress().withIp("172.16.20.16").endIngress().endLoadBalancer()
+                .endStatus().build()).create();
+
+        AgentOptions options = AgentOptions.parse(new String[]{"--node", "n1", "--health-port", "0"},
+                Map.of("POD_NAMESPACE", "lbmode-system"));
+        AgentRunner runner = new AgentRunner(options, Programmers.snatOnly(nft), () -> clientWithAgent("lbmode-datapath-agent"));
+        // A thread of its own: run() blocks, and on 2 cores the common pool (which the HTTP client's async
+        // continuations use) has a single worker.
+        CompletableFuture<Integer> running = new CompletableFuture<>();
+        Thread.ofPlatform().name("agent-under-test").start(() -> {
+            try {
+                running.complete(runner.run());
+            } catch (Exception e) {
+                running.completeExceptionally(e);
+            }
+        });
+        try {
+            // No endpoints yet: the VIP port rejects.
+            await("reject element", () -> nft.elements("ip", "lbmode", "reject-ports").containsKey("172.16.20.16 . tcp . 80"));
+            client.discovery().v1().endpointSlices().inNamespace("default").resource(new EndpointSliceBuilder()
+                    .withNewMetadata().withName("web-1").withNamespace("default")
+                    .addToLabels("kubernetes.io/service-name", "web").endMetadata().withAddressType("IPv4")
+                    .addNewPort().withName("http").withPort(8080).withProtocol("TCP").endPort()
+                    .addNewEndpoint().withAddresses("10.244.1.2").withNodeName("n2").withNewConditions().withReady(true)
+                    .endConditions().endEndpoint().build()).create();
+            await("backend element", () -> "10.244.1.2 . 8080".equals(nft.elements("ip", "lbmode", "backends").get("172.16.20.16 . tcp . 80 . 0")));
+            assertThat(nft.elements("ip", "lbmode", "reject-ports")).isEmpty();
+
+            await("NodeDataplane status with 1 endpoint", () -> {
+                NodeDataplane ndp = client.resources(NodeDataplane.class).withName("n1").get();
+                return ndp != null && ndp.getStatus() != null && Integer.valueOf(1).equals(ndp.getStatus().endpoints);
+            });
+            NodeDataplane ndp = client.resources(NodeDataplane.class).withName("n1").get();
+            assertThat(ndp.getSpec().nodeName).isEqualTo("n1");
+            assertThat(ndp.getSpec().clusterName).isEqualTo("lab");
+            assertThat(ndp.getStatus().mode).isEqualTo("snat");
+            assertThat(ndp.getStatus().services).isEqualTo(1);
+            assertThat(ndp.getStatus().rulesetHash).hasSize(16);
+            assertThat(ndp.getStatus().lastError).isNull();
+            assertThat(ndp.getStatus().lastSyncTime).isNotBlank();
+        } finally {
+            runner.close();
+        }
+        assertThat(running.get()).isZero();
+    }
+
+    @Test
+    void rbacLinesFromRequests() {
+        assertThat(ApiCallRecorder.rbacLine("GET", "/api/v1/namespaces/ns/configmaps?fieldSelector=metadata.name%3Dx&watch=true"))
+                .contains("watch /configmaps");
+        assertThat(ApiCallRecorder.rbacLine("GET", "/apis/discovery.k8s.io/v1/endpointslices?resourceVersion=0"))
+                .contains("list discovery.k8s.io/endpointslices");
+        assertThat(ApiCallRecorder.rbacLine("PATCH", "/apis/lbmode.io/v1alpha1/nodedataplanes/n1/status"))
+                .contains("patch lbmode.io/nodedataplanes/status");
+        assertThat(ApiCallRecorder.rbacLine("GET", "/api/v1/nodes/n1")).contains("get /nodes");
+    }
+}
