@@ -60,13 +60,13 @@ class ChartRbacTest {
         for (String call : List.of("get baremetal.cluster.gke.io/clusters", "watch baremetal.cluster.gke.io/clusters",
                 "patch baremetal.cluster.gke.io/clusters", "update baremetal.cluster.gke.io/clusters/status",
                 "list lbmode.io/nodedataplanes", "create /events", "create /configmaps", "update apps/daemonsets",
-                "patch apps/daemonsets", "get coordination.k8s.io/leases", "update coordination.k8s.io/leases",
+                "get coordination.k8s.io/leases", "patch coordination.k8s.io/leases", "update coordination.k8s.io/leases",
                 "create coordination.k8s.io/leases")) {
             assertThat(operator.allows(ApiCall.parse(call, "issue"))).as("operator may " + call).isTrue();
         }
         for (String call : List.of("create baremetal.cluster.gke.io/clusters", "delete baremetal.cluster.gke.io/clusters",
                 "get /secrets", "list /secrets", "create lbmode.io/nodedataplanes", "get /nodes",
-                "delete apps/daemonsets", "delete /configmaps",
+                "delete apps/daemonsets", "delete /configmaps", "create authorization.k8s.io/subjectaccessreviews",
                 "create rbac.authorization.k8s.io/clusterroles", "create apps/deployments")) {
             assertThat(operator.allows(ApiCall.parse(call, "least privilege"))).as("operator may not " + call).isFalse();
         }
