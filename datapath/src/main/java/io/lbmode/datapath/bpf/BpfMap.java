@@ -26,6 +26,25 @@ public record BpfMap(String name, int fd, int keySize, int valueSize, int maxEnt
         }
     }
 
+    /**
+     * Inserts or replaces {@code count} entries in one system call: keys and values packed back to back.
+     */
+    public void updateBatch(MemorySegment keys, MemorySegment values, int count) {
+        if (count == 0) {
+            return;
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment n = a.allocate(java.lang.foreign.ValueLayout.JAVA_INT);
+            n.set(java.lang.foreign.ValueLayout.JAVA_INT, 0, count);
+            int rc = LibBpf.mapUpdateBatch(fd, keys, values, n);
+            if (rc < 0) {
+                throw new BpfException("map " + name + ": batch update failed after " + n.get(java.lang.foreign.ValueLayout.JAVA_INT, 0)
+                        + " of " + count + " entries: " + LibBpf.errno(rc)
+                        + (rc == -7 ? "; the map is full (" + maxEntries + " entries)" : ""));
+            }
+        }
+    }
+
     /** True and {@code value} filled when the key exists. */
     public boolean lookup(MemorySegment key, MemorySegment value) {
         int rc = LibBpf.mapLookup(fd, key, value);

@@ -116,6 +116,10 @@ public final class DsrProgrammer implements ModeProgrammer {
             applied = Optional.of(desired);
             return new Applied(full, changes, Duration.ofNanos(System.nanoTime() - start));
         } catch (BpfException e) {
+            // What we believe is programmed may now differ from the kernel: the next apply reads it back first.
+            datapath.ifPresent(DsrDatapath::close);
+            datapath = Optional.empty();
+            applied = Optional.empty();
             throw new ProgrammingException("DSR programs for node " + desired.node().name() + ": " + e.getMessage(), e);
         } catch (LinkageError e) {
             throw new ProgrammingException("DSR programs for node " + desired.node().name() + ": " + LIBBPF_MISSING, e);
@@ -202,15 +206,12 @@ public final class DsrProgrammer implements ModeProgrammer {
 
     /** Per service port: the backends, in the order every node uses. */
     private static List<BackendVal> backendsOf(ServicePort s) {
-        List<BackendVal> out = new ArrayList<>();
-        Set<String> names = new HashSet<>();
+        // ServicePort's backends are sorted and distinct already (same order on every node); addresses are unique
+        // per node, so address and port identify a backend.
+        List<BackendVal> out = new ArrayList<>(s.backends().size());
         for (Backend b : s.backends()) {
-            if (s.localOnly() && !b.local()) {
-                continue;
-            }
-            BackendVal v = new BackendVal(b.address(), b.port(), b.local());
-            if (names.add(v.name())) {
-                out.add(v);
+            if (!s.localOnly() || b.local()) {
+                out.add(new BackendVal(b.address(), b.port(), b.local()));
             }
         }
         return out;
@@ -252,25 +253,34 @@ public final class DsrProgrammer implements ModeProgrammer {
                 want.put(keyOf(s), backendsOf(s));
             }
 
-            // 1. Backends first, so every id a table will point at exists.
+            // 1. Backends first, so every id a table will point at exists (one batched system call).
             MemorySegment beKey = a.allocate(4);
-            MemorySegment beVal = a.allocate(BpfLayout.BACKEND_VALUE_SIZE);
             Set<BackendVal> referenced = new HashSet<>();
             want.values().forEach(referenced::addAll);
-            for (BackendVal b : referenced) {
-                if (!backendIds.containsKey(b)) {
-                    int id = nextBackendId++;
-                    beKey.set(BpfLayout.HOST32, 0, id);
-                    BpfLayout.backendValue(beVal, b.addr(), b.port(), b.local());
-                    beMap.update(beKey, beVal);
-                    backendIds.put(b, id);
-                    changes++;
+            List<BackendVal> added = referenced.stream().filter(b -> !backendIds.containsKey(b)).toList();
+            if (!added.isEmpty()) {
+                MemorySegment keys = a.allocate(4L * added.size(), 4);
+                MemorySegment values = a.allocate((long) BpfLayout.BACKEND_VALUE_SIZE * added.size(), 4);
+                for (int i = 0; i < added.size(); i++) {
+                    BackendVal b = added.get(i);
+                    keys.setAtIndex(ValueLayout.JAVA_INT, i, nextBackendId);
+                    BpfLayout.backendValue(values.asSlice((long) i * BpfLayout.BACKEND_VALUE_SIZE, BpfLayout.BACKEND_VALUE_SIZE),
+                            b.addr(), b.port(), b.local());
+                    backendIds.put(b, nextBackendId++);
                 }
+                beMap.updateBatch(keys, values, added.size());
+                changes += added.size();
             }
 
-            // 2. Tables and service entries.
+            // 2. Tables and service entries. New services get the configured size M when all of them fit into the
+            //    free table memory, else the compact size (M above 100 x backends): decided for the whole batch so
+            //    10,000 services do not leave the first few hundred with 64 KiB tables and the rest with nothing.
+            long newAtFullSize = want.keySet().stream().filter(k -> !services.containsKey(k)).count() * (long) maglevTableSize;
+            boolean compactNew = newAtFullSize > slots.freeSlots();
             MemorySegment svcKey = a.allocate(BpfLayout.SVC_KEY_SIZE);
-            MemorySegment svcVal = a.allocate(BpfLayout.SVC_VALUE_SIZE);
+            MemorySegment svcKeys = a.allocate((long) BpfLayout.SVC_KEY_SIZE * Math.max(1, want.size()), 4);
+            MemorySegment svcVals = a.allocate((long) BpfLayout.SVC_VALUE_SIZE * Math.max(1, want.size()), 4);
+            int svcUpdates = 0;
             for (Map.Entry<SvcKey, List<BackendVal>> w : want.entrySet()) {
                 SvcKey sk = w.getKey();
                 List<BackendVal> bes = w.getValue();
@@ -279,27 +289,37 @@ public final class DsrProgrammer implements ModeProgrammer {
                     continue;
                 }
                 if (e == null) {
-                    e = allocate(sk, bes.size());
+                    e = allocate(sk, compactNew ? Maglev.compactSize(bes.size(), maglevTableSize) : maglevTableSize, bes.size());
                 }
                 int[] maglev = Maglev.table(bes.stream().map(BackendVal::name).toList(), e.size(), desired.hashSeed());
-                for (int i = 0; i < e.size(); i++) {
-                    int id = maglev[i] == Maglev.NONE ? 0 : backendIds.get(bes.get(maglev[i]));
-                    long off = (long) (e.offset() + i) * Integer.BYTES;
-                    if (table.get(ValueLayout.JAVA_INT, off) != id) {
-                        table.set(ValueLayout.JAVA_INT, off, id);
-                        changes++;
-                    }
+                int[] ids = bes.stream().mapToInt(backendIds::get).toArray();
+                MemorySegment range = table.asSlice((long) e.offset() * Integer.BYTES, (long) e.size() * Integer.BYTES);
+                int[] current = range.toArray(ValueLayout.JAVA_INT);
+                int[] next = new int[e.size()];
+                int differ = 0;
+                for (int i = 0; i < next.length; i++) {
+                    next[i] = maglev[i] == Maglev.NONE ? 0 : ids[maglev[i]];
+                    differ += next[i] != current[i] ? 1 : 0;
                 }
-                SvcEntry next = new SvcEntry(e.offset(), e.size(), bes.size());
-                if (!next.equals(services.get(sk))) {
-                    BpfLayout.svcKey(svcKey, sk.vip(), sk.port(), sk.proto());
-                    BpfLayout.svcValue(svcVal, next.offset(), next.size(), next.backends());
-                    svcMap.update(svcKey, svcVal);
+                if (differ > 0) {
+                    // Slots that do not change are rewritten with the value they hold: invisible to packets.
+                    MemorySegment.copy(next, 0, range, ValueLayout.JAVA_INT, 0, next.length);
+                    changes += differ;
+                }
+                SvcEntry entry = new SvcEntry(e.offset(), e.size(), bes.size());
+                if (!entry.equals(services.get(sk))) {
+                    BpfLayout.svcKey(svcKeys.asSlice((long) svcUpdates * BpfLayout.SVC_KEY_SIZE, BpfLayout.SVC_KEY_SIZE),
+                            sk.vip(), sk.port(), sk.proto());
+                    BpfLayout.svcValue(svcVals.asSlice((long) svcUpdates * BpfLayout.SVC_VALUE_SIZE, BpfLayout.SVC_VALUE_SIZE),
+                            entry.offset(), entry.size(), entry.backends());
+                    svcUpdates++;
                     changes++;
                 }
-                services.put(sk, next);
+                services.put(sk, entry);
                 built.put(sk, List.copyOf(bes));
             }
+            // Service entries last, in one system call: a service becomes visible only with its table complete.
+            svcMap.updateBatch(svcKeys, svcVals, svcUpdates);
 
             // 3. Services that went away: entry first (stops lookups), then their slots.
             for (SvcKey sk : new ArrayList<>(services.keySet())) {
@@ -327,8 +347,8 @@ public final class DsrProgrammer implements ModeProgrammer {
         return changes;
     }
 
-    private SvcEntry allocate(SvcKey sk, int backends) {
-        int size = maglevTableSize;
+    private SvcEntry allocate(SvcKey sk, int preferred, int backends) {
+        int size = preferred;
         var offset = slots.allocate(size);
         if (offset.isEmpty()) {
             size = Maglev.compactSize(backends, maglevTableSize);

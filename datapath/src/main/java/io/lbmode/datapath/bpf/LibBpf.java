@@ -86,6 +86,8 @@ final class LibBpf {
     private static final MethodHandle TC_QUERY = bpf("bpf_tc_query", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
     private static final MethodHandle MAP_UPDATE = bpf("bpf_map_update_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
     private static final MethodHandle MAP_LOOKUP = bpf("bpf_map_lookup_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle MAP_UPDATE_BATCH = bpf("bpf_map_update_batch",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
     private static final MethodHandle MAP_DELETE = bpf("bpf_map_delete_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
     private static final MethodHandle MAP_NEXT_KEY = bpf("bpf_map_get_next_key", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
     private static final MethodHandle OBJ_GET = bpf("bpf_obj_get", FunctionDescriptor.of(JAVA_INT, ADDRESS));
@@ -272,6 +274,20 @@ final class LibBpf {
     static int mapUpdate(int fd, MemorySegment key, MemorySegment value, long flags) {
         try {
             return (int) MAP_UPDATE.invokeExact(fd, key, value, flags);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * One bpf(2) call for {@code count} updates; {@code count} is updated to the number done (struct
+     * bpf_map_batch_opts { size_t sz; __u64 elem_flags; __u64 flags; } = 24 bytes).
+     */
+    static int mapUpdateBatch(int fd, MemorySegment keys, MemorySegment values, MemorySegment count) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment opts = a.allocate(24, 8);
+            opts.set(JAVA_LONG, 0, 24L);
+            return (int) MAP_UPDATE_BATCH.invokeExact(fd, keys, values, count, opts);
         } catch (Throwable t) {
             throw rethrow(t);
         }

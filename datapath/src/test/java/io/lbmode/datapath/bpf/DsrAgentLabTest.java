@@ -14,6 +14,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
@@ -117,7 +118,7 @@ class DsrAgentLabTest {
     @Test
     @Order(3)
     void restartedAgentsAdoptThePinnedStateWhileADownloadRuns() throws Exception {
-        long n = 64L << 20;
+        long n = 256L << 20;
         try (Socket s = lab.connect(Lab.CLIENT, VIP, 80, Duration.ofSeconds(3))) {
             s.setSoTimeout(20_000);
             OutputStream out = s.getOutputStream();
@@ -135,6 +136,7 @@ class DsrAgentLabTest {
             }
             assertThat(head.toString().toLowerCase()).contains("200").contains("content-length: " + n);
             AtomicLong received = new AtomicLong();
+            AtomicBoolean restartDone = new AtomicBoolean();
             CompletableFuture<Long> zeroes = CompletableFuture.supplyAsync(() -> {
                 long z = 0;
                 try {
@@ -143,14 +145,16 @@ class DsrAgentLabTest {
                             z += buf[i] == 0 ? 1 : 0;
                         }
                         received.addAndGet(r);
-                        Thread.sleep(5); // a slow reader (about 13 MB/s) keeps the connection busy across the restart
+                        if (!restartDone.get()) {
+                            Thread.sleep(20); // a slow reader (about 3 MB/s) keeps the download going across the restart
+                        }
                     }
                 } catch (Exception e) {
                     throw new RuntimeException("download broke after " + received.get() + " bytes: " + e, e);
                 }
                 return z;
             });
-            lab.await("first eighth of the body", Duration.ofSeconds(20), () -> received.get() > n / 8);
+            lab.await("first 8 MiB of the body", Duration.ofSeconds(20), () -> received.get() > 8 << 20);
             // the agents go away (as in a DaemonSet rollout) and come back while the body is in flight
             for (String node : Lab.NODES) {
                 lab.stopAgent(node);
@@ -165,6 +169,7 @@ class DsrAgentLabTest {
             }
             assertThat(zeroes).as("download still running after the restart").isNotDone();
             assertThat(received.get()).as("bytes kept flowing during the restart").isGreaterThan(atStop);
+            restartDone.set(true);
             assertThat(zeroes.get(60, TimeUnit.SECONDS)).as("body content (all zero bytes)").isEqualTo(n);
             assertThat(received.get()).as("body bytes").isEqualTo(n);
         }

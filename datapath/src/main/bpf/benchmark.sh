@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# DSR map-programming benchmark (not a test): runs io.lbmode.datapath.bpf.MapUpdateBenchmark as root in a scratch
+# network namespace with its own bpffs, then removes both. Needs the datapath module built (target/lbmode-datapath.jar
+# or target/classes, and target/lib).
+# usage: datapath/src/main/bpf/benchmark.sh
+set -euo pipefail
+here=$(cd "$(dirname "$0")/../../.." && pwd)   # the datapath module
+[ "$(id -u)" = 0 ] || { echo "benchmark.sh: run as root (network namespace, bpffs, BPF maps)" >&2; exit 1; }
+java=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java
+cp="$here/target/classes:$here/target/lib/*"
+[ -d "$here/target/lib" ] || { echo "benchmark.sh: build first: ./mvnw -B -o package -pl datapath -DskipTests" >&2; exit 1; }
+ns=lbmode-bench-$$
+dir=/run/$ns
+cleanup() { ip netns del "$ns" 2>/dev/null || true; rm -rf "$dir"; }
+trap cleanup EXIT
+ip netns add "$ns"
+ip -n "$ns" link set lo up
+mkdir -p "$dir/bpffs"
+# ip netns exec runs in a private mount namespace: the bpffs mounted inside vanishes with the process
+ip netns exec "$ns" sh -c "mount -t bpf bpf '$dir/bpffs' && exec '$java' ${BENCH_JAVA_OPTS:-} --enable-native-access=ALL-UNNAMED -cp '$cp' \
+  io.lbmode.datapath.bpf.MapUpdateBenchmark '$dir/bpffs' lo"
