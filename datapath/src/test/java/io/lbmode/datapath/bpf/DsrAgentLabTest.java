@@ -188,11 +188,25 @@ class DsrAgentLabTest {
         }
         assertThat(clientSeenBy(lab.httpGet(Lab.CLIENT, VIP, 80, "/"))).as("SNAT: the pod sees the LB node")
                 .isEqualTo(Lab.NODE_IPS.get(Lab.LB));
+        long snatBytes = lbBytesFor10MiB();
         // and back: DSR is programmed again from scratch
         writeCluster(ForwardMode.DSR);
         awaitMode("dsr");
         assertThat(clientSeenBy(lab.httpGet(Lab.CLIENT, VIP, 80, "/"))).isEqualTo(Lab.CLIENT_IP);
+        long dsrBytes = lbBytesFor10MiB();
+        System.out.printf("10 MiB download through the VIP, bytes on the LB node's eth0: SNAT %d, DSR %d (%.3f%%)%n",
+                snatBytes, dsrBytes, dsrBytes * 100.0 / snatBytes);
+        assertThat(snatBytes).as("SNAT carries the response in and out").isGreaterThan(2L * (10 << 20));
+        assertThat(dsrBytes).as("DSR: under 1% of SNAT").isLessThan(snatBytes / 100);
         assertThat(exec(Lab.LB, "nft", "list", "tables")).as("no SNAT table left in DSR mode").doesNotContain("lbmode");
+    }
+
+    /** Bytes (rx + tx) on the LB node's eth0 while the client downloads 10 MiB through the VIP (HTTP, 1 KB request). */
+    long lbBytesFor10MiB() throws Exception {
+        long[] before = lab.interfaceBytes(Lab.LB, "eth0");
+        assertThat(lab.httpGet(Lab.CLIENT, VIP, 80, "/bytes/" + (10 << 20))).isEqualTo("(" + (10 << 20) + " bytes)");
+        long[] after = lab.interfaceBytes(Lab.LB, "eth0");
+        return after[0] - before[0] + after[1] - before[1];
     }
 
     String exec(String member, String... cmd) throws Exception {

@@ -1,0 +1,131 @@
+package io.lbmode.datapath.bpf;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.lbmode.crds.cluster.v1.ForwardMode;
+import io.lbmode.datapath.model.Addresses;
+import io.lbmode.datapath.model.Backend;
+import io.lbmode.datapath.model.NodeInfo;
+import io.lbmode.datapath.model.NodeState;
+import io.lbmode.datapath.model.Protocol;
+import io.lbmode.datapath.model.ServicePort;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/** The Java side of the DSR datapath that needs no kernel: layouts, reason codes, slot allocation, rendering. */
+@Tag("unit")
+class DsrUnitTest {
+    static final Path HEADER = Path.of("src/main/bpf/dsr.h");
+
+    static Map<String, Integer> cEnum(String name) throws Exception {
+        String h = Files.readString(HEADER);
+        Matcher body = Pattern.compile("enum " + name + " \\{(.*?)\\};", Pattern.DOTALL).matcher(h);
+        assertThat(body.find()).as("enum %s in %s", name, HEADER).isTrue();
+        Map<String, Integer> out = new LinkedHashMap<>();
+        Matcher e = Pattern.compile("(\\w+) = (\\d+),\\s*(?:/\\*\\s*(\\w+))?").matcher(body.group(1));
+        while (e.find()) {
+            out.put(e.group(1) + (e.group(3) == null ? "" : ":" + e.group(3)), Integer.parseInt(e.group(2)));
+        }
+        return out;
+    }
+
+    @Test
+    void dropReasonsMatchTheCHeaderCodesAndNames() throws Exception {
+        Map<String, Integer> c = cEnum("drop_reason");
+        for (DropReason r : DropReason.values()) {
+            assertThat(c).as("C enum entry for %s", r).containsValue(r.code());
+            String entry = c.entrySet().stream().filter(e -> e.getValue() == r.code()).findFirst().orElseThrow().getKey();
+            assertThat(entry).as("status name in the C comment").endsWith(":" + r.statusName());
+        }
+        assertThat(c.get("DROP_MAX")).isEqualTo(DropReason.SLOTS);
+        assertThat(c).hasSize(DropReason.values().length + 1);
+    }
+
+    @Test
+    void eventsMatchTheCHeader() throws Exception {
+        Map<String, Integer> c = cEnum("event");
+        assertThat(c.values().stream().filter(v -> v < DsrEvent.SLOTS).count()).isEqualTo(DsrEvent.values().length);
+        assertThat(c.entrySet().stream().filter(e -> e.getKey().startsWith("EV_MAX")).findFirst().orElseThrow().getValue())
+                .isEqualTo(DsrEvent.SLOTS);
+    }
+
+    @Test
+    void structLayoutsAreTheBytesTheHeaderDocuments() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment key = a.allocate(BpfLayout.SVC_KEY_SIZE);
+            BpfLayout.svcKey(key, Addresses.ipv4("172.16.20.16"), 80, BpfLayout.PROTO_TCP);
+            // dsr.h: key bytes ac 10 14 10 | 00 50 | 06 | 00
+            assertThat(HexFormat.of().formatHex(key.toArray(ValueLayout.JAVA_BYTE))).isEqualTo("ac101410" + "0050" + "06" + "00");
+            MemorySegment be = a.allocate(BpfLayout.BACKEND_VALUE_SIZE);
+            BpfLayout.backendValue(be, Addresses.ipv4("192.168.1.2"), 8080, true);
+            // dsr.h: value bytes c0 a8 01 02 | 1f 90 | 01 | 00
+            assertThat(HexFormat.of().formatHex(be.toArray(ValueLayout.JAVA_BYTE))).isEqualTo("c0a80102" + "1f90" + "01" + "00");
+            MemorySegment v = a.allocate(BpfLayout.SVC_VALUE_SIZE);
+            BpfLayout.svcValue(v, 16381, 251, 2);
+            assertThat(v.get(ValueLayout.JAVA_INT, 0)).isEqualTo(16381);
+            assertThat(v.get(ValueLayout.JAVA_INT, 4)).isEqualTo(251);
+            assertThat(v.get(ValueLayout.JAVA_INT, 8)).isEqualTo(2);
+            assertThat(BpfLayout.getAddr(key, 0).getHostAddress()).isEqualTo("172.16.20.16");
+            assertThat(BpfLayout.u16(key, 4)).isEqualTo(80);
+        }
+    }
+
+    @Test
+    void slotAllocatorReusesAndMergesFreedRanges() {
+        SlotAllocator s = new SlotAllocator(1000);
+        int a = s.allocate(251).orElseThrow();
+        int b = s.allocate(251).orElseThrow();
+        int c = s.allocate(251).orElseThrow();
+        assertThat(List.of(a, b, c)).containsExactly(0, 251, 502);
+        assertThat(s.allocate(251)).isEmpty(); // 247 left
+        s.release(b, 251);
+        assertThat(s.allocate(251).orElseThrow()).isEqualTo(251);
+        s.release(a, 251);
+        s.release(251, 251);
+        assertThat(s.allocate(502).orElseThrow()).as("neighbours merged").isZero();
+        assertThat(s.freeSlots()).isEqualTo(1000 - 502 - 251);
+        SlotAllocator adopted = new SlotAllocator(1000);
+        assertThat(adopted.claim(100, 251)).isTrue();
+        assertThat(adopted.claim(300, 10)).as("overlap").isFalse();
+        assertThat(adopted.allocate(100).orElseThrow()).isZero();
+    }
+
+    @Test
+    void renderShowsServicesBackendsAndSlotsWithoutTouchingTheKernel() {
+        NodeInfo node = new NodeInfo("lb", Addresses.ipv4("10.0.0.10"));
+        ServicePort web = new ServicePort("default", "web", "http", Protocol.TCP, Addresses.ipv4("172.16.20.16"), 80, false,
+                List.of(new Backend(Addresses.ipv4("10.244.1.2"), 8080, "w1", false),
+                        new Backend(Addresses.ipv4("10.244.0.2"), 8080, "lb", true)));
+        ServicePort none = new ServicePort("default", "none", "", Protocol.UDP, Addresses.ipv4("172.16.20.17"), 53, false, List.of());
+        String text = new DsrProgrammer("eth0", Path.of("/nonexistent"), 7, 251)
+                .render(new NodeState(ForwardMode.DSR, node, 7, List.of(web, none)));
+        assertThat(text).contains("dsr_ingress/dsr_egress on eth0")
+                .contains("service 172.16.20.16:80/tcp (default/web:http)")
+                .contains("backend 10.244.0.2:8080 (this node, no option)")
+                .contains("backend 10.244.1.2:8080: ")
+                .contains("no backends (packets dropped, counted as noBackend)");
+        Matcher m = Pattern.compile(": (\\d+) of 251 slots").matcher(text);
+        int total = 0;
+        while (m.find()) {
+            total += Integer.parseInt(m.group(1));
+        }
+        assertThat(total).isEqualTo(251);
+    }
+
+    @Test
+    void tableSizeMustBeAnAllowedPrime() {
+        assertThatThrownBy(() -> new DsrProgrammer("", Path.of("/x"), 1, 1000)).hasMessageContaining("one of");
+    }
+}
