@@ -76,6 +76,11 @@ class K3sEndToEndTest {
                     "/var/lib/rancher/k3s/agent/images/" + tar.getFileName());
         }
         k3s.start();
+        // Nodes mount bpffs at /sys/fs/bpf (systemd does); the agent's DaemonSet expects it there and, without
+        // SYS_ADMIN, can't mount it itself. The k3s container is the node here.
+        ExecResult bpffs = k3s.execInContainer("sh", "-c",
+                "grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf");
+        assertThat(bpffs.getExitCode()).as("mount bpffs in the k3s node: %s", bpffs.getStderr()).isZero();
         String kubeconfig = k3s.getKubeConfigYaml();
         client = new KubernetesClientBuilder().withConfig(Config.fromKubeconfig(kubeconfig)).build();
 
