@@ -50,9 +50,23 @@ final class MockApiServer implements AutoCloseable {
         return client;
     }
 
+    /** A kubeconfig for a process (such as the operator) whose current namespace is {@code namespace}. */
+    String kubeconfig(String namespace) {
+        return kubeconfigText(namespace);
+    }
+
     private void writeKubeconfig() {
+        try {
+            Files.createDirectories(KUBECONFIG.toAbsolutePath().getParent());
+            Files.writeString(KUBECONFIG, kubeconfigText("default"));
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not write the kubeconfig for the mock API server to " + KUBECONFIG, e);
+        }
+    }
+
+    private String kubeconfigText(String namespace) {
         String url = "http://" + server.getHostName() + ":" + server.getPort();
-        String kubeconfig = """
+        return """
                 apiVersion: v1
                 kind: Config
                 clusters:
@@ -64,19 +78,13 @@ final class MockApiServer implements AutoCloseable {
                   context:
                     cluster: mock
                     user: mock
-                    namespace: default
+                    namespace: %s
                 current-context: mock
                 users:
                 - name: mock
                   user:
                     token: mock-token
-                """.formatted(url);
-        try {
-            Files.createDirectories(KUBECONFIG.toAbsolutePath().getParent());
-            Files.writeString(KUBECONFIG, kubeconfig);
-        } catch (IOException e) {
-            throw new UncheckedIOException("could not write the kubeconfig for the mock API server to " + KUBECONFIG, e);
-        }
+                """.formatted(url, namespace);
     }
 
     /**
@@ -94,13 +102,29 @@ final class MockApiServer implements AutoCloseable {
                   "verbs":["create","delete","get","list","patch","update","watch"]}]}
                 """;
 
+        /**
+         * The operator SDK asks, before it elects a leader, whether it may use leases: answer as an API server whose
+         * RBAC grants what the chart's Role grants (ChartRbacTest checks the Role itself).
+         */
+        private static final String LEASES_GRANTED = """
+                {"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectRulesReview","spec":{},
+                 "status":{"incomplete":false,"nonResourceRules":[],"resourceRules":[
+                  {"apiGroups":["coordination.k8s.io"],"resources":["leases"],"verbs":["get","create","update","patch"]}]}}
+                """;
+
         @Override
         public MockResponse dispatch(RecordedRequest request) {
             String path = request.getPath();
             int query = path.indexOf('?');
-            if ("GET".equals(request.getMethod()) && "/api/v1".equals(query < 0 ? path : path.substring(0, query))) {
+            String plain = query < 0 ? path : path.substring(0, query);
+            if ("GET".equals(request.getMethod()) && "/api/v1".equals(plain)) {
                 return new MockResponse().setResponseCode(200).setHeader("Content-Type", "application/json")
                         .setBody(CORE_V1);
+            }
+            if ("POST".equals(request.getMethod())
+                    && "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews".equals(plain)) {
+                return new MockResponse().setResponseCode(201).setHeader("Content-Type", "application/json")
+                        .setBody(LEASES_GRANTED);
             }
             return super.dispatch(request);
         }
