@@ -6,13 +6,10 @@ import io.lbmode.datapath.program.Applied;
 import io.lbmode.datapath.program.ModeProgrammer;
 import io.lbmode.datapath.program.ProgrammingException;
 import java.time.Duration;
-import java.util.Arrays;
 import java.util.Map;
 import java.util.Optional;
 import java.util.SortedSet;
 import java.util.TreeSet;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * SNAT mode: the table {@code ip lbmode} (see {@link SnatRuleset} for its layout). The first apply replaces any
@@ -23,8 +20,6 @@ public final class SnatProgrammer implements ModeProgrammer {
     private final NftRunner nft;
     private Optional<NodeState> applied = Optional.empty();
     private final SortedSet<Integer> picks = new TreeSet<>();
-    /** Canonical listing right after the last apply: what {@link #drifted()} compares the kernel with. */
-    private Optional<String> expectedListing = Optional.empty();
 
     public SnatProgrammer(NftRunner nft) {
         this.nft = nft;
@@ -61,8 +56,7 @@ public final class SnatProgrammer implements ModeProgrammer {
     }
 
     private void remember(NodeState desired) {
-        applied = Optional.of(desired);
-        expectedListing = nft.listTable(SnatRuleset.FAMILY, SnatRuleset.TABLE).map(SnatProgrammer::canonical);
+        applied = Optional.of(desired); // no read-back here: a change must cost O(change), drift checks read the kernel
     }
 
     @Override
@@ -75,8 +69,11 @@ public final class SnatProgrammer implements ModeProgrammer {
         if (applied.isEmpty()) {
             return false;
         }
-        Optional<String> now = nft.listTable(SnatRuleset.FAMILY, SnatRuleset.TABLE).map(SnatProgrammer::canonical);
-        return !now.equals(expectedListing);
+        Optional<String> listing = nft.listTable(SnatRuleset.FAMILY, SnatRuleset.TABLE);
+        if (listing.isEmpty()) {
+            return true;
+        }
+        return !Listing.parse(listing.get()).equals(Listing.expected(SnatRuleset.Elements.of(applied.get()), picks));
     }
 
     @Override
@@ -97,31 +94,11 @@ public final class SnatProgrammer implements ModeProgrammer {
             throw new ProgrammingException("removing table " + SnatRuleset.FAMILY + " " + SnatRuleset.TABLE + ": " + e.getMessage(), e);
         }
         applied = Optional.empty();
-        expectedListing = Optional.empty();
         picks.clear();
     }
 
     @Override
     public Map<String, Long> dropCounters() {
         return Map.of(); // rejected connections are answered (reset/unreachable), not silently dropped
-    }
-
-    private static final Pattern ELEMENTS = Pattern.compile("elements = \\{([^}]*)}", Pattern.DOTALL);
-
-    /**
-     * A listing in a form independent of element order (the kernel lists hash sets in bucket order, which changes
-     * with resizes) and of handles/whitespace.
-     */
-    static String canonical(String listing) {
-        Matcher m = ELEMENTS.matcher(listing);
-        StringBuilder out = new StringBuilder();
-        while (m.find()) {
-            String[] elements = Arrays.stream(m.group(1).split(",")).map(String::strip).filter(e -> !e.isEmpty())
-                    .sorted().toArray(String[]::new);
-            m.appendReplacement(out, Matcher.quoteReplacement("elements = { " + String.join(", ", elements) + " }"));
-        }
-        m.appendTail(out);
-        return out.toString().lines().map(String::strip).filter(l -> !l.isEmpty())
-                .map(l -> l.replaceAll(" # handle \\d+", "")).reduce("", (x, y) -> x + y + "\n");
     }
 }

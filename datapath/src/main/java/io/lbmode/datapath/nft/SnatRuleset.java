@@ -181,14 +181,35 @@ public final class SnatRuleset {
      *                      ({@link #STATIC_PICKS})
      */
     static Diff diff(NodeState old, NodeState desired, SortedSet<Integer> existingPicks) {
-        Elements a = Elements.of(old);
-        Elements b = Elements.of(desired);
+        // Walk both sorted service lists and build elements only for service ports that differ: a change costs
+        // O(services) record comparisons plus O(change) element work, not O(all elements).
+        List<ServicePort> before = new ArrayList<>();
+        List<ServicePort> after = new ArrayList<>();
+        List<ServicePort> a0 = old.services();
+        List<ServicePort> b0 = desired.services();
+        int i = 0, j = 0;
+        while (i < a0.size() || j < b0.size()) {
+            int c = i >= a0.size() ? 1 : j >= b0.size() ? -1 : a0.get(i).key().compareTo(b0.get(j).key());
+            if (c == 0) {
+                if (!a0.get(i).equals(b0.get(j))) {
+                    before.add(a0.get(i));
+                    after.add(b0.get(j));
+                }
+                i++;
+                j++;
+            } else if (c < 0) {
+                before.add(a0.get(i++));
+            } else {
+                after.add(b0.get(j++));
+            }
+        }
+        Elements a = Elements.of(new NodeState(old.mode(), old.node(), old.hashSeed(), before));
+        Elements b = Elements.of(new NodeState(desired.mode(), desired.node(), desired.hashSeed(), after));
         if (!existingPicks.containsAll(b.pickChains())) {
             return new Diff("", 0, true);
         }
         StringBuilder s = new StringBuilder();
         int changes = 0;
-        // Deletes: keys gone, or whose value changes. Order: verdicts before the backends they point at.
         List<String> svcDel = changedOrGone(a.servicePorts(), b.servicePorts());
         List<String> backDel = changedOrGone(a.backends(), b.backends());
         List<String> masqDel = gone(a.masqueradePorts(), b.masqueradePorts());

@@ -168,9 +168,13 @@ class SnatRulesetTest {
     }
 
     @Test
-    void canonicalListingIgnoresElementOrderAndHandles() {
-        String a = "table ip lbmode {\n\tset s {\n\t\telements = { 1.1.1.1 . tcp . 80,\n\t\t\t2.2.2.2 . tcp . 80 }\n\t}\n\tchain c { # handle 4\n}\n}";
-        String b = "table ip lbmode {\n\tset s {\n\t\telements = { 2.2.2.2 . tcp . 80, 1.1.1.1 . tcp . 80 }\n\t}\n\tchain c { # handle 9\n}\n}";
-        assertThat(SnatProgrammer.canonical(a)).isEqualTo(SnatProgrammer.canonical(b));
+    void listingParserIgnoresElementOrderAndHandlesButSeesMissingRules() {
+        String a = "table ip lbmode {\n\tset s {\n\t\ttype x\n\t\telements = { 1.1.1.1 . tcp . 80,\n\t\t\t2.2.2.2 . tcp . 80 }\n\t}\n"
+                + "\tchain c { # handle 4\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tip daddr 1.1.1.1 accept # handle 5\n\t}\n}";
+        String b = a.replace("1.1.1.1 . tcp . 80,\n\t\t\t2.2.2.2 . tcp . 80", "2.2.2.2 . tcp . 80, 1.1.1.1 . tcp . 80").replace("handle 4", "handle 9");
+        assertThat(Listing.parse(a)).isEqualTo(Listing.parse(b));
+        assertThat(Listing.parse(a).elements().get("s")).containsExactly("1.1.1.1 . tcp . 80", "2.2.2.2 . tcp . 80");
+        assertThat(Listing.parse(a).ruleCounts()).containsEntry("c", 1);
+        assertThat(Listing.parse(a.replace("\t\tip daddr 1.1.1.1 accept # handle 5\n", ""))).isNotEqualTo(Listing.parse(a));
     }
 }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): nftables programming cost of lbmode's SNAT layout vs a kube-proxy-style layout, and the
+# agent's RSS with 10,000 services. Root; runs in scratch network namespaces it removes afterwards.
+#   datapath/bench/nft-load.sh [SERVICES...]        (default: 1000 10000)
+# Build first: ./mvnw -B -q package -pl datapath -am -DskipTests
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+java=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java
+cp="$root/datapath/target/lbmode-datapath.jar:$root/datapath/target/lib/*"
+ns=lbmode-bench-$$
+work=$(mktemp -d)
+cleanup() { ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true; ip netns del "$ns" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+ip netns add "$ns"
+
+echo "== programming time (median ms), same run, same kernel boundary"
+ip netns exec "$ns" "$java" --enable-native-access=ALL-UNNAMED -cp "$cp" io.lbmode.datapath.bench.NftLoadBenchmark "$@"
+
+echo "== agent RSS with 10,000 services x 4 endpoints (real agent, --state-dir, SNAT)"
+"$java" -cp "$cp" io.lbmode.datapath.bench.StateDirGenerator "$work/state" 10000 4
+ip netns exec "$ns" "$java" --enable-native-access=ALL-UNNAMED ${AGENT_JAVA_OPTS:--XX:+UseSerialGC -Xmx192m} -cp "$cp" io.lbmode.datapath.Main \
+  --node bench --state-dir "$work/state" --health-port 0 > "$work/agent.log" 2>&1 &
+agent=$!
+for _ in $(seq 1 120); do
+  grep -q "programmed snat" "$work/agent.log" 2>/dev/null && break
+  sleep 0.5
+done
+grep "programmed snat" "$work/agent.log" || { cat "$work/agent.log"; exit 1; }
+sleep 2
+echo "agent VmRSS: $(grep VmRSS /proc/$agent/status | awk '{print $2/1024 " MB"}') (java options: ${AGENT_JAVA_OPTS:--XX:+UseSerialGC -Xmx192m}; after the full load)"
+kill $agent

@@ -1,0 +1,83 @@
+package io.lbmode.datapath.nft;
+
+import java.util.Arrays;
+import java.util.Map;
+import java.util.Set;
+import java.util.SortedSet;
+import java.util.TreeMap;
+import java.util.TreeSet;
+
+/**
+ * What drift detection compares: the elements of every set/map and the number of rules of every chain, read from
+ * {@code nft list table} text. Element order (hash buckets), handles and nft's re-formatting of rules don't matter;
+ * a flushed table, a deleted chain or rule, and an added/removed/changed element do.
+ */
+record Listing(Map<String, Set<String>> elements, Map<String, Integer> ruleCounts) {
+
+    static Listing parse(String listing) {
+        Map<String, Set<String>> elements = new TreeMap<>();
+        Map<String, Integer> rules = new TreeMap<>();
+        String set = null;
+        String chain = null;
+        StringBuilder elementText = null;
+        for (String raw : listing.split("\n")) {
+            String line = raw.strip();
+            if (elementText != null) {
+                elementText.append(' ').append(line);
+                if (line.endsWith("}")) {
+                    addElements(elements, set, elementText);
+                    elementText = null;
+                }
+                continue;
+            }
+            if (line.startsWith("map ") || line.startsWith("set ")) {
+                set = line.split("\\s+")[1];
+                chain = null;
+                elements.put(set, new TreeSet<>());
+            } else if (line.startsWith("chain ")) {
+                chain = line.split("\\s+")[1];
+                set = null;
+                rules.put(chain, 0);
+            } else if (set != null && line.startsWith("elements = {")) {
+                elementText = new StringBuilder(line.substring("elements = {".length()));
+                if (line.endsWith("}")) {
+                    addElements(elements, set, elementText);
+                    elementText = null;
+                }
+            } else if (chain != null && !line.isEmpty() && !line.equals("}") && !line.startsWith("type ")
+                    && !line.startsWith("comment ") && !line.startsWith("policy ")) {
+                rules.merge(chain, 1, Integer::sum);
+            }
+        }
+        return new Listing(elements, rules);
+    }
+
+    private static void addElements(Map<String, Set<String>> elements, String set, StringBuilder text) {
+        String body = text.toString().strip();
+        if (body.endsWith("}")) {
+            body = body.substring(0, body.length() - 1);
+        }
+        Arrays.stream(body.split(",")).map(String::strip).filter(e -> !e.isEmpty()).forEach(elements.get(set)::add);
+    }
+
+    /** The listing {@link SnatRuleset#full} and the diffs since should have produced. */
+    static Listing expected(SnatRuleset.Elements e, SortedSet<Integer> picks) {
+        Map<String, Set<String>> elements = new TreeMap<>();
+        elements.put(SnatRuleset.SERVICE_PORTS, pairs(e.servicePorts()));
+        elements.put(SnatRuleset.BACKENDS, pairs(e.backends()));
+        elements.put(SnatRuleset.MASQUERADE_PORTS, new TreeSet<>(e.masqueradePorts()));
+        elements.put(SnatRuleset.REJECT_PORTS, new TreeSet<>(e.rejectPorts()));
+        Map<String, Integer> rules = new TreeMap<>(Map.of("nat-prerouting", 2, "nat-output", 2, "nat-postrouting", 1,
+                "filter-input", 2, "filter-forward", 2, "filter-output", 2));
+        for (int n : picks) {
+            rules.put(SnatRuleset.pickChain(n), 1);
+        }
+        return new Listing(elements, rules);
+    }
+
+    private static Set<String> pairs(Map<String, String> m) {
+        Set<String> out = new TreeSet<>();
+        m.forEach((k, v) -> out.add(k + " : " + v));
+        return out;
+    }
+}
