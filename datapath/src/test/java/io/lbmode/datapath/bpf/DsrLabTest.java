@@ -497,6 +497,22 @@ class DsrLabTest {
     }
 
     @Test
+    @Order(15)
+    void anotherLbNodePicksTheSameBackendForEveryFlow() throws Exception {
+        Map<Integer, String> viaLb = flows();
+        // the router now sends the VIPs to w1 (as after a MetalLB failover): same seed, same tables, same choices
+        exec(Lab.ROUTER, "ip", "route", "replace", "172.16.20.0/24", "via", Lab.NODE_IPS.get(Lab.W1));
+        try {
+            long forwardedByW1 = dp(Lab.W1).event(DsrEvent.LB_FORWARDED) + dp(Lab.W1).event(DsrEvent.LB_LOCAL);
+            assertThat(flows()).isEqualTo(viaLb);
+            assertThat(dp(Lab.W1).event(DsrEvent.LB_FORWARDED) + dp(Lab.W1).event(DsrEvent.LB_LOCAL))
+                    .as("w1 did the load balancing").isGreaterThanOrEqualTo(forwardedByW1 + viaLb.size());
+        } finally {
+            exec(Lab.ROUTER, "ip", "route", "replace", "172.16.20.0/24", "via", Lab.NODE_IPS.get(Lab.LB));
+        }
+    }
+
+    @Test
     @Order(11)
     void aRestartedProgrammerAdoptsThePinnedMapsAndALongDownloadSurvives() throws Exception {
         long n = 24L << 20;
@@ -557,6 +573,22 @@ class DsrLabTest {
         assertThat(download(VIP18, 1 << 20)).isEqualTo(PodServer.expectedHash(1 << 20));
         assertFragNeeded();
         assertThat(programmers.get(Lab.LB).dropCounters()).doesNotContainKeys("rewriteFailed", "malformed", "resizeFailed");
+    }
+
+    @Test
+    @Order(13)
+    void driftIsDetectedAndRepaired() throws Exception {
+        DsrProgrammer lb = programmers.get(Lab.LB);
+        NsThread lbNs = ns.get(Lab.LB); // tc queries go to the calling thread's network namespace
+        assertThat(lbNs.call(lb::drifted)).isFalse();
+        // someone removes our ingress filter and a service entry
+        exec(Lab.LB, "tc", "filter", "del", "dev", "eth0", "ingress");
+        exec(Lab.LB, "bpftool", "map", "delete", "pinned", DsrDatapath.pinDir(lab.bpffs(Lab.LB)).resolve(DsrDatapath.SERVICES).toString(),
+                "key", "hex", "ac", "10", "14", "11", "23", "28", "06", "00"); // 172.16.20.17:9000/tcp
+        assertThat(lbNs.call(lb::drifted)).isTrue();
+        lbNs.run(lb::repair);
+        assertThat(lbNs.call(lb::drifted)).isFalse();
+        assertThat(who(who(VIP17), "after repair").group(2)).isEqualTo(Lab.CLIENT_IP);
     }
 
     @Test
