@@ -9,6 +9,7 @@ import java.lang.foreign.StructLayout;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
+import java.util.List;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -102,6 +103,50 @@ final class LibBpf {
     private static final MethodHandle MOUNT = libc("mount",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS), ERRNO_OPT);
     private static final MethodHandle UMOUNT2 = libc("umount2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), ERRNO_OPT);
+
+    private static final MethodHandle SET_PRINT = bpf("libbpf_set_print", FunctionDescriptor.of(ADDRESS, ADDRESS));
+    private static final MethodHandle VSNPRINTF = libc("vsnprintf",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS));
+
+    static {
+        installPrinter();
+    }
+
+    /**
+     * Routes libbpf's messages through a filter: the netlink replies to our probes ("Exclusivity flag on" when the
+     * clsact qdisc exists, "Parent Qdisc doesn't exists" / "Cannot find specified filter chain" when an interface has
+     * none of our filters) are expected answers, not problems, and would only alarm whoever reads the agent log.
+     */
+    private static void installPrinter() {
+        try {
+            MethodHandle target = java.lang.invoke.MethodHandles.lookup().findStatic(LibBpf.class, "print",
+                    java.lang.invoke.MethodType.methodType(int.class, int.class, MemorySegment.class, MemorySegment.class));
+            MemorySegment stub = LINKER.upcallStub(target, FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), Arena.global());
+            MemorySegment ignored = (MemorySegment) SET_PRINT.invokeExact(stub);
+        } catch (Throwable t) {
+            // keep libbpf's default printer (stderr)
+        }
+    }
+
+    private static final List<String> EXPECTED = List.of("Exclusivity flag on", "Parent Qdisc doesn't exist",
+            "Cannot find specified filter chain", "Filter with specified priority/protocol not found");
+
+    private static int print(int level, MemorySegment fmt, MemorySegment args) {
+        if (level > 1) { // LIBBPF_DEBUG
+            return 0;
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment buf = a.allocate(2048);
+            int n = (int) VSNPRINTF.invokeExact(buf, 2048L, fmt, args);
+            String msg = buf.getString(0).stripTrailing();
+            if (n > 0 && EXPECTED.stream().noneMatch(msg::contains)) {
+                System.err.println("libbpf: " + msg);
+            }
+            return n;
+        } catch (Throwable t) {
+            return 0;
+        }
+    }
 
     /** {@code ENOENT (No such file or directory)}. */
     static String errno(int errno) {
