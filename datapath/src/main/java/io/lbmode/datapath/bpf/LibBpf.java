@@ -45,7 +45,6 @@ final class LibBpf {
     static final int BPF_TC_F_REPLACE = 1;
 
     static final long BPF_ANY = 0;
-    static final long BPF_NOEXIST = 1;
 
     static final int ENOENT = 2;
     static final int EEXIST = 17;
