@@ -429,6 +429,25 @@ public final class Lab implements AutoCloseable {
         });
     }
 
+    /** A UDP socket opened in a namespace and connected to {@code ip:port}: one flow (same source port) for many datagrams. */
+    public DatagramSocket udpSocket(String member, String ip, int port) throws Exception {
+        return thread(member).call(() -> {
+            DatagramSocket s = new DatagramSocket();
+            s.connect(new InetSocketAddress(InetAddress.getByName(ip), port));
+            s.setSoTimeout(3000);
+            return s;
+        });
+    }
+
+    /** Sends one datagram on a connected socket and returns the reply. */
+    public static String udpExchange(DatagramSocket s, String payload) throws IOException {
+        byte[] data = payload.getBytes(StandardCharsets.UTF_8);
+        s.send(new DatagramPacket(data, data.length));
+        DatagramPacket reply = new DatagramPacket(new byte[2048], 2048);
+        s.receive(reply);
+        return new String(reply.getData(), 0, reply.getLength(), StandardCharsets.UTF_8);
+    }
+
     private static final Pattern BYTES = Pattern.compile("RX:.*?\\n\\s*(\\d+).*?TX:.*?\\n\\s*(\\d+)", Pattern.DOTALL);
 
     /** Received and transmitted bytes of an interface in a namespace ({@code ip -s link}). */

@@ -252,4 +252,22 @@ class SnatLabTest {
             }
         }
     }
+
+    @Test
+    @Order(11)
+    void aUdpFlowStaysOnItsBackendAndMovesWhenThatBackendIsRemoved() throws Exception {
+        try (java.net.DatagramSocket flow = lab.udpSocket(Lab.CLIENT, WEB, 53)) {
+            String first = pod(Lab.udpExchange(flow, "a"));
+            for (int i = 0; i < 5; i++) {
+                assertThat(pod(Lab.udpExchange(flow, "b" + i))).as("conntrack keeps the flow on its backend").isEqualTo(first);
+            }
+            long gen = lab.status(Lab.LB).orElseThrow().getStatus().rulesetGeneration;
+            lab.writeObjects("web.yaml", LabObjects.service("web", WEB, false, LabObjects.webPorts(),
+                    ALL.stream().filter(e -> !e.pod().equals(first)).toList()));
+            lab.awaitStatus(Lab.LB, Duration.ofSeconds(10), st -> st.getStatus().rulesetGeneration > gen);
+            assertThat(pod(Lab.udpExchange(flow, "c"))).as("stale UDP conntrack entry removed with the backend").isNotEqualTo(first);
+        } finally {
+            lab.writeObjects("web.yaml", LabObjects.service("web", WEB, false, LabObjects.webPorts(), ALL));
+        }
+    }
 }

@@ -29,7 +29,7 @@ public record ProgrammerFactory(NftRunner nft, String interfaceName, Path bpffs,
 
     public ModeProgrammer create(ForwardMode mode) {
         return switch (mode) {
-            case SNAT -> new SnatProgrammer(nft);
+            case SNAT -> new SnatProgrammer(nft, io.lbmode.datapath.nft.Conntrack.system());
             case DSR -> dsr();
         };
     }

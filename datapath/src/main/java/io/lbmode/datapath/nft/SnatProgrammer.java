@@ -18,11 +18,18 @@ import java.util.TreeSet;
  */
 public final class SnatProgrammer implements ModeProgrammer {
     private final NftRunner nft;
+    private final Conntrack conntrack;
     private Optional<NodeState> applied = Optional.empty();
     private final SortedSet<Integer> picks = new TreeSet<>();
 
+    /** Without conntrack cleanup: for tests on the fake kernel and dry runs. */
     public SnatProgrammer(NftRunner nft) {
+        this(nft, Conntrack.NONE);
+    }
+
+    public SnatProgrammer(NftRunner nft, Conntrack conntrack) {
         this.nft = nft;
+        this.conntrack = conntrack;
     }
 
     @Override
@@ -45,6 +52,7 @@ public final class SnatProgrammer implements ModeProgrammer {
             }
             if (!diff.isEmpty()) {
                 nft.run(diff.script());
+                diff.staleUdp().forEach(st -> conntrack.deleteUdp(st.vip(), st.port(), st.backend()));
             }
             remember(desired);
             return new Applied(false, diff.changes(), Duration.ofNanos(System.nanoTime() - start));

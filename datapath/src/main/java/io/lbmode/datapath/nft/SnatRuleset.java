@@ -167,7 +167,11 @@ public final class SnatRuleset {
     }
 
     /** The incremental script from {@code old} to {@code desired}, and how many elements/chains it touches. */
-    record Diff(String script, int changes, boolean needsFullReplace) {
+    /** A UDP backend that left a service port: its conntrack entries are deleted after the change. */
+    record StaleUdp(String vip, int port, String backend) {
+    }
+
+    record Diff(String script, int changes, boolean needsFullReplace, List<StaleUdp> staleUdp) {
         boolean isEmpty() {
             return changes == 0 && !needsFullReplace;
         }
@@ -206,7 +210,7 @@ public final class SnatRuleset {
         Elements a = Elements.of(new NodeState(old.mode(), old.node(), old.hashSeed(), before));
         Elements b = Elements.of(new NodeState(desired.mode(), desired.node(), desired.hashSeed(), after));
         if (!existingPicks.containsAll(b.pickChains())) {
-            return new Diff("", 0, true);
+            return new Diff("", 0, true, List.of());
         }
         StringBuilder s = new StringBuilder();
         int changes = 0;
@@ -229,7 +233,24 @@ public final class SnatRuleset {
         elements(s, "add", REJECT_PORTS, rejAdd);
         changes += svcDel.size() + backDel.size() + masqDel.size() + rejDel.size()
                 + backAdd.size() + svcAdd.size() + masqAdd.size() + rejAdd.size();
-        return new Diff(s.toString(), changes, false);
+        return new Diff(s.toString(), changes, false, staleUdp(before, after));
+    }
+
+    private static List<StaleUdp> staleUdp(List<ServicePort> before, List<ServicePort> after) {
+        List<StaleUdp> stale = new ArrayList<>();
+        for (ServicePort old : before) {
+            if (old.protocol() != io.lbmode.datapath.model.Protocol.UDP) {
+                continue;
+            }
+            List<Backend> now = after.stream().filter(sp -> sp.key().equals(old.key())).findFirst()
+                    .map(ServicePort::backends).orElse(List.of());
+            for (Backend b : old.backends()) {
+                if (!now.contains(b)) {
+                    stale.add(new StaleUdp(old.vip().getHostAddress(), old.port(), b.address().getHostAddress()));
+                }
+            }
+        }
+        return stale;
     }
 
     private static List<String> changedOrGone(SortedMap<String, String> a, SortedMap<String, String> b) {

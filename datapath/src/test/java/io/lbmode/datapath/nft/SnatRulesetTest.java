@@ -123,6 +123,19 @@ class SnatRulesetTest {
     }
 
     @Test
+    void removedUdpBackendsGetTheirConntrackEntriesDeleted() {
+        List<String> deleted = new ArrayList<>();
+        SnatProgrammer p = new SnatProgrammer(nft, (vip, port, backend) -> deleted.add(vip + ":" + port + "->" + backend));
+        p.apply(state(sp("172.16.20.16", Protocol.UDP, 53, false, be("10.244.1.2"), be("10.244.1.3")),
+                sp("172.16.20.16", Protocol.TCP, 80, false, be("10.244.1.2"), be("10.244.1.3"))));
+        p.apply(state(sp("172.16.20.16", Protocol.UDP, 53, false, be("10.244.1.3")),
+                sp("172.16.20.16", Protocol.TCP, 80, false, be("10.244.1.3"))));
+        assertThat(deleted).containsExactly("172.16.20.16:53->10.244.1.2");
+        p.apply(state(sp("172.16.20.16", Protocol.TCP, 80, false, be("10.244.1.3"))));
+        assertThat(deleted).containsExactly("172.16.20.16:53->10.244.1.2", "172.16.20.16:53->10.244.1.3");
+    }
+
+    @Test
     void incrementalStateEqualsAFreshFullLoad() {
         programmer.apply(state(sp("172.16.20.1", Protocol.TCP, 80, false, be("10.244.1.2")),
                 sp("172.16.20.2", Protocol.UDP, 53, true, be("10.244.1.3"), be("10.244.1.4"))));
