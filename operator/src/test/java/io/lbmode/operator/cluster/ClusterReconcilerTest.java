@@ -179,6 +179,14 @@ class ClusterReconcilerTest {
                     return c;
                 });
         Await.until("the ConfigMap drift undone", this::configMap, c -> c != null && "snat".equals(c.getData().get("forwardMode")));
+
+        String image = daemonSet().getSpec().getTemplate().getSpec().getContainers().getFirst().getImage();
+        client.apps().daemonSets().inNamespace(operatorNamespace).withName("lbmode-datapath").edit(d -> {
+            d.getSpec().getTemplate().getSpec().getContainers().getFirst().setImage("someone/else:latest");
+            return d;
+        });
+        Await.until("the DaemonSet image restored", this::daemonSet,
+                d -> image.equals(d.getSpec().getTemplate().getSpec().getContainers().getFirst().getImage()));
     }
 
     @Test
