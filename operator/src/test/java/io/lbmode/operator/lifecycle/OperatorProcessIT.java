@@ -132,6 +132,19 @@ class OperatorProcessIT {
         assertThat(logText()).contains("Stopped leading because the operator is shutting down");
     }
 
+    @Test
+    void missingWebhookCertificateIsOneClearLine() throws Exception {
+        String runJar = System.getProperty("lbmode.operator.runJar", "target/quarkus-app/quarkus-run.jar");
+        Path missing = work.resolve("no-such-secret");
+        Process run = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Dlbmode.webhook.cert-dir=" + missing, "-jar", runJar).redirectErrorStream(true).start();
+        assertThat(run.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        String output = new String(run.getInputStream().readAllBytes());
+        assertThat(run.exitValue()).isEqualTo(2);
+        assertThat(output.strip()).contains(missing.resolve("tls.crt").toString()).contains("LBMODE_WEBHOOK_CERT_DIR")
+                .doesNotContain("Exception");
+    }
+
     private String logText() {
         try {
             return Files.exists(log) ? Files.readString(log) : "";
