@@ -73,7 +73,11 @@ public class ClusterReconciler implements Reconciler<Cluster> {
                 .withSecondaryToPrimaryMapper(node -> {
                     var spec = node.getSpec();
                     if (spec != null && spec.clusterName != null && !spec.clusterName.isBlank()) {
-                        return Set.of(new ResourceID(spec.clusterName, spec.clusterNamespace));
+                        if (spec.clusterNamespace != null && !spec.clusterNamespace.isBlank()) {
+                            return Set.of(new ResourceID(spec.clusterName, spec.clusterNamespace));
+                        }
+                        return primaries.list(c -> spec.clusterName.equals(c.getMetadata().getName()))
+                                .map(ResourceID::fromResource).collect(Collectors.toSet());
                     }
                     return primaries.list(SelfManagedClusters::isSelfManaged).map(ResourceID::fromResource)
                             .collect(Collectors.toSet());
@@ -133,6 +137,10 @@ public class ClusterReconciler implements Reconciler<Cluster> {
      */
     @Override
     public ErrorStatusUpdateControl<Cluster> updateErrorStatus(Cluster cluster, Context<Cluster> context, Exception e) {
+        if (e instanceof io.fabric8.kubernetes.client.KubernetesClientException k && k.getCode() == 409) {
+            // A write raced with another change: the retry on fresh data settles it, no need to alarm the status.
+            return ErrorStatusUpdateControl.defaultErrorProcessing();
+        }
         try {
             ClusterStatus status = cluster.getStatus() == null ? new ClusterStatus() : cluster.getStatus();
             var conditions = new java.util.ArrayList<>(status.conditions == null ? List.of() : status.conditions);
