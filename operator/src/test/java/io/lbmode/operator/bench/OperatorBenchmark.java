@@ -85,10 +85,17 @@ public final class OperatorBenchmark {
         TestCertificates.writeSecret(certs, TestCertificates.server(ca, "lbmode-webhook"));
         int httpPort = freePort();
         int httpsPort = freePort();
-        var builder = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Dlbmode.webhook.cert-dir=" + certs, "-Dlbmode.bench.trivial-endpoint=true",
+        // OPERATOR_JAVA_OPTS: JVM options for the operator process, e.g. "-Xmx256m" to size a container limit.
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        String javaOpts = System.getenv().getOrDefault("OPERATOR_JAVA_OPTS", "").trim();
+        if (!javaOpts.isEmpty()) {
+            command.addAll(List.of(javaOpts.split("\\s+")));
+        }
+        line(report, "operator JVM options: %s", javaOpts.isEmpty() ? "(defaults)" : javaOpts);
+        command.addAll(List.of("-Dlbmode.webhook.cert-dir=" + certs, "-Dlbmode.bench.trivial-endpoint=true",
                 "-Dquarkus.http.port=" + httpPort, "-Dquarkus.http.ssl-port=" + httpsPort,
-                "-Dquarkus.log.level=WARN", "-jar", "target/quarkus-app/quarkus-run.jar")
+                "-Dquarkus.log.level=WARN", "-jar", "target/quarkus-app/quarkus-run.jar"));
+        var builder = new ProcessBuilder(command)
                 .redirectErrorStream(true).redirectOutput(work.resolve("operator.log").toFile());
         builder.environment().put("KUBECONFIG", kubeconfig.toString());
         Process operator = builder.start();
