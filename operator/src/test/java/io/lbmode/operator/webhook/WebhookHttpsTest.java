@@ -127,6 +127,13 @@ class WebhookHttpsTest {
         expectDenied(Reviews.update(cluster("dsr"), Fixtures.node(Fixtures.valid(NS, "c", "standalone", "dsr")
                 .replace("192.168.0.0/16", "172.20.0.0/16"))), "spec.clusterNetwork.pods.cidrBlocks");
         expectDenied(Reviews.update(cluster("dsr"), Fixtures.node(Fixtures.valid(NS, "c", "hybrid", "dsr"))), "spec.type");
+        // Services may grow, never shrink; address pools may be added, never removed.
+        expectAllowed(Reviews.update(cluster("dsr"), Fixtures.node(Fixtures.valid(NS, "c", "standalone", "dsr")
+                .replace("10.96.0.0/20", "10.96.0.0/19"))));
+        expectDenied(Reviews.update(cluster("dsr"), Fixtures.node(Fixtures.valid(NS, "c", "standalone", "dsr")
+                .replace("10.96.0.0/20", "10.96.0.0/21"))), "spec.clusterNetwork.services.cidrBlocks");
+        expectDenied(Reviews.update(cluster("dsr"), Fixtures.node(Fixtures.valid(NS, "c", "standalone", "dsr")
+                .replace("- name: pool1", "- name: pool2"))), "spec.loadBalancer.addressPools");
         // Mutable: a node address.
         expectAllowed(Reviews.update(cluster("dsr"), Fixtures.node(Fixtures.valid(NS, "c", "standalone", "dsr")
                 .replace("address: 10.200.0.2", "address: 10.200.0.3"))));
