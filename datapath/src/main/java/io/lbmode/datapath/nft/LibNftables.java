@@ -14,10 +14,10 @@ import java.util.Optional;
  * transaction here against 34 ms for an {@code nft -f -} subprocess. One context per runner; calls are serialised
  * because a libnftables context is not thread-safe. The context works in the network namespace of the process.
  */
-public final class LibNftables implements NftRunner {
+public final class LibNftables extends ScriptNftRunner {
     private static final String LIBRARY = "libnftables.so.1";
 
-    /** Scripts or listings larger than this get a fresh context afterwards (see {@link #call}). */
+    /** Scripts or listings larger than this get a fresh context afterwards (see {@link #execute}). */
     private static final int RECYCLE_BYTES = 256 * 1024;
 
     private final MethodHandle ctxNew;
@@ -27,7 +27,7 @@ public final class LibNftables implements NftRunner {
     private final MethodHandle runCmd;
     private final MethodHandle getOutput;
     private final MethodHandle getError;
-    private final java.util.Optional<MethodHandle> mallocTrim;
+    private final Optional<MethodHandle> mallocTrim;
     private MemorySegment ctx;
 
     private LibNftables(SymbolLookup lib) throws Throwable {
@@ -77,7 +77,8 @@ public final class LibNftables implements NftRunner {
         }
     }
 
-    private synchronized String[] call(String script) {
+    @Override
+    synchronized Answer execute(String script) {
         try (Arena arena = Arena.ofConfined()) {
             int rc = (int) runCmd.invokeExact(ctx, arena.allocateFrom(script));
             String out = string((MemorySegment) getOutput.invokeExact(ctx));
@@ -91,7 +92,7 @@ public final class LibNftables implements NftRunner {
                     int ignored = (int) mallocTrim.get().invokeExact(0L);
                 }
             }
-            return new String[]{Integer.toString(rc), out, err};
+            return new Answer(rc, out, err);
         } catch (Throwable e) {
             throw new NftException("libnftables call failed: " + e);
         }
@@ -99,26 +100,6 @@ public final class LibNftables implements NftRunner {
 
     private static String string(MemorySegment p) {
         return p.equals(MemorySegment.NULL) ? "" : p.reinterpret(Long.MAX_VALUE).getString(0);
-    }
-
-    @Override
-    public void run(String script) {
-        String[] r = call(script);
-        if (!"0".equals(r[0])) {
-            throw new NftException(NftErrors.explain(r[2]));
-        }
-    }
-
-    @Override
-    public Optional<String> listTable(String family, String table) {
-        String[] r = call("list table " + family + " " + table);
-        if ("0".equals(r[0])) {
-            return Optional.of(r[1]);
-        }
-        if (r[2].contains("No such file or directory")) {
-            return Optional.empty();
-        }
-        throw new NftException(NftErrors.explain(r[2]));
     }
 
     @Override

@@ -5,11 +5,10 @@ import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 
 /** {@code nft -f -} as a subprocess (what kube-proxy does): the fallback when libnftables can't be loaded. */
-public final class NftProcess implements NftRunner {
+public final class NftProcess extends ScriptNftRunner {
     private final List<String> prefix;
 
     /** @param prefix command before {@code nft}, e.g. {@code ip netns exec NS}; empty for the current namespace */
@@ -21,19 +20,19 @@ public final class NftProcess implements NftRunner {
         this(List.of());
     }
 
-    private String[] exec(String stdin, String... args) {
+    @Override
+    Answer execute(String script) {
         List<String> cmd = new ArrayList<>(prefix);
-        cmd.add("nft");
-        cmd.addAll(List.of(args));
+        cmd.addAll(List.of("nft", "-f", "-"));
         try {
             Process p = new ProcessBuilder(cmd).start();
             CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> read(p.getInputStream()));
             CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> read(p.getErrorStream()));
             try (OutputStream in = p.getOutputStream()) {
-                in.write(stdin.getBytes(StandardCharsets.UTF_8));
+                in.write(script.getBytes(StandardCharsets.UTF_8));
             }
             int rc = p.waitFor();
-            return new String[]{Integer.toString(rc), out.join(), err.join()};
+            return new Answer(rc, out.join(), err.join());
         } catch (IOException e) {
             throw new NftException("could not run nft (" + e.getMessage() + "): install nftables (apt-get install nftables)");
         } catch (InterruptedException e) {
@@ -48,26 +47,6 @@ public final class NftProcess implements NftRunner {
         } catch (IOException e) {
             return "";
         }
-    }
-
-    @Override
-    public void run(String script) {
-        String[] r = exec(script, "-f", "-");
-        if (!"0".equals(r[0])) {
-            throw new NftException(NftErrors.explain(r[2]));
-        }
-    }
-
-    @Override
-    public Optional<String> listTable(String family, String table) {
-        String[] r = exec("", "list", "table", family, table);
-        if ("0".equals(r[0])) {
-            return Optional.of(r[1]);
-        }
-        if (r[2].contains("No such file or directory")) {
-            return Optional.empty();
-        }
-        throw new NftException(NftErrors.explain(r[2]));
     }
 
     @Override
