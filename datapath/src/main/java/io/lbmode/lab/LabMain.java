@@ -1,8 +1,16 @@
 package io.lbmode.lab;
 
 import io.lbmode.crds.cluster.v1.ForwardMode;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * {@code ./lbmode lab up|down|demo [--mode snat|dsr] [--name PREFIX]} (root):
@@ -10,7 +18,12 @@ import java.util.List;
  *   <li>{@code up}: builds the lab, writes a Cluster, the Nodes and Service {@code web} (VIP 172.16.20.16, TCP 80 and
  *       UDP 53, three pods), starts the pods and an agent per node, and leaves them running.</li>
  *   <li>{@code down}: stops them and removes the lab.</li>
- *   <li>{@code demo}: up, one request through the VIP, a 10 MB download with the LB node's byte counts, down.</li>
+ *   <li>{@code demo [--mode snat|dsr] [--out DIR] [--examples DIR]}: builds the lab, runs the real agents in SNAT
+ *       and then DSR mode (or only {@code --mode}) with the Cluster of {@code examples/cluster-snat.yaml} and
+ *       {@code examples/cluster-dsr.yaml}, and prints a side-by-side table with the direct client-to-pod path as the
+ *       baseline ({@link LabDemo}); writes it as Markdown and a PNG chart to {@code DIR} (default
+ *       {@code target/lab-demo} under the current directory). The lab is removed at the end, also on failure or
+ *       Ctrl-C.</li>
  * </ul>
  * Exit codes: 0 ok, 1 failed, 2 usage.
  */
@@ -26,15 +39,17 @@ public final class LabMain {
 
     static int run(String[] args) {
         if (args.length == 0 || !List.of("up", "down", "demo").contains(args[0])) {
-            System.err.println("usage: lbmode lab up|down|demo [--mode snat|dsr] [--name PREFIX]   (needs root)");
+            System.err.println("usage: lbmode lab up|down|demo [--mode snat|dsr] [--name PREFIX] [--out DIR] [--examples DIR]   (needs root)");
             return 2;
         }
-        ForwardMode mode = ForwardMode.SNAT;
+        ForwardMode mode = null;
         String name = "lbmode";
+        Path out = Path.of("target", "lab-demo");
+        Path examples = null;
         for (int i = 1; i < args.length; i++) {
             String a = args[i];
             String v = a.contains("=") ? a.substring(a.indexOf('=') + 1) : (i + 1 < args.length ? args[i + 1] : "");
-            if (!a.contains("=") && (a.equals("--mode") || a.equals("--name"))) {
+            if (!a.contains("=") && List.of("--mode", "--name", "--out", "--examples").contains(a)) {
                 i++;
             }
             if (a.startsWith("--mode")) {
@@ -48,6 +63,10 @@ public final class LabMain {
                 }
             } else if (a.startsWith("--name")) {
                 name = v;
+            } else if (a.startsWith("--out") && !v.isEmpty()) {
+                out = Path.of(v);
+            } else if (a.startsWith("--examples") && !v.isEmpty()) {
+                examples = Path.of(v);
             } else {
                 System.err.println("lbmode lab: unknown argument '" + a + "'");
                 return 2;
@@ -65,6 +84,9 @@ public final class LabMain {
                     yield 0;
                 }
                 case "up" -> {
+                    if (mode == null) {
+                        mode = ForwardMode.SNAT;
+                    }
                     Lab lab = up(new LabSpec(name, true), mode);
                     System.out.println("""
                             lab %1$s is up (%2$s). Try:
@@ -77,7 +99,7 @@ public final class LabMain {
                             name.equals("lbmode") ? "" : " --name " + name));
                     yield 0; // processes keep running after this JVM exits; 'down' stops them
                 }
-                default -> demo(mode);
+                default -> demo(mode == null ? List.of(ForwardMode.SNAT, ForwardMode.DSR) : List.of(mode), out, examples);
             };
         } catch (Exception e) {
             System.err.println("lbmode lab: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
@@ -110,23 +132,100 @@ public final class LabMain {
         return lab;
     }
 
-    private static int demo(ForwardMode mode) throws Exception {
-        try (Lab lab = up(LabSpec.unique(), mode)) {
-            System.out.println("lab up, mode " + mode.wireName() + "; client " + Lab.CLIENT_IP + " -> VIP " + VIP + ":80");
-            String answer = lab.httpGet(Lab.CLIENT, VIP, 80, "/").strip();
-            System.out.println("HTTP answer:  " + answer);
-            String udp = lab.udp(Lab.CLIENT, VIP, 53, "hello", Duration.ofSeconds(3)).strip();
-            System.out.println("UDP answer:   " + udp);
-            String seen = answer.replaceAll(".*client=([0-9.]+):.*", "$1");
-            System.out.println("the pod saw the client as " + seen + (seen.equals(Lab.CLIENT_IP) ? " (the real client: DSR keeps it)"
-                    : seen.equals(Lab.NODE_IPS.get(Lab.LB)) ? " (the LB node: SNAT)" : ""));
-            long[] before = lab.interfaceBytes(Lab.LB, "eth0");
-            long size = 10_000_000;
-            lab.httpGet(Lab.CLIENT, VIP, 80, "/bytes/" + size);
-            long[] after = lab.interfaceBytes(Lab.LB, "eth0");
-            System.out.printf("10 MB download through the VIP: LB node eth0 received %,d bytes and sent %,d bytes%n",
-                    after[0] - before[0], after[1] - before[1]);
-            return 0;
+    /**
+     * The demo: one lab, the direct path and each mode through the VIP, a table on stdout and Markdown + PNG in
+     * {@code out}. A shutdown hook removes the lab when the JVM is stopped (Ctrl-C) while it runs.
+     */
+    private static int demo(List<ForwardMode> modes, Path out, Path examples) throws Exception {
+        long t0 = System.nanoTime();
+        Path examplesDir = examples != null ? examples : findExamples().orElse(null);
+        if (examples != null && !Files.isDirectory(examples)) {
+            System.err.println("lbmode lab: --examples " + examples + " is not a directory");
+            return 2;
         }
+        LabSpec spec = LabSpec.unique();
+        AtomicReference<Lab> running = new AtomicReference<>();
+        AtomicBoolean done = new AtomicBoolean();
+        Thread hook = new Thread(() -> {
+            if (done.get()) {
+                return;
+            }
+            System.err.println("lbmode lab: interrupted, removing lab " + spec.prefix());
+            Lab lab = running.get();
+            if (lab != null) {
+                lab.close();
+            }
+            try {
+                Lab.teardown(spec.prefix());
+            } catch (Exception e) {
+                System.err.println("lbmode lab: cleanup incomplete: " + e.getMessage());
+            }
+        }, "lab-teardown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            System.out.printf("building the lab (client, router, LB node, 2 workers, 3 pods; namespaces %s-*)...%n", spec.prefix());
+            Lab lab = Lab.start(spec);
+            running.set(lab);
+            try (lab) {
+                lab.writeObjects("web.yaml", LabObjects.service("web", VIP, false, LabObjects.webPorts(),
+                        List.of(LabObjects.Ep.ready("w1p1"), LabObjects.Ep.ready("w2p1"), LabObjects.Ep.ready("w2p2"))));
+                LabDemo.Result result = LabDemo.run(lab, VIP, modes, m -> clusterFor(m, examplesDir),
+                        LabDemo.Settings.DEMO, System.out);
+                System.out.println();
+                System.out.print(LabDemo.text(result));
+                System.out.println();
+                for (Path p : LabDemo.write(result, out)) {
+                    System.out.println("wrote " + p.toAbsolutePath().normalize());
+                }
+            }
+            System.out.printf("lab removed; demo took %.0f s%n", (System.nanoTime() - t0) / 1e9);
+            return 0;
+        } finally {
+            done.set(true);
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException e) {
+                // the JVM is shutting down: the hook runs
+            }
+        }
+    }
+
+    /** {@code examples/cluster-MODE.yaml}, or (no examples dir) the lab's built-in Cluster of that mode. */
+    static LabDemo.ClusterDoc clusterFor(ForwardMode mode, Path examplesDir) {
+        if (examplesDir != null) {
+            Path file = examplesDir.resolve("cluster-" + mode.wireName() + ".yaml");
+            try {
+                return new LabDemo.ClusterDoc(Files.readString(file), relative(file));
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot read " + file, e);
+            }
+        }
+        return new LabDemo.ClusterDoc(LabObjects.cluster(mode), "built in (no examples/ dir found; --examples DIR)");
+    }
+
+    private static String relative(Path file) {
+        Path abs = file.toAbsolutePath().normalize();
+        Path cwd = Path.of("").toAbsolutePath();
+        return abs.startsWith(cwd) ? cwd.relativize(abs).toString() : abs.toString();
+    }
+
+    /** The repository's {@code examples/}: above the current directory, or above the jar this class came from. */
+    static Optional<Path> findExamples() {
+        List<Path> starts = new ArrayList<>();
+        starts.add(Path.of("").toAbsolutePath());
+        try {
+            starts.add(Path.of(LabMain.class.getProtectionDomain().getCodeSource().getLocation().toURI()));
+        } catch (Exception e) {
+            // no code source: the current directory only
+        }
+        for (Path start : starts) {
+            for (Path p = start; p != null; p = p.getParent()) {
+                if (Files.isRegularFile(p.resolve("examples").resolve("cluster-snat.yaml"))
+                        && Files.isRegularFile(p.resolve("examples").resolve("cluster-dsr.yaml"))) {
+                    return Optional.of(p.resolve("examples"));
+                }
+            }
+        }
+        return Optional.empty();
     }
 }

@@ -2,12 +2,9 @@ package io.lbmode.datapath.bpf;
 
 import io.lbmode.crds.cluster.v1.ForwardMode;
 import io.lbmode.lab.Lab;
+import io.lbmode.lab.LabMeasure;
 import io.lbmode.lab.LabObjects;
 import io.lbmode.lab.LabSpec;
-import java.io.InputStream;
-import java.io.OutputStream;
-import java.net.Socket;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -37,27 +34,18 @@ public final class DsrLabBenchmark {
                     List.of(LabObjects.Ep.ready("w1p1"))));
             // thousands of short connections per round: let the client reuse TIME_WAIT ports, or the later blocks
             // measure ephemeral-port exhaustion instead of forwarding
-            lab.exec(Lab.CLIENT, "sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1", "net.ipv4.ip_local_port_range=10000 65000");
+            LabMeasure.allowManyConnections(lab);
             Map<String, double[]> results = new LinkedHashMap<>();
             for (ForwardMode mode : List.of(ForwardMode.SNAT, ForwardMode.DSR)) {
-                lab.writeObjects("cluster.yaml", LabObjects.cluster(mode) + LabObjects.nodes());
-                for (String node : Lab.NODES) {
-                    lab.stopAgent(node);
-                    lab.startAgent(node);
-                }
-                lab.awaitPods();
-                for (String node : Lab.NODES) {
-                    lab.awaitStatus(node, Duration.ofSeconds(60), s -> s.getStatus() != null
-                            && mode.wireName().equals(s.getStatus().mode) && s.getStatus().lastError == null);
-                }
+                LabMeasure.switchMode(lab, LabObjects.cluster(mode), mode, Duration.ofSeconds(60));
                 List<double[]> direct = new ArrayList<>();
                 List<double[]> viaVip = new ArrayList<>();
                 for (int r = 0; r < rounds; r++) {
                     direct.add(measure(lab, POD, Lab.POD_PORT, bytes));
                     viaVip.add(measure(lab, VIP, 80, bytes));
                 }
-                results.put("direct (" + mode.wireName() + " block)", medians(direct));
-                results.put(mode.wireName().toUpperCase(), medians(viaVip));
+                results.put("direct (" + mode.wireName() + " block)", LabMeasure.medians(direct));
+                results.put(mode.wireName().toUpperCase(), LabMeasure.medians(viaVip));
             }
             System.out.printf("%n%d rounds, %d MB responses, medians; LB bytes = rx + tx on the LB node's eth0 per GB served%n",
                     rounds, bytes >> 20);
@@ -78,43 +66,9 @@ public final class DsrLabBenchmark {
 
     /** MB/s of one download, connections/s of small requests for 2 s, LB eth0 bytes per GB of the download. */
     static double[] measure(Lab lab, String ip, int port, long bytes) throws Exception {
-        long[] before = lab.interfaceBytes(Lab.LB, "eth0");
-        long t0 = System.nanoTime();
-        try (Socket s = lab.connect(Lab.CLIENT, ip, port, Duration.ofSeconds(3))) {
-            s.setSoTimeout(30_000);
-            OutputStream out = s.getOutputStream();
-            out.write(("GET /bytes/" + bytes + " HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-            InputStream in = s.getInputStream();
-            byte[] buf = new byte[256 * 1024];
-            long total = 0;
-            for (int r = in.read(buf); r >= 0; r = in.read(buf)) {
-                total += r;
-            }
-            if (total < bytes) {
-                throw new IllegalStateException(ip + ": download ended after " + total + " bytes");
-            }
-        }
-        double seconds = (System.nanoTime() - t0) / 1e9;
-        long[] after = lab.interfaceBytes(Lab.LB, "eth0");
-        double lbPerGb = (after[0] - before[0] + after[1] - before[1]) * (double) (1L << 30) / bytes;
-        int conns = 0;
-        long end = System.nanoTime() + Duration.ofSeconds(2).toNanos();
-        long c0 = System.nanoTime();
-        while (System.nanoTime() < end) {
-            lab.httpGet(Lab.CLIENT, ip, port, "/");
-            conns++;
-        }
-        double connPerSec = conns / ((System.nanoTime() - c0) / 1e9);
-        return new double[]{bytes / 1e6 / seconds, connPerSec, lbPerGb};
-    }
-
-    static double[] medians(List<double[]> rows) {
-        double[] out = new double[rows.getFirst().length];
-        for (int c = 0; c < out.length; c++) {
-            int col = c;
-            double[] v = rows.stream().mapToDouble(r -> r[col]).sorted().toArray();
-            out[c] = v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-        }
-        return out;
+        LabMeasure.Download d = LabMeasure.download(lab, ip, port, bytes, 0);
+        double lbPerGb = d.lbBytes() * (double) (1L << 30) / bytes;
+        LabMeasure.Requests r = LabMeasure.requests(lab, ip, port, Duration.ofSeconds(2));
+        return new double[]{d.megabytesPerSecond(), r.perSecond(), lbPerGb};
     }
 }
