@@ -194,7 +194,7 @@ public final class LabDemo {
     }
 
     private static String footnote(Result r) {
-        return String.format(Locale.ROOT, "medians of %d rounds; small requests: %d ms bursts of GET / on fresh connections; "
+        return String.format(Locale.ROOT, "medians of %d round(s); small requests: %d ms bursts of GET / on fresh connections; "
                         + "direct = client to pod %s:%d, not through the LB node; Cluster from %s",
                 r.settings().rounds(), r.settings().window().toMillis(), DIRECT_POD, Lab.POD_PORT,
                 String.join(", ", r.clusterSources()));
@@ -305,9 +305,9 @@ public final class LabDemo {
             }
             g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
             g.setColor(Color.DARK_GRAY);
-            g.drawString("per column: left bar requests/s (small requests, new connection each), right bar throughput ("
-                    + mb(r.settings().throughputBytes()) + " responses)", 560, h - 14);
-            g.drawString("medians of " + r.settings().rounds() + " rounds", 60, h - 14);
+            g.drawString("left bar: requests/s (small requests, a new connection each)", 560, h - 28);
+            g.drawString("right bar: throughput (" + mb(r.settings().throughputBytes()) + " responses)", 560, h - 14);
+            g.drawString("medians of " + r.settings().rounds() + " round(s)", 60, h - 14);
         } finally {
             g.dispose();
         }
