@@ -36,6 +36,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
+import java.util.stream.Stream;
 import org.jboss.logging.Logger;
 
 /**
@@ -63,6 +64,11 @@ public class ClusterReconciler implements Reconciler<Cluster> {
     MeterRegistry registry;
 
     private volatile InformerEventSource<NodeDataplane, Cluster> nodes;
+    /**
+     * A second informer on Cluster; its cache is the one view both the event mapping and the reconcile count
+     * self-managed clusters from (see {@link #selfManagedPeers}).
+     */
+    private volatile InformerEventSource<Cluster, Cluster> peers;
 
     @Override
     public List<EventSource<?, Cluster>> prepareEventSources(EventSourceContext<Cluster> context) {
@@ -83,14 +89,19 @@ public class ClusterReconciler implements Reconciler<Cluster> {
                             .collect(Collectors.toSet());
                 })
                 .build(), context);
-        // A self-managed Cluster appearing or going away changes the verdict on every other self-managed one.
-        var peers = new InformerEventSource<>(InformerEventSourceConfiguration.from(Cluster.class, Cluster.class)
+        // A self-managed Cluster appearing, going away or changing type changes the verdict on every self-managed one.
+        // The mapper and the reconcile (datapath) both count from this informer's own cache: counting from the
+        // primary informer instead raced with this one (this one saw `second` and woke `first`, whose reconcile then
+        // read a primary cache that had not seen `second` yet, and nothing woke `first` again).
+        // The fabric8 store is updated before the handlers run, so on an add or a type change to self-managed the
+        // changed cluster is in the cache and is woken too (both sides of a conflict re-reconcile); on a delete or a
+        // type change to user it is no longer listed as self-managed and only the remaining ones are woken.
+        peers = new InformerEventSource<>(InformerEventSourceConfiguration.from(Cluster.class, Cluster.class)
                 .withName(PEERS_SOURCE)
                 .withOnAddFilter(SelfManagedClusters::isSelfManaged)
                 .withOnUpdateFilter((updated, old) -> SelfManagedClusters.isSelfManaged(updated)
                         != SelfManagedClusters.isSelfManaged(old))
-                .withSecondaryToPrimaryMapper(changed -> primaries.list(SelfManagedClusters::isSelfManaged)
-                        .filter(c -> !ResourceID.fromResource(c).equals(ResourceID.fromResource(changed)))
+                .withSecondaryToPrimaryMapper(changed -> peers.list(SelfManagedClusters::isSelfManaged)
                         .map(ResourceID::fromResource).collect(Collectors.toSet()))
                 .build(), context);
         return List.of(nodes, peers);
@@ -184,7 +195,7 @@ public class ClusterReconciler implements Reconciler<Cluster> {
         if (SelfManagedClusters.isUser(cluster)) {
             return new DatapathState.DrivenByOwnCluster();
         }
-        List<String> selfManaged = SelfManagedClusters.names(context.getPrimaryCache().list());
+        List<String> selfManaged = selfManagedPeers(cluster);
         if (selfManaged.size() > 1) {
             return new DatapathState.SelfManagedConflict(selfManaged);
         }
@@ -197,6 +208,19 @@ public class ClusterReconciler implements Reconciler<Cluster> {
             return new DatapathState.Driven(Optional.of(errors));
         }
         return new DatapathState.Driven(Optional.empty());
+    }
+
+    /**
+     * {@code namespace/name} of every self-managed Cluster: the others as the peers informer sees them (the same cache
+     * the peers mapper lists from, so a cluster woken by a peers event sees at least what that event saw), plus the
+     * cluster being reconciled, self-managed here, as it is now. It is counted itself because its own primary event
+     * can come before the peers informer has seen it (or its change of type); the peers event that follows then wakes
+     * the others and this one again.
+     */
+    private List<String> selfManagedPeers(Cluster cluster) {
+        ResourceID self = ResourceID.fromResource(cluster);
+        var others = peers.list(c -> !ResourceID.fromResource(c).equals(self));
+        return SelfManagedClusters.names(Stream.concat(others, Stream.of(cluster)));
     }
 
     private List<NodeDataplane> nodesOf(Cluster cluster) {

@@ -6,8 +6,8 @@ import java.util.Map;
 
 /**
  * Before the app starts: a test CA and a first server certificate in {@code target/webhook-tls} (the "mounted
- * Secret"), with a 1 s reload period so the rotation test does not wait long. The CA key stays next to it so that
- * tests can issue the rotated certificate.
+ * Secret"), with a 1 s reload period (WebhookCertificateWatcher) so the rotation tests do not wait long. The CA key
+ * stays next to it so that tests can issue the rotated certificate.
  */
 public class WebhookTlsResource implements QuarkusTestResourceLifecycleManager {
     public static final Path BASE = Path.of("target", "webhook-tls").toAbsolutePath();

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.lbmode.operator.support.ApiCalls;
+import io.lbmode.operator.support.CertificateUpdates;
 import io.lbmode.operator.support.Await;
 import io.lbmode.operator.support.Fixtures;
 import io.lbmode.operator.support.MockApiServerSetup;
@@ -18,6 +19,7 @@ import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.kubernetes.client.KubernetesServer;
 import io.quarkus.test.kubernetes.client.KubernetesTestServer;
 import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
+import jakarta.inject.Inject;
 import java.io.IOException;
 import java.math.BigInteger;
 import java.net.URI;
@@ -67,6 +69,12 @@ class WebhookHttpsTest {
 
     @KubernetesTestServer
     KubernetesServer server;
+
+    @Inject
+    CertificateUpdates certificateUpdates;
+
+    /** {@code lbmode.webhook.reload-period} of the tests (see {@link WebhookTlsResource}). */
+    private static final Duration RELOAD_PERIOD = Duration.ofSeconds(1);
 
     @AfterEach
     void recordApiCalls() {
@@ -244,6 +252,46 @@ class WebhookHttpsTest {
                 }, c -> c.getSerialNumber().equals(rotated.certificate().getSerialNumber()));
         assertThat(served.getSubjectX500Principal().getName()).contains("lbmode-webhook-rotated");
         expectDenied(Reviews.update(cluster("snat"), cluster("dsr")), "spec.clusterNetwork.forwardMode");
+    }
+
+    @Test
+    void unchangedCertificateIsNotReloaded() throws Exception {
+        BigInteger before = presentedCertificate().getSerialNumber();
+        int updates = certificateUpdates.webhook();
+
+        Thread.sleep(RELOAD_PERIOD.multipliedBy(4).toMillis());
+
+        assertThat(certificateUpdates.webhook()).as("CertificateUpdatedEvents with the files unchanged")
+                .isEqualTo(updates);
+        assertThat(presentedCertificate().getSerialNumber()).isEqualTo(before);
+    }
+
+    @Test
+    void halfWrittenRotationIsNotLoadedUntilTheKeyMatches() throws Exception {
+        BigInteger before = presentedCertificate().getSerialNumber();
+        int updates = certificateUpdates.webhook();
+        var ca = new TestCertificates.Issued(TestCertificates.readCertificate(WebhookTlsResource.CA_CERT),
+                TestCertificates.readKey(WebhookTlsResource.CA_KEY));
+        var rotated = TestCertificates.server(ca, "lbmode-webhook-half-written");
+
+        // The new certificate next to the old key, as a rotation caught between its two writes.
+        TestCertificates.writePem(WebhookTlsResource.SECRET_DIR.resolve("tls.crt"), rotated.certificate());
+        Thread.sleep(RELOAD_PERIOD.multipliedBy(4).toMillis());
+        assertThat(certificateUpdates.webhook()).as("CertificateUpdatedEvents with a mismatched pair")
+                .isEqualTo(updates);
+        assertThat(presentedCertificate().getSerialNumber()).isEqualTo(before);
+        expectDenied(Reviews.update(cluster("snat"), cluster("dsr")), "spec.clusterNetwork.forwardMode");
+
+        TestCertificates.writeSecret(WebhookTlsResource.SECRET_DIR, rotated);
+        Await.until("the completed rotation on a new connection", Duration.ofSeconds(20), () -> {
+            try {
+                return presentedCertificate();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        }, c -> c.getSerialNumber().equals(rotated.certificate().getSerialNumber()));
+        Await.until("one CertificateUpdatedEvent", Duration.ofSeconds(5), certificateUpdates::webhook,
+                n -> n == updates + 1);
     }
 
     // ---------------------------------------------------------------- helpers
