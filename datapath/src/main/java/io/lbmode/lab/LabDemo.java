@@ -44,7 +44,7 @@ public final class LabDemo {
      * @param throughputBytes response size of the throughput measurement
      */
     public record Settings(int rounds, Duration window, long probeBytes, long throughputBytes) {
-        public static final Settings DEMO = new Settings(3, Duration.ofMillis(700), 10_000_000, 50_000_000);
+        public static final Settings DEMO = new Settings(5, Duration.ofMillis(600), 10_000_000, 100_000_000);
     }
 
     /**
@@ -59,9 +59,11 @@ public final class LabDemo {
      * @param p50Ms       latency of small requests, median over all rounds' requests
      * @param p99Ms       99th percentile of the same
      * @param mbPerSecond throughput of large responses, median
+     * @param rpsVsDirect {@code rps} relative to the direct-path rounds interleaved with this mode's (same machine load)
+     * @param mbpsVsDirect {@code mbPerSecond} relative to the same direct-path rounds
      */
     public record Column(String name, String podSaw, long lbBytes, int conntrack, int flows, double rps, double p50Ms,
-                         double p99Ms, double mbPerSecond) {
+                         double p99Ms, double mbPerSecond, double rpsVsDirect, double mbpsVsDirect) {
     }
 
     /** The demo's result: columns (direct first) and where each mode's Cluster came from. */
@@ -92,19 +94,24 @@ public final class LabDemo {
             progress.printf("%s: agents on %s with Cluster %s...%n", mode.wireName().toUpperCase(Locale.ROOT),
                     String.join(", ", Lab.NODES), cluster.source());
             LabMeasure.switchMode(lab, cluster.yaml(), mode, Duration.ofSeconds(60));
+            // warm-up, not measured: this JVM's client code (JIT) and the freshly started agents settle first
+            LabMeasure.requests(lab, vip, 80, settings.window());
+            LabMeasure.download(lab, vip, 80, settings.throughputBytes(), 0);
             progress.printf("%s: measuring (%d rounds each, direct path interleaved)...%n",
                     mode.wireName().toUpperCase(Locale.ROOT), settings.rounds());
             directProbes.add(probe(lab, DIRECT_POD, Lab.POD_PORT, settings));
             Probe viaVip = probe(lab, vip, 80, settings);
             List<Perf> perf = new ArrayList<>();
+            List<Perf> blockDirect = new ArrayList<>();
             for (int r = 0; r < settings.rounds(); r++) {
-                directPerf.add(perf(lab, DIRECT_POD, Lab.POD_PORT, settings));
+                blockDirect.add(perf(lab, DIRECT_POD, Lab.POD_PORT, settings));
                 perf.add(perf(lab, vip, 80, settings));
             }
-            modeColumns.add(column(mode.wireName().toUpperCase(Locale.ROOT), List.of(viaVip), perf));
+            directPerf.addAll(blockDirect);
+            modeColumns.add(column(mode.wireName().toUpperCase(Locale.ROOT), List.of(viaVip), perf, blockDirect));
         }
         List<Column> columns = new ArrayList<>();
-        columns.add(column("direct", directProbes, directPerf));
+        columns.add(column("direct", directProbes, directPerf, directPerf));
         columns.addAll(modeColumns);
         return new Result(settings, columns, sources);
     }
@@ -134,7 +141,7 @@ public final class LabDemo {
         return new Perf(req, mbps);
     }
 
-    private static Column column(String name, List<Probe> probes, List<Perf> perf) {
+    private static Column column(String name, List<Probe> probes, List<Perf> perf, List<Perf> direct) {
         List<String> saw = probes.stream().map(Probe::podSaw).distinct().toList();
         double lb = LabMeasure.median(probes.stream().flatMap(p -> p.lbBytes().stream()).mapToDouble(Long::doubleValue).toArray());
         int conntrack = probes.stream().mapToInt(Probe::conntrack).max().orElse(0);
@@ -143,8 +150,10 @@ public final class LabDemo {
         double[] all = perf.stream().flatMapToDouble(p -> java.util.Arrays.stream(p.requests().latenciesMs())).sorted().toArray();
         LabMeasure.Requests pooled = new LabMeasure.Requests(all.length, 1, all);
         double mbps = LabMeasure.median(perf.stream().mapToDouble(Perf::mbPerSecond).toArray());
+        double directRps = LabMeasure.median(direct.stream().mapToDouble(p -> p.requests().perSecond()).toArray());
+        double directMbps = LabMeasure.median(direct.stream().mapToDouble(Perf::mbPerSecond).toArray());
         return new Column(name, String.join(" / ", saw), Math.round(lb), conntrack, flows, rps,
-                pooled.percentileMs(50), pooled.percentileMs(99), mbps);
+                pooled.percentileMs(50), pooled.percentileMs(99), mbps, rps / directRps, mbps / directMbps);
     }
 
     // ---- rendering ----
@@ -164,7 +173,6 @@ public final class LabDemo {
 
     /** Rows of the table: label, then one cell per column. */
     static List<List<String>> rows(Result r) {
-        Column direct = r.columns().getFirst();
         List<List<String>> rows = new ArrayList<>();
         rows.add(row("", r, Column::name));
         rows.add(row("address the pod saw", r, c -> c.podSaw() + " (" + whoIs(c.podSaw()) + ")"));
@@ -177,8 +185,8 @@ public final class LabDemo {
         rows.add(row("latency p50 / p99", r, c -> String.format(Locale.ROOT, "%.2f / %.2f ms", c.p50Ms(), c.p99Ms())));
         rows.add(row("throughput, " + mb(r.settings().throughputBytes()) + " responses", r,
                 c -> String.format(Locale.ROOT, "%,.0f MB/s", c.mbPerSecond())));
-        rows.add(row("requests/s vs direct", r, c -> String.format(Locale.ROOT, "%.2fx", c.rps() / direct.rps())));
-        rows.add(row("throughput vs direct", r, c -> String.format(Locale.ROOT, "%.2fx", c.mbPerSecond() / direct.mbPerSecond())));
+        rows.add(row("requests/s vs direct", r, c -> String.format(Locale.ROOT, "%.2fx", c.rpsVsDirect())));
+        rows.add(row("throughput vs direct", r, c -> String.format(Locale.ROOT, "%.2fx", c.mbpsVsDirect())));
         return rows;
     }
 
@@ -195,9 +203,16 @@ public final class LabDemo {
 
     private static String footnote(Result r) {
         return String.format(Locale.ROOT, "medians of %d round(s); small requests: %d ms bursts of GET / on fresh connections; "
-                        + "direct = client to pod %s:%d, not through the LB node; Cluster from %s",
+                        + "direct = client to pod %s:%d, not through the LB node; \"vs direct\" against the direct rounds interleaved "
+                        + "with that mode's; Cluster from %s",
                 r.settings().rounds(), r.settings().window().toMillis(), DIRECT_POD, Lab.POD_PORT,
                 String.join(", ", r.clusterSources()));
+    }
+
+    static String title(Result r) {
+        List<String> names = r.columns().stream().map(c -> c.name().equals("direct") ? "direct path" : c.name()).toList();
+        String head = String.join(", ", names.subList(0, Math.max(1, names.size() - 1)));
+        return "lbmode lab demo: " + head + (names.size() > 1 ? " and " + names.getLast() : "");
     }
 
     /** The table as aligned text. */
@@ -239,7 +254,7 @@ public final class LabDemo {
     /** The table as Markdown. */
     public static String markdown(Result r) {
         List<List<String>> rows = rows(r);
-        StringBuilder s = new StringBuilder("# lbmode lab demo: direct path, SNAT and DSR\n\n");
+        StringBuilder s = new StringBuilder("# " + title(r) + "\n\n");
         s.append("| ").append("measure").append(rows.getFirst().subList(1, rows.getFirst().size())
                 .stream().map(c -> " | " + c).reduce("", String::concat)).append(" |\n");
         s.append("|---").append("|--:".repeat(rows.getFirst().size() - 1)).append("|\n");
@@ -265,7 +280,7 @@ public final class LabDemo {
             g.fillRect(0, 0, w, h);
             g.setColor(Color.BLACK);
             g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 16));
-            g.drawString("lbmode lab demo: direct path, SNAT and DSR", 20, 28);
+            g.drawString(title(r), 20, 28);
             List<Column> cols = r.columns();
             // left panel: LB node bytes, log scale
             int top = 80;
@@ -283,10 +298,9 @@ public final class LabDemo {
                 left.bar(g, i, cols.size(), 1, 0, frac, COLORS[i % COLORS.length], String.format(Locale.ROOT, "%,d", v), cols.get(i).name());
             }
             // right panel: relative to direct
-            Column direct = cols.getFirst();
             double maxRel = 1.2;
             for (Column c : cols) {
-                maxRel = Math.max(maxRel, Math.max(c.rps() / direct.rps(), c.mbPerSecond() / direct.mbPerSecond()) * 1.1);
+                maxRel = Math.max(maxRel, Math.max(c.rpsVsDirect(), c.mbpsVsDirect()) * 1.1);
             }
             Panel right = new Panel(560, top, 400, bottom);
             right.title(g, "relative to the direct path (1.0 = direct)");
@@ -295,8 +309,8 @@ public final class LabDemo {
             }
             for (int i = 0; i < cols.size(); i++) {
                 Column c = cols.get(i);
-                double rps = c.rps() / direct.rps();
-                double tp = c.mbPerSecond() / direct.mbPerSecond();
+                double rps = c.rpsVsDirect();
+                double tp = c.mbpsVsDirect();
                 right.bar(g, i, cols.size(), 2, 0, rps / maxRel, COLORS[i % COLORS.length],
                         String.format(Locale.ROOT, "%.2f", rps), null);
                 right.bar(g, i, cols.size(), 2, 1, tp / maxRel, COLORS[i % COLORS.length].darker(),
