@@ -197,8 +197,12 @@ class ClusterReconcilerTest {
         report("node-a", "dsr", null);
         report("node-b", "snat", null);
         report("node-c", "dsr", "nft: table lbmode: Operation not permitted");
-        Cluster partial = Await.until("3 nodes counted", () -> cluster("lb-mode"),
-                c -> c.getStatus().nodes != null && Integer.valueOf(3).equals(c.getStatus().nodes.total));
+        // report() creates a NodeDataplane and then writes its status: a reconcile in between rightly counts the
+        // node without a mode yet, so wait until all three reports (not only the three objects) are counted.
+        Cluster partial = Await.until("3 nodes counted with their reports", () -> cluster("lb-mode"),
+                c -> c.getStatus().nodes != null && Integer.valueOf(3).equals(c.getStatus().nodes.total)
+                        && c.getStatus().nodes.byMode != null
+                        && c.getStatus().nodes.byMode.values().stream().mapToInt(Integer::intValue).sum() == 3);
         assertThat(partial.getStatus().nodes.programmed).isEqualTo(1);
         assertThat(partial.getStatus().nodes.byMode).containsEntry("dsr", 2).containsEntry("snat", 1);
         assertThat(partial.getStatus().nodes.notProgrammed).containsExactly("node-b", "node-c");
