@@ -11,20 +11,25 @@ import io.javaoperatorsdk.operator.processing.dependent.kubernetes.KubernetesDep
 import io.javaoperatorsdk.operator.processing.dependent.kubernetes.KubernetesDependentResource;
 import io.lbmode.crds.cluster.v1.Cluster;
 import io.lbmode.datapathconfig.DatapathConfig;
+import io.lbmode.operator.config.OperatorConfig;
+import jakarta.inject.Inject;
 
 /**
  * ConfigMap {@value DatapathConfig#CONFIG_MAP_NAME} in the operator's namespace: what every datapath agent programs
  * (effective mode, pod and service ranges, cluster identity, hash seed), built by {@link DatapathConfig#fromCluster}.
  *
- * <p>Not garbage-collected through an owner reference: the Cluster lives in another namespace and owner references
- * can't cross namespaces. The primary is found again through JOSDK's primary-name annotations. Deleting the
- * self-managed Cluster object leaves the running datapath alone (it is the cluster's own data plane); uninstalling
- * lbmode or {@code datapath --cleanup} removes it.
+ * <p>The Cluster is not its owner: it lives in another namespace and owner references can't cross namespaces. The
+ * primary is found again through JOSDK's primary-name annotations. Deleting the self-managed Cluster object leaves
+ * the running datapath alone (it is the cluster's own data plane); uninstalling lbmode removes it, since the chart's
+ * datapath ServiceAccount owns it ({@link ChartOwner}).
  */
 @KubernetesDependent(informer = @Informer(namespaces = Constants.WATCH_CURRENT_NAMESPACE,
         labelSelector = DatapathLabels.SELECTOR))
 public class DatapathConfigMapDependent extends KubernetesDependentResource<ConfigMap, Cluster>
         implements Creator<ConfigMap, Cluster>, Updater<ConfigMap, Cluster> {
+
+    @Inject
+    OperatorConfig config;
 
     public DatapathConfigMapDependent() {
         super(ConfigMap.class);
@@ -32,13 +37,13 @@ public class DatapathConfigMapDependent extends KubernetesDependentResource<Conf
 
     @Override
     protected ConfigMap desired(Cluster cluster, Context<Cluster> context) {
-        return new ConfigMapBuilder()
+        return ChartOwner.own(new ConfigMapBuilder()
                 .withNewMetadata()
                 .withName(DatapathConfig.CONFIG_MAP_NAME)
                 .withNamespace(context.getClient().getNamespace())
                 .withLabels(DatapathLabels.common())
                 .endMetadata()
                 .withData(DatapathConfig.fromCluster(cluster).toConfigMapData())
-                .build();
+                .build(), context.getClient(), config.datapath().serviceAccount());
     }
 }

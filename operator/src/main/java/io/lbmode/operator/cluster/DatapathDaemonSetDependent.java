@@ -54,7 +54,8 @@ public class DatapathDaemonSetDependent extends KubernetesDependentResource<Daem
 
     @Override
     protected DaemonSet desired(Cluster cluster, Context<Cluster> context) {
-        return build(config.datapath(), context.getClient().getNamespace());
+        return ChartOwner.own(build(config.datapath(), context.getClient().getNamespace()), context.getClient(),
+                config.datapath().serviceAccount());
     }
 
     /** The whole object from configuration alone: the cluster's settings reach the agent through the ConfigMap. */

@@ -3,12 +3,16 @@ package io.lbmode.operator.lifecycle;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfigurationBuilder;
 import io.fabric8.kubernetes.client.extended.leaderelection.LeaderCallbacks;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.lbmode.operator.cluster.ChartOwner;
+import io.lbmode.operator.config.OperatorConfig;
 import io.quarkus.arc.Unremovable;
 import io.quarkus.runtime.Quarkus;
 import io.quarkus.runtime.ShutdownEvent;
 import jakarta.annotation.Priority;
 import jakarta.enterprise.event.Observes;
 import jakarta.enterprise.inject.Produces;
+import jakarta.inject.Inject;
 import jakarta.inject.Singleton;
 import java.util.Optional;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
@@ -28,6 +32,12 @@ public class LeaderElection {
     private static final Logger LOG = Logger.getLogger(LeaderElection.class);
     private volatile boolean shuttingDown;
 
+    @Inject
+    KubernetesClient client;
+
+    @Inject
+    OperatorConfig config;
+
     /** Before the operator stops (its observer has the default, later priority) so the stop callback knows why. */
     void onShutdown(@Observes @Priority(1) ShutdownEvent event) {
         shuttingDown = true;
@@ -41,13 +51,19 @@ public class LeaderElection {
             @ConfigProperty(name = "lbmode.leader-election.lease-namespace") Optional<String> leaseNamespace) {
         var builder = LeaderElectionConfigurationBuilder.aLeaderElectionConfiguration(leaseName)
                 .withLeaderCallbacks(new LeaderCallbacks(
-                        () -> LOG.info("Started leading: this replica reconciles Clusters"),
+                        () -> startedLeading(leaseName, leaseNamespace),
                         this::stoppedLeading,
                         leader -> LOG.infof("Leader is %s", leader)));
         leaseNamespace.filter(ns -> !ns.isBlank()).ifPresent(builder::withLeaseNamespace);
         // buildForTest(false) is JOSDK's only way to say "do not System.exit on stop leading" explicitly (its
         // withExitOnStopLeading throws); the name notwithstanding, that is the production behaviour wanted here.
         return builder.buildForTest(false);
+    }
+
+    private void startedLeading(String leaseName, Optional<String> leaseNamespace) {
+        LOG.info("Started leading: this replica reconciles Clusters");
+        String namespace = leaseNamespace.filter(ns -> !ns.isBlank()).orElseGet(client::getNamespace);
+        ChartOwner.ownLease(client, namespace, leaseName, config.datapath().serviceAccount());
     }
 
     private void stoppedLeading() {

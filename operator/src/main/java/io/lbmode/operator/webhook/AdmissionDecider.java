@@ -21,7 +21,6 @@ public final class AdmissionDecider {
     public static final String ADMISSION_API_VERSION = "admission.k8s.io/v1";
     static final String GROUP = Cluster.GROUP;
     static final String KIND = Cluster.KIND;
-    static final String RESOURCE = "clusters";
     /** Same depth limit as the YAML reader of the crds module: a cluster configuration is nowhere near that deep. */
     static final int MAX_NESTING = 64;
     /** Object and old object of the largest Cluster etcd stores (1.5 MiB each) fit; anything larger is not a review. */
@@ -78,7 +77,8 @@ public final class AdmissionDecider {
         String operation = text(request, "operation");
         String op = operation == null ? "unknown" : operation;
         try {
-            return review(uid, op, request);
+            AdmissionDecision decision = review(uid, op, request);
+            return decision instanceof AdmissionDecision.Review r ? r.withName(text(request, "name")) : decision;
         } catch (RuntimeException e) {
             // The engine must never be bypassed: a failure denies (code 500 in the review, HTTP 200 so the API
             // server shows the message instead of a generic webhook error).
@@ -161,7 +161,7 @@ public final class AdmissionDecider {
         List<String> warnings = new ArrayList<>(verdict.warnings());
         verdict.migration().ifPresent(m -> warnings.add("the lbmode operator will apply: " + m.message()));
         if (verdict.allowed()) {
-            return new AdmissionDecision.Review(uid, operation, true, 200, null, null, List.of(), warnings);
+            return new AdmissionDecision.Review(uid, operation, true, 200, null, null, List.of(), warnings, null);
         }
         String name = cluster.getMetadata() == null ? null : cluster.getMetadata().getName();
         String message = "Cluster" + (name == null ? "" : " \"" + name + "\"") + " is invalid: "
@@ -173,7 +173,7 @@ public final class AdmissionDecider {
 
     private static AdmissionDecision.Review deny(String uid, String operation, int code, String reason, String message,
                                                  List<AdmissionDecision.Cause> causes, List<String> warnings) {
-        return new AdmissionDecision.Review(uid, operation, false, code, reason, message, causes, warnings);
+        return new AdmissionDecision.Review(uid, operation, false, code, reason, message, causes, warnings, null);
     }
 
     private static String text(JsonNode node, String field) {

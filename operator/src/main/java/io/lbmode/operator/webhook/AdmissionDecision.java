@@ -21,12 +21,18 @@ public sealed interface AdmissionDecision {
      * @param code    HTTP-style code in {@code response.status}: 422 for an invalid Cluster, 400 for a malformed
      *                review, 500 when the engine failed (and so the request is denied)
      * @param reason  {@code response.status.reason}, e.g. {@code Invalid}
+     * @param name    the reviewed object's name ({@code request.name}), or null when the request has none: kubectl
+     *                prints a denial with causes as {@code The Cluster "NAME" is invalid: FIELD: MESSAGE}
      */
     record Review(String uid, String operation, boolean allowed, int code, String reason, String message,
-                  List<Cause> causes, List<String> warnings) implements AdmissionDecision {
+                  List<Cause> causes, List<String> warnings, String name) implements AdmissionDecision {
         public Review {
             causes = List.copyOf(causes);
             warnings = List.copyOf(warnings);
+        }
+
+        Review withName(String objectName) {
+            return new Review(uid, operation, allowed, code, reason, message, causes, warnings, objectName);
         }
 
         @Override

@@ -26,8 +26,12 @@ final class AdmissionResponses {
             status.put("message", review.message());
             if (!review.causes().isEmpty()) {
                 ObjectNode details = status.putObject("details");
+                // As the API server's own validation errors carry them: kubectl prints "The KIND "NAME" is invalid".
+                if (review.name() != null && !review.name().isEmpty()) {
+                    details.put("name", review.name());
+                }
                 details.put("group", AdmissionDecider.GROUP);
-                details.put("kind", AdmissionDecider.RESOURCE);
+                details.put("kind", AdmissionDecider.KIND);
                 var causes = details.putArray("causes");
                 for (var cause : review.causes()) {
                     causes.addObject().put("reason", "FieldValueInvalid").put("field", cause.field())

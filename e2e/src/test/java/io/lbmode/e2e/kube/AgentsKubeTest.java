@@ -1,0 +1,163 @@
+package io.lbmode.e2e.kube;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.lbmode.testsupport.Await;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * Node agents in cluster mode against the real API server: {@code ./lbmode datapath} runs for two nodes, each in a
+ * network namespace of its own (its kernel rules stay there), as the chart's datapath ServiceAccount. Each reports
+ * a NodeDataplane with the mode the operator wrote into the datapath ConfigMap, and the Cluster's DatapathReady
+ * condition aggregates them.
+ */
+@Tag("kube")
+@Order(5)
+@ExtendWith(KubeControlPlane.Extension.class)
+class AgentsKubeTest {
+    static final List<String> NODES = List.of("lbkube-n1", "lbkube-n2");
+    static final List<Process> agents = new ArrayList<>();
+
+    final KubeControlPlane kube = KubeControlPlane.get();
+
+    @BeforeAll
+    static void startTwoAgents() throws IOException {
+        KubeControlPlane kube = KubeControlPlane.get();
+        // The one self-managed Cluster of this API server: the operator deploys the datapath for it.
+        ExamplesKubeTest.createNamespace(kube, "cluster-lb-mode");
+        kube.kubectl("apply", "-f", kube.example("cluster-dsr.yaml").toString()).ok("kubectl apply");
+        Await.until("the datapath ConfigMap written for lb-mode", () -> kube.kubectl("get", "configmap", "lbmode-datapath",
+                "-n", KubeControlPlane.NAMESPACE, "-o", "jsonpath={.data.forwardMode}").stdout(), "dsr"::equals);
+
+        String token = kube.kubectl("create", "token", "lbmode-datapath", "-n", KubeControlPlane.NAMESPACE).ok("kubectl create token")
+                .stdout().strip();
+        Path kubeconfig = kube.state.resolve("agent.kubeconfig");
+        Files.writeString(kubeconfig, """
+                apiVersion: v1
+                kind: Config
+                clusters:
+                - name: lbmode-kube
+                  cluster:
+                    server: https://%s:16443
+                    certificate-authority: %s
+                users:
+                - name: lbmode-datapath
+                  user:
+                    token: %s
+                contexts:
+                - name: agent
+                  context: {cluster: lbmode-kube, user: lbmode-datapath, namespace: %s}
+                current-context: agent
+                """.formatted(KubeControlPlane.ADDRESS, kube.state.resolve("pki/ca.crt"), token, KubeControlPlane.NAMESPACE));
+
+        for (int i = 0; i < NODES.size(); i++) {
+            String node = NODES.get(i);
+            String hostSide = "10.251." + (i + 1) + ".1";
+            String nodeAddress = "10.251." + (i + 1) + ".2";
+            removeNode(node);
+            // The node: a network namespace whose eth0 reaches the API server's address through a veth to the host.
+            sh("ip netns add " + node);
+            sh("ip link add " + node + " type veth peer name eth0 netns " + node);
+            sh("ip addr add " + hostSide + "/30 dev " + node + " && ip link set " + node + " up");
+            sh("ip netns exec " + node + " sh -c 'ip addr add " + nodeAddress + "/30 dev eth0 && ip link set eth0 up"
+                    + " && ip link set lo up && ip route add default via " + hostSide + "'");
+            kube.kubectlWithInput("""
+                    apiVersion: v1
+                    kind: Node
+                    metadata:
+                      name: %s
+                      labels: {kubernetes.io/hostname: %s}
+                    status:
+                      addresses:
+                      - {type: InternalIP, address: %s}
+                      - {type: Hostname, address: %s}
+                    """.formatted(node, node, nodeAddress, node), "apply", "-f", "-").ok("create Node " + node);
+            Path log = kube.state.resolve("logs/agent-" + node + ".log");
+            ProcessBuilder agent = new ProcessBuilder("ip", "netns", "exec", node,
+                    kube.root.resolve("lbmode").toString(), "datapath", "--node", node,
+                    "--config-namespace", KubeControlPlane.NAMESPACE, "--health-port", "0")
+                    .redirectErrorStream(true).redirectOutput(log.toFile());
+            agent.environment().put("KUBECONFIG", kubeconfig.toString());
+            agents.add(agent.start());
+        }
+    }
+
+    @AfterAll
+    static void stopAgents() throws InterruptedException {
+        for (Process agent : agents) {
+            agent.destroy();
+            if (!agent.waitFor(30, TimeUnit.SECONDS)) {
+                agent.destroyForcibly().waitFor();
+            }
+        }
+        for (String node : NODES) {
+            removeNode(node);
+            KubeControlPlane.get().kubectl("delete", "node", node, "--ignore-not-found");
+        }
+    }
+
+    @Test
+    void everyAgentReportsItsNodeDataplaneAndTheClusterAggregatesThem() {
+        for (String node : NODES) {
+            JsonNode ndp = Await.until("NodeDataplane " + node + " reports mode dsr without an error",
+                    () -> nodeDataplane(node),
+                    n -> "dsr".equals(n.at("/status/mode").asText()) && n.at("/status/lastError").asText("").isEmpty());
+            assertThat(ndp.at("/status/lastSyncTime").asText()).isNotEmpty();
+        }
+        JsonNode cluster = Await.until("Cluster lb-mode DatapathReady with both nodes programmed",
+                () -> KubeState.cluster(kube, "cluster-lb-mode", "lb-mode"),
+                c -> "True".equals(KubeState.condition(c, "DatapathReady")) && c.at("/status/nodes/programmed").asInt() == 2);
+        assertThat(cluster.at("/status/nodes/total").asInt()).isEqualTo(2);
+
+        List<String> rows = kube.kubectl("get", "ndp").ok("kubectl get ndp").stdout().lines().toList();
+        assertThat(rows.getFirst()).contains("MODE");
+        assertThat(rows).anyMatch(r -> r.startsWith("lbkube-n1 ") && r.contains("dsr"));
+    }
+
+    @Test
+    void theAgentsLoggedNoForbiddenAnswer() {
+        everyAgentReportsItsNodeDataplaneAndTheClusterAggregatesThem();
+        for (String node : NODES) {
+            try {
+                String log = Files.readString(kube.state.resolve("logs/agent-" + node + ".log"));
+                assertThat(log).as("agent log of " + node).doesNotContainIgnoringCase("forbidden");
+            } catch (IOException e) {
+                throw new AssertionError(e);
+            }
+        }
+    }
+
+    private JsonNode nodeDataplane(String node) {
+        KubeControlPlane.Result get = kube.kubectl("get", "nodedataplanes.lbmode.io", node, "-o", "json");
+        return get.exitCode() == 0 ? KubeState.readJson(get.stdout()) : null;
+    }
+
+    private static void removeNode(String node) {
+        sh("ip netns del " + node + " 2>/dev/null; ip link del " + node + " 2>/dev/null; true");
+    }
+
+    private static void sh(String command) {
+        try {
+            Process process = new ProcessBuilder("sh", "-c", command).redirectErrorStream(true).start();
+            String out = new String(process.getInputStream().readAllBytes());
+            assertThat(process.waitFor()).as("%s: %s", command, out).isZero();
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+    }
+}
