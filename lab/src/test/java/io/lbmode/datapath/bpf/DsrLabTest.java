@@ -13,6 +13,7 @@ import io.lbmode.datapath.model.ServicePort;
 import io.lbmode.datapath.program.Applied;
 import io.lbmode.lab.Lab;
 import io.lbmode.lab.LabSpec;
+import io.lbmode.lab.Netns;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.ConnectException;
@@ -77,7 +78,7 @@ class DsrLabTest {
             LB_POD, LB_POD_IP);
 
     Lab lab;
-    final Map<String, NsThread> ns = new HashMap<>();
+    final Map<String, Netns> ns = new HashMap<>();
     final Map<String, DsrProgrammer> programmers = new LinkedHashMap<>();
     final List<PodServer> servers = new ArrayList<>();
     List<String> pool17 = List.of("w1p1", "w2p1", "w2p2");
@@ -96,7 +97,7 @@ class DsrLabTest {
             sh("ip", "-n", lab.ns(Lab.LB), "addr", "add", "10.244.0.1/24", "dev", "p-lbp1");
             sh("ip", "-n", lab.ns(Lab.LB), "link", "set", "p-lbp1", "up");
             for (String m : List.of(Lab.CLIENT, Lab.ROUTER, Lab.LB, Lab.W1, Lab.W2, "w1p1", "w2p1", "w2p2", LB_POD)) {
-                ns.put(m, new NsThread(lab.ns(m)));
+                ns.put(m, new Netns(lab.ns(m)));
             }
             for (String pod : POD_NODE.keySet()) {
                 servers.add(new PodServer(ns.get(pod), pod, PORT));
@@ -119,7 +120,7 @@ class DsrLabTest {
                     }
                     """);
             for (String node : Lab.NODES) {
-                programmers.put(node, new DsrProgrammer("eth0", lab.bpffs(node), SEED, 16381));
+                programmers.put(node, new DsrProgrammer("eth0", lab.bpffs(node), 16381));
             }
             applyAll();
             lab.awaitPods();
@@ -145,7 +146,7 @@ class DsrLabTest {
                 System.err.println("cleanup " + e.getKey() + ": " + ex);
             }
         }
-        ns.values().forEach(NsThread::close);
+        ns.values().forEach(Netns::close);
         if (lab != null) {
             lab.close();
         }
@@ -538,7 +539,7 @@ class DsrLabTest {
             for (String node : Lab.NODES) {
                 oldProgs.put(node, dp(node).attached().orElseThrow().ingressProgId());
                 programmers.get(node).close();
-                programmers.put(node, new DsrProgrammer("eth0", lab.bpffs(node), SEED, 16381));
+                programmers.put(node, new DsrProgrammer("eth0", lab.bpffs(node), 16381));
             }
             Thread.sleep(300);
             Map<String, Applied> applied = applyAll(); // "new agent": load, adopt pins, re-attach (replace)
@@ -579,7 +580,7 @@ class DsrLabTest {
     @Order(13)
     void driftIsDetectedAndRepaired() throws Exception {
         DsrProgrammer lb = programmers.get(Lab.LB);
-        NsThread lbNs = ns.get(Lab.LB); // tc queries go to the calling thread's network namespace
+        Netns lbNs = ns.get(Lab.LB); // tc queries go to the calling thread's network namespace
         assertThat(lbNs.call(lb::drifted)).isFalse();
         // someone removes our ingress filter and a service entry
         exec(Lab.LB, "tc", "filter", "del", "dev", "eth0", "ingress");

@@ -4,8 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.lbmode.crds.cluster.v1.ForwardMode;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplane;
+import io.lbmode.datapath.fixtures.LabObjects;
 import io.lbmode.lab.Lab;
-import io.lbmode.lab.LabObjects;
 import io.lbmode.lab.LabSpec;
 import java.io.InputStream;
 import java.io.OutputStream;

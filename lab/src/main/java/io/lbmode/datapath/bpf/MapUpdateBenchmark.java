@@ -165,7 +165,7 @@ public final class MapUpdateBenchmark {
             int changed = 0;
             for (int r = 0; r < load.length; r++) {
                 DsrDatapath.cleanup(bpffs);
-                DsrProgrammer p = new DsrProgrammer(iface, bpffs, 42, m);
+                DsrProgrammer p = new DsrProgrammer(iface, bpffs, m);
                 try {
                     load[r] = p.apply(NodeState.empty(ForwardMode.DSR, node, 42)).took().toNanos() / 1e6; // load, pin, attach
                     Applied full = p.apply(state(node, 0));
