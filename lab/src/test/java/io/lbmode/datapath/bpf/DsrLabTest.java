@@ -11,9 +11,12 @@ import io.lbmode.datapath.model.NodeState;
 import io.lbmode.datapath.model.Protocol;
 import io.lbmode.datapath.model.ServicePort;
 import io.lbmode.datapath.program.Applied;
+import io.lbmode.testsupport.Await;
 import io.lbmode.lab.Lab;
 import io.lbmode.lab.LabSpec;
+import io.lbmode.lab.LabSupport;
 import io.lbmode.lab.Netns;
+import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.ConnectException;
@@ -37,6 +40,7 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
@@ -85,6 +89,7 @@ class DsrLabTest {
 
     @BeforeAll
     void setUp() throws Exception {
+        LabSupport.requireRoot();
         lab = Lab.start(LabSpec.unique());
         try {
             // A pod on the LB node (the shared lab has none): namespace, veth, route.
@@ -525,15 +530,24 @@ class DsrLabTest {
         });
         try (s) {
             s.getOutputStream().write(("slow " + n + "\n").getBytes(StandardCharsets.US_ASCII));
+            AtomicLong received = new AtomicLong();
+            InputStream counted = new FilterInputStream(s.getInputStream()) {
+                @Override
+                public int read(byte[] b, int off, int len) throws IOException {
+                    int r = super.read(b, off, len);
+                    received.addAndGet(Math.max(r, 0));
+                    return r;
+                }
+            };
             CompletableFuture<String> hash = CompletableFuture.supplyAsync(() -> {
                 try {
-                    return sha256(s.getInputStream(), n);
+                    return sha256(counted, n);
                 } catch (Exception e) {
                     throw new RuntimeException(e);
                 }
             });
-            Thread.sleep(1500);
-            assertThat(hash).isNotDone();
+            Await.until("the first MiB of the slow download", () -> received.get() >= 1 << 20);
+            assertThat(hash).as("the download is still running when the programmers go").isNotDone();
             Map<String, Integer> oldProgs = new HashMap<>();
             // "agent exits": handles released, programs stay attached, maps stay pinned
             for (String node : Lab.NODES) {
@@ -541,7 +555,8 @@ class DsrLabTest {
                 programmers.get(node).close();
                 programmers.put(node, new DsrProgrammer("eth0", lab.bpffs(node), 16381));
             }
-            Thread.sleep(300);
+            long atExit = received.get();
+            Await.until("the download goes on with no programmer running", () -> received.get() >= atExit + (256 << 10));
             Map<String, Applied> applied = applyAll(); // "new agent": load, adopt pins, re-attach (replace)
             for (String node : Lab.NODES) {
                 assertThat(applied.get(node).full()).isTrue();
