@@ -1,121 +1,148 @@
 package io.lbmode.datapath.nft;
 
+import io.lbmode.datapath.nft.NftObject.Chain;
+import io.lbmode.datapath.nft.NftObject.Element;
+import io.lbmode.datapath.nft.NftObject.NftSet;
+import io.lbmode.datapath.nft.NftObject.Rule;
+import io.lbmode.datapath.nft.NftObject.Table;
+import io.lbmode.datapath.nft.NftTransaction.Op;
+import io.lbmode.datapath.nft.NftTransaction.Verb;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
- * In-memory stand-in for the kernel, for tests without root: understands the statements lbmode renders
- * (tables, maps, sets, chains, rules, element add/delete) with nft's transaction semantics (all or nothing) and
- * element rules (adding a key that exists with another value, or deleting a missing key, fails the transaction).
+ * In-memory stand-in for the kernel, for tests without root. It reads scripts with {@link NftTransaction#parse} (the
+ * grammar the agent writes with, so the two can't disagree) and applies the typed operations with nft's transaction
+ * semantics (all or nothing) and element rules (adding a key that exists with another value, or deleting a missing
+ * key, fails the transaction).
  */
 public final class FakeNftRunner implements NftRunner {
     /** One table: sets/maps by name (element key -> value, "" for sets), chains by name (rules in order). */
-    private record Table(Map<String, TreeMap<String, String>> sets, Map<String, List<String>> chains) {
-        Table copy() {
-            Map<String, TreeMap<String, String>> s = new LinkedHashMap<>();
-            sets.forEach((k, v) -> s.put(k, new TreeMap<>(v)));
-            Map<String, List<String>> c = new LinkedHashMap<>();
-            chains.forEach((k, v) -> c.put(k, new ArrayList<>(v)));
-            return new Table(s, c);
+    private record State(Map<String, TreeMap<String, String>> sets, Map<String, List<String>> chains) {
+        static State empty() {
+            return new State(new LinkedHashMap<>(), new LinkedHashMap<>());
+        }
+
+        State copy() {
+            State c = empty();
+            sets.forEach((k, v) -> c.sets().put(k, new TreeMap<>(v)));
+            chains.forEach((k, v) -> c.chains().put(k, new ArrayList<>(v)));
+            return c;
         }
     }
 
-    private Map<String, Table> tables = new LinkedHashMap<>();
+    private Map<String, State> tables = new LinkedHashMap<>();
     private final List<String> scripts = new ArrayList<>();
-
-    private static final Pattern STMT = Pattern.compile(
-            "^(add|delete|flush) (table|map|set|chain|rule|element) (\\S+) (\\S+)(?: (\\S+))?(.*)$");
 
     @Override
     public synchronized void run(String script) {
-        Map<String, Table> work = new LinkedHashMap<>();
+        Map<String, State> work = new LinkedHashMap<>();
         tables.forEach((k, v) -> work.put(k, v.copy()));
-        int lineNo = 0;
-        for (String line : script.split("\n")) {
-            lineNo++;
-            if (line.isBlank()) {
-                continue;
-            }
-            Matcher m = STMT.matcher(line.strip());
-            if (!m.matches()) {
-                throw new NftException("line " + lineNo + ": fake nft does not understand: " + line);
-            }
-            String verb = m.group(1), what = m.group(2), table = m.group(3) + " " + m.group(4);
-            String name = m.group(5) == null ? "" : m.group(5);
-            String rest = m.group(6).strip();
-            Table t = work.get(table);
-            if (what.equals("table")) {
-                switch (verb) {
-                    case "add" -> work.putIfAbsent(table, new Table(new LinkedHashMap<>(), new LinkedHashMap<>()));
-                    case "delete" -> {
-                        if (work.remove(table) == null) {
-                            throw new NftException("line " + lineNo + ": No such file or directory: table " + table);
-                        }
-                    }
-                    default -> {
-                        requireTable(t, table, lineNo);
-                        t.sets().values().forEach(Map::clear);
-                        t.chains().values().forEach(List::clear);
-                    }
-                }
-                continue;
-            }
-            requireTable(t, table, lineNo);
-            switch (what) {
-                case "map", "set" -> t.sets().putIfAbsent(name, new TreeMap<>());
-                case "chain" -> t.chains().putIfAbsent(name, new ArrayList<>());
-                case "rule" -> {
-                    List<String> chain = t.chains().get(name);
-                    if (chain == null) {
-                        throw new NftException("line " + lineNo + ": No such file or directory: chain " + name);
-                    }
-                    chain.add(rest);
-                }
-                case "element" -> element(t, verb, name, rest, lineNo);
-                default -> throw new NftException("line " + lineNo + ": unsupported " + what);
-            }
+        for (Op op : NftTransaction.parse(script)) {
+            apply(work, op);
         }
         tables = work;
         scripts.add(script);
     }
 
-    private static void requireTable(Table t, String table, int lineNo) {
-        if (t == null) {
-            throw new NftException("line " + lineNo + ": No such file or directory: table " + table);
+    private static void apply(Map<String, State> work, Op op) {
+        String table = op.family() + " " + op.table();
+        if (op.object() instanceof Table) {
+            switch (op.verb()) {
+                case ADD -> work.putIfAbsent(table, State.empty());
+                case DELETE -> {
+                    if (work.remove(table) == null) {
+                        throw missing("table " + table);
+                    }
+                }
+                case FLUSH -> {
+                    State t = existing(work, table);
+                    t.sets().values().forEach(Map::clear);
+                    t.chains().values().forEach(List::clear);
+                }
+            }
+            return;
+        }
+        State t = existing(work, table);
+        switch (op.object()) {
+            case NftSet set -> apply(op.verb(), t.sets(), set.name(), TreeMap::new, Map::clear, "set");
+            case Chain chain -> apply(op.verb(), t.chains(), chain.name(), ArrayList::new, List::clear, "chain");
+            case Rule rule -> {
+                if (op.verb() != Verb.ADD) {
+                    throw new NftException("fake nft: only add rule is supported");
+                }
+                List<String> rules = t.chains().get(rule.chain());
+                if (rules == null) {
+                    throw missing("chain " + rule.chain());
+                }
+                rules.add(rule.expression());
+            }
+            case Element e -> element(t, op.verb(), e);
+            case Table ignored -> throw new IllegalStateException("handled above");
         }
     }
 
-    private static void element(Table t, String verb, String set, String rest, int lineNo) {
-        TreeMap<String, String> elements = t.sets().get(set);
-        if (elements == null) {
-            throw new NftException("line " + lineNo + ": No such file or directory: set " + set);
-        }
-        String body = rest.replaceFirst("^\\{", "").replaceFirst("}$", "").strip();
-        for (String e : body.split(",")) {
-            String[] kv = e.split(" : ", 2);
-            String key = kv[0].strip();
-            String value = kv.length > 1 ? kv[1].strip() : "";
-            if (verb.equals("add")) {
-                String old = elements.get(key);
-                if (old != null && !old.equals(value)) {
-                    throw new NftException("line " + lineNo + ": File exists: element " + key + " in " + set);
+    private static <T> void apply(Verb verb, Map<String, T> objects, String name, java.util.function.Supplier<T> create,
+                                  java.util.function.Consumer<T> flush, String what) {
+        switch (verb) {
+            case ADD -> objects.putIfAbsent(name, create.get());
+            case DELETE -> {
+                if (objects.remove(name) == null) {
+                    throw missing(what + " " + name);
                 }
-                elements.put(key, value);
-            } else if (elements.remove(key) == null) {
-                throw new NftException("line " + lineNo + ": No such file or directory: element " + key + " in " + set);
+            }
+            case FLUSH -> {
+                T o = objects.get(name);
+                if (o == null) {
+                    throw missing(what + " " + name);
+                }
+                flush.accept(o);
             }
         }
     }
 
+    private static void element(State t, Verb verb, Element e) {
+        TreeMap<String, String> elements = t.sets().get(e.set());
+        if (elements == null) {
+            throw missing("set " + e.set());
+        }
+        String value = e.value().orElse("");
+        switch (verb) {
+            case ADD -> {
+                String old = elements.get(e.key());
+                if (old != null && !old.equals(value)) {
+                    throw new NftException("File exists: element " + e.key() + " in " + e.set());
+                }
+                elements.put(e.key(), value);
+            }
+            case DELETE -> {
+                if (elements.remove(e.key()) == null) {
+                    throw missing("element " + e.key() + " in " + e.set());
+                }
+            }
+            case FLUSH -> throw new NftException("fake nft: flush element is not nft syntax");
+        }
+    }
+
+    private static State existing(Map<String, State> work, String table) {
+        State t = work.get(table);
+        if (t == null) {
+            throw missing("table " + table);
+        }
+        return t;
+    }
+
+    private static NftException missing(String what) {
+        return new NftException("No such file or directory: " + what);
+    }
+
     @Override
     public synchronized Optional<String> listTable(String family, String table) {
-        Table t = tables.get(family + " " + table);
+        State t = tables.get(family + " " + table);
         if (t == null) {
             return Optional.empty();
         }
@@ -149,13 +176,13 @@ public final class FakeNftRunner implements NftRunner {
 
     /** Elements of a set or map (key -> value; value "" for sets), for assertions. */
     public synchronized Map<String, String> elements(String family, String table, String set) {
-        Table t = tables.get(family + " " + table);
+        State t = tables.get(family + " " + table);
         return t == null || !t.sets().containsKey(set) ? Map.of() : Map.copyOf(t.sets().get(set));
     }
 
     /** Rules of a chain, for assertions. */
     public synchronized List<String> rules(String family, String table, String chain) {
-        Table t = tables.get(family + " " + table);
+        State t = tables.get(family + " " + table);
         return t == null || !t.chains().containsKey(chain) ? List.of() : List.copyOf(t.chains().get(chain));
     }
 
