@@ -60,7 +60,7 @@ import org.junit.jupiter.api.TestMethodOrder;
  *
  * <p>Services (VIPs in 172.16.20.0/24, routed by the lab's router to the LB node):
  * <ul>
- *   <li>172.16.20.16 TCP 80 -> w1p1:8080 (the lab's HTTP echo pod; the option example of dsr-option.md), TCP 81 ->
+ *   <li>172.16.20.16 TCP 80 -> w1p1:8080 (the lab's HTTP echo pod; the option example of datapath/src/main/bpf/README.md), TCP 81 ->
  *       w1p1:8181 (nothing listens: reset)</li>
  *   <li>172.16.20.17 TCP/UDP 9000 -> w1p1, w2p1, w2p2 :9000 ({@link PodServer}); UDP 53 -> the same pods :8080</li>
  *   <li>172.16.20.18 TCP/UDP 9000 -> lbp1:9000, a pod on the LB node itself</li>
