@@ -174,11 +174,11 @@ public final class SnatRuleset {
         return picks;
     }
 
-    /** The incremental script from {@code old} to {@code desired}, and how many elements/chains it touches. */
     /** A UDP backend that left a service port: its conntrack entries are deleted after the change. */
     record StaleUdp(String vip, int port, String backend) {
     }
 
+    /** The incremental script from an applied state to the desired one, and how many elements it touches. */
     record Diff(String script, int changes, boolean needsFullReplace, List<StaleUdp> staleUdp) {
         boolean isEmpty() {
             return changes == 0 && !needsFullReplace;
