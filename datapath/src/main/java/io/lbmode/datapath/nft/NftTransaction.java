@@ -55,11 +55,6 @@ final class NftTransaction {
         return this;
     }
 
-    NftTransaction delete(Iterable<? extends NftObject> objects) {
-        objects.forEach(this::delete);
-        return this;
-    }
-
     List<Op> ops() {
         return List.copyOf(ops);
     }
