@@ -1,6 +1,8 @@
 # The lbmode datapath agent (one pod per node, deployed by the operator as DaemonSet lbmode-datapath).
 # Build context: the repository root, after `./mvnw -B package -pl datapath -am -DskipTests`; see images/build.sh.
-# The compiled BPF objects ship inside lbmode-datapath.jar (bpf/*.o), built by clang during the Maven build.
+# The compiled BPF objects ship inside lbmode-datapath.jar (bpf/*.o), built by clang during the Maven build. The jar
+# and target/lib hold the agent only: the lab, the demo, the benchmarks and the test fakes live in lab/ and in the
+# datapath test-jar, which this image never copies (e2e AgentJarContentsTest checks the jar and target/lib).
 FROM eclipse-temurin:25-jre AS jre
 
 # Debian, like the machines lbmode is developed and tested on: libnftables1 (SNAT, via java.lang.foreign),

@@ -1,7 +1,8 @@
 /* lbmode DSR datapath: constants, wire structs and maps, defined once.
  *
  * The Java side (io.lbmode.datapath.bpf) mirrors every struct and number here byte for byte; when you change one,
- * change BpfLayout.java and DropReason.java too (DsrObjectTest loads the object and checks the map sizes). */
+ * change BpfLayout.java, DropReason.java and DsrEvent.java too (DsrUnitTest compares the drop reasons, the events and
+ * the struct bytes with this header; the lab's DsrLabTest loads the object into a kernel). */
 #ifndef LBMODE_DSR_H
 #define LBMODE_DSR_H
 

@@ -2,8 +2,7 @@ package io.lbmode.datapath;
 
 import io.lbmode.datapath.agent.AgentOptions;
 import io.lbmode.datapath.agent.AgentRunner;
-import io.lbmode.datapath.nft.NftRunner;
-import io.lbmode.datapath.nft.NftRunners;
+import io.lbmode.datapath.agent.Programmers;
 import java.util.Map;
 
 /**
@@ -35,11 +34,7 @@ public final class Main {
             return 2;
         }
         // A dry run never touches the kernel, so it also works without root and without libnftables.
-        NftRunner nft = options.dryRun() ? new io.lbmode.datapath.nft.FakeNftRunner() : NftRunners.system();
-        // A dry run must not touch the kernel at all, not even to remove the other mode's state.
-        var programmers = options.dryRun() ? io.lbmode.datapath.agent.Programmers.snatOnly(nft)
-                : io.lbmode.datapath.agent.Programmers.real(nft, options);
-        try (AgentRunner runner = new AgentRunner(options, programmers)) {
+        try (AgentRunner runner = new AgentRunner(options, Programmers.of(options))) {
             return runner.run();
         } catch (Exception e) {
             System.err.println("lbmode datapath: " + (e.getMessage() == null ? e.toString() : e.getMessage()));

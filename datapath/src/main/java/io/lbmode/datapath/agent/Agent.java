@@ -34,7 +34,6 @@ public final class Agent {
     private final Clock clock;
 
     private Optional<ModeProgrammer> active = Optional.empty();
-    private Optional<Long> activeSeed = Optional.empty();
     private Optional<NodeState> lastState = Optional.empty();
     private Optional<String> lastError = Optional.empty();
     private boolean otherModeCleaned;
@@ -134,9 +133,12 @@ public final class Agent {
         return new SyncResult(state, Optional.empty(), Optional.of(message));
     }
 
-    /** The programmer of the effective mode; a mode or seed change replaces it after removing the old mode's state. */
+    /**
+     * The programmer of the effective mode; a mode change replaces it after removing the old mode's state. The seed
+     * travels in the {@link NodeState}: the programmer reprograms whatever depends on it when it changes.
+     */
     private ModeProgrammer programmerFor(DatapathConfig config) {
-        if (active.isPresent() && (active.get().mode() != config.forwardMode() || !activeSeed.equals(Optional.of(config.hashSeed())))) {
+        if (active.isPresent() && active.get().mode() != config.forwardMode()) {
             ModeProgrammer old = active.get();
             active = Optional.empty();
             if (!options.dryRun()) {
@@ -148,24 +150,29 @@ public final class Agent {
             lastState = Optional.empty();
         }
         if (active.isEmpty()) {
-            active = Optional.of(programmers.create(config.forwardMode(), config.hashSeed()));
-            activeSeed = Optional.of(config.hashSeed());
+            active = Optional.of(programmers.create(config.forwardMode()));
         }
         return active.get();
     }
 
     /** Only after the active mode is programmed: a node with a broken new mode keeps forwarding with the old one. */
     private void cleanupOtherMode(ForwardMode activeMode) {
-        ForwardMode other = activeMode == ForwardMode.SNAT ? ForwardMode.DSR : ForwardMode.SNAT;
-        try (ModeProgrammer p = programmers.create(other, activeSeed.orElse(0L))) {
-            p.cleanup();
-            otherModeCleaned = true;
-        } catch (UnsupportedOperationException e) {
-            otherModeCleaned = true; // this build can't program that mode, so it can't have left anything either
-            LOG.debug("{}: {}", other.wireName(), e.getMessage());
-        } catch (RuntimeException e) {
-            LOG.warn("removing {} state: {}", other.wireName(), e.getMessage());
+        boolean cleaned = true;
+        for (ForwardMode other : ForwardMode.values()) {
+            if (other == activeMode) {
+                continue;
+            }
+            try (ModeProgrammer p = programmers.create(other)) {
+                p.cleanup();
+            } catch (UnsupportedOperationException e) {
+                // this build can't program that mode, so it can't have left anything either
+                LOG.debug("{}: {}", other.wireName(), e.getMessage());
+            } catch (RuntimeException e) {
+                cleaned = false;
+                LOG.warn("removing {} state: {}", other.wireName(), e.getMessage());
+            }
         }
+        otherModeCleaned = cleaned;
     }
 
     /** Called every few seconds: restores the rules when someone flushed or edited them. */
@@ -192,7 +199,7 @@ public final class Agent {
     public Optional<String> cleanupAll() {
         StringBuilder errors = new StringBuilder();
         for (ForwardMode mode : ForwardMode.values()) {
-            try (ModeProgrammer p = programmers.create(mode, 0L)) {
+            try (ModeProgrammer p = programmers.create(mode)) {
                 p.cleanup();
                 LOG.info("removed {} state", mode.wireName());
             } catch (UnsupportedOperationException e) {

@@ -1,40 +1,52 @@
 package io.lbmode.datapath.agent;
 
 import io.lbmode.crds.cluster.v1.ForwardMode;
+import io.lbmode.datapath.bpf.DsrProgrammer;
+import io.lbmode.datapath.nft.Conntrack;
 import io.lbmode.datapath.nft.NftRunner;
 import io.lbmode.datapath.nft.SnatProgrammer;
 import io.lbmode.datapath.program.ModeProgrammer;
 import java.nio.file.Path;
 import java.util.Objects;
+import java.util.Optional;
 
 /**
- * Creates the programmer for a forward mode. The agent holds one per mode: the active one applies, the other one
- * only cleans up.
+ * The one place that knows which programmer serves which forward mode. The agent holds one per mode: the active one
+ * applies, the others only clean up. The Maglev seed is not configuration here: it is part of the desired
+ * {@code NodeState} the programmer is given.
  *
- * @param nft             kernel boundary for SNAT mode
- * @param interfaceName   {@code --interface}: where DSR programs attach (empty: the agent's choice, see DsrProgrammer)
- * @param bpffs           {@code --bpffs}: where DSR pins its maps and links
- * @param hashSeed        Maglev seed shared by every node ({@code DatapathConfig.hashSeed})
- * @param maglevTableSize Maglev table size M (a prime from the list in dsr-option.md)
+ * @param nft       kernel boundary for SNAT mode
+ * @param conntrack UDP conntrack cleanup for SNAT mode
+ * @param dsr       where DSR programs attach and pin; empty when this source can't program DSR
  */
-public record ProgrammerFactory(NftRunner nft, String interfaceName, Path bpffs, long hashSeed, int maglevTableSize) {
+record ProgrammerFactory(NftRunner nft, Conntrack conntrack, Optional<Dsr> dsr) implements Programmers {
     /** Cilium's default table size. */
-    public static final int DEFAULT_MAGLEV_TABLE_SIZE = 16381;
+    static final int DEFAULT_MAGLEV_TABLE_SIZE = 16381;
 
-    public ProgrammerFactory {
-        Objects.requireNonNull(nft, "nft");
-        Objects.requireNonNull(interfaceName, "interfaceName");
-        Objects.requireNonNull(bpffs, "bpffs");
+    /**
+     * @param interfaceName   {@code --interface}: where DSR programs attach (empty: the agent's choice, see DsrProgrammer)
+     * @param bpffs           {@code --bpffs}: where DSR pins its maps and links
+     * @param maglevTableSize Maglev table size M (one of {@code Maglev.TABLE_SIZES})
+     */
+    record Dsr(String interfaceName, Path bpffs, int maglevTableSize) {
+        Dsr {
+            Objects.requireNonNull(interfaceName, "interfaceName");
+            Objects.requireNonNull(bpffs, "bpffs");
+        }
     }
 
+    ProgrammerFactory {
+        Objects.requireNonNull(nft, "nft");
+        Objects.requireNonNull(conntrack, "conntrack");
+        Objects.requireNonNull(dsr, "dsr");
+    }
+
+    @Override
     public ModeProgrammer create(ForwardMode mode) {
         return switch (mode) {
-            case SNAT -> new SnatProgrammer(nft, io.lbmode.datapath.nft.Conntrack.system());
-            case DSR -> dsr();
+            case SNAT -> new SnatProgrammer(nft, conntrack);
+            case DSR -> dsr.map(d -> (ModeProgrammer) new DsrProgrammer(d.interfaceName(), d.bpffs(), d.maglevTableSize()))
+                    .orElseThrow(() -> new UnsupportedOperationException("DSR is not available with this programmer source"));
         };
-    }
-
-    private ModeProgrammer dsr() {
-        return new io.lbmode.datapath.bpf.DsrProgrammer(interfaceName, bpffs, hashSeed, maglevTableSize);
     }
 }

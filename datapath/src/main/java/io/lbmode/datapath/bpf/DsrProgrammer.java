@@ -77,17 +77,15 @@ public final class DsrProgrammer implements ModeProgrammer {
     /**
      * @param interfaceName   where to attach; empty: the interface that holds the node's InternalIP
      * @param bpffs           bpffs directory for the pins
-     * @param hashSeed        Maglev seed (the NodeState's seed is used when it differs: it is the desired state)
      * @param maglevTableSize M for services while table memory allows, one of {@link Maglev#TABLE_SIZES}
      */
-    public DsrProgrammer(String interfaceName, Path bpffs, long hashSeed, int maglevTableSize) {
+    public DsrProgrammer(String interfaceName, Path bpffs, int maglevTableSize) {
         this.interfaceName = Objects.requireNonNull(interfaceName, "interfaceName");
         this.bpffs = Objects.requireNonNull(bpffs, "bpffs");
         if (!Maglev.TABLE_SIZES.contains(maglevTableSize)) {
             throw new IllegalArgumentException("Maglev table size must be one of " + Maglev.TABLE_SIZES + ", not " + maglevTableSize);
         }
         this.maglevTableSize = maglevTableSize;
-        this.seed32 = fold(hashSeed);
     }
 
     static int fold(long seed) {

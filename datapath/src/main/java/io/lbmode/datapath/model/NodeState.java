@@ -16,7 +16,8 @@ import java.util.Objects;
  *
  * @param mode     the cluster's effective forward mode
  * @param node     this node
- * @param hashSeed Maglev seed shared by every node (DSR); part of the state because changing it changes backend choice
+ * @param hashSeed Maglev seed shared by every node (DSR); part of the state because changing it changes backend choice,
+ *                 and the only way it reaches a programmer (which reprograms what depends on it when it changes)
  * @param services every LoadBalancer Service port with a VIP
  */
 public record NodeState(ForwardMode mode, NodeInfo node, long hashSeed, List<ServicePort> services) {

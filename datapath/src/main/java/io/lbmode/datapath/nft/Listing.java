@@ -1,9 +1,9 @@
 package io.lbmode.datapath.nft;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.SortedSet;
 import java.util.TreeMap;
 import java.util.TreeSet;
 
@@ -60,24 +60,23 @@ record Listing(Map<String, Set<String>> elements, Map<String, Integer> ruleCount
         Arrays.stream(body.split(",")).map(String::strip).filter(e -> !e.isEmpty()).forEach(elements.get(set)::add);
     }
 
-    /** The listing {@link SnatRuleset#full} and the diffs since should have produced. */
-    static Listing expected(SnatRuleset.Elements e, SortedSet<Integer> picks) {
+    /**
+     * The listing a table holding exactly {@code objects} gives: each set's and map's elements (as nft lists them:
+     * {@code key} or {@code key : value}), each chain's number of rules.
+     */
+    static Listing of(List<NftObject> objects) {
         Map<String, Set<String>> elements = new TreeMap<>();
-        elements.put(SnatRuleset.SERVICE_PORTS, pairs(e.servicePorts()));
-        elements.put(SnatRuleset.BACKENDS, pairs(e.backends()));
-        elements.put(SnatRuleset.MASQUERADE_PORTS, new TreeSet<>(e.masqueradePorts()));
-        elements.put(SnatRuleset.REJECT_PORTS, new TreeSet<>(e.rejectPorts()));
-        Map<String, Integer> rules = new TreeMap<>(Map.of("nat-prerouting", 2, "nat-output", 2, "nat-postrouting", 1,
-                "filter-input", 2, "filter-forward", 2, "filter-output", 2));
-        for (int n : picks) {
-            rules.put(SnatRuleset.pickChain(n), 1);
+        Map<String, Integer> rules = new TreeMap<>();
+        for (NftObject o : objects) {
+            switch (o) {
+                case NftObject.NftSet set -> elements.putIfAbsent(set.name(), new TreeSet<>());
+                case NftObject.Chain chain -> rules.putIfAbsent(chain.name(), 0);
+                case NftObject.Rule rule -> rules.merge(rule.chain(), 1, Integer::sum);
+                case NftObject.Element e -> elements.computeIfAbsent(e.set(), k -> new TreeSet<>()).add(e.body());
+                case NftObject.Table t -> {
+                }
+            }
         }
         return new Listing(elements, rules);
-    }
-
-    private static Set<String> pairs(Map<String, String> m) {
-        Set<String> out = new TreeSet<>();
-        m.forEach((k, v) -> out.add(k + " : " + v));
-        return out;
     }
 }

@@ -4,7 +4,8 @@ import java.util.Optional;
 
 /**
  * The kernel boundary of SNAT mode: everything lbmode does to nftables goes through these two calls, so the rule
- * logic can be tested against {@link FakeNftRunner} without root, and the real kernel is exercised in the lab.
+ * logic can be tested against an in-memory fake (test code: {@code FakeNftRunner}) without root, and the real kernel
+ * is exercised in the lab module.
  */
 public interface NftRunner {
 

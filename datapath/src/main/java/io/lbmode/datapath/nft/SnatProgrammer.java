@@ -81,7 +81,8 @@ public final class SnatProgrammer implements ModeProgrammer {
         if (listing.isEmpty()) {
             return true;
         }
-        return !Listing.parse(listing.get()).equals(Listing.expected(SnatRuleset.Elements.of(applied.get()), picks));
+        NodeState last = applied.get();
+        return !Listing.parse(listing.get()).equals(Listing.of(SnatRuleset.objects(last.node().name(), SnatRuleset.Elements.of(last), picks)));
     }
 
     @Override

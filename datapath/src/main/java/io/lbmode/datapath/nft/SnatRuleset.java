@@ -4,9 +4,8 @@ import io.lbmode.datapath.model.Backend;
 import io.lbmode.datapath.model.NodeState;
 import io.lbmode.datapath.model.ServicePort;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.List;
-import java.util.Map;
+import java.util.Optional;
 import java.util.SortedMap;
 import java.util.SortedSet;
 import java.util.TreeMap;
@@ -14,7 +13,9 @@ import java.util.TreeSet;
 
 /**
  * The SNAT ruleset as data: static chains that never change with Services, and four maps/sets whose elements carry
- * everything Service-specific. Pure (no kernel): renders the full atomic script and the incremental diff script.
+ * everything Service-specific, as typed {@link NftObject}s. Pure (no kernel): the full atomic transaction, the
+ * incremental diff, and the objects drift detection expects in the kernel ({@link Listing#of}) all come from
+ * {@link #layout} and {@link #elements}.
  *
  * <pre>
  * nat-prerouting / nat-output (dstnat):
@@ -45,9 +46,6 @@ public final class SnatRuleset {
      * a service with more backends than this triggers.
      */
     static final int STATIC_PICKS = 64;
-    /** Elements per {@code add element} statement: keeps single lines reasonable for the nft parser. */
-    private static final int CHUNK = 2000;
-
     private static final String KEY = "ip daddr . meta l4proto . th dport";
 
     /** Every element of the four maps/sets, and the pick chains they need; equal states give equal elements. */
@@ -95,60 +93,76 @@ public final class SnatRuleset {
         return "pick-" + n;
     }
 
-    private static String t() {
-        return FAMILY + " " + TABLE;
+    /** The table with its comment, as the full load creates it. */
+    private static NftObject.Table table(String nodeName) {
+        return new NftObject.Table(Optional.of("lbmode SNAT datapath of node " + nodeName + ": managed by the lbmode agent, edits are undone"));
     }
 
     /**
-     * The script that replaces whatever table exists by {@code state} in one transaction ({@code add} + {@code delete}
-     * makes the delete safe when the table is absent; the new table exists before the transaction commits, so there
-     * is no moment without rules).
+     * Everything of the table except elements, in the order the full load creates it: maps and sets, the base
+     * chains with their static rules, and the pick chains {@code picks}.
      */
-    public static String full(NodeState state) {
-        Elements e = Elements.of(state);
-        StringBuilder s = new StringBuilder(128 + e.size() * 48);
-        s.append("add table ").append(t()).append('\n');
-        s.append("delete table ").append(t()).append('\n');
-        s.append("add table ").append(t()).append(" { comment \"lbmode SNAT datapath of node ").append(state.node().name())
-                .append(": managed by the lbmode agent, edits are undone\"; }\n");
-        s.append("add map ").append(t()).append(' ').append(SERVICE_PORTS)
-                .append(" { type ipv4_addr . inet_proto . inet_service : verdict; }\n");
+    static List<NftObject> layout(String nodeName, SortedSet<Integer> picks) {
+        List<NftObject> l = new ArrayList<>();
+        l.add(table(nodeName));
+        l.add(new NftObject.NftSet(SERVICE_PORTS, true, "type ipv4_addr . inet_proto . inet_service : verdict"));
         // typeof, because a numgen value has no named type a "type" declaration could use.
-        s.append("add map ").append(t()).append(' ').append(BACKENDS).append(" { typeof ").append(KEY)
-                .append(" . numgen random mod 65536 : ip daddr . th dport; }\n");
-        s.append("add set ").append(t()).append(' ').append(MASQUERADE_PORTS)
-                .append(" { type ipv4_addr . inet_proto . inet_service; }\n");
-        s.append("add set ").append(t()).append(' ').append(REJECT_PORTS)
-                .append(" { type ipv4_addr . inet_proto . inet_service; }\n");
+        l.add(new NftObject.NftSet(BACKENDS, true, "typeof " + KEY + " . numgen random mod 65536 : ip daddr . th dport"));
+        l.add(new NftObject.NftSet(MASQUERADE_PORTS, false, "type ipv4_addr . inet_proto . inet_service"));
+        l.add(new NftObject.NftSet(REJECT_PORTS, false, "type ipv4_addr . inet_proto . inet_service"));
         for (String hook : List.of("prerouting", "output")) {
             String chain = "nat-" + hook;
-            s.append("add chain ").append(t()).append(' ').append(chain).append(" { type nat hook ").append(hook)
-                    .append(" priority -100; policy accept; }\n"); // -100 = dstnat (the name is valid for prerouting only)
-            s.append("add rule ").append(t()).append(' ').append(chain).append(' ').append(KEY).append(" @")
-                    .append(MASQUERADE_PORTS).append(" meta mark set meta mark | ").append(MASQUERADE_MARK).append('\n');
-            s.append("add rule ").append(t()).append(' ').append(chain).append(' ').append(KEY).append(" vmap @")
-                    .append(SERVICE_PORTS).append('\n');
+            // -100 = dstnat (the name is valid for prerouting only)
+            l.add(NftObject.Chain.base(chain, "type nat hook " + hook + " priority -100; policy accept;"));
+            l.add(new NftObject.Rule(chain, KEY + " @" + MASQUERADE_PORTS + " meta mark set meta mark | " + MASQUERADE_MARK));
+            l.add(new NftObject.Rule(chain, KEY + " vmap @" + SERVICE_PORTS));
         }
-        s.append("add chain ").append(t()).append(" nat-postrouting { type nat hook postrouting priority srcnat; policy accept; }\n");
-        s.append("add rule ").append(t()).append(" nat-postrouting meta mark & ").append(MASQUERADE_MARK).append(" == ")
-                .append(MASQUERADE_MARK).append(" masquerade fully-random\n");
+        l.add(NftObject.Chain.base("nat-postrouting", "type nat hook postrouting priority srcnat; policy accept;"));
+        l.add(new NftObject.Rule("nat-postrouting", "meta mark & " + MASQUERADE_MARK + " == " + MASQUERADE_MARK + " masquerade fully-random"));
         for (String hook : List.of("input", "forward", "output")) {
             String chain = "filter-" + hook;
-            s.append("add chain ").append(t()).append(' ').append(chain).append(" { type filter hook ").append(hook)
-                    .append(" priority filter - 10; policy accept; }\n");
-            s.append("add rule ").append(t()).append(' ').append(chain).append(' ').append(KEY).append(" @")
-                    .append(REJECT_PORTS).append(" meta l4proto tcp reject with tcp reset\n");
-            s.append("add rule ").append(t()).append(' ').append(chain).append(' ').append(KEY).append(" @")
-                    .append(REJECT_PORTS).append(" reject\n");
+            l.add(NftObject.Chain.base(chain, "type filter hook " + hook + " priority filter - 10; policy accept;"));
+            l.add(new NftObject.Rule(chain, KEY + " @" + REJECT_PORTS + " meta l4proto tcp reject with tcp reset"));
+            l.add(new NftObject.Rule(chain, KEY + " @" + REJECT_PORTS + " reject"));
         }
-        for (int n : picksFor(e)) {
-            pickChain(s, n);
+        for (int n : picks) {
+            l.add(NftObject.Chain.regular(pickChain(n)));
+            l.add(new NftObject.Rule(pickChain(n), "dnat ip to " + KEY + " . numgen random mod " + n + " map @" + BACKENDS));
         }
-        elements(s, "add", BACKENDS, mapElements(e.backends()));
-        elements(s, "add", SERVICE_PORTS, mapElements(e.servicePorts()));
-        elements(s, "add", MASQUERADE_PORTS, e.masqueradePorts());
-        elements(s, "add", REJECT_PORTS, e.rejectPorts());
-        return s.toString();
+        return l;
+    }
+
+    /** Every element of {@code e}, in the order the full load adds them (backends before the verdicts using them). */
+    static List<NftObject.Element> elements(Elements e) {
+        List<NftObject.Element> l = new ArrayList<>(e.size());
+        e.backends().forEach((k, v) -> l.add(NftObject.Element.of(BACKENDS, k, v)));
+        e.servicePorts().forEach((k, v) -> l.add(NftObject.Element.of(SERVICE_PORTS, k, v)));
+        e.masqueradePorts().forEach(k -> l.add(NftObject.Element.of(MASQUERADE_PORTS, k)));
+        e.rejectPorts().forEach(k -> l.add(NftObject.Element.of(REJECT_PORTS, k)));
+        return l;
+    }
+
+    /** The table as it should be after a full load of {@code elements} with pick chains {@code picks}. */
+    static List<NftObject> objects(String nodeName, Elements elements, SortedSet<Integer> picks) {
+        List<NftObject> all = new ArrayList<>(layout(nodeName, picks));
+        all.addAll(elements(elements));
+        return all;
+    }
+
+    /**
+     * The transaction that replaces whatever table exists by {@code state} ({@code add} + {@code delete} makes the
+     * delete safe when the table is absent; the new table exists before the transaction commits, so there is no
+     * moment without rules).
+     */
+    static NftTransaction fullTransaction(NodeState state) {
+        Elements e = Elements.of(state);
+        return new NftTransaction(FAMILY, TABLE).add(NftObject.Table.ANY).delete(NftObject.Table.ANY)
+                .add(objects(state.node().name(), e, picksFor(e)));
+    }
+
+    /** {@link #fullTransaction} as the script the kernel boundary runs. */
+    public static String full(NodeState state) {
+        return fullTransaction(state).script();
     }
 
     /** Pick chains a full load creates for these elements: the static ones plus any larger count in use. */
@@ -160,17 +174,11 @@ public final class SnatRuleset {
         return picks;
     }
 
-    private static void pickChain(StringBuilder s, int n) {
-        s.append("add chain ").append(t()).append(' ').append(pickChain(n)).append('\n');
-        s.append("add rule ").append(t()).append(' ').append(pickChain(n)).append(" dnat ip to ").append(KEY)
-                .append(" . numgen random mod ").append(n).append(" map @").append(BACKENDS).append('\n');
-    }
-
-    /** The incremental script from {@code old} to {@code desired}, and how many elements/chains it touches. */
     /** A UDP backend that left a service port: its conntrack entries are deleted after the change. */
     record StaleUdp(String vip, int port, String backend) {
     }
 
+    /** The incremental script from an applied state to the desired one, and how many elements it touches. */
     record Diff(String script, int changes, boolean needsFullReplace, List<StaleUdp> staleUdp) {
         boolean isEmpty() {
             return changes == 0 && !needsFullReplace;
@@ -212,28 +220,18 @@ public final class SnatRuleset {
         if (!existingPicks.containsAll(b.pickChains())) {
             return new Diff("", 0, true, List.of());
         }
-        StringBuilder s = new StringBuilder();
-        int changes = 0;
-        List<String> svcDel = changedOrGone(a.servicePorts(), b.servicePorts());
-        List<String> backDel = changedOrGone(a.backends(), b.backends());
-        List<String> masqDel = gone(a.masqueradePorts(), b.masqueradePorts());
-        List<String> rejDel = gone(a.rejectPorts(), b.rejectPorts());
-        elements(s, "delete", SERVICE_PORTS, svcDel);
-        elements(s, "delete", BACKENDS, backDel);
-        elements(s, "delete", MASQUERADE_PORTS, masqDel);
-        elements(s, "delete", REJECT_PORTS, rejDel);
-        List<String> backAdd = newOrChanged(a.backends(), b.backends());
-        List<String> svcAdd = newOrChanged(a.servicePorts(), b.servicePorts());
-        List<String> masqAdd = gone(b.masqueradePorts(), a.masqueradePorts());
-        List<String> rejAdd = gone(b.rejectPorts(), a.rejectPorts());
+        NftTransaction tx = new NftTransaction(FAMILY, TABLE);
+        // Deletes first, so a changed element can be re-added with its new value.
+        changedOrGone(a.servicePorts(), b.servicePorts()).forEach(k -> tx.delete(NftObject.Element.of(SERVICE_PORTS, k)));
+        changedOrGone(a.backends(), b.backends()).forEach(k -> tx.delete(NftObject.Element.of(BACKENDS, k)));
+        gone(a.masqueradePorts(), b.masqueradePorts()).forEach(k -> tx.delete(NftObject.Element.of(MASQUERADE_PORTS, k)));
+        gone(a.rejectPorts(), b.rejectPorts()).forEach(k -> tx.delete(NftObject.Element.of(REJECT_PORTS, k)));
         // Adds: masquerade mark before the verdict so no first packet is forwarded unmasqueraded.
-        elements(s, "add", MASQUERADE_PORTS, masqAdd);
-        elements(s, "add", BACKENDS, backAdd);
-        elements(s, "add", SERVICE_PORTS, svcAdd);
-        elements(s, "add", REJECT_PORTS, rejAdd);
-        changes += svcDel.size() + backDel.size() + masqDel.size() + rejDel.size()
-                + backAdd.size() + svcAdd.size() + masqAdd.size() + rejAdd.size();
-        return new Diff(s.toString(), changes, false, staleUdp(before, after));
+        gone(b.masqueradePorts(), a.masqueradePorts()).forEach(k -> tx.add(NftObject.Element.of(MASQUERADE_PORTS, k)));
+        newOrChanged(a.backends(), b.backends()).forEach((k, v) -> tx.add(NftObject.Element.of(BACKENDS, k, v)));
+        newOrChanged(a.servicePorts(), b.servicePorts()).forEach((k, v) -> tx.add(NftObject.Element.of(SERVICE_PORTS, k, v)));
+        gone(b.rejectPorts(), a.rejectPorts()).forEach(k -> tx.add(NftObject.Element.of(REJECT_PORTS, k)));
+        return new Diff(tx.script(), tx.elementChanges(), false, staleUdp(before, after));
     }
 
     private static List<StaleUdp> staleUdp(List<ServicePort> before, List<ServicePort> after) {
@@ -263,11 +261,11 @@ public final class SnatRuleset {
         return out;
     }
 
-    private static List<String> newOrChanged(SortedMap<String, String> a, SortedMap<String, String> b) {
-        List<String> out = new ArrayList<>();
+    private static SortedMap<String, String> newOrChanged(SortedMap<String, String> a, SortedMap<String, String> b) {
+        SortedMap<String, String> out = new TreeMap<>();
         b.forEach((k, v) -> {
             if (!v.equals(a.get(k))) {
-                out.add(k + " : " + v);
+                out.put(k, v);
             }
         });
         return out;
@@ -277,20 +275,8 @@ public final class SnatRuleset {
         return a.stream().filter(k -> !b.contains(k)).toList();
     }
 
-    private static List<String> mapElements(Map<String, String> m) {
-        return m.entrySet().stream().map(en -> en.getKey() + " : " + en.getValue()).toList();
-    }
-
-    private static void elements(StringBuilder s, String verb, String set, Collection<String> elements) {
-        List<String> list = List.copyOf(elements);
-        for (int i = 0; i < list.size(); i += CHUNK) {
-            s.append(verb).append(" element ").append(t()).append(' ').append(set).append(" { ")
-                    .append(String.join(", ", list.subList(i, Math.min(list.size(), i + CHUNK)))).append(" }\n");
-        }
-    }
-
     /** Script removing the table (and with it every chain, map and set lbmode made). */
     static String remove() {
-        return "add table " + t() + "\ndelete table " + t() + "\n";
+        return new NftTransaction(FAMILY, TABLE).add(NftObject.Table.ANY).delete(NftObject.Table.ANY).script();
     }
 }

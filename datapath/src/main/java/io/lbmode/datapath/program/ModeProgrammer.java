@@ -6,7 +6,7 @@ import java.util.Map;
 
 /**
  * Brings the kernel of this node to a {@link NodeState} for one forward mode. SNAT: {@code io.lbmode.datapath.nft};
- * DSR: {@code io.lbmode.datapath.bpf.DsrProgrammer} (issue #5), created through
+ * DSR: {@code io.lbmode.datapath.bpf.DsrProgrammer}; which serves which mode is decided in
  * {@code io.lbmode.datapath.agent.ProgrammerFactory}.
  *
  * <p>Contract the agent relies on:

@@ -3,12 +3,12 @@ package io.lbmode.datapath.agent;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.lbmode.crds.cluster.v1.ForwardMode;
+import io.lbmode.datapath.fixtures.LabObjects;
 import io.lbmode.datapath.model.NodeState;
 import io.lbmode.datapath.nft.FakeNftRunner;
 import io.lbmode.datapath.nft.SnatProgrammer;
 import io.lbmode.datapath.program.Applied;
 import io.lbmode.datapath.program.ModeProgrammer;
-import io.lbmode.lab.LabObjects;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -68,7 +68,7 @@ class ModeSwitchTest {
 
     Agent agent() throws Exception {
         AgentOptions o = AgentOptions.parse(new String[]{"--node", "lb", "--state-dir", dir.toString()}, Map.of());
-        Programmers programmers = (mode, seed) -> mode == ForwardMode.SNAT ? new SnatProgrammer(nft) : new RecordingDsr();
+        Programmers programmers = mode -> mode == ForwardMode.SNAT ? new SnatProgrammer(nft) : new RecordingDsr();
         return new Agent(o, programmers, new FileStatusSink(dir, "lb"), Clock.systemUTC());
     }
 

@@ -4,8 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.lbmode.crds.cluster.v1.ForwardMode;
+import io.lbmode.datapath.fixtures.LabObjects;
 import io.lbmode.datapath.nft.FakeNftRunner;
-import io.lbmode.lab.LabObjects;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;

@@ -109,7 +109,7 @@ class DsrUnitTest {
                 List.of(new Backend(Addresses.ipv4("10.244.1.2"), 8080, "w1", false),
                         new Backend(Addresses.ipv4("10.244.0.2"), 8080, "lb", true)));
         ServicePort none = new ServicePort("default", "none", "", Protocol.UDP, Addresses.ipv4("172.16.20.17"), 53, false, List.of());
-        String text = new DsrProgrammer("eth0", Path.of("/nonexistent"), 7, 251)
+        String text = new DsrProgrammer("eth0", Path.of("/nonexistent"), 251)
                 .render(new NodeState(ForwardMode.DSR, node, 7, List.of(web, none)));
         assertThat(text).contains("dsr_ingress/dsr_egress on eth0")
                 .contains("service 172.16.20.16:80/tcp (default/web:http)")
@@ -126,6 +126,6 @@ class DsrUnitTest {
 
     @Test
     void tableSizeMustBeAnAllowedPrime() {
-        assertThatThrownBy(() -> new DsrProgrammer("", Path.of("/x"), 1, 1000)).hasMessageContaining("one of");
+        assertThatThrownBy(() -> new DsrProgrammer("", Path.of("/x"), 1000)).hasMessageContaining("one of");
     }
 }

@@ -1,5 +1,6 @@
 package io.lbmode.datapath.bpf;
 
+import io.lbmode.lab.Netns;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -32,7 +33,7 @@ final class PodServer implements AutoCloseable {
     private final ServerSocket tcp;
     private final DatagramSocket udp;
 
-    PodServer(NsThread ns, String name, int port) throws Exception {
+    PodServer(Netns ns, String name, int port) throws Exception {
         this.name = name;
         this.tcp = ns.call(() -> {
             ServerSocket s = new ServerSocket();

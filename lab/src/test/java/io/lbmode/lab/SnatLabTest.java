@@ -4,7 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.lbmode.crds.cluster.v1.ForwardMode;
-import io.lbmode.lab.LabObjects.Ep;
+import io.lbmode.datapath.fixtures.LabObjects;
+import io.lbmode.datapath.fixtures.LabObjects.Ep;
 import java.net.ConnectException;
 import java.net.PortUnreachableException;
 import java.net.Socket;

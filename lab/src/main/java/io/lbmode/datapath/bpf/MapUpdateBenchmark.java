@@ -21,7 +21,7 @@ import java.util.List;
 
 /**
  * Benchmark, not a test: what it costs to program the DSR maps from Java. Run as root inside a scratch network
- * namespace ({@code datapath/src/main/bpf/benchmark.sh} does that):
+ * namespace ({@code lab/bench/dsr-map-update.sh} does that):
  * <ol>
  *   <li>10,000 {@code lb_services} updates through libbpf/FFM (one bpf(2) call each), against the baseline of one
  *       {@code bpftool map update} process per update (measured on a sample, scaled to 10,000) and one
@@ -165,7 +165,7 @@ public final class MapUpdateBenchmark {
             int changed = 0;
             for (int r = 0; r < load.length; r++) {
                 DsrDatapath.cleanup(bpffs);
-                DsrProgrammer p = new DsrProgrammer(iface, bpffs, 42, m);
+                DsrProgrammer p = new DsrProgrammer(iface, bpffs, m);
                 try {
                     load[r] = p.apply(NodeState.empty(ForwardMode.DSR, node, 42)).took().toNanos() / 1e6; // load, pin, attach
                     Applied full = p.apply(state(node, 0));

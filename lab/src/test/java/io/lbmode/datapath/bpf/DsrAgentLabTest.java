@@ -4,9 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.lbmode.crds.cluster.v1.ForwardMode;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplane;
+import io.lbmode.datapath.fixtures.LabObjects;
 import io.lbmode.lab.Lab;
-import io.lbmode.lab.LabObjects;
 import io.lbmode.lab.LabSpec;
+import io.lbmode.lab.LabSupport;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.Socket;
@@ -43,6 +44,7 @@ class DsrAgentLabTest {
 
     @BeforeAll
     void setUp() throws Exception {
+        LabSupport.requireRoot();
         lab = Lab.start(LabSpec.unique());
         try {
             writeCluster(ForwardMode.DSR);

@@ -15,7 +15,7 @@ public final class StateDirGenerator {
         int n = Integer.parseInt(args[1]);
         int k = Integer.parseInt(args[2]);
         Files.createDirectories(dir);
-        Files.writeString(dir.resolve("cluster.yaml"), io.lbmode.lab.LabObjects.cluster(io.lbmode.crds.cluster.v1.ForwardMode.SNAT)
+        Files.writeString(dir.resolve("cluster.yaml"), io.lbmode.datapath.fixtures.LabObjects.cluster(io.lbmode.crds.cluster.v1.ForwardMode.SNAT)
                 + "---\napiVersion: v1\nkind: Node\nmetadata: {name: bench}\nstatus:\n  addresses: [{type: InternalIP, address: 10.0.0.10}]\n");
         // Several files: KubeYaml caps one file at 3 MB.
         int perFile = 2000;

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # DSR map-programming benchmark (not a test): runs io.lbmode.datapath.bpf.MapUpdateBenchmark as root in a scratch
-# network namespace with its own bpffs, then removes both. Needs the datapath module built (target/lbmode-datapath.jar
-# or target/classes, and target/lib).
-# usage: datapath/src/main/bpf/benchmark.sh
+# network namespace with its own bpffs, then removes both. Needs the lab module built (target/lbmode-lab.jar and
+# target/lib, which holds the agent jar with the compiled BPF object).
+# usage: lab/bench/dsr-map-update.sh
 set -euo pipefail
-here=$(cd "$(dirname "$0")/../../.." && pwd)   # the datapath module
-[ "$(id -u)" = 0 ] || { echo "benchmark.sh: run as root (network namespace, bpffs, BPF maps)" >&2; exit 1; }
+here=$(cd "$(dirname "$0")/.." && pwd)   # the lab module
+[ "$(id -u)" = 0 ] || { echo "dsr-map-update.sh: run as root (network namespace, bpffs, BPF maps)" >&2; exit 1; }
 java=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java
-cp="$here/target/classes:$here/target/lib/*"
-[ -d "$here/target/lib" ] || { echo "benchmark.sh: build first: ./mvnw -B -o package -pl datapath -DskipTests" >&2; exit 1; }
+cp="$here/target/lbmode-lab.jar:$here/target/lib/*"
+[ -d "$here/target/lib" ] || { echo "dsr-map-update.sh: build first: ./mvnw -B -o package -pl lab -am -DskipTests" >&2; exit 1; }
 ns=lbmode-bench-$$
 dir=/run/$ns
 cleanup() { ip netns del "$ns" 2>/dev/null || true; rm -rf "$dir"; }

@@ -1,9 +1,9 @@
 package io.lbmode.datapath.bpf;
 
 import io.lbmode.crds.cluster.v1.ForwardMode;
+import io.lbmode.datapath.fixtures.LabObjects;
 import io.lbmode.lab.Lab;
 import io.lbmode.lab.LabMeasure;
-import io.lbmode.lab.LabObjects;
 import io.lbmode.lab.LabSpec;
 import java.time.Duration;
 import java.util.ArrayList;

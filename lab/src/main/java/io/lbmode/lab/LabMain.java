@@ -1,6 +1,7 @@
 package io.lbmode.lab;
 
 import io.lbmode.crds.cluster.v1.ForwardMode;
+import io.lbmode.datapath.fixtures.LabObjects;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;

@@ -3,6 +3,7 @@ package io.lbmode.lab;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.lbmode.crds.cluster.v1.ForwardMode;
+import io.lbmode.datapath.fixtures.LabObjects;
 import java.awt.image.BufferedImage;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): nftables programming cost of lbmode's SNAT layout vs a kube-proxy-style layout, and the
 # agent's RSS with 10,000 services. Root; runs in scratch network namespaces it removes afterwards.
-#   datapath/bench/nft-load.sh [SERVICES...]        (default: 1000 10000)
-# Build first: ./mvnw -B -q package -pl datapath -am -DskipTests
+#   lab/bench/nft-load.sh [SERVICES...]        (default: 1000 10000)
+# Build first: ./mvnw -B -q package -pl lab -am -DskipTests
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 java=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java
-cp="$root/datapath/target/lbmode-datapath.jar:$root/datapath/target/lib/*"
+cp="$root/lab/target/lbmode-lab.jar:$root/lab/target/lib/*"   # lib/ holds the agent jar too
 ns=lbmode-bench-$$
 work=$(mktemp -d)
 cleanup() { ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true; ip netns del "$ns" 2>/dev/null || true; rm -rf "$work"; }

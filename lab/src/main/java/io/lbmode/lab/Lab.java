@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplane;
+import io.lbmode.datapath.fixtures.LabObjects;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.DatagramPacket;
@@ -44,19 +45,18 @@ import java.util.stream.Stream;
 public final class Lab implements AutoCloseable {
     public static final String CLIENT = "client";
     public static final String ROUTER = "router";
-    public static final String LB = "lb";
-    public static final String W1 = "w1";
-    public static final String W2 = "w2";
-    public static final List<String> NODES = List.of(LB, W1, W2);
+    public static final String LB = LabObjects.LB;
+    public static final String W1 = LabObjects.W1;
+    public static final String W2 = LabObjects.W2;
+    public static final List<String> NODES = LabObjects.NODES;
     public static final String CLIENT_IP = "10.0.1.2";
     public static final String ROUTER_NODE_IP = "10.0.0.1";
-    public static final Map<String, String> NODE_IPS = Map.of(LB, "10.0.0.10", W1, "10.0.0.11", W2, "10.0.0.12");
+    public static final Map<String, String> NODE_IPS = LabObjects.NODE_IPS;
     public static final Map<String, String> POD_CIDRS = Map.of(W1, "10.244.1.0/24", W2, "10.244.2.0/24");
     /** Pod name -> (node, address). */
-    public static final Map<String, List<String>> PODS = Map.of(
-            "w1p1", List.of(W1, "10.244.1.2"), "w2p1", List.of(W2, "10.244.2.2"), "w2p2", List.of(W2, "10.244.2.3"));
+    public static final Map<String, List<String>> PODS = LabObjects.PODS;
     public static final String VIP_RANGE = "172.16.20.0/24";
-    public static final int POD_PORT = 8080;
+    public static final int POD_PORT = LabObjects.POD_PORT;
     public static final Path RUN = Path.of("/run/lbmode-lab");
 
     private final LabSpec spec;

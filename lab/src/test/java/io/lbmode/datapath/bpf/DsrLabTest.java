@@ -11,8 +11,12 @@ import io.lbmode.datapath.model.NodeState;
 import io.lbmode.datapath.model.Protocol;
 import io.lbmode.datapath.model.ServicePort;
 import io.lbmode.datapath.program.Applied;
+import io.lbmode.testsupport.Await;
 import io.lbmode.lab.Lab;
 import io.lbmode.lab.LabSpec;
+import io.lbmode.lab.LabSupport;
+import io.lbmode.lab.Netns;
+import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.ConnectException;
@@ -36,6 +40,7 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
@@ -55,7 +60,7 @@ import org.junit.jupiter.api.TestMethodOrder;
  *
  * <p>Services (VIPs in 172.16.20.0/24, routed by the lab's router to the LB node):
  * <ul>
- *   <li>172.16.20.16 TCP 80 -> w1p1:8080 (the lab's HTTP echo pod; the option example of dsr-option.md), TCP 81 ->
+ *   <li>172.16.20.16 TCP 80 -> w1p1:8080 (the lab's HTTP echo pod; the option example of datapath/src/main/bpf/README.md), TCP 81 ->
  *       w1p1:8181 (nothing listens: reset)</li>
  *   <li>172.16.20.17 TCP/UDP 9000 -> w1p1, w2p1, w2p2 :9000 ({@link PodServer}); UDP 53 -> the same pods :8080</li>
  *   <li>172.16.20.18 TCP/UDP 9000 -> lbp1:9000, a pod on the LB node itself</li>
@@ -77,13 +82,14 @@ class DsrLabTest {
             LB_POD, LB_POD_IP);
 
     Lab lab;
-    final Map<String, NsThread> ns = new HashMap<>();
+    final Map<String, Netns> ns = new HashMap<>();
     final Map<String, DsrProgrammer> programmers = new LinkedHashMap<>();
     final List<PodServer> servers = new ArrayList<>();
     List<String> pool17 = List.of("w1p1", "w2p1", "w2p2");
 
     @BeforeAll
     void setUp() throws Exception {
+        LabSupport.requireRoot();
         lab = Lab.start(LabSpec.unique());
         try {
             // A pod on the LB node (the shared lab has none): namespace, veth, route.
@@ -96,7 +102,7 @@ class DsrLabTest {
             sh("ip", "-n", lab.ns(Lab.LB), "addr", "add", "10.244.0.1/24", "dev", "p-lbp1");
             sh("ip", "-n", lab.ns(Lab.LB), "link", "set", "p-lbp1", "up");
             for (String m : List.of(Lab.CLIENT, Lab.ROUTER, Lab.LB, Lab.W1, Lab.W2, "w1p1", "w2p1", "w2p2", LB_POD)) {
-                ns.put(m, new NsThread(lab.ns(m)));
+                ns.put(m, new Netns(lab.ns(m)));
             }
             for (String pod : POD_NODE.keySet()) {
                 servers.add(new PodServer(ns.get(pod), pod, PORT));
@@ -119,7 +125,7 @@ class DsrLabTest {
                     }
                     """);
             for (String node : Lab.NODES) {
-                programmers.put(node, new DsrProgrammer("eth0", lab.bpffs(node), SEED, 16381));
+                programmers.put(node, new DsrProgrammer("eth0", lab.bpffs(node), 16381));
             }
             applyAll();
             lab.awaitPods();
@@ -145,7 +151,7 @@ class DsrLabTest {
                 System.err.println("cleanup " + e.getKey() + ": " + ex);
             }
         }
-        ns.values().forEach(NsThread::close);
+        ns.values().forEach(Netns::close);
         if (lab != null) {
             lab.close();
         }
@@ -524,23 +530,33 @@ class DsrLabTest {
         });
         try (s) {
             s.getOutputStream().write(("slow " + n + "\n").getBytes(StandardCharsets.US_ASCII));
+            AtomicLong received = new AtomicLong();
+            InputStream counted = new FilterInputStream(s.getInputStream()) {
+                @Override
+                public int read(byte[] b, int off, int len) throws IOException {
+                    int r = super.read(b, off, len);
+                    received.addAndGet(Math.max(r, 0));
+                    return r;
+                }
+            };
             CompletableFuture<String> hash = CompletableFuture.supplyAsync(() -> {
                 try {
-                    return sha256(s.getInputStream(), n);
+                    return sha256(counted, n);
                 } catch (Exception e) {
                     throw new RuntimeException(e);
                 }
             });
-            Thread.sleep(1500);
-            assertThat(hash).isNotDone();
+            Await.until("the first MiB of the slow download", () -> received.get() >= 1 << 20);
+            assertThat(hash).as("the download is still running when the programmers go").isNotDone();
             Map<String, Integer> oldProgs = new HashMap<>();
             // "agent exits": handles released, programs stay attached, maps stay pinned
             for (String node : Lab.NODES) {
                 oldProgs.put(node, dp(node).attached().orElseThrow().ingressProgId());
                 programmers.get(node).close();
-                programmers.put(node, new DsrProgrammer("eth0", lab.bpffs(node), SEED, 16381));
+                programmers.put(node, new DsrProgrammer("eth0", lab.bpffs(node), 16381));
             }
-            Thread.sleep(300);
+            long atExit = received.get();
+            Await.until("the download goes on with no programmer running", () -> received.get() >= atExit + (256 << 10));
             Map<String, Applied> applied = applyAll(); // "new agent": load, adopt pins, re-attach (replace)
             for (String node : Lab.NODES) {
                 assertThat(applied.get(node).full()).isTrue();
@@ -579,7 +595,7 @@ class DsrLabTest {
     @Order(13)
     void driftIsDetectedAndRepaired() throws Exception {
         DsrProgrammer lb = programmers.get(Lab.LB);
-        NsThread lbNs = ns.get(Lab.LB); // tc queries go to the calling thread's network namespace
+        Netns lbNs = ns.get(Lab.LB); // tc queries go to the calling thread's network namespace
         assertThat(lbNs.call(lb::drifted)).isFalse();
         // someone removes our ingress filter and a service entry
         exec(Lab.LB, "tc", "filter", "del", "dev", "eth0", "ingress");

@@ -13,10 +13,11 @@ import java.util.concurrent.Executors;
 
 /**
  * Runs code on a platform thread that has entered a network namespace ({@code setns(2)} through java.lang.foreign),
- * so sockets the code opens live in that namespace (a socket keeps its namespace for life, whatever thread uses it
- * later). Much faster than a {@code ip netns exec ... curl} subprocess per request.
+ * so sockets the code opens (and tc programs it attaches) live in that namespace (a socket keeps its namespace for
+ * life, whatever thread uses it later). Much faster than a {@code ip netns exec ... curl} subprocess per request.
+ * Namespaces are per thread, so the thread is never shared with other work.
  */
-final class Netns implements AutoCloseable {
+public final class Netns implements AutoCloseable {
     private static final int CLONE_NEWNET = 0x40000000;
     private static final MethodHandle OPEN;
     private static final MethodHandle SETNS;
@@ -33,9 +34,11 @@ final class Netns implements AutoCloseable {
                 FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
     }
 
+    private final String name;
     private final ExecutorService thread;
 
-    Netns(String name) {
+    public Netns(String name) {
+        this.name = name;
         thread = Executors.newSingleThreadExecutor(r -> {
             Thread t = Thread.ofPlatform().daemon().name("netns-" + name).unstarted(() -> {
                 enter(name);
@@ -64,7 +67,12 @@ final class Netns implements AutoCloseable {
         }
     }
 
-    <T> T call(Callable<T> task) throws Exception {
+    /** The namespace's name (under /run/netns). */
+    public String name() {
+        return name;
+    }
+
+    public <T> T call(Callable<T> task) throws Exception {
         try {
             return thread.submit(task).get();
         } catch (ExecutionException e) {
@@ -73,6 +81,18 @@ final class Netns implements AutoCloseable {
             }
             throw e;
         }
+    }
+
+    public void run(ThrowingRunnable task) throws Exception {
+        call(() -> {
+            task.run();
+            return null;
+        });
+    }
+
+    /** A task that returns nothing and may throw. */
+    public interface ThrowingRunnable {
+        void run() throws Exception;
     }
 
     @Override
