@@ -66,11 +66,11 @@ public final class KubeControlPlane {
         }
     }
 
-    /** Stops the control plane when the whole run ends. */
+    /** Stops the control plane when the whole run ends (LBMODE_KUBE_KEEP=1 leaves it running to look at). */
     private record Running(KubeControlPlane plane) implements ExtensionContext.Store.CloseableResource {
         @Override
         public void close() throws IOException, InterruptedException {
-            if (!Boolean.getBoolean("lbmode.kube.keep")) {
+            if (!"1".equals(System.getenv("LBMODE_KUBE_KEEP"))) {
                 plane.lbmode("kube", "down").ok("./lbmode kube down");
             }
         }

@@ -13,6 +13,7 @@ import io.lbmode.crds.cluster.v1.Cluster;
 import io.lbmode.datapathconfig.DatapathConfig;
 import io.lbmode.operator.config.OperatorConfig;
 import jakarta.inject.Inject;
+import java.util.Optional;
 
 /**
  * ConfigMap {@value DatapathConfig#CONFIG_MAP_NAME} in the operator's namespace: what every datapath agent programs
@@ -33,6 +34,12 @@ public class DatapathConfigMapDependent extends KubernetesDependentResource<Conf
 
     public DatapathConfigMapDependent() {
         super(ConfigMap.class);
+    }
+
+    /** By name, so that a Cluster created after another was deleted takes the object over ({@link DatapathLabels#byName}). */
+    @Override
+    public Optional<ConfigMap> getSecondaryResource(Cluster primary, Context<Cluster> context) {
+        return DatapathLabels.byName(this, DatapathConfig.CONFIG_MAP_NAME, context);
     }
 
     @Override

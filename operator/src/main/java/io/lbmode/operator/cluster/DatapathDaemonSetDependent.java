@@ -25,6 +25,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * The datapath agent DaemonSet ({@code io.lbmode.datapath.Main} on every node), in the operator's namespace.
@@ -50,6 +51,12 @@ public class DatapathDaemonSetDependent extends KubernetesDependentResource<Daem
 
     public DatapathDaemonSetDependent() {
         super(DaemonSet.class);
+    }
+
+    /** By name, so that a Cluster created after another was deleted takes the object over ({@link DatapathLabels#byName}). */
+    @Override
+    public Optional<DaemonSet> getSecondaryResource(Cluster primary, Context<Cluster> context) {
+        return DatapathLabels.byName(this, DatapathLabels.NAME, context);
     }
 
     @Override
