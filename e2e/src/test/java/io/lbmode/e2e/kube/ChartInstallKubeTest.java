@@ -27,6 +27,20 @@ class ChartInstallKubeTest {
     }
 
     @Test
+    void kubeUpAgainChangesNothingAndPrintsOnlyTheExports() throws Exception {
+        String before = kube.kubectl("get", "deployment,secret,validatingwebhookconfigurations", "-A",
+                "-l", "app.kubernetes.io/instance=" + KubeControlPlane.RELEASE, "-o", "jsonpath={..uid}").ok("get").stdout();
+        KubeControlPlane.Result again = kube.lbmode("kube", "up").ok("./lbmode kube up, a second time");
+        assertThat(again.stdout().lines().toList()).containsExactly(
+                "export KUBECONFIG=" + kube.kubeconfig, "export PATH=" + kube.bin + ":$PATH");
+        assertThat(kube.helm("history", KubeControlPlane.RELEASE, "-n", KubeControlPlane.NAMESPACE).ok("helm history")
+                .stdout().lines().count()).as("one release revision: not installed twice").isEqualTo(2);
+        assertThat(kube.kubectl("get", "deployment,secret,validatingwebhookconfigurations", "-A",
+                "-l", "app.kubernetes.io/instance=" + KubeControlPlane.RELEASE, "-o", "jsonpath={..uid}").stdout())
+                .isEqualTo(before);
+    }
+
+    @Test
     void theApiServerAcceptedBothCrds() {
         for (String crd : new String[]{"clusters.baremetal.cluster.gke.io", "nodedataplanes.lbmode.io"}) {
             kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/" + crd).ok("CRD " + crd + " Established");
