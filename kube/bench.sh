@@ -26,8 +26,10 @@
 # Settings (environment):     BENCH_CLUSTERS (1000), BENCH_APPLY_BATCHES (1), BENCH_ROUNDS (5), BENCH_PER_ROUND (40),
 #                             BENCH_OUT (raw samples and results.md; default a new /tmp/lbmode-kube-bench-out.XXXXXX)
 # Needs: the kube up prerequisites, kubectl/helm from kube up, curl, python3 (standard library), awk.
-# Takes: about 5 minutes on 2 busy cores (kube up ~30 s with the binaries cached, the first run builds them;
-#        1,000 Clusters ~1-2 min; the latency rounds ~2-3 min). Prints a Markdown table, also in $BENCH_OUT/results.md.
+# Takes: about 2.5 minutes with the binaries cached (measured 2m17s-2m26s on 2 cores busy with other builds, load
+#        4-9): kube up ~20 s, 1,000 namespaces + Clusters ~30 s, the latency rounds ~90 s, kube down ~10 s. The first
+#        kube up on a machine builds the binaries first (see kube/build.sh). Prints a Markdown table, also written to
+#        $BENCH_OUT/results.md; raw samples and the control plane's logs stay in $BENCH_OUT.
 set -euo pipefail
 export LC_ALL=C
 
@@ -55,6 +57,8 @@ WATCHER_PID=
 cleanup() {
   local rc=$?
   [ -n "$WATCHER_PID" ] && kill "$WATCHER_PID" 2>/dev/null
+  # kube down removes the state: keep the control plane's and the operator's logs with the results.
+  [ -d "$STATE/logs" ] && cp -r "$STATE/logs" "$OUT/kube-logs" 2>/dev/null
   log "kube down"
   "$ROOT/lbmode" kube down >>"$OUT/kube-down.log" 2>&1 || echo "bench: kube down failed (see $OUT/kube-down.log)" >&2
   log "raw data in $OUT"
