@@ -21,7 +21,6 @@ import io.lbmode.crds.cluster.v1.Cluster;
 import io.lbmode.crds.cluster.v1.ClusterStatus;
 import io.lbmode.crds.cluster.v1.ForwardMode;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplane;
-import io.lbmode.forwardmode.ForwardModes;
 import io.lbmode.forwardmode.Migration;
 import io.lbmode.validation.ClusterValidator;
 import io.lbmode.validation.Verdict;
@@ -120,7 +119,7 @@ public class ClusterReconciler implements Reconciler<Cluster> {
                 verdict = ClusterValidator.validateCreate(current);
             }
             DatapathState datapath = datapath(current, verdict, context);
-            ForwardMode effective = ForwardModes.effective(current);
+            ForwardMode effective = ForwardMode.effective(current);
             var summary = ClusterStatusAggregator.NodeSummary.of(
                     datapath instanceof DatapathState.Driven ? nodesOf(current) : List.of(), effective);
             Optional<ClusterStatus> previous = Optional.ofNullable(current.getStatus());

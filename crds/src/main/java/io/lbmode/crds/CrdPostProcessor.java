@@ -1,4 +1,4 @@
-package io.lbmode.schema;
+package io.lbmode.crds;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -26,7 +26,7 @@ public final class CrdPostProcessor {
             "nodedataplanes.lbmode.io", List.of("Mode", "Services", "Endpoints", "Synced", "Error"));
     static final String HEADER = """
             # Generated from the Java types in crds/src/main/java/io/lbmode/crds by the fabric8 crd-generator-maven-plugin,
-            # then io.lbmode.schema.CrdPostProcessor. Do not edit: change the types and rebuild (see crds/README.md).
+            # then io.lbmode.crds.CrdPostProcessor. Do not edit: change the types and rebuild (see crds/README.md).
             """;
 
     private CrdPostProcessor() {

@@ -6,55 +6,29 @@ import io.lbmode.validation.Problem;
 import io.lbmode.version.BareMetalVersion;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 
 /**
- * The one place that knows what a cluster's forward mode is, how the 1.16 preview annotation migrates into the
- * field, and which changes of it are allowed (shared/reference/forwarding-modes.md, issue 2 section 3).
+ * The one place that knows how the 1.16 preview annotation migrates into the field and which changes of the forward
+ * mode are allowed. What the mode of a cluster is ({@link ForwardMode#effective}) is part of the API, in crds.
  *
  * <ul>
- *   <li>Effective mode: the field if set; else {@code dsr} if the annotation is {@code enable}; else {@code snat}.</li>
+ *   <li>Effective mode ({@link ForwardMode#effective}): the field if set; else {@code dsr} if the annotation is
+ *       {@code enable}; else {@code snat}.</li>
  *   <li>Migration: a cluster carrying {@code enable} at 1.28.0 or later with the field unset gets the field.</li>
  *   <li>Immutable: no update may change the effective mode. Allowed are writing the effective mode into the unset
  *       field and removing the annotation once the field is set.</li>
  * </ul>
  */
 public final class ForwardModes {
-    public static final String PREVIEW_ANNOTATION = "preview.baremetal.cluster.gke.io/dpv2-lbmode-dsr";
-    public static final String PREVIEW_ENABLE = "enable";
+    public static final String PREVIEW_ANNOTATION = ForwardMode.PREVIEW_ANNOTATION;
+    public static final String PREVIEW_ENABLE = ForwardMode.PREVIEW_ENABLE;
     public static final String FIELD = "spec.clusterNetwork.forwardMode";
     static final String ANNOTATION_FIELD = "metadata.annotations[" + PREVIEW_ANNOTATION + "]";
     private static final String CREATION_ONLY =
             "the forward mode is chosen at cluster creation only; create a new cluster to use another mode";
 
     private ForwardModes() {
-    }
-
-    /** The mode the datapath programs for this cluster. */
-    public static ForwardMode effective(Cluster cluster) {
-        return field(cluster).orElseGet(() -> annotationEnables(cluster) ? ForwardMode.DSR : ForwardMode.SNAT);
-    }
-
-    /** {@code spec.clusterNetwork.forwardMode}, when set. */
-    public static Optional<ForwardMode> field(Cluster cluster) {
-        if (cluster == null || cluster.getSpec() == null || cluster.getSpec().clusterNetwork == null) {
-            return Optional.empty();
-        }
-        return Optional.ofNullable(cluster.getSpec().clusterNetwork.forwardMode);
-    }
-
-    /** The value of the 1.16 preview annotation, when present. */
-    public static Optional<String> annotation(Cluster cluster) {
-        if (cluster == null || cluster.getMetadata() == null) {
-            return Optional.empty();
-        }
-        Map<String, String> annotations = cluster.getMetadata().getAnnotations();
-        return annotations == null ? Optional.empty() : Optional.ofNullable(annotations.get(PREVIEW_ANNOTATION));
-    }
-
-    static boolean annotationEnables(Cluster cluster) {
-        return annotation(cluster).map(PREVIEW_ENABLE::equals).orElse(false);
     }
 
     static Optional<BareMetalVersion> version(Cluster cluster) {
@@ -68,7 +42,7 @@ public final class ForwardModes {
      * and the field is unset, so the field gets {@code dsr}.
      */
     public static Optional<Migration> migrationFor(Cluster current) {
-        if (field(current).isPresent() || !annotationEnables(current)) {
+        if (ForwardMode.field(current).isPresent() || !ForwardMode.previewEnables(current)) {
             return Optional.empty();
         }
         Optional<BareMetalVersion> version = version(current);
@@ -90,7 +64,7 @@ public final class ForwardModes {
                 || to.get().isBefore(BareMetalVersion.V1_28_0)) {
             return Optional.empty();
         }
-        if (field(updated).isPresent() || !annotationEnables(updated)) {
+        if (ForwardMode.field(updated).isPresent() || !ForwardMode.previewEnables(updated)) {
             return Optional.empty();
         }
         return Optional.of(new Migration(ForwardMode.DSR, FIELD + " set to dsr from the 1.16 preview annotation "
@@ -100,12 +74,12 @@ public final class ForwardModes {
     /** Create rules: the annotation may only say {@code enable}, and not together with {@code forwardMode: snat}. */
     public static List<Problem> checkCreate(Cluster cluster) {
         List<Problem> problems = new ArrayList<>();
-        Optional<String> annotation = annotation(cluster);
+        Optional<String> annotation = ForwardMode.previewAnnotation(cluster);
         if (annotation.isPresent() && !PREVIEW_ENABLE.equals(annotation.get())) {
             problems.add(new Problem(ANNOTATION_FIELD, "must be 'enable', not '" + annotation.get()
                     + "'; remove the annotation for snat, or set " + FIELD + " instead"));
         }
-        if (annotation.isPresent() && field(cluster).orElse(null) == ForwardMode.SNAT) {
+        if (annotation.isPresent() && ForwardMode.field(cluster).orElse(null) == ForwardMode.SNAT) {
             problems.add(new Problem(FIELD, "is snat but the annotation " + PREVIEW_ANNOTATION
                     + " asks for dsr; remove the annotation or set forwardMode: dsr"));
         }
@@ -115,10 +89,10 @@ public final class ForwardModes {
     /** Create warnings: an unset mode is snat for good; the annotation is only for 1.16. */
     public static List<String> warnCreate(Cluster cluster) {
         List<String> warnings = new ArrayList<>();
-        if (field(cluster).isEmpty() && annotation(cluster).isEmpty()) {
+        if (ForwardMode.field(cluster).isEmpty() && ForwardMode.previewAnnotation(cluster).isEmpty()) {
             warnings.add(FIELD + ": not set: the cluster will use snat, and it can't be changed later");
         }
-        if (annotation(cluster).isPresent() && version(cluster).map(v -> v.atLeast(BareMetalVersion.V1_28_0)).orElse(false)) {
+        if (ForwardMode.previewAnnotation(cluster).isPresent() && version(cluster).map(v -> v.atLeast(BareMetalVersion.V1_28_0)).orElse(false)) {
             warnings.add(ANNOTATION_FIELD + ": the preview annotation is for 1.16 clusters; on 1.28 and later set "
                     + FIELD + ": dsr instead");
         }
@@ -131,12 +105,12 @@ public final class ForwardModes {
      */
     public static List<Problem> checkUpdate(Cluster old, Cluster updated) {
         List<Problem> problems = new ArrayList<>();
-        Optional<ForwardMode> oldField = field(old);
-        Optional<ForwardMode> newField = field(updated);
-        Optional<String> oldAnnotation = annotation(old);
-        Optional<String> newAnnotation = annotation(updated);
-        ForwardMode oldMode = effective(old);
-        ForwardMode newMode = effective(updated);
+        Optional<ForwardMode> oldField = ForwardMode.field(old);
+        Optional<ForwardMode> newField = ForwardMode.field(updated);
+        Optional<String> oldAnnotation = ForwardMode.previewAnnotation(old);
+        Optional<String> newAnnotation = ForwardMode.previewAnnotation(updated);
+        ForwardMode oldMode = ForwardMode.effective(old);
+        ForwardMode newMode = ForwardMode.effective(updated);
 
         if (oldField.isPresent() && newField.isEmpty()) {
             problems.add(new Problem(FIELD, "can't be removed (was " + oldField.get() + "); " + CREATION_ONLY));

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.lbmode.crds.cluster.v1.Cluster;
-import io.lbmode.forwardmode.ForwardModes;
+import io.lbmode.crds.cluster.v1.ForwardMode;
 import io.lbmode.forwardmode.Migration;
 import io.lbmode.yaml.KubeYaml;
 import java.io.IOException;
@@ -64,8 +64,8 @@ class ValidationFixturesTest {
                 Migration m = verdict.migration().get();
                 // Applying the migration gives an object the same rules accept, with the mode unchanged.
                 Cluster migrated = m.applyTo(KubeYaml.toCluster(updated));
-                assertThat(ForwardModes.field(migrated)).contains(m.mode());
-                assertThat(ForwardModes.effective(migrated)).isEqualTo(ForwardModes.effective(old));
+                assertThat(ForwardMode.field(migrated)).contains(m.mode());
+                assertThat(ForwardMode.effective(migrated)).isEqualTo(ForwardMode.effective(old));
                 if (verdict.allowed()) {
                     assertThat(ClusterValidator.validateUpdate(old, migrated).problems()).isEmpty();
                 }

@@ -1,7 +1,7 @@
 package io.lbmode.cli;
 
 import io.lbmode.crds.cluster.v1.Cluster;
-import io.lbmode.forwardmode.ForwardModes;
+import io.lbmode.crds.cluster.v1.ForwardMode;
 import io.lbmode.validation.ClusterValidator;
 import io.lbmode.validation.Problem;
 import io.lbmode.validation.Verdict;
@@ -155,7 +155,7 @@ public final class Main {
 
     private static String effective(KubeYaml.Document doc) {
         try {
-            return ForwardModes.effective(KubeYaml.toCluster(doc.node())).wireName();
+            return ForwardMode.effective(KubeYaml.toCluster(doc.node())).wireName();
         } catch (KubeYamlException e) {
             return "unknown";
         }

@@ -28,10 +28,12 @@ class PruningTest {
         return (ObjectNode) docs.get(2).node();
     }
 
+    /** The committed CRD (the chart's copy) is what gets applied; crds' GeneratedCrdTest keeps it equal to the generated one. */
+    static final Path COMMITTED_CRD = Path.of(System.getProperty("basedir", ".")).resolve("../helm/lbmode/crds")
+            .resolve("clusters.baremetal.cluster.gke.io-v1.yml").normalize();
+
     static StructuralSchema committedSchema() throws Exception {
-        // The committed CRD is what gets applied to clusters; GeneratedCrdTest keeps it equal to the generated one.
-        Path crd = Path.of(System.getProperty("basedir", ".")).resolve("clusters.baremetal.cluster.gke.io-v1.yml");
-        return StructuralSchema.ofCrd(KubeYaml.read(crd).getFirst().node());
+        return StructuralSchema.ofCrd(KubeYaml.read(COMMITTED_CRD).getFirst().node());
     }
 
     @Test
@@ -55,7 +57,7 @@ class PruningTest {
     @Test
     void aFlagOnSpecAloneWouldLoseNestedFields() throws Exception {
         // Negative control: the same schema with the flag only on spec loses what the reference warns about.
-        JsonNode crd = KubeYaml.read(Path.of(System.getProperty("basedir", ".")).resolve("clusters.baremetal.cluster.gke.io-v1.yml"))
+        JsonNode crd = KubeYaml.read(COMMITTED_CRD)
                 .getFirst().node().deepCopy();
         ObjectNode spec = (ObjectNode) crd.at("/spec/versions/0/schema/openAPIV3Schema/properties/spec");
         stripFlags(spec);

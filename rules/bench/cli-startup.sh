@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): wall time of `lbmode validate examples/*.yaml` with the JVM's default flags (baseline)
 # against C1-only + SerialGC, interleaved in the same run. Prints each run, the medians and the ratio.
-# Usage: crds/bench/cli-startup.sh [RUNS]   (needs crds/target/lbmode-crds.jar: ./mvnw -B -q package -pl crds -DskipTests)
+# Usage: rules/bench/cli-startup.sh [RUNS]   (needs rules/target/lbmode-rules.jar: ./mvnw -B -q package -pl rules -am -DskipTests)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 RUNS="${1:-7}"
 JAVA="${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java"
-CP="$ROOT/crds/target/lbmode-crds.jar:$ROOT/crds/target/lib/*"
-[[ -f "$ROOT/crds/target/lbmode-crds.jar" ]] || { echo "build first: ./mvnw -B -q package -pl crds -DskipTests" >&2; exit 2; }
+CP="$ROOT/rules/target/lbmode-rules.jar:$ROOT/rules/target/lib/*"
+[[ -f "$ROOT/rules/target/lbmode-rules.jar" ]] || { echo "build first: ./mvnw -B -q package -pl rules -am -DskipTests" >&2; exit 2; }
 
 run() { # prints seconds
   local start end
