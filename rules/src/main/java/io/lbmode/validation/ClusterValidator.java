@@ -32,7 +32,7 @@ import java.util.function.Function;
 
 /**
  * The one validation engine (webhook, operator, CLI) for the fields of the cluster configuration that lbmode
- * models (shared/reference/cluster-config-fields.md). It never stops at the first problem: every problem is
+ * models. It never stops at the first problem: every problem is
  * reported with its field path.
  */
 public final class ClusterValidator {

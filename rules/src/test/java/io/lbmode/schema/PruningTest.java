@@ -174,4 +174,17 @@ class PruningTest {
         assertThat(migrated).isEqualTo(expected);
         assertThat(KubeYaml.toNode(cluster)).as("applyTo returns a copy").isEqualTo(annotated);
     }
+
+    @Test
+    void theMigrationPatchTestsTheVersionReadAndAddsOnlyForwardMode() throws Exception {
+        ObjectNode annotated = fullCluster().deepCopy();
+        ((ObjectNode) annotated.at("/spec/clusterNetwork")).remove("forwardMode");
+        ((ObjectNode) annotated.at("/metadata/annotations")).put(ForwardModes.PREVIEW_ANNOTATION, "enable");
+        ((ObjectNode) annotated.at("/metadata")).put("resourceVersion", "42");
+        Cluster cluster = KubeYaml.toCluster(annotated);
+        Migration migration = ForwardModes.migrationFor(cluster).orElseThrow();
+        JsonNode patch = new com.fasterxml.jackson.databind.ObjectMapper().readTree(migration.jsonPatch(cluster));
+        assertThat(patch.toString()).isEqualTo("[{\"op\":\"test\",\"path\":\"/metadata/resourceVersion\",\"value\":\"42\"},"
+                + "{\"op\":\"add\",\"path\":\"/spec/clusterNetwork/forwardMode\",\"value\":\"dsr\"}]");
+    }
 }

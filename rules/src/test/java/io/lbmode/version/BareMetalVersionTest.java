@@ -26,7 +26,7 @@ class BareMetalVersionTest {
     }
 
     @Test
-    void theIssueExamples() {
+    void theDocumentedExamples() {
         BareMetalVersion v116 = BareMetalVersion.parse("1.16.0").orElseThrow();
         BareMetalVersion v128 = BareMetalVersion.parse("1.28.0").orElseThrow();
         BareMetalVersion gke = BareMetalVersion.parse("1.28.300-gke.131").orElseThrow();

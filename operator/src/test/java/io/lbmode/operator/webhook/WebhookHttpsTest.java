@@ -5,14 +5,18 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.lbmode.operator.support.ApiCalls;
 import io.lbmode.operator.support.CertificateUpdates;
-import io.lbmode.operator.support.Await;
 import io.lbmode.operator.support.Fixtures;
 import io.lbmode.operator.support.MockApiServerSetup;
 import io.lbmode.operator.support.Reviews;
 import io.lbmode.operator.support.TestCertificates;
+import io.lbmode.operator.support.TestClients;
 import io.lbmode.operator.support.WebhookTlsResource;
+import io.lbmode.testsupport.ApiCallLog;
+import io.lbmode.testsupport.Await;
+import io.lbmode.testsupport.TrustingTls;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.test.common.QuarkusTestResource;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
@@ -73,12 +77,13 @@ class WebhookHttpsTest {
     @Inject
     CertificateUpdates certificateUpdates;
 
-    /** {@code lbmode.webhook.reload-period} of the tests (see {@link WebhookTlsResource}). */
-    private static final Duration RELOAD_PERIOD = Duration.ofSeconds(1);
+    @Inject
+    MeterRegistry meters;
+
 
     @AfterEach
     void recordApiCalls() {
-        ApiCalls.drain(server.getKubernetesMockServer(), getClass());
+        ApiCallLog.drain(server.getKubernetesMockServer(), getClass(), TestClients.TEST_USER_AGENT);
     }
 
     // ---------------------------------------------------------------- CREATE
@@ -259,7 +264,7 @@ class WebhookHttpsTest {
         BigInteger before = presentedCertificate().getSerialNumber();
         int updates = certificateUpdates.webhook();
 
-        Thread.sleep(RELOAD_PERIOD.multipliedBy(4).toMillis());
+        awaitChecks(4);
 
         assertThat(certificateUpdates.webhook()).as("CertificateUpdatedEvents with the files unchanged")
                 .isEqualTo(updates);
@@ -276,7 +281,7 @@ class WebhookHttpsTest {
 
         // The new certificate next to the old key, as a rotation caught between its two writes.
         TestCertificates.writePem(WebhookTlsResource.SECRET_DIR.resolve("tls.crt"), rotated.certificate());
-        Thread.sleep(RELOAD_PERIOD.multipliedBy(4).toMillis());
+        awaitChecks(2);
         assertThat(certificateUpdates.webhook()).as("CertificateUpdatedEvents with a mismatched pair")
                 .isEqualTo(updates);
         assertThat(presentedCertificate().getSerialNumber()).isEqualTo(before);
@@ -295,6 +300,19 @@ class WebhookHttpsTest {
     }
 
     // ---------------------------------------------------------------- helpers
+
+    /**
+     * Waits until the certificate watcher has finished {@code ticks} more checks: with two or more, at least one
+     * of them started after this call, so it read the files as they are now.
+     */
+    private void awaitChecks(int ticks) {
+        double start = checks();
+        Await.until(ticks + " more certificate checks", Duration.ofSeconds(20), this::checks, n -> n >= start + ticks);
+    }
+
+    private double checks() {
+        return meters.find(WebhookCertificateWatcher.CHECKS).counters().stream().mapToDouble(Counter::count).sum();
+    }
 
     private static JsonNode cluster(String forwardMode) {
         return Fixtures.node(Fixtures.valid(NS, "c", "standalone", forwardMode));
@@ -349,7 +367,7 @@ class WebhookHttpsTest {
     /** A fresh client (and so a fresh connection and TLS session) trusting only the test CA. */
     private static HttpClient tlsClient() {
         return HttpClient.newBuilder()
-                .sslContext(TestCertificates.trusting(TestCertificates.readCertificate(WebhookTlsResource.CA_CERT)))
+                .sslContext(TrustingTls.trusting(TestCertificates.readCertificate(WebhookTlsResource.CA_CERT)))
                 .connectTimeout(Duration.ofSeconds(15)).build();
     }
 

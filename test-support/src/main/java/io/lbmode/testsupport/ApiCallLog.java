@@ -1,4 +1,4 @@
-package io.lbmode.operator.support;
+package io.lbmode.testsupport;
 
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
 import io.fabric8.mockwebserver.http.RecordedRequest;
@@ -6,59 +6,59 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Locale;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Records the API calls the operator made against the mock API server as RBAC lines
- * ({@code VERB group/resource[/subresource]}, core group empty) in {@code target/api-calls/<TestClass>.txt}, for the
- * chart's RBAC test. Read from the mock server's request log; requests of the tests' own client (user agent
- * {@value TestClients#TEST_USER_AGENT}) are left out, they are not the operator's.
+ * The API calls a component made against a fabric8 mock API server, as RBAC lines
+ * {@code VERB group/resource[/subresource]} (core group empty), in {@code target/api-calls/<TestClass>.txt}: the
+ * e2e module's chart RBAC test checks that the chart's Roles grant each of them. Taken from the server's request log,
+ * never written by hand; requests of the test's own client (its user agent) are left out.
  */
-public final class ApiCalls {
-    private ApiCalls() {
+public final class ApiCallLog {
+    private ApiCallLog() {
     }
 
-    public static void drain(KubernetesMockServer server, Class<?> testClass) {
+    /**
+     * Takes every request the server recorded, except those sent with {@code testUserAgent}, and adds their RBAC
+     * lines to {@code target/api-calls/<testClass>.txt} of the module under test (several tests of one class add to
+     * the same file).
+     */
+    public static void drain(KubernetesMockServer server, Class<?> testClass, String testUserAgent) {
         Set<String> lines = new TreeSet<>();
         try {
             RecordedRequest request;
             while ((request = server.takeRequest(200, TimeUnit.MILLISECONDS)) != null) {
-                if (TestClients.TEST_USER_AGENT.equals(request.getHeader("User-Agent"))) {
-                    continue;
+                if (!testUserAgent.equals(request.getHeader("User-Agent"))) {
+                    rbacLine(request.getMethod(), request.getPath()).ifPresent(lines::add);
                 }
-                rbacLine(request.getMethod(), request.getPath()).ifPresent(lines::add);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        write(Path.of("target", "api-calls", testClass.getSimpleName() + ".txt"), lines);
-    }
-
-    static void write(Path file, Set<String> lines) {
+        Path file = Path.of(System.getProperty("basedir", "."), "target", "api-calls", testClass.getSimpleName() + ".txt");
         try {
             Files.createDirectories(file.getParent());
-            Set<String> all = new TreeSet<>(lines);
             if (Files.exists(file)) {
-                all.addAll(Files.readAllLines(file).stream().filter(l -> !l.isBlank()).toList());
+                lines.addAll(Files.readAllLines(file).stream().filter(l -> !l.isBlank()).toList());
             }
-            Files.write(file, all);
+            Files.write(file, lines);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
     }
 
-    /** {@code GET /api/v1/namespaces/ns/configmaps?watch=true} becomes {@code watch /configmaps}. */
+    /**
+     * {@code GET /api/v1/namespaces/ns/configmaps?watch=true} becomes {@code watch /configmaps}; discovery and other
+     * non-resource URLs give nothing.
+     */
     public static Optional<String> rbacLine(String method, String pathAndQuery) {
-        String path = pathAndQuery;
-        String query = "";
-        int q = path.indexOf('?');
-        if (q >= 0) {
-            query = path.substring(q + 1);
-            path = path.substring(0, q);
-        }
+        int q = pathAndQuery.indexOf('?');
+        String path = q < 0 ? pathAndQuery : pathAndQuery.substring(0, q);
+        String query = q < 0 ? "" : pathAndQuery.substring(q + 1);
         String[] parts = path.replaceAll("^/+", "").split("/");
         String group;
         int i;
@@ -69,9 +69,9 @@ public final class ApiCalls {
             group = parts[1];
             i = 3;
         } else {
-            return Optional.empty(); // discovery and other non-resource URLs
+            return Optional.empty();
         }
-        if (i < parts.length && parts[i].equals("namespaces") && i + 2 < parts.length) {
+        if (i + 2 < parts.length && parts[i].equals("namespaces")) {
             i += 2; // namespaces/<ns>/<resource>...
         }
         if (i >= parts.length) {
@@ -80,14 +80,14 @@ public final class ApiCalls {
         String resource = parts[i];
         boolean named = i + 1 < parts.length;
         String subresource = i + 2 < parts.length ? "/" + parts[i + 2] : "";
-        boolean watch = query.contains("watch=true") || query.contains("watch=1");
-        String verb = switch (method.toUpperCase()) {
+        boolean watch = query.matches("(.*&)?watch=(true|1)(&.*)?");
+        String verb = switch (method.toUpperCase(Locale.ROOT)) {
             case "GET" -> watch ? "watch" : named ? "get" : "list";
             case "POST" -> "create";
             case "PUT" -> "update";
             case "PATCH" -> "patch";
             case "DELETE" -> named ? "delete" : "deletecollection";
-            default -> method.toLowerCase();
+            default -> method.toLowerCase(Locale.ROOT);
         };
         return Optional.of(verb + " " + group + "/" + resource + subresource);
     }
