@@ -21,10 +21,8 @@ import java.util.Optional;
  * </ul>
  */
 public final class ForwardModes {
-    public static final String PREVIEW_ANNOTATION = ForwardMode.PREVIEW_ANNOTATION;
-    public static final String PREVIEW_ENABLE = ForwardMode.PREVIEW_ENABLE;
     public static final String FIELD = "spec.clusterNetwork.forwardMode";
-    static final String ANNOTATION_FIELD = "metadata.annotations[" + PREVIEW_ANNOTATION + "]";
+    static final String ANNOTATION_FIELD = "metadata.annotations[" + ForwardMode.PREVIEW_ANNOTATION + "]";
     private static final String CREATION_ONLY =
             "the forward mode is chosen at cluster creation only; create a new cluster to use another mode";
 
@@ -50,7 +48,7 @@ public final class ForwardModes {
             return Optional.empty();
         }
         return Optional.of(new Migration(ForwardMode.DSR, FIELD + " set to dsr from the 1.16 preview annotation "
-                + PREVIEW_ANNOTATION + "=enable (version " + version.get() + ")"));
+                + ForwardMode.PREVIEW_ANNOTATION + "=enable (version " + version.get() + ")"));
     }
 
     /**
@@ -68,19 +66,19 @@ public final class ForwardModes {
             return Optional.empty();
         }
         return Optional.of(new Migration(ForwardMode.DSR, FIELD + " set to dsr from the 1.16 preview annotation "
-                + PREVIEW_ANNOTATION + "=enable on the upgrade from " + from.get() + " to " + to.get()));
+                + ForwardMode.PREVIEW_ANNOTATION + "=enable on the upgrade from " + from.get() + " to " + to.get()));
     }
 
     /** Create rules: the annotation may only say {@code enable}, and not together with {@code forwardMode: snat}. */
     public static List<Problem> checkCreate(Cluster cluster) {
         List<Problem> problems = new ArrayList<>();
         Optional<String> annotation = ForwardMode.previewAnnotation(cluster);
-        if (annotation.isPresent() && !PREVIEW_ENABLE.equals(annotation.get())) {
+        if (annotation.isPresent() && !ForwardMode.PREVIEW_ENABLE.equals(annotation.get())) {
             problems.add(new Problem(ANNOTATION_FIELD, "must be 'enable', not '" + annotation.get()
                     + "'; remove the annotation for snat, or set " + FIELD + " instead"));
         }
         if (annotation.isPresent() && ForwardMode.field(cluster).orElse(null) == ForwardMode.SNAT) {
-            problems.add(new Problem(FIELD, "is snat but the annotation " + PREVIEW_ANNOTATION
+            problems.add(new Problem(FIELD, "is snat but the annotation " + ForwardMode.PREVIEW_ANNOTATION
                     + " asks for dsr; remove the annotation or set forwardMode: dsr"));
         }
         return problems;
@@ -118,7 +116,7 @@ public final class ForwardModes {
             problems.add(new Problem(FIELD, "can't change from " + oldField.get() + " to " + newField.get() + "; " + CREATION_ONLY));
         } else if (oldField.isEmpty() && newField.isPresent() && newField.get() != oldMode) {
             problems.add(new Problem(FIELD, "can't be set to " + newField.get() + ": the cluster runs " + oldMode
-                    + (oldAnnotation.isPresent() ? " (from the annotation " + PREVIEW_ANNOTATION + ")" : " (the default)")
+                    + (oldAnnotation.isPresent() ? " (from the annotation " + ForwardMode.PREVIEW_ANNOTATION + ")" : " (the default)")
                     + "; only " + oldMode + " may be written; " + CREATION_ONLY));
         } else if (oldField.isEmpty() && newField.isEmpty() && !oldAnnotation.equals(newAnnotation)) {
             // With the field unset the annotation is what selects the mode: adding, removing or changing it would switch it.

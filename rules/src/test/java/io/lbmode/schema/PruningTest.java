@@ -164,7 +164,7 @@ class PruningTest {
         ObjectNode original = fullCluster();
         ObjectNode annotated = original.deepCopy();
         ((ObjectNode) annotated.at("/spec/clusterNetwork")).remove("forwardMode");
-        ((ObjectNode) annotated.at("/metadata/annotations")).put(ForwardModes.PREVIEW_ANNOTATION, "enable");
+        ((ObjectNode) annotated.at("/metadata/annotations")).put(ForwardMode.PREVIEW_ANNOTATION, "enable");
         Cluster cluster = KubeYaml.toCluster(annotated);
         Migration migration = ForwardModes.migrationFor(cluster).orElseThrow();
         assertThat(migration.mode()).isEqualTo(ForwardMode.DSR);
@@ -179,7 +179,7 @@ class PruningTest {
     void theMigrationPatchTestsTheVersionReadAndAddsOnlyForwardMode() throws Exception {
         ObjectNode annotated = fullCluster().deepCopy();
         ((ObjectNode) annotated.at("/spec/clusterNetwork")).remove("forwardMode");
-        ((ObjectNode) annotated.at("/metadata/annotations")).put(ForwardModes.PREVIEW_ANNOTATION, "enable");
+        ((ObjectNode) annotated.at("/metadata/annotations")).put(ForwardMode.PREVIEW_ANNOTATION, "enable");
         ((ObjectNode) annotated.at("/metadata")).put("resourceVersion", "42");
         Cluster cluster = KubeYaml.toCluster(annotated);
         Migration migration = ForwardModes.migrationFor(cluster).orElseThrow();
