@@ -240,21 +240,13 @@ class WebhookHttpsTest {
     @Test
     void rotatedCertificateIsServedWithoutRestart() throws Exception {
         BigInteger before = presentedCertificate().getSerialNumber();
-        var ca = new TestCertificates.Issued(TestCertificates.readCertificate(WebhookTlsResource.CA_CERT),
-                TestCertificates.readKey(WebhookTlsResource.CA_KEY));
+        var ca = testCa();
         var rotated = TestCertificates.server(ca, "lbmode-webhook-rotated");
         assertThat(rotated.certificate().getSerialNumber()).isNotEqualTo(before);
 
         TestCertificates.writeSecret(WebhookTlsResource.SECRET_DIR, rotated);
 
-        X509Certificate served = Await.until("the rotated certificate on a new connection", Duration.ofSeconds(20),
-                () -> {
-                    try {
-                        return presentedCertificate();
-                    } catch (Exception e) {
-                        throw new IllegalStateException(e);
-                    }
-                }, c -> c.getSerialNumber().equals(rotated.certificate().getSerialNumber()));
+        X509Certificate served = awaitServed("the rotated certificate on a new connection", rotated);
         assertThat(served.getSubjectX500Principal().getName()).contains("lbmode-webhook-rotated");
         expectDenied(Reviews.update(cluster("snat"), cluster("dsr")), "spec.clusterNetwork.forwardMode");
     }
@@ -275,8 +267,7 @@ class WebhookHttpsTest {
     void halfWrittenRotationIsNotLoadedUntilTheKeyMatches() throws Exception {
         BigInteger before = presentedCertificate().getSerialNumber();
         int updates = certificateUpdates.webhook();
-        var ca = new TestCertificates.Issued(TestCertificates.readCertificate(WebhookTlsResource.CA_CERT),
-                TestCertificates.readKey(WebhookTlsResource.CA_KEY));
+        var ca = testCa();
         var rotated = TestCertificates.server(ca, "lbmode-webhook-half-written");
 
         // The new certificate next to the old key, as a rotation caught between its two writes.
@@ -288,18 +279,29 @@ class WebhookHttpsTest {
         expectDenied(Reviews.update(cluster("snat"), cluster("dsr")), "spec.clusterNetwork.forwardMode");
 
         TestCertificates.writeSecret(WebhookTlsResource.SECRET_DIR, rotated);
-        Await.until("the completed rotation on a new connection", Duration.ofSeconds(20), () -> {
-            try {
-                return presentedCertificate();
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-        }, c -> c.getSerialNumber().equals(rotated.certificate().getSerialNumber()));
+        awaitServed("the completed rotation on a new connection", rotated);
         Await.until("one CertificateUpdatedEvent", Duration.ofSeconds(5), certificateUpdates::webhook,
                 n -> n == updates + 1);
     }
 
     // ---------------------------------------------------------------- helpers
+
+    /** The CA that signed the webhook's certificate (see {@link WebhookTlsResource}). */
+    private static TestCertificates.Issued testCa() {
+        return new TestCertificates.Issued(TestCertificates.readCertificate(WebhookTlsResource.CA_CERT),
+                TestCertificates.readKey(WebhookTlsResource.CA_KEY));
+    }
+
+    /** Waits until a new connection is served {@code expected}'s certificate, and returns what it was served. */
+    private X509Certificate awaitServed(String what, TestCertificates.Issued expected) {
+        return Await.until(what, Duration.ofSeconds(20), () -> {
+            try {
+                return presentedCertificate();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        }, c -> c.getSerialNumber().equals(expected.certificate().getSerialNumber()));
+    }
 
     /**
      * Waits until the certificate watcher has finished {@code ticks} more checks: with two or more, at least one
