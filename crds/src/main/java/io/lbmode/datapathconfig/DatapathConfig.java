@@ -50,7 +50,7 @@ public record DatapathConfig(ForwardMode forwardMode, List<String> podCidrs, Lis
     }
 
     /**
-     * The configuration for a cluster: its effective forward mode (see {@link io.lbmode.forwardmode.ForwardModes}),
+     * The configuration for a cluster: its effective forward mode ({@link ForwardMode#effective}),
      * its pod and service ranges, and the hash seed derived from its identity.
      */
     public static DatapathConfig fromCluster(io.lbmode.crds.cluster.v1.Cluster cluster) {
@@ -62,7 +62,7 @@ public record DatapathConfig(ForwardMode forwardMode, List<String> podCidrs, Lis
                 ? List.of() : network.pods.cidrBlocks;
         List<String> services = network == null || network.services == null || network.services.cidrBlocks == null
                 ? List.of() : network.services.cidrBlocks;
-        return new DatapathConfig(io.lbmode.forwardmode.ForwardModes.effective(cluster), pods, services,
+        return new DatapathConfig(ForwardMode.effective(cluster), pods, services,
                 namespace, name, seedFor(namespace, name));
     }
 
@@ -85,12 +85,8 @@ public record DatapathConfig(ForwardMode forwardMode, List<String> podCidrs, Lis
      */
     public static DatapathConfig fromConfigMapData(Map<String, String> data) {
         String mode = required(data, FORWARD_MODE);
-        ForwardMode forwardMode = switch (mode) {
-            case "dsr" -> ForwardMode.DSR;
-            case "snat" -> ForwardMode.SNAT;
-            default -> throw new IllegalArgumentException(
-                    "ConfigMap " + CONFIG_MAP_NAME + ": " + FORWARD_MODE + " must be dsr or snat, not '" + mode + "'");
-        };
+        ForwardMode forwardMode = ForwardMode.fromWireName(mode).orElseThrow(() -> new IllegalArgumentException(
+                "ConfigMap " + CONFIG_MAP_NAME + ": " + FORWARD_MODE + " must be dsr or snat, not '" + mode + "'"));
         String seed = required(data, HASH_SEED);
         long hashSeed;
         try {

@@ -11,7 +11,8 @@ import java.util.function.Supplier;
  */
 public final class Await {
     public static final Duration DEFAULT = Duration.ofSeconds(30);
-    private static final long POLL_MILLIS = 50;
+    /** How often a value is read unless a caller asks for less (a real cluster over the network, say). */
+    public static final Duration POLL = Duration.ofMillis(50);
 
     private Await() {
     }
@@ -29,6 +30,15 @@ public final class Await {
     }
 
     public static <T> T until(String what, Duration timeout, Supplier<T> value, Predicate<T> done) {
+        return until(what, timeout, POLL, value, done);
+    }
+
+    /**
+     * Reads {@code value} every {@code poll} until it is non-null and {@code done}, for at most {@code timeout}.
+     * An {@link Error} thrown by {@code value} (an {@link AssertionError} saying the awaited thing can't happen any
+     * more, say) ends the wait at once.
+     */
+    public static <T> T until(String what, Duration timeout, Duration poll, Supplier<T> value, Predicate<T> done) {
         long deadline = System.nanoTime() + timeout.toNanos();
         T last = null;
         RuntimeException lastError = null;
@@ -46,7 +56,7 @@ public final class Await {
                 break;
             }
             try {
-                Thread.sleep(POLL_MILLIS);
+                Thread.sleep(poll.toMillis());
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new AssertionError("interrupted waiting for " + what, e);

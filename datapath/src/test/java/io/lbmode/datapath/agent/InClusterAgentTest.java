@@ -15,11 +15,11 @@ import io.lbmode.crds.cluster.v1.ForwardMode;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplane;
 import io.lbmode.datapath.nft.FakeNftRunner;
 import io.lbmode.datapathconfig.DatapathConfig;
-import java.time.Duration;
+import io.lbmode.testsupport.ApiCallLog;
+import io.lbmode.testsupport.Await;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
@@ -32,13 +32,16 @@ import org.junit.jupiter.api.Test;
 @Tag("apiserver")
 @io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient(crud = true)
 class InClusterAgentTest {
+    /** The user agent of the test's own client, whose requests are left out of the recorded API calls. */
+    static final String TEST_USER_AGENT = "lbmode-datapath-test";
+
     KubernetesMockServer server;
     KubernetesClient client; // the test's own client, filtered out of the recorded calls
     final FakeNftRunner nft = new FakeNftRunner();
 
     @BeforeEach
     void start() {
-        client = clientWithAgent(ApiCallRecorder.TEST_USER_AGENT);
+        client = clientWithAgent(TEST_USER_AGENT);
         // The CRD as the crds module generates it, so the mock server knows NodeDataplane and its status subresource.
         try (var crd = InClusterAgentTest.class.getResourceAsStream("/META-INF/fabric8/nodedataplanes.lbmode.io-v1.yml")) {
             client.apiextensions().v1().customResourceDefinitions().load(crd).create();
@@ -57,18 +60,8 @@ class InClusterAgentTest {
 
     @AfterEach
     void stop() throws Exception {
-        ApiCallRecorder.drain(server, InClusterAgentTest.class);
+        ApiCallLog.drain(server, InClusterAgentTest.class, TEST_USER_AGENT);
         client.close();
-    }
-
-    static void await(String what, BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting for " + what);
-            }
-            Thread.sleep(50);
-        }
     }
 
     @Test
@@ -101,17 +94,17 @@ class InClusterAgentTest {
         });
         try {
             // No endpoints yet: the VIP port rejects.
-            await("reject element", () -> nft.elements("ip", "lbmode", "reject-ports").containsKey("172.16.20.16 . tcp . 80"));
+            Await.until("reject element", () -> nft.elements("ip", "lbmode", "reject-ports").containsKey("172.16.20.16 . tcp . 80"));
             client.discovery().v1().endpointSlices().inNamespace("default").resource(new EndpointSliceBuilder()
                     .withNewMetadata().withName("web-1").withNamespace("default")
                     .addToLabels("kubernetes.io/service-name", "web").endMetadata().withAddressType("IPv4")
                     .addNewPort().withName("http").withPort(8080).withProtocol("TCP").endPort()
                     .addNewEndpoint().withAddresses("10.244.1.2").withNodeName("n2").withNewConditions().withReady(true)
                     .endConditions().endEndpoint().build()).create();
-            await("backend element", () -> "10.244.1.2 . 8080".equals(nft.elements("ip", "lbmode", "backends").get("172.16.20.16 . tcp . 80 . 0")));
+            Await.until("backend element", () -> "10.244.1.2 . 8080".equals(nft.elements("ip", "lbmode", "backends").get("172.16.20.16 . tcp . 80 . 0")));
             assertThat(nft.elements("ip", "lbmode", "reject-ports")).isEmpty();
 
-            await("NodeDataplane status with 1 endpoint", () -> {
+            Await.until("NodeDataplane status with 1 endpoint", () -> {
                 NodeDataplane ndp = client.resources(NodeDataplane.class).withName("n1").get();
                 return ndp != null && ndp.getStatus() != null && Integer.valueOf(1).equals(ndp.getStatus().endpoints);
             });
@@ -127,16 +120,5 @@ class InClusterAgentTest {
             runner.close();
         }
         assertThat(running.get()).isZero();
-    }
-
-    @Test
-    void rbacLinesFromRequests() {
-        assertThat(ApiCallRecorder.rbacLine("GET", "/api/v1/namespaces/ns/configmaps?fieldSelector=metadata.name%3Dx&watch=true"))
-                .contains("watch /configmaps");
-        assertThat(ApiCallRecorder.rbacLine("GET", "/apis/discovery.k8s.io/v1/endpointslices?resourceVersion=0"))
-                .contains("list discovery.k8s.io/endpointslices");
-        assertThat(ApiCallRecorder.rbacLine("PATCH", "/apis/lbmode.io/v1alpha1/nodedataplanes/n1/status"))
-                .contains("patch lbmode.io/nodedataplanes/status");
-        assertThat(ApiCallRecorder.rbacLine("GET", "/api/v1/nodes/n1")).contains("get /nodes");
     }
 }

@@ -10,13 +10,15 @@ import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.Secret;
-import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
+import io.fabric8.kubernetes.api.model.ServiceAccount;
 import io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingWebhook;
 import io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingWebhookConfiguration;
+import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
 import io.fabric8.kubernetes.api.model.apps.DaemonSet;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
-import io.fabric8.kubernetes.api.model.ServiceAccount;
 import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
+import io.lbmode.testsupport.Await;
+import io.lbmode.testsupport.TrustingTls;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -31,10 +33,8 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.KeyStore;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
@@ -46,7 +46,6 @@ import java.util.function.Supplier;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLParameters;
 import javax.net.ssl.SSLSocket;
-import javax.net.ssl.TrustManagerFactory;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
@@ -213,13 +212,7 @@ class ChartOperatorProcessTest {
     /** POSTs over TLS to loopback while verifying the certificate for {@code serverName}, like the API server. */
     private static String post(X509Certificate ca, String serverName, int port, String path, String body)
             throws Exception {
-        KeyStore trust = KeyStore.getInstance("PKCS12");
-        trust.load(null, null);
-        trust.setCertificateEntry("caBundle", ca);
-        TrustManagerFactory factory = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-        factory.init(trust);
-        SSLContext context = SSLContext.getInstance("TLS");
-        context.init(null, factory.getTrustManagers(), null);
+        SSLContext context = TrustingTls.trusting(ca);
         try (Socket plain = new Socket(InetAddress.getLoopbackAddress(), port);
              SSLSocket socket = (SSLSocket) context.getSocketFactory().createSocket(plain, serverName, port, true)) {
             socket.setSoTimeout(15_000);
@@ -272,27 +265,21 @@ class ChartOperatorProcessTest {
         }
     }
 
+    /** {@link Await#until}, ending early when the operator process exits; a failure carries the operator's log. */
     private <T> T await(String what, Duration timeout, Supplier<T> read, Predicate<T> done) throws IOException {
-        Instant deadline = Instant.now().plus(timeout);
-        T last = null;
-        while (Instant.now().isBefore(deadline)) {
-            last = read.get();
-            if (done.test(last)) {
-                return last;
-            }
-            if (!operator.isAlive()) {
-                break;
-            }
-            try {
-                Thread.sleep(250);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                break;
-            }
+        try {
+            return Await.until(what, timeout, Duration.ofMillis(250), () -> {
+                T value = read.get();
+                if (!operator.isAlive() && (value == null || !done.test(value))) {
+                    throw new AssertionError("the operator exited; last: " + value);
+                }
+                return value;
+            }, done);
+        } catch (AssertionError e) {
+            String tail = Files.exists(log) ? Files.readString(log) : "";
+            throw new AssertionError("waiting for " + what + " (" + e.getMessage() + ", operator alive: "
+                    + operator.isAlive() + "); operator log:\n" + tail.substring(Math.max(0, tail.length() - 4000)), e);
         }
-        String tail = Files.exists(log) ? Files.readString(log) : "";
-        throw new AssertionError("waiting for " + what + " (last: " + last + ", operator alive: " + operator.isAlive()
-                + "); operator log:\n" + tail.substring(Math.max(0, tail.length() - 4000)));
     }
 
     private static int freePort() throws IOException {

@@ -56,7 +56,7 @@ class ChartRbacTest {
 
     @Test
     void rolesGrantWhatTheIssueListsAndNoMore() {
-        // The issue's list, checked through the bindings (so a rule in an unbound role would not count).
+        // What each component needs, checked through the bindings (so a rule in an unbound role would not count).
         for (String call : List.of("get baremetal.cluster.gke.io/clusters", "watch baremetal.cluster.gke.io/clusters",
                 "patch baremetal.cluster.gke.io/clusters", "update baremetal.cluster.gke.io/clusters/status",
                 "list lbmode.io/nodedataplanes", "create /events", "create /configmaps", "update apps/daemonsets",

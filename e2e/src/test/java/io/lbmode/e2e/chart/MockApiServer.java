@@ -8,6 +8,7 @@ import io.fabric8.mockwebserver.Context;
 import io.fabric8.mockwebserver.MockWebServer;
 import io.fabric8.mockwebserver.http.MockResponse;
 import io.fabric8.mockwebserver.http.RecordedRequest;
+import io.lbmode.testsupport.MockKubeconfig;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -65,26 +66,7 @@ final class MockApiServer implements AutoCloseable {
     }
 
     private String kubeconfigText(String namespace) {
-        String url = "http://" + server.getHostName() + ":" + server.getPort();
-        return """
-                apiVersion: v1
-                kind: Config
-                clusters:
-                - name: mock
-                  cluster:
-                    server: %s
-                contexts:
-                - name: mock
-                  context:
-                    cluster: mock
-                    user: mock
-                    namespace: %s
-                current-context: mock
-                users:
-                - name: mock
-                  user:
-                    token: mock-token
-                """.formatted(url, namespace);
+        return MockKubeconfig.text("http://" + server.getHostName() + ":" + server.getPort(), namespace);
     }
 
     /**

@@ -16,11 +16,11 @@ import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.dsl.Resource;
+import io.lbmode.testsupport.Await;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -297,22 +297,9 @@ class K3sEndToEndTest {
                 (Deployment d) -> d.getStatus() != null && Objects.equals(d.getStatus().getReadyReplicas(), replicas));
     }
 
+    /** {@link Await#until} with this suite's timeout, reading the cluster once a second. */
     private static <T> T await(String what, Supplier<T> read, java.util.function.Predicate<T> done) {
-        Instant deadline = Instant.now().plus(TIMEOUT);
-        T last = null;
-        while (Instant.now().isBefore(deadline)) {
-            last = read.get();
-            if (last != null && done.test(last)) {
-                return last;
-            }
-            try {
-                Thread.sleep(1000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new AssertionError("interrupted waiting for: " + what, e);
-            }
-        }
-        throw new AssertionError("timed out after " + TIMEOUT + " waiting for: " + what + "; last seen: " + last);
+        return Await.until(what, TIMEOUT, Duration.ofSeconds(1), read, done);
     }
 
     private static Path root() {

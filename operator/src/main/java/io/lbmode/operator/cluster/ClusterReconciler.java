@@ -21,7 +21,6 @@ import io.lbmode.crds.cluster.v1.Cluster;
 import io.lbmode.crds.cluster.v1.ClusterStatus;
 import io.lbmode.crds.cluster.v1.ForwardMode;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplane;
-import io.lbmode.forwardmode.ForwardModes;
 import io.lbmode.forwardmode.Migration;
 import io.lbmode.validation.ClusterValidator;
 import io.lbmode.validation.Verdict;
@@ -120,7 +119,7 @@ public class ClusterReconciler implements Reconciler<Cluster> {
                 verdict = ClusterValidator.validateCreate(current);
             }
             DatapathState datapath = datapath(current, verdict, context);
-            ForwardMode effective = ForwardModes.effective(current);
+            ForwardMode effective = ForwardMode.effective(current);
             var summary = ClusterStatusAggregator.NodeSummary.of(
                     datapath instanceof DatapathState.Driven ? nodesOf(current) : List.of(), effective);
             Optional<ClusterStatus> previous = Optional.ofNullable(current.getStatus());
@@ -143,8 +142,8 @@ public class ClusterReconciler implements Reconciler<Cluster> {
     }
 
     /**
-     * Errors go to the status (DatapathReady=False, reason ReconcileError) rather than only to the log; JOSDK retries
-     * with back-off.
+     * Errors go to the status (DatapathReady=False, reason ReconcileError, built by {@link ClusterStatusAggregator})
+     * rather than only to the log; JOSDK retries with back-off.
      */
     @Override
     public ErrorStatusUpdateControl<Cluster> updateErrorStatus(Cluster cluster, Context<Cluster> context, Exception e) {
@@ -153,16 +152,8 @@ public class ClusterReconciler implements Reconciler<Cluster> {
             return ErrorStatusUpdateControl.defaultErrorProcessing();
         }
         try {
-            ClusterStatus status = cluster.getStatus() == null ? new ClusterStatus() : cluster.getStatus();
-            var conditions = new java.util.ArrayList<>(status.conditions == null ? List.of() : status.conditions);
-            conditions.removeIf(c -> ClusterStatusAggregator.DATAPATH_READY.equals(c.getType()));
-            conditions.add(new io.fabric8.kubernetes.api.model.ConditionBuilder()
-                    .withType(ClusterStatusAggregator.DATAPATH_READY).withStatus("False").withReason("ReconcileError")
-                    .withMessage("the operator could not reconcile this Cluster: " + message(e) + "; it retries")
-                    .withObservedGeneration(generation(cluster))
-                    .withLastTransitionTime(Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString())
-                    .build());
-            status.conditions = conditions;
+            ClusterStatus status = ClusterStatusAggregator.reconcileError(Optional.ofNullable(cluster.getStatus()),
+                    generation(cluster), message(e), Instant.now());
             writeStatus(context.getClient(), cluster, status);
         } catch (RuntimeException writeFailed) {
             LOG.warnf("Could not write the error status of Cluster %s: %s", SelfManagedClusters.key(cluster),
@@ -171,18 +162,11 @@ public class ClusterReconciler implements Reconciler<Cluster> {
         return ErrorStatusUpdateControl.defaultErrorProcessing();
     }
 
-    /**
-     * Writes the migrated mode with a JSON Patch that touches only that field. The {@code test} on the resource
-     * version makes it fail instead of acting on a stale read, so a user's concurrent edit always wins.
-     */
+    /** Writes the migration with its JSON Patch (only the field, and only onto the version read; see {@link Migration#jsonPatch}). */
     private Cluster migrate(KubernetesClient client, Cluster cluster, Migration migration) {
         var metadata = cluster.getMetadata();
-        String patch = "[{\"op\":\"test\",\"path\":\"/metadata/resourceVersion\",\"value\":"
-                + Serialization.asJson(metadata.getResourceVersion()) + "},"
-                + "{\"op\":\"add\",\"path\":\"/spec/clusterNetwork/forwardMode\",\"value\":"
-                + Serialization.asJson(migration.mode().wireName()) + "}]";
         Cluster patched = client.resources(Cluster.class).inNamespace(metadata.getNamespace())
-                .withName(metadata.getName()).patch(PatchContext.of(PatchType.JSON), patch);
+                .withName(metadata.getName()).patch(PatchContext.of(PatchType.JSON), migration.jsonPatch(cluster));
         LOG.infof("Cluster %s: %s", SelfManagedClusters.key(cluster), migration.message());
         ClusterEvents.normal(client, patched, "ForwardModeMigrated", migration.message());
         return patched;

@@ -2,6 +2,7 @@ package io.lbmode.operator.cluster;
 
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.ConditionBuilder;
+import io.fabric8.kubernetes.client.utils.Serialization;
 import io.lbmode.crds.cluster.v1.ClusterStatus;
 import io.lbmode.crds.cluster.v1.ForwardMode;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplane;
@@ -94,6 +95,21 @@ final class ClusterStatusAggregator {
             }
         }
         status.nodes = summary;
+        return status;
+    }
+
+    /**
+     * The status after a reconcile that failed with {@code error}: the previous status, with DatapathReady=False
+     * (reason ReconcileError) saying that the operator retries.
+     */
+    static ClusterStatus reconcileError(Optional<ClusterStatus> previous, long generation, String error, Instant now) {
+        ClusterStatus status = previous.map(Serialization::clone).orElseGet(ClusterStatus::new);
+        List<Condition> previousConditions = previous.map(s -> s.conditions).orElse(List.of());
+        status.conditions = new ArrayList<>(previousConditions);
+        status.conditions.removeIf(c -> DATAPATH_READY.equals(c.getType()));
+        status.conditions.add(condition(previousConditions, DATAPATH_READY, generation,
+                now.truncatedTo(ChronoUnit.SECONDS).toString(), "False", "ReconcileError",
+                "the operator could not reconcile this Cluster: " + error + "; it retries"));
         return status;
     }
 

@@ -17,8 +17,6 @@ public interface OperatorConfig {
 
     Webhook webhook();
 
-    Bench bench();
-
     /** The datapath agent DaemonSet the operator deploys for the self-managed cluster. */
     interface Datapath {
         /** Container image of the agent; its entrypoint runs {@code io.lbmode.datapath.Main}. */
@@ -82,12 +80,5 @@ public interface OperatorConfig {
         /** How often the certificate files are re-read (a rotated Secret reaches the pod within about a minute). */
         @WithDefault("30s")
         java.time.Duration reloadPeriod();
-    }
-
-    /** The trivial comparison endpoint of the admission benchmark. */
-    interface Bench {
-        /** Serve {@code POST /bench/trivial}; off in production. */
-        @WithDefault("false")
-        boolean trivialEndpoint();
     }
 }

@@ -1,6 +1,8 @@
 package io.lbmode.operator.webhook;
 
 import io.lbmode.operator.config.OperatorConfig;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.quarkus.tls.CertificateUpdatedEvent;
@@ -49,6 +51,8 @@ import org.jboss.logging.Logger;
 @ApplicationScoped
 public class WebhookCertificateWatcher {
     static final String TLS_CONFIGURATION = "webhook";
+    /** Counter of the watcher's ticks, by result. */
+    public static final String CHECKS = "lbmode.webhook.certificate.checks";
     private static final Logger LOG = Logger.getLogger(WebhookCertificateWatcher.class);
 
     @Inject
@@ -62,6 +66,9 @@ public class WebhookCertificateWatcher {
 
     @Inject
     Vertx vertx;
+
+    @Inject
+    MeterRegistry meters;
 
     private ScheduledExecutorService timer;
     /** SHA-256 of the pair the server uses; null: unknown, the next valid pair read is loaded. */
@@ -88,12 +95,17 @@ public class WebhookCertificateWatcher {
         }
     }
 
+    /** One tick, counted in {@value #CHECKS} by result: loaded (a new pair), kept (the server keeps its pair), failed. */
     private void checkQuietly() {
+        String result = "failed";
         try {
-            check();
+            result = check() ? "loaded" : "kept";
         } catch (RuntimeException e) {
             // A failing tick must not cancel the schedule: the next one tries again.
             LOG.warnf("Webhook certificate check failed, retrying in %s: %s", config.webhook().reloadPeriod(), e);
+        } finally {
+            Counter.builder(CHECKS).description("Checks of the webhook certificate files by result")
+                    .tag("result", result).register(meters).increment();
         }
     }
 

@@ -8,6 +8,9 @@ import io.lbmode.operator.support.Fixtures;
 import io.lbmode.operator.support.Reviews;
 import io.lbmode.operator.support.TestCertificates;
 import io.lbmode.operator.support.TestClients;
+import io.lbmode.testsupport.Await;
+import io.lbmode.testsupport.MockKubeconfig;
+import io.lbmode.testsupport.TrustingTls;
 import io.quarkus.test.kubernetes.client.KubernetesServer;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -31,8 +34,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Benchmark of the packaged operator (not a timed test). Starts {@code target/quarkus-app/quarkus-run.jar} against
- * a mock API server and measures, in the same run:
+ * Benchmark of the packaged operator (not a timed test). Starts {@value #BENCH_APP} (the operator built with
+ * {@code -Pbench}: the production app plus the baseline endpoint {@code POST /bench/trivial}) against a mock API
+ * server and measures, in the same run:
  * <ol>
  *   <li>admission latency p50/p99 over HTTPS for the UPDATE path at a fixed 200 requests/s, side by side with a
  *       trivial endpoint on the same server (same TLS, same body), in alternating rounds, and the ratio;</li>
@@ -44,6 +48,7 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class OperatorBenchmark {
     static final String NS = "lbmode-system";
     static final int RATE = 200;
+    static final String BENCH_APP = "target/bench-app/quarkus-app/quarkus-run.jar";
 
     public static void main(String[] args) throws Exception {
         int roundSeconds = args.length > 0 ? Integer.parseInt(args[0]) : 5;
@@ -76,10 +81,7 @@ public final class OperatorBenchmark {
         TestClients.installCrds(client);
 
         Path kubeconfig = work.resolve("kubeconfig");
-        Files.writeString(kubeconfig, ("apiVersion: v1\nkind: Config\nclusters:\n- name: mock\n  cluster:\n    server: %s\n"
-                + "contexts:\n- name: mock\n  context:\n    cluster: mock\n    namespace: %s\n    user: mock\n"
-                + "current-context: mock\nusers:\n- name: mock\n  user:\n    token: bench\n")
-                .formatted(server.getClient().getMasterUrl().toString().replaceAll("/$", ""), NS));
+        Files.writeString(kubeconfig, MockKubeconfig.text(server.getClient().getMasterUrl().toString(), NS));
         var ca = TestCertificates.ca();
         Path certs = work.resolve("webhook-tls");
         TestCertificates.writeSecret(certs, TestCertificates.server(ca, "lbmode-webhook"));
@@ -92,16 +94,16 @@ public final class OperatorBenchmark {
             command.addAll(List.of(javaOpts.split("\\s+")));
         }
         line(report, "operator JVM options: %s", javaOpts.isEmpty() ? "(defaults)" : javaOpts);
-        command.addAll(List.of("-Dlbmode.webhook.cert-dir=" + certs, "-Dlbmode.bench.trivial-endpoint=true",
+        command.addAll(List.of("-Dlbmode.webhook.cert-dir=" + certs,
                 "-Dquarkus.http.port=" + httpPort, "-Dquarkus.http.ssl-port=" + httpsPort,
-                "-Dquarkus.log.level=WARN", "-jar", "target/quarkus-app/quarkus-run.jar"));
+                "-Dquarkus.log.level=WARN", "-jar", BENCH_APP));
         var builder = new ProcessBuilder(command)
                 .redirectErrorStream(true).redirectOutput(work.resolve("operator.log").toFile());
         builder.environment().put("KUBECONFIG", kubeconfig.toString());
         Process operator = builder.start();
         try {
             HttpClient https = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-                    .sslContext(TestCertificates.trusting(ca.certificate()))
+                    .sslContext(TrustingTls.trusting(ca.certificate()))
                     .executor(Executors.newFixedThreadPool(4)).build();
             URI webhook = URI.create("https://localhost:" + httpsPort + "/validate-cluster");
             URI trivial = URI.create("https://localhost:" + httpsPort + "/bench/trivial");
@@ -230,19 +232,17 @@ public final class OperatorBenchmark {
                 .POST(HttpRequest.BodyPublishers.ofByteArray(body)).timeout(Duration.ofSeconds(10)).build();
     }
 
-    static void waitUp(HttpClient http, URI uri) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (System.nanoTime() < deadline) {
+    static void waitUp(HttpClient http, URI uri) {
+        Await.until("the operator up (see target/bench/operator.log)", Duration.ofSeconds(60), Duration.ofMillis(200), () -> {
             try {
-                if (http.send(request(uri, "{}".getBytes()), HttpResponse.BodyHandlers.discarding()).statusCode() == 200) {
-                    return;
-                }
+                return http.send(request(uri, "{}".getBytes()), HttpResponse.BodyHandlers.discarding()).statusCode();
             } catch (IOException e) {
-                // not up yet
+                throw new java.io.UncheckedIOException(e); // not up yet
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
             }
-            Thread.sleep(200);
-        }
-        throw new IllegalStateException("operator did not come up; see target/bench/operator.log");
+        }, code -> code == 200);
     }
 
     static long pct(List<Long> sorted, int p) {

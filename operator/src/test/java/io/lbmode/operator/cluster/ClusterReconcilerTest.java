@@ -15,17 +15,20 @@ import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplane;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplaneSpec;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplaneStatus;
 import io.lbmode.datapathconfig.DatapathConfig;
-import io.lbmode.operator.support.ApiCalls;
-import io.lbmode.operator.support.Await;
 import io.lbmode.operator.support.Fixtures;
 import io.lbmode.operator.support.MockApiServerSetup;
 import io.lbmode.operator.support.TestClients;
 import io.lbmode.operator.support.WebhookTlsResource;
+import io.lbmode.testsupport.ApiCallLog;
+import io.lbmode.testsupport.Await;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.test.common.QuarkusTestResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.kubernetes.client.KubernetesServer;
 import io.quarkus.test.kubernetes.client.KubernetesTestServer;
 import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
+import jakarta.inject.Inject;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -49,6 +52,9 @@ class ClusterReconcilerTest {
     @io.quarkus.test.common.http.TestHTTPResource("/q/metrics")
     java.net.URL metrics;
 
+    @Inject
+    MeterRegistry meters;
+
     KubernetesClient client;
     String operatorNamespace;
 
@@ -66,7 +72,7 @@ class ClusterReconcilerTest {
 
     @AfterEach
     void recordApiCalls() {
-        ApiCalls.drain(server.getKubernetesMockServer(), getClass());
+        ApiCallLog.drain(server.getKubernetesMockServer(), getClass(), TestClients.TEST_USER_AGENT);
         client.close();
     }
 
@@ -133,7 +139,7 @@ class ClusterReconcilerTest {
     }
 
     @Test
-    void previewAnnotationMigratesOnceAndKeepsEveryOtherField() throws InterruptedException {
+    void previewAnnotationMigratesOnceAndKeepsEveryOtherField() {
         create(Fixtures.yaml(NS, "legacy", "standalone", "1.28.0", null, "enable"));
 
         Cluster migrated = Await.until("forwardMode written by the migration", () -> cluster("legacy"),
@@ -152,9 +158,17 @@ class ClusterReconcilerTest {
         assertThat(raw.<Object>get("spec", "controlPlane", "apiServerArgs")).isNotNull();
         assertThat(raw.getMetadata().getAnnotations()).containsKey("preview.baremetal.cluster.gke.io/dpv2-lbmode-dsr");
 
-        // Idempotent: no further writes, one event.
+        // Idempotent: no further writes, one event. Proof that the operator looked again: a ConfigMap edit wakes a
+        // reconcile, which undoes the edit (and is counted) but leaves the Cluster as it is.
         String version = settled.getMetadata().getResourceVersion();
-        Thread.sleep(2000);
+        double reconciles = reconciles();
+        client.configMaps().inNamespace(operatorNamespace).withName(DatapathConfig.CONFIG_MAP_NAME).edit(c -> {
+            c.getData().put("forwardMode", "snat");
+            return c;
+        });
+        Await.until("the ConfigMap edit undone by a reconcile", this::configMap,
+                c -> c != null && "dsr".equals(c.getData().get("forwardMode")));
+        Await.until("that reconcile counted", this::reconciles, n -> n > reconciles);
         assertThat(cluster("legacy").getMetadata().getResourceVersion()).isEqualTo(version);
         List<Event> events = events("legacy", "ForwardModeMigrated");
         assertThat(events).hasSize(1);
@@ -252,6 +266,11 @@ class ClusterReconcilerTest {
     private Cluster cluster(String name) {
         return client.resources(Cluster.class).inAnyNamespace().list().getItems().stream()
                 .filter(c -> c.getMetadata().getName().equals(name)).findFirst().orElse(null);
+    }
+
+    /** Completed reconciles of every Cluster, whatever their result ({@code lbmode.reconciles}). */
+    private double reconciles() {
+        return meters.find("lbmode.reconciles").counters().stream().mapToDouble(Counter::count).sum();
     }
 
     private ConfigMap configMap() {

@@ -78,4 +78,23 @@ class ClusterStatusAggregatorTest {
         assertThat(ready(status, c -> c.getReason())).isEqualTo("ClusterInvalid");
         assertThat(status.nodes.total).isNull();
     }
+
+    @Test
+    void aReconcileErrorReplacesOnlyDatapathReady() {
+        var nodes = ClusterStatusAggregator.NodeSummary.of(List.of(node("a", "dsr", null)), ForwardMode.DSR);
+        var good = ClusterStatusAggregator.build(Optional.empty(), 3, ForwardMode.DSR, VALID,
+                new DatapathState.Driven(Optional.empty()), nodes, T1);
+        var failed = ClusterStatusAggregator.reconcileError(Optional.of(good), 3, "boom", T2);
+        assertThat(failed.conditions).extracting(c -> c.getType()).containsExactly("Valid", "DatapathReady");
+        assertThat(ready(failed, c -> c.getStatus())).isEqualTo("False");
+        assertThat(ready(failed, c -> c.getReason())).isEqualTo("ReconcileError");
+        assertThat(ready(failed, c -> c.getMessage())).isEqualTo("the operator could not reconcile this Cluster: boom; it retries");
+        assertThat(ready(failed, c -> c.getLastTransitionTime())).isEqualTo("2026-01-01T11:00:00Z");
+        assertThat(failed.effectiveForwardMode).isEqualTo("dsr");
+        assertThat(failed.nodes.programmed).isEqualTo(1);
+        assertThat(ready(good, c -> c.getStatus())).as("the previous status is not modified").isEqualTo("True");
+
+        var first = ClusterStatusAggregator.reconcileError(Optional.empty(), 1, "boom", T1);
+        assertThat(ready(first, c -> c.getReason())).isEqualTo("ReconcileError");
+    }
 }

@@ -9,11 +9,12 @@ import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.lbmode.crds.cluster.v1.Cluster;
 import io.lbmode.datapathconfig.DatapathConfig;
-import io.lbmode.operator.support.ApiCalls;
-import io.lbmode.operator.support.Await;
 import io.lbmode.operator.support.Fixtures;
 import io.lbmode.operator.support.TestCertificates;
 import io.lbmode.operator.support.TestClients;
+import io.lbmode.testsupport.ApiCallLog;
+import io.lbmode.testsupport.Await;
+import io.lbmode.testsupport.MockKubeconfig;
 import io.quarkus.test.kubernetes.client.KubernetesServer;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -67,7 +68,7 @@ class OperatorProcessIT {
         if (process != null && process.isAlive()) {
             process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
         }
-        ApiCalls.drain(server.getKubernetesMockServer(), getClass());
+        ApiCallLog.drain(server.getKubernetesMockServer(), getClass(), TestClients.TEST_USER_AGENT);
         client.close();
         server.after();
     }
@@ -75,25 +76,7 @@ class OperatorProcessIT {
     @Test
     void leadsReconcilesAndExitsPromptlyOnSigterm() throws Exception {
         Path kubeconfig = work.resolve("kubeconfig");
-        Files.writeString(kubeconfig, """
-                apiVersion: v1
-                kind: Config
-                clusters:
-                - name: mock
-                  cluster:
-                    server: %s
-                contexts:
-                - name: mock
-                  context:
-                    cluster: mock
-                    namespace: %s
-                    user: mock
-                current-context: mock
-                users:
-                - name: mock
-                  user:
-                    token: not-a-secret
-                """.formatted(server.getClient().getMasterUrl().toString().replaceAll("/$", ""), NAMESPACE));
+        Files.writeString(kubeconfig, MockKubeconfig.text(server.getClient().getMasterUrl().toString(), NAMESPACE));
         var ca = TestCertificates.ca();
         Path certDir = work.resolve("webhook-tls");
         TestCertificates.writeSecret(certDir, TestCertificates.server(ca, "lbmode-webhook"));

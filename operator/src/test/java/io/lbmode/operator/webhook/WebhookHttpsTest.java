@@ -5,14 +5,18 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.lbmode.operator.support.ApiCalls;
 import io.lbmode.operator.support.CertificateUpdates;
-import io.lbmode.operator.support.Await;
 import io.lbmode.operator.support.Fixtures;
 import io.lbmode.operator.support.MockApiServerSetup;
 import io.lbmode.operator.support.Reviews;
 import io.lbmode.operator.support.TestCertificates;
+import io.lbmode.operator.support.TestClients;
 import io.lbmode.operator.support.WebhookTlsResource;
+import io.lbmode.testsupport.ApiCallLog;
+import io.lbmode.testsupport.Await;
+import io.lbmode.testsupport.TrustingTls;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.test.common.QuarkusTestResource;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
@@ -73,12 +77,13 @@ class WebhookHttpsTest {
     @Inject
     CertificateUpdates certificateUpdates;
 
-    /** {@code lbmode.webhook.reload-period} of the tests (see {@link WebhookTlsResource}). */
-    private static final Duration RELOAD_PERIOD = Duration.ofSeconds(1);
+    @Inject
+    MeterRegistry meters;
+
 
     @AfterEach
     void recordApiCalls() {
-        ApiCalls.drain(server.getKubernetesMockServer(), getClass());
+        ApiCallLog.drain(server.getKubernetesMockServer(), getClass(), TestClients.TEST_USER_AGENT);
     }
 
     // ---------------------------------------------------------------- CREATE
@@ -235,21 +240,13 @@ class WebhookHttpsTest {
     @Test
     void rotatedCertificateIsServedWithoutRestart() throws Exception {
         BigInteger before = presentedCertificate().getSerialNumber();
-        var ca = new TestCertificates.Issued(TestCertificates.readCertificate(WebhookTlsResource.CA_CERT),
-                TestCertificates.readKey(WebhookTlsResource.CA_KEY));
+        var ca = testCa();
         var rotated = TestCertificates.server(ca, "lbmode-webhook-rotated");
         assertThat(rotated.certificate().getSerialNumber()).isNotEqualTo(before);
 
         TestCertificates.writeSecret(WebhookTlsResource.SECRET_DIR, rotated);
 
-        X509Certificate served = Await.until("the rotated certificate on a new connection", Duration.ofSeconds(20),
-                () -> {
-                    try {
-                        return presentedCertificate();
-                    } catch (Exception e) {
-                        throw new IllegalStateException(e);
-                    }
-                }, c -> c.getSerialNumber().equals(rotated.certificate().getSerialNumber()));
+        X509Certificate served = awaitServed("the rotated certificate on a new connection", rotated);
         assertThat(served.getSubjectX500Principal().getName()).contains("lbmode-webhook-rotated");
         expectDenied(Reviews.update(cluster("snat"), cluster("dsr")), "spec.clusterNetwork.forwardMode");
     }
@@ -259,7 +256,7 @@ class WebhookHttpsTest {
         BigInteger before = presentedCertificate().getSerialNumber();
         int updates = certificateUpdates.webhook();
 
-        Thread.sleep(RELOAD_PERIOD.multipliedBy(4).toMillis());
+        awaitChecks(4);
 
         assertThat(certificateUpdates.webhook()).as("CertificateUpdatedEvents with the files unchanged")
                 .isEqualTo(updates);
@@ -270,31 +267,54 @@ class WebhookHttpsTest {
     void halfWrittenRotationIsNotLoadedUntilTheKeyMatches() throws Exception {
         BigInteger before = presentedCertificate().getSerialNumber();
         int updates = certificateUpdates.webhook();
-        var ca = new TestCertificates.Issued(TestCertificates.readCertificate(WebhookTlsResource.CA_CERT),
-                TestCertificates.readKey(WebhookTlsResource.CA_KEY));
+        var ca = testCa();
         var rotated = TestCertificates.server(ca, "lbmode-webhook-half-written");
 
         // The new certificate next to the old key, as a rotation caught between its two writes.
         TestCertificates.writePem(WebhookTlsResource.SECRET_DIR.resolve("tls.crt"), rotated.certificate());
-        Thread.sleep(RELOAD_PERIOD.multipliedBy(4).toMillis());
+        awaitChecks(2);
         assertThat(certificateUpdates.webhook()).as("CertificateUpdatedEvents with a mismatched pair")
                 .isEqualTo(updates);
         assertThat(presentedCertificate().getSerialNumber()).isEqualTo(before);
         expectDenied(Reviews.update(cluster("snat"), cluster("dsr")), "spec.clusterNetwork.forwardMode");
 
         TestCertificates.writeSecret(WebhookTlsResource.SECRET_DIR, rotated);
-        Await.until("the completed rotation on a new connection", Duration.ofSeconds(20), () -> {
-            try {
-                return presentedCertificate();
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-        }, c -> c.getSerialNumber().equals(rotated.certificate().getSerialNumber()));
+        awaitServed("the completed rotation on a new connection", rotated);
         Await.until("one CertificateUpdatedEvent", Duration.ofSeconds(5), certificateUpdates::webhook,
                 n -> n == updates + 1);
     }
 
     // ---------------------------------------------------------------- helpers
+
+    /** The CA that signed the webhook's certificate (see {@link WebhookTlsResource}). */
+    private static TestCertificates.Issued testCa() {
+        return new TestCertificates.Issued(TestCertificates.readCertificate(WebhookTlsResource.CA_CERT),
+                TestCertificates.readKey(WebhookTlsResource.CA_KEY));
+    }
+
+    /** Waits until a new connection is served {@code expected}'s certificate, and returns what it was served. */
+    private X509Certificate awaitServed(String what, TestCertificates.Issued expected) {
+        return Await.until(what, Duration.ofSeconds(20), () -> {
+            try {
+                return presentedCertificate();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        }, c -> c.getSerialNumber().equals(expected.certificate().getSerialNumber()));
+    }
+
+    /**
+     * Waits until the certificate watcher has finished {@code ticks} more checks: with two or more, at least one
+     * of them started after this call, so it read the files as they are now.
+     */
+    private void awaitChecks(int ticks) {
+        double start = checks();
+        Await.until(ticks + " more certificate checks", Duration.ofSeconds(20), this::checks, n -> n >= start + ticks);
+    }
+
+    private double checks() {
+        return meters.find(WebhookCertificateWatcher.CHECKS).counters().stream().mapToDouble(Counter::count).sum();
+    }
 
     private static JsonNode cluster(String forwardMode) {
         return Fixtures.node(Fixtures.valid(NS, "c", "standalone", forwardMode));
@@ -349,7 +369,7 @@ class WebhookHttpsTest {
     /** A fresh client (and so a fresh connection and TLS session) trusting only the test CA. */
     private static HttpClient tlsClient() {
         return HttpClient.newBuilder()
-                .sslContext(TestCertificates.trusting(TestCertificates.readCertificate(WebhookTlsResource.CA_CERT)))
+                .sslContext(TrustingTls.trusting(TestCertificates.readCertificate(WebhookTlsResource.CA_CERT)))
                 .connectTimeout(Duration.ofSeconds(15)).build();
     }
 

@@ -13,7 +13,7 @@ import java.util.Map;
  * <p>A real GDC cluster configuration carries many fields lbmode does not model. They are kept here, in order,
  * so that a read-modify-write by the operator (the 1.16 migration) never drops them, and the generated schema
  * marks every such object {@code x-kubernetes-preserve-unknown-fields} so the API server does not prune them
- * either (see shared/reference/cluster-config-fields.md, "Pruning").
+ * either (it drops every field a structural schema does not declare, object by object, unless the object is marked).
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public abstract class Extensible {
