@@ -158,8 +158,9 @@ class K3sEndToEndTest {
 
         ExecResult denied = patchForwardMode("cluster-lb-default", "lb-default", "dsr");
         assertThat(denied.getExitCode()).isNotZero();
-        assertThat(denied.getStderr()).contains("admission webhook \"" + WEBHOOK + "\" denied the request")
-                .contains("spec.clusterNetwork.forwardMode");
+        // The webhook's Invalid status carries causes, so kubectl prints it like the API server's own validation
+        // (as the kube tier shows on a real API server), not as "admission webhook ... denied the request".
+        assertThat(denied.getStderr()).contains("The Cluster \"lb-default\" is invalid: spec.clusterNetwork.forwardMode");
 
         // A set field can't change: the API server answers with the CRD's rule before it even asks the webhook.
         ExecResult snat = patchForwardMode("cluster-lb-mode", "lb-mode", "snat");
