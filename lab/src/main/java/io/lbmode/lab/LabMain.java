@@ -54,13 +54,10 @@ public final class LabMain {
                 i++;
             }
             if (a.startsWith("--mode")) {
-                switch (v) {
-                    case "snat" -> mode = ForwardMode.SNAT;
-                    case "dsr" -> mode = ForwardMode.DSR;
-                    default -> {
-                        System.err.println("lbmode lab: --mode must be snat or dsr, not '" + v + "'");
-                        return 2;
-                    }
+                mode = ForwardMode.fromWireName(v).orElse(null);
+                if (mode == null) {
+                    System.err.println("lbmode lab: --mode must be snat or dsr, not '" + v + "'");
+                    return 2;
                 }
             } else if (a.startsWith("--name")) {
                 name = v;
