@@ -66,12 +66,12 @@ start() {
 }
 
 stop() {
-  local name=$1 pid i
+  local name=$1 pid _
   [ -f "$STATE/$name.pid" ] || return 0
   pid=$(cat "$STATE/$name.pid")
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
@@ -82,9 +82,9 @@ stop() {
 
 # Waits until COMMAND succeeds; on timeout shows the end of LOG.
 wait_for() {
-  local what=$1 seconds=$2 logfile=$3 i
+  local what=$1 seconds=$2 logfile=$3 _
   shift 3
-  for i in $(seq 1 $((seconds * 5))); do
+  for _ in $(seq 1 $((seconds * 5))); do
     if "$@" >/dev/null 2>&1; then
       return 0
     fi
@@ -231,7 +231,7 @@ install_chart() {
 # The operator process as the Deployment the chart rendered would run it: the same environment, the chart's
 # ServiceAccount (a token from the TokenRequest API), the chart's webhook certificate.
 run_operator() {
-  local deployment service secret sa token env_file
+  local deployment secret sa token env_file
   if running operator; then
     return 0
   fi
@@ -263,10 +263,12 @@ run_operator() {
     echo "QUARKUS_HTTP_SSL_PORT=$OPERATOR_HTTPS_PORT"
     echo "KUBECONFIG=$STATE/operator.kubeconfig"
   } >>"$env_file"
-  start operator env $(grep -v '^#' "$env_file" | tr '\n' ' ') "$ROOT/lbmode" operator
+  local environment
+  mapfile -t environment <"$env_file"
+  start operator env "${environment[@]}" "$ROOT/lbmode" operator
   wait_for operator 600 "$LOGS/operator.log" curl -sf "http://$ADDRESS:$OPERATOR_HTTP_PORT/q/health/ready"
 
-  route_webhook "$deployment"
+  route_webhook
 }
 
 # The chart's webhook Service gets one more EndpointSlice: the operator process. Owned by the Service, so that
