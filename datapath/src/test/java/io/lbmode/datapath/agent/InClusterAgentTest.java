@@ -121,4 +121,59 @@ class InClusterAgentTest {
         }
         assertThat(running.get()).isZero();
     }
+
+    /**
+     * A failed sync writes lastError; the next successful one removes it from the stored status (the status patch
+     * names lastError with an explicit null: a merge patch that leaves it out would keep it, and DatapathReady False).
+     */
+    @Test
+    void aSuccessfulSyncClearsTheLastErrorOfTheStoredStatus() throws Exception {
+        DatapathConfig cfg = new DatapathConfig(ForwardMode.SNAT, List.of("10.244.0.0/16"), List.of("10.96.0.0/20"),
+                "cluster-lab", "lab", 42);
+        client.configMaps().inNamespace("lbmode-system").resource(new ConfigMapBuilder().withNewMetadata()
+                .withName(DatapathConfig.CONFIG_MAP_NAME).withNamespace("lbmode-system").endMetadata()
+                .withData(cfg.toConfigMapData()).build()).create();
+        AgentOptions options = AgentOptions.parse(new String[]{"--node", "n1", "--health-port", "0"},
+                Map.of("POD_NAMESPACE", "lbmode-system"));
+        AgentRunner runner = new AgentRunner(options, Programmers.snatOnly(nft), () -> clientWithAgent("lbmode-datapath-agent"));
+        CompletableFuture<Integer> running = new CompletableFuture<>();
+        Thread.ofPlatform().name("agent-under-test").start(() -> {
+            try {
+                running.complete(runner.run());
+            } catch (Exception e) {
+                running.completeExceptionally(e);
+            }
+        });
+        try {
+            // No Node n1 yet: the sync fails and says so in the stored status.
+            Await.until("NodeDataplane n1 with lastError", () -> {
+                NodeDataplane ndp = client.resources(NodeDataplane.class).withName("n1").get();
+                return ndp != null && ndp.getStatus() != null && ndp.getStatus().lastError != null
+                        && ndp.getStatus().lastError.contains("no Node object");
+            });
+            client.nodes().resource(new NodeBuilder().withNewMetadata().withName("n1").endMetadata().withNewStatus()
+                    .addNewAddress().withType("InternalIP").withAddress("10.0.0.10").endAddress().endStatus().build()).create();
+            Await.until("NodeDataplane n1 programmed snat", () -> {
+                NodeDataplane ndp = client.resources(NodeDataplane.class).withName("n1").get();
+                return ndp != null && ndp.getStatus() != null && "snat".equals(ndp.getStatus().mode)
+                        && ndp.getStatus().lastSyncTime != null;
+            });
+            NodeDataplane ndp = client.resources(NodeDataplane.class).withName("n1").get();
+            assertThat(ndp.getStatus().lastError).as("lastError after a successful sync").isNull();
+        } finally {
+            runner.close();
+        }
+        assertThat(running.get()).isZero();
+    }
+
+    @Test
+    void theStatusPatchNamesEveryFieldWithNullForTheAbsentOnes() throws Exception {
+        var status = new io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplaneStatus();
+        status.mode = "dsr";
+        var patch = new com.fasterxml.jackson.databind.ObjectMapper().readTree(ClusterSource.statusPatch(status)).path("status");
+        assertThat(patch.path("mode").asText()).isEqualTo("dsr");
+        assertThat(patch.has("lastError")).isTrue();
+        assertThat(patch.path("lastError").isNull()).isTrue();
+        assertThat(patch.path("drops").isNull()).isTrue();
+    }
 }
