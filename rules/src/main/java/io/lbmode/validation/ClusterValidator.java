@@ -172,6 +172,7 @@ public final class ClusterValidator {
 
     private static List<Problem> structure(Cluster cluster) {
         Problems p = new Problems();
+        p.list.addAll(StructuralSchema.cluster().misspelledKeys(KubeYaml.toNode(cluster)));
         if (cluster.getMetadata() == null || blank(cluster.getMetadata().getName())) {
             p.add("metadata.name", "is required");
         } else {
