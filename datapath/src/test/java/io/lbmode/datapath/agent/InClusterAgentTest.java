@@ -176,4 +176,53 @@ class InClusterAgentTest {
         assertThat(patch.path("lastError").isNull()).isTrue();
         assertThat(patch.path("drops").isNull()).isTrue();
     }
+
+    /**
+     * Stopping the agent (SIGTERM) keeps the kernel state while its DaemonSet exists (a rolling update must not cut
+     * connections) and removes it when the DaemonSet is gone (helm uninstall, or the Cluster deleted).
+     */
+    @Test
+    void aStoppedAgentRemovesItsKernelStateOnlyWhenItsDaemonSetIsGone() throws Exception {
+        DatapathConfig cfg = new DatapathConfig(ForwardMode.SNAT, List.of("10.244.0.0/16"), List.of("10.96.0.0/20"),
+                "cluster-lab", "lab", 42);
+        client.configMaps().inNamespace("lbmode-system").resource(new ConfigMapBuilder().withNewMetadata()
+                .withName(DatapathConfig.CONFIG_MAP_NAME).withNamespace("lbmode-system").endMetadata()
+                .withData(cfg.toConfigMapData()).build()).create();
+        client.nodes().resource(new NodeBuilder().withNewMetadata().withName("n1").endMetadata().withNewStatus()
+                .addNewAddress().withType("InternalIP").withAddress("10.0.0.10").endAddress().endStatus().build()).create();
+        var daemonSet = client.apps().daemonSets().inNamespace("lbmode-system").resource(
+                new io.fabric8.kubernetes.api.model.apps.DaemonSetBuilder().withNewMetadata()
+                        .withName(DatapathConfig.DAEMON_SET_NAME).withNamespace("lbmode-system").endMetadata()
+                        .withNewSpec().withNewSelector().addToMatchLabels("app", "x").endSelector().endSpec().build()).create();
+
+        runUntilProgrammedThenStop();
+        assertThat(nft.hasTable("ip", "lbmode")).as("state kept: the DaemonSet is still there (a rolling update)").isTrue();
+
+        client.apps().daemonSets().inNamespace("lbmode-system").withName(daemonSet.getMetadata().getName()).delete();
+        Await.until("DaemonSet gone", () -> client.apps().daemonSets().inNamespace("lbmode-system")
+                .withName(DatapathConfig.DAEMON_SET_NAME).get() == null);
+        runUntilProgrammedThenStop();
+        assertThat(nft.hasTable("ip", "lbmode")).as("state removed: the DaemonSet is gone (uninstall)").isFalse();
+    }
+
+    private void runUntilProgrammedThenStop() throws Exception {
+        AgentOptions options = AgentOptions.parse(new String[]{"--node", "n1", "--health-port", "0"},
+                Map.of("POD_NAMESPACE", "lbmode-system"));
+        AgentRunner runner = new AgentRunner(options, Programmers.snatOnly(nft), () -> clientWithAgent("lbmode-datapath-agent"));
+        CompletableFuture<Integer> running = new CompletableFuture<>();
+        Thread.ofPlatform().name("agent-under-test").start(() -> {
+            try {
+                running.complete(runner.run());
+            } catch (Exception e) {
+                running.completeExceptionally(e);
+            }
+        });
+        try {
+            Await.until("agent programmed snat", () -> runner.agent() != null && runner.agent().generation() > 0
+                    && nft.hasTable("ip", "lbmode"));
+        } finally {
+            runner.close();
+        }
+        assertThat(running.get()).isZero();
+    }
 }
