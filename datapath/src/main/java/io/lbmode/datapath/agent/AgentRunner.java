@@ -84,7 +84,7 @@ public final class AgentRunner implements AutoCloseable {
             agent = new Agent(options, programmers, ClusterSource.apiSink(client), Clock.systemUTC());
             ClusterSource cs = new ClusterSource(client, options.configNamespace(), options.node(), this::requestSync);
             inputs = cs::read;
-            goingAway = () -> Uninstall.reason(client, options.configNamespace());
+            goingAway = () -> Uninstall.reason(client, options.configNamespace(), cs::configMapDeleted);
             source = () -> {
                 cs.close();
                 client.close();
@@ -165,7 +165,7 @@ public final class AgentRunner implements AutoCloseable {
             agent.cleanupAll().ifPresentOrElse(e -> LOG.error("removing the kernel state failed: {}", e),
                     () -> LOG.info("removed every lbmode nft table, tc program and pinned map"));
         } else if (agent != null) {
-            LOG.info("stopping; the kernel state stays for the next agent (DaemonSet still there)");
+            LOG.info("stopping; the kernel state stays for the next agent (the DaemonSet is not known to be gone)");
         }
         if (health != null) {
             health.close();

@@ -49,7 +49,25 @@ final class ClusterSource implements AutoCloseable {
                 onChange.run();
             }
         };
-        configMaps = add(client.configMaps().inNamespace(namespace).withName(DatapathConfig.CONFIG_MAP_NAME).inform(handler(handler)));
+        ResourceEventHandler<HasMetadata> configMapHandler = new ResourceEventHandler<>() {
+            @Override
+            public void onAdd(HasMetadata obj) {
+                configMapDeleted = false;
+                onChange.run();
+            }
+
+            @Override
+            public void onUpdate(HasMetadata oldObj, HasMetadata newObj) {
+                onChange.run();
+            }
+
+            @Override
+            public void onDelete(HasMetadata obj, boolean deletedFinalStateUnknown) {
+                configMapDeleted = true;
+                onChange.run();
+            }
+        };
+        configMaps = add(client.configMaps().inNamespace(namespace).withName(DatapathConfig.CONFIG_MAP_NAME).inform(handler(configMapHandler)));
         nodes = add(client.nodes().withName(node).inform(handler(handler)));
         services = add(client.services().inAnyNamespace().inform(handler(handler)));
         slices = add(client.discovery().v1().endpointSlices().inAnyNamespace().inform(handler(handler)));
@@ -63,6 +81,13 @@ final class ClusterSource implements AutoCloseable {
     private <T> SharedIndexInformer<T> add(SharedIndexInformer<T> informer) {
         informers.add(informer);
         return informer;
+    }
+
+    /** Whether the ConfigMap was deleted after this agent had seen it (and not created again since). */
+    private volatile boolean configMapDeleted;
+
+    boolean configMapDeleted() {
+        return configMapDeleted;
     }
 
     Inputs read() {

@@ -205,6 +205,53 @@ class InClusterAgentTest {
         assertThat(nft.hasTable("ip", "lbmode")).as("state removed: the DaemonSet is gone (uninstall)").isFalse();
     }
 
+    /**
+     * helm uninstall deletes the agent's RBAC and ServiceAccount before the garbage collector deletes the DaemonSet:
+     * the agent then gets 403 (or 401) for its DaemonSet, and removes its state only if it also saw its ConfigMap
+     * deleted (the ServiceAccount owned it too); a 403 alone (RBAC broken by hand) keeps it.
+     */
+    @Test
+    void aForbiddenDaemonSetRemovesTheStateOnlyAfterTheConfigMapWasDeleted() throws Exception {
+        DatapathConfig cfg = new DatapathConfig(ForwardMode.SNAT, List.of("10.244.0.0/16"), List.of("10.96.0.0/20"),
+                "cluster-lab", "lab", 42);
+        var configMap = new ConfigMapBuilder().withNewMetadata().withName(DatapathConfig.CONFIG_MAP_NAME)
+                .withNamespace("lbmode-system").endMetadata().withData(cfg.toConfigMapData()).build();
+        client.configMaps().inNamespace("lbmode-system").resource(configMap).create();
+        client.nodes().resource(new NodeBuilder().withNewMetadata().withName("n1").endMetadata().withNewStatus()
+                .addNewAddress().withType("InternalIP").withAddress("10.0.0.10").endAddress().endStatus().build()).create();
+        server.expect().get().withPath("/apis/apps/v1/namespaces/lbmode-system/daemonsets/" + DatapathConfig.DAEMON_SET_NAME)
+                .andReturn(403, new io.fabric8.kubernetes.api.model.StatusBuilder().withCode(403).withReason("Forbidden")
+                        .withMessage("forbidden").build()).always();
+
+        runUntilProgrammedThenStop();
+        assertThat(nft.hasTable("ip", "lbmode")).as("403 with the ConfigMap still there: state kept").isTrue();
+
+        AgentOptions options = AgentOptions.parse(new String[]{"--node", "n1", "--health-port", "0"},
+                Map.of("POD_NAMESPACE", "lbmode-system"));
+        AgentRunner runner = new AgentRunner(options, Programmers.snatOnly(nft), () -> clientWithAgent("lbmode-datapath-agent"));
+        CompletableFuture<Integer> running = new CompletableFuture<>();
+        Thread.ofPlatform().name("agent-under-test").start(() -> {
+            try {
+                running.complete(runner.run());
+            } catch (Exception e) {
+                running.completeExceptionally(e);
+            }
+        });
+        try {
+            Await.until("agent programmed", () -> runner.agent() != null && runner.agent().generation() > 0);
+            client.configMaps().inNamespace("lbmode-system").withName(DatapathConfig.CONFIG_MAP_NAME).delete();
+            Await.until("the agent saw the ConfigMap deleted", () -> {
+                NodeDataplane ndp = client.resources(NodeDataplane.class).withName("n1").get();
+                return ndp != null && ndp.getStatus() != null && ndp.getStatus().lastError != null
+                        && ndp.getStatus().lastError.contains("not found");
+            });
+        } finally {
+            runner.close();
+        }
+        assertThat(running.get()).isZero();
+        assertThat(nft.hasTable("ip", "lbmode")).as("403 after the ConfigMap was deleted: state removed").isFalse();
+    }
+
     private void runUntilProgrammedThenStop() throws Exception {
         AgentOptions options = AgentOptions.parse(new String[]{"--node", "n1", "--health-port", "0"},
                 Map.of("POD_NAMESPACE", "lbmode-system"));

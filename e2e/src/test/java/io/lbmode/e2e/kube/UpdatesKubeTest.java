@@ -155,11 +155,11 @@ class UpdatesKubeTest {
                     "preview.baremetal.cluster.gke.io/dpv2-lbmode-dsr-");
             assertThat(unannotated.exitCode()).isNotZero();
             assertThat(unannotated.stderr()).contains("ValidatingAdmissionPolicy")
-                    .contains("would change the effective mode from dsr to snat");
+                    .contains("this update would change it to snat; to drop the annotation, set spec.clusterNetwork.forwardMode: dsr first");
 
             KubeControlPlane.Result snat = patch(PREVIEW, "merge", "{\"spec\":{\"clusterNetwork\":{\"forwardMode\":\"snat\"}}}");
             assertThat(snat.exitCode()).isNotZero();
-            assertThat(snat.stderr()).contains("would change the effective mode from dsr to snat");
+            assertThat(snat.stderr()).contains("ValidatingAdmissionPolicy").contains("this update would change it to snat");
 
             kube.kubectl("label", KubeState.CLUSTERS, PREVIEW, "-n", "cluster-" + PREVIEW, "team=platform")
                     .ok("an edit that keeps the mode passes the policy");
