@@ -139,6 +139,26 @@ class CliTest {
     }
 
     @Test
+    void checkUpdateRatchetsLikeTheWebhook(@TempDir Path dir) throws Exception {
+        // A Cluster stored before the rule existed: 2 control-plane nodes. A label is allowed; a new problem is not.
+        String stored = Files.readString(Path.of(example("cluster-dsr.yaml")))
+                .replace("      - address: 10.200.0.2\n", "      - address: 10.200.0.2\n      - address: 10.200.0.3\n");
+        Path old = dir.resolve("old.yaml");
+        Files.writeString(old, stored);
+        assertThat(lbmode("validate", old.toString()).code()).as("today's rules refuse the stored object").isEqualTo(1);
+        Path labeled = dir.resolve("labeled.yaml");
+        Files.writeString(labeled, stored.replace("  namespace: cluster-lb-mode\n", "  namespace: cluster-lb-mode\n  labels: {team: platform}\n"));
+        Run allowed = lbmode("check-update", old.toString(), labeled.toString());
+        assertThat(allowed.code()).as(allowed.out() + allowed.err()).isZero();
+        assertThat(allowed.out()).contains("allowed: update of cluster-lb-mode/lb-mode");
+        Path worse = dir.resolve("worse.yaml");
+        Files.writeString(worse, stored.replace("controlPlaneLBPort: 443", "controlPlaneLBPort: 70000"));
+        Run denied = lbmode("check-update", old.toString(), worse.toString());
+        assertThat(denied.code()).isEqualTo(1);
+        assertThat(denied.out()).contains("spec.loadBalancer.ports.controlPlaneLBPort").doesNotContain("spec.controlPlane");
+    }
+
+    @Test
     void aFileWithNoClusterIsNeverValid(@TempDir Path dir) throws Exception {
         String cluster = Files.readString(Path.of(example("cluster-dsr.yaml")));
         java.util.Map<String, String> inputs = new java.util.LinkedHashMap<>();
