@@ -121,3 +121,4 @@ key=value); a key-less {operator: Exists} becomes lbmode.datapath.tolerate-all i
 {{- end -}}
 {{- join "," $specs -}}
 {{- end -}}
+{{- define "lbmode.policyName" -}}{{ printf "%s-%s-forward-mode" (include "lbmode.fullname" .) .Release.Namespace | trunc 63 | trimSuffix "-" }}{{- end -}}

@@ -24,6 +24,12 @@ public final class CrdPostProcessor {
     static final Map<String, List<String>> COLUMN_ORDER = Map.of(
             "clusters.baremetal.cluster.gke.io", List.of("Forward-Mode", "Version", "Ready", "Age"),
             "nodedataplanes.lbmode.io", List.of("Mode", "Services", "Endpoints", "Synced", "Error"));
+    /**
+     * Root fields the API server must require. {@code spec} is required: without it the CEL transition rule on
+     * {@code spec.clusterNetwork} would not run, so {@code {"spec": null}} (a merge patch that removes it) would drop a
+     * set forwardMode unchecked while the webhook is down. fabric8 can't mark the inherited spec field required.
+     */
+    static final Map<String, List<String>> ROOT_REQUIRED = Map.of("clusters.baremetal.cluster.gke.io", List.of("spec"));
     static final String HEADER = """
             # Generated from the Java types in crds/src/main/java/io/lbmode/crds by the fabric8 crd-generator-maven-plugin,
             # then io.lbmode.crds.CrdPostProcessor. Do not edit: change the types and rebuild (see crds/README.md).
@@ -46,7 +52,12 @@ public final class CrdPostProcessor {
     static String process(String crdYaml) throws KubeYamlException {
         JsonNode crd = KubeYaml.readString(crdYaml).getFirst().node();
         List<String> order = COLUMN_ORDER.getOrDefault(crd.path("metadata").path("name").asText(), List.of());
+        List<String> required = ROOT_REQUIRED.getOrDefault(crd.path("metadata").path("name").asText(), List.of());
         for (JsonNode version : crd.path("spec").path("versions")) {
+            if (!required.isEmpty() && version.path("schema").path("openAPIV3Schema") instanceof ObjectNode root) {
+                ArrayNode list = root.putArray("required");
+                required.forEach(list::add);
+            }
             if (version.get("additionalPrinterColumns") instanceof ArrayNode columns) {
                 List<JsonNode> sorted = new ArrayList<>();
                 columns.forEach(sorted::add);

@@ -22,6 +22,11 @@ public record DatapathConfig(ForwardMode forwardMode, List<String> podCidrs, Lis
                              String clusterNamespace, String clusterName, long hashSeed) {
 
     public static final String CONFIG_MAP_NAME = "lbmode-datapath";
+    /**
+     * The DaemonSet that runs the agents, in the same namespace: an agent stopped while it is gone (or being deleted)
+     * removes its kernel state, because lbmode is being uninstalled (or its cluster deleted), not rolled.
+     */
+    public static final String DAEMON_SET_NAME = "lbmode-datapath";
 
     static final String FORWARD_MODE = "forwardMode";
     static final String POD_CIDRS = "podCIDRs";

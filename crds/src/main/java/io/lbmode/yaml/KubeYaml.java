@@ -132,22 +132,57 @@ public final class KubeYaml {
         }
     }
 
-    /** Reads every document of a file. */
+    /** How long {@link #read(Path)} waits for a FIFO to get a writer before it gives up. */
+    public static final java.time.Duration OPEN_TIMEOUT = java.time.Duration.ofSeconds(10);
+
+    /**
+     * Reads every document of a file, whatever its type: at most {@link #MAX_BYTES} bytes are accepted from a
+     * regular file, a pipe, a FIFO or a device alike (one byte more is read to tell that there is more). Opening a
+     * FIFO blocks until something writes to it; after {@link #OPEN_TIMEOUT} without a writer it is an error, not a hang.
+     */
     public static List<Document> read(Path file) throws KubeYamlException {
-        byte[] bytes;
         if (Files.isDirectory(file)) {
             throw new KubeYamlException(file + ": is a directory, not a YAML file");
         }
-        try {
-            long size = Files.size(file);
-            if (size > MAX_BYTES) {
-                throw new KubeYamlException(file + ": " + size + " bytes is larger than the limit of 3 MiB (what the API server accepts)");
-            }
-            bytes = Files.readAllBytes(file);
-        } catch (NoSuchFileException e) {
+        if (!Files.exists(file)) {
             throw new KubeYamlException(file + ": no such file");
-        } catch (IOException e) {
-            throw new KubeYamlException(file + ": can't be read (" + e.getMessage() + ")");
+        }
+        java.util.concurrent.CompletableFuture<byte[]> read = new java.util.concurrent.CompletableFuture<>();
+        java.util.concurrent.CountDownLatch opened = new java.util.concurrent.CountDownLatch(1);
+        Thread reader = Thread.ofPlatform().daemon().name("lbmode-read").start(() -> {
+            try (InputStream in = Files.newInputStream(file)) {
+                opened.countDown();
+                read.complete(in.readNBytes(MAX_BYTES + 1));
+            } catch (Throwable e) {
+                read.completeExceptionally(e);
+            } finally {
+                opened.countDown();
+            }
+        });
+        byte[] bytes;
+        try {
+            if (!opened.await(OPEN_TIMEOUT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS)) {
+                // The reader thread stays blocked in open(2); it is a daemon and ends with the process.
+                throw new KubeYamlException(file + ": nothing wrote to it within " + OPEN_TIMEOUT.toSeconds()
+                        + " s (a FIFO without a writer?); give a file, or start the writer first");
+            }
+            bytes = read.get();
+        } catch (InterruptedException e) {
+            reader.interrupt();
+            Thread.currentThread().interrupt();
+            throw new KubeYamlException(file + ": reading was interrupted", e);
+        } catch (java.util.concurrent.ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof NoSuchFileException) {
+                throw new KubeYamlException(file + ": no such file");
+            }
+            if (cause instanceof java.nio.file.AccessDeniedException) {
+                throw new KubeYamlException(file + ": permission denied");
+            }
+            throw new KubeYamlException(file + ": can't be read (" + (cause instanceof IOException ? cause.getMessage() : cause) + ")");
+        }
+        if (bytes.length > MAX_BYTES) {
+            throw new KubeYamlException(file + ": more than " + MAX_BYTES + " bytes, larger than the limit of 3 MiB (what the API server accepts)");
         }
         return readBytes(bytes);
     }

@@ -106,6 +106,9 @@ class GeneratedCrdTest {
         assertThat(mode.has("default")).as("a default would be written into 1.16 objects relying on the annotation").isFalse();
         assertThat(generated(CLUSTER)).doesNotContain("default:");
         assertThat(network.path("x-kubernetes-validations").path(0).path("rule").asText()).contains("oldSelf.forwardMode");
+        // Without a required spec, {"spec": null} removes clusterNetwork and the transition rule never runs.
+        assertThat(schema(CLUSTER).path("required")).extracting(JsonNode::asText).containsExactly("spec");
+        assertThat(schema(CLUSTER).at("/properties/spec/required")).extracting(JsonNode::asText).contains("clusterNetwork");
     }
 
     @Test

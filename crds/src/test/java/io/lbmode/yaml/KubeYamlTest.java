@@ -54,7 +54,7 @@ class KubeYamlTest {
     void aFileOver3MiBIsRefusedBeforeReading(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("huge.yaml");
         Files.writeString(file, "a: " + "x".repeat(4 * 1024 * 1024));
-        assertThatThrownBy(() -> KubeYaml.read(file)).hasMessageContaining("huge.yaml: 4194307 bytes is larger than the limit of 3 MiB");
+        assertThatThrownBy(() -> KubeYaml.read(file)).hasMessageContaining("huge.yaml: more than 3145728 bytes, larger than the limit of 3 MiB");
         assertThatThrownBy(() -> KubeYaml.read(dir.resolve("missing.yaml"))).hasMessageEndingWith("missing.yaml: no such file");
     }
 

@@ -14,7 +14,8 @@ import java.util.List;
 /**
  * {@code lbmode validate FILE...} and {@code lbmode check-update OLD NEW}: the validation engine from the shell.
  *
- * <p>Exit codes: 0 valid / allowed, 1 invalid / denied, 2 usage or input errors (unreadable, not YAML). Results go
+ * <p>Exit codes: 0 valid / allowed, 1 invalid / denied, 2 usage or input errors (unreadable, not YAML, a file with
+ * no Cluster: nothing checked is never "valid"). Results go
  * to standard output, notes and warnings to standard error; a stack trace is never shown.
  */
 public final class Main {
@@ -25,11 +26,12 @@ public final class Main {
     static final String USAGE_TEXT = """
             usage: lbmode validate FILE...
                      Checks every Cluster (baremetal.cluster.gke.io/v1) in the YAML files; other documents are skipped.
-                     Prints FILE: NAMESPACE/NAME: FIELD.PATH: message for every problem.
+                     Prints FILE: NAMESPACE/NAME: FIELD.PATH: message for every problem. A kind: List (what
+                     kubectl get -o yaml writes) is checked item by item; a file with no Cluster is an error.
                    lbmode check-update OLD NEW
                      The decision the admission webhook takes when the Cluster in OLD is replaced by the one in NEW,
                      and the forwardMode migration the operator would apply.
-            exit codes: 0 valid/allowed, 1 invalid/denied, 2 usage or input error""";
+            exit codes: 0 valid/allowed, 1 invalid/denied, 2 usage or input error (unreadable, not YAML, no Cluster)""";
 
     private final PrintStream out;
     private final PrintStream err;
@@ -86,9 +88,10 @@ public final class Main {
                 continue;
             }
             int clusters = 0;
-            for (KubeYaml.Document doc : documents) {
+            for (Entry entry : entries(documents)) {
+                KubeYaml.Document doc = entry.document();
                 if (!doc.isCluster()) {
-                    err.println(file + ": note: document " + doc.index() + " (" + describe(doc) + ") skipped: not a Cluster");
+                    err.println(file + ": note: " + entry.where() + " (" + describe(doc) + ") skipped: " + whyNotACluster(doc));
                     continue;
                 }
                 clusters++;
@@ -104,10 +107,51 @@ public final class Main {
                 }
             }
             if (clusters == 0) {
-                err.println(file + ": note: no Cluster (" + Cluster.API_VERSION + ") in this file");
+                // Nothing was checked, so nothing can be called valid: a wrong file must not pass a CI gate.
+                err.println(file + ": no Cluster (apiVersion " + Cluster.API_VERSION + ", kind " + Cluster.KIND
+                        + ") in this file; nothing was validated");
+                code = USAGE;
             }
         }
         return code;
+    }
+
+    /** A document of a file, or an item of a {@code kind: List} document (what {@code kubectl get -o yaml} writes). */
+    private record Entry(String where, KubeYaml.Document document) {
+    }
+
+    private static List<Entry> entries(List<KubeYaml.Document> documents) {
+        List<Entry> entries = new java.util.ArrayList<>();
+        for (KubeYaml.Document doc : documents) {
+            if (isList(doc)) {
+                var items = doc.node().path("items");
+                for (int i = 0; i < items.size(); i++) {
+                    entries.add(new Entry("document " + doc.index() + " item " + i, new KubeYaml.Document(doc.index(), items.get(i))));
+                }
+            } else {
+                entries.add(new Entry("document " + doc.index(), doc));
+            }
+        }
+        return entries;
+    }
+
+    private static boolean isList(KubeYaml.Document doc) {
+        return ("List".equals(doc.kind()) || doc.kind().endsWith("List")) && doc.node().path("items").isArray();
+    }
+
+    /** Why a document is not a Cluster; a near miss (wrong case, another version of the group) says what to write. */
+    private static String whyNotACluster(KubeYaml.Document doc) {
+        boolean ourGroup = doc.apiVersion().startsWith(Cluster.GROUP + "/");
+        if (doc.kind().equalsIgnoreCase(Cluster.KIND) && !doc.kind().equals(Cluster.KIND)) {
+            return "kind '" + doc.kind() + "' is not " + Cluster.KIND + " (kinds are case-sensitive)";
+        }
+        if (doc.kind().equals(Cluster.KIND) && ourGroup) {
+            return "apiVersion " + doc.apiVersion() + " is not " + Cluster.API_VERSION + ", the version lbmode checks";
+        }
+        if (doc.kind().equals(Cluster.KIND) && doc.apiVersion().isEmpty()) {
+            return "apiVersion is missing; write apiVersion: " + Cluster.API_VERSION;
+        }
+        return "not a Cluster";
     }
 
     private int checkUpdate(String oldFile, String newFile) {
@@ -146,7 +190,8 @@ public final class Main {
     }
 
     private static KubeYaml.Document onlyCluster(String file, List<KubeYaml.Document> documents) throws KubeYamlException {
-        List<KubeYaml.Document> clusters = documents.stream().filter(KubeYaml.Document::isCluster).toList();
+        List<KubeYaml.Document> clusters = entries(documents).stream().map(Entry::document)
+                .filter(KubeYaml.Document::isCluster).toList();
         if (clusters.size() != 1) {
             throw new KubeYamlException("must contain exactly one Cluster (" + Cluster.API_VERSION + "), found " + clusters.size());
         }

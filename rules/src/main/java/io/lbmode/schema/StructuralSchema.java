@@ -107,6 +107,100 @@ public final class StructuralSchema {
         }
     }
 
+    // ------------------------------------------------------------------------------------------- misspellings
+
+    /** The fields of ObjectMeta a user writes (the CRD schema does not describe metadata). */
+    private static final Set<String> METADATA_FIELDS = Set.of("name", "namespace", "labels", "annotations",
+            "finalizers", "ownerReferences", "generateName", "uid", "resourceVersion", "generation",
+            "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields");
+
+    /**
+     * Keys that are not in the schema but are so close to a field it describes that they are almost surely a typo of
+     * it ({@code forwardmode}, {@code loadBalancr}), at every level. Unknown keys are kept by the API server (a GDC
+     * cluster configuration has many fields lbmode does not model), so without this check a misspelled field is
+     * silently stored and ignored: {@code forwardmode: dsr} would give a cluster that runs snat for good.
+     */
+    public List<Problem> misspelledKeys(JsonNode document) {
+        List<Problem> problems = new ArrayList<>();
+        if (document instanceof ObjectNode object) {
+            JsonNode metadata = object.get("metadata");
+            if (metadata instanceof ObjectNode meta) {
+                meta.fieldNames().forEachRemaining(key -> suggest(key, METADATA_FIELDS, "metadata." + key, problems));
+            }
+            misspelled(object, root, "", problems, true);
+        }
+        return problems;
+    }
+
+    private void misspelled(JsonNode value, JsonNode schema, String path, List<Problem> problems, boolean isRoot) {
+        if (value instanceof ArrayNode array && schema.has("items")) {
+            for (int i = 0; i < array.size(); i++) {
+                misspelled(array.get(i), schema.get("items"), path + "[" + i + "]", problems, false);
+            }
+            return;
+        }
+        if (!(value instanceof ObjectNode object)) {
+            return;
+        }
+        JsonNode properties = schema.path("properties");
+        Set<String> known = new java.util.TreeSet<>();
+        properties.fieldNames().forEachRemaining(known::add);
+        if (isRoot) {
+            known.addAll(ROOT_FIELDS);
+        }
+        for (Map.Entry<String, JsonNode> field : object.properties()) {
+            String key = field.getKey();
+            String at = path.isEmpty() ? key : path + "." + key;
+            if (isRoot && ROOT_FIELDS.contains(key)) {
+                continue;
+            }
+            if (properties.has(key)) {
+                misspelled(field.getValue(), properties.get(key), at, problems, false);
+            } else if (schema.path("additionalProperties").isObject()) {
+                misspelled(field.getValue(), schema.path("additionalProperties"), at, problems, false);
+            } else {
+                suggest(key, known, at, problems);
+            }
+        }
+    }
+
+    private static void suggest(String key, Set<String> known, String at, List<Problem> problems) {
+        if (known.contains(key)) {
+            return;
+        }
+        known.stream().filter(k -> k.equalsIgnoreCase(key)).findFirst()
+                .or(() -> known.stream().filter(k -> close(k, key)).findFirst())
+                .ifPresent(k -> problems.add(new Problem(at, "is not a field lbmode knows; did you mean " + k
+                        + "? (field names are case-sensitive; a misspelled field is stored but ignored)")));
+    }
+
+    /** Edit distance at most 2 for names of 6 characters or more, at most 1 for 4 or 5, none below. */
+    private static boolean close(String a, String b) {
+        int shorter = Math.min(a.length(), b.length());
+        int allowed = shorter >= 6 ? 2 : shorter >= 4 ? 1 : 0;
+        if (allowed == 0 || Math.abs(a.length() - b.length()) > allowed) {
+            return false;
+        }
+        String x = a.toLowerCase(java.util.Locale.ROOT);
+        String y = b.toLowerCase(java.util.Locale.ROOT);
+        int[] previous = new int[y.length() + 1];
+        int[] current = new int[y.length() + 1];
+        for (int j = 0; j <= y.length(); j++) {
+            previous[j] = j;
+        }
+        for (int i = 1; i <= x.length(); i++) {
+            current[0] = i;
+            for (int j = 1; j <= y.length(); j++) {
+                int cost = x.charAt(i - 1) == y.charAt(j - 1) ? 0 : 1;
+                current[j] = Math.min(Math.min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
+            }
+            int[] swap = previous;
+            previous = current;
+            current = swap;
+        }
+        return previous[y.length()] <= allowed;
+    }
+
     // ------------------------------------------------------------------------------------------- types
 
     /**

@@ -37,6 +37,11 @@ import java.util.function.Function;
  */
 public final class ClusterValidator {
     static final int DEFAULT_MAX_PODS = 110;
+    /** What the API server requires of an object name (k8s.io/apimachinery IsDNS1123Subdomain). */
+    private static final java.util.regex.Pattern DNS_SUBDOMAIN =
+            java.util.regex.Pattern.compile("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
+    /** What the API server requires of a namespace name (IsDNS1123Label). */
+    private static final java.util.regex.Pattern DNS_LABEL = java.util.regex.Pattern.compile("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
 
     private ClusterValidator() {
     }
@@ -50,13 +55,51 @@ public final class ClusterValidator {
         return new Verdict(problems, warnings, ForwardModes.migrationFor(cluster));
     }
 
-    /** The decision on replacing {@code old} with {@code updated}: the new object must be valid and respect the immutable fields. */
+    /**
+     * The decision on replacing {@code old} with {@code updated}, ratcheted as the API server ratchets CRD schema
+     * validation: an update is judged by the problems it adds, not by those the stored object already had (it may
+     * have been stored before lbmode was installed, or before a rule got stricter). So an update that leaves
+     * {@code spec} unchanged (a label, an annotation, a finalizer) is not held to today's rules on {@code spec}, and
+     * an update of an object being deleted that only removes finalizers is always allowed, so deletion never hangs.
+     * The forward mode and the other immutable fields are refused whatever the stored object was.
+     */
     public static Verdict validateUpdate(Cluster old, Cluster updated) {
-        List<Problem> problems = new ArrayList<>(structure(updated));
+        Optional<Migration> migration = ForwardModes.migrationOnUpgrade(old, updated).or(() -> ForwardModes.migrationFor(updated));
+        if (onlyRemovesFinalizersWhileDeleting(old, updated)) {
+            return new Verdict(List.of(), List.of(), Optional.empty());
+        }
+        List<Problem> problems = new ArrayList<>(Objects.equals(KubeYaml.toNode(old).path("spec"), KubeYaml.toNode(updated).path("spec"))
+                ? List.of() : added(structure(old), structure(updated)));
         problems.addAll(ForwardModes.checkUpdate(old, updated));
         problems.addAll(immutability(old, updated));
-        Optional<Migration> migration = ForwardModes.migrationOnUpgrade(old, updated).or(() -> ForwardModes.migrationFor(updated));
         return new Verdict(problems, List.of(), migration);
+    }
+
+    /** The problems of {@code now} that {@code before} did not have (same field, same message). */
+    private static List<Problem> added(List<Problem> before, List<Problem> now) {
+        Set<Problem> had = new HashSet<>(before);
+        return now.stream().filter(p -> !had.contains(p)).toList();
+    }
+
+    /**
+     * The object is being deleted and the update removes finalizers and changes nothing else that lbmode judges
+     * (spec and annotations): refusing it would only make the deletion hang.
+     */
+    static boolean onlyRemovesFinalizersWhileDeleting(Cluster old, Cluster updated) {
+        var before = old.getMetadata();
+        var after = updated.getMetadata();
+        if (before == null || after == null || blank(before.getDeletionTimestamp())) {
+            return false;
+        }
+        List<String> was = before.getFinalizers() == null ? List.of() : before.getFinalizers();
+        List<String> is = after.getFinalizers() == null ? List.of() : after.getFinalizers();
+        return was.containsAll(is) && is.size() < was.size()
+                && Objects.equals(KubeYaml.toNode(old).path("spec"), KubeYaml.toNode(updated).path("spec"))
+                && Objects.equals(annotations(before), annotations(after));
+    }
+
+    private static Map<String, String> annotations(io.fabric8.kubernetes.api.model.ObjectMeta metadata) {
+        return metadata.getAnnotations() == null ? Map.of() : metadata.getAnnotations();
     }
 
     /**
@@ -74,14 +117,18 @@ public final class ClusterValidator {
         return new Verdict(problems, warnings(problems, verdict.warnings()), verdict.migration());
     }
 
-    /** {@link #validateUpdate(Cluster, Cluster)} for an updated document that may carry values of the wrong type. */
+    /**
+     * {@link #validateUpdate(Cluster, Cluster)} for an updated document that may carry values of the wrong type;
+     * type problems are ratcheted too (only those the old object did not have count).
+     */
     public static Verdict validateUpdate(Cluster old, JsonNode updated) {
         Checked checked = check(updated);
+        List<Problem> typeProblems = added(check(KubeYaml.toNode(old)).problems(), checked.problems());
         if (checked.cluster().isEmpty()) {
             return new Verdict(checked.problems(), List.of(), Optional.empty());
         }
         Verdict verdict = validateUpdate(old, checked.cluster().get());
-        return new Verdict(merge(checked.problems(), verdict.problems()), verdict.warnings(), verdict.migration());
+        return new Verdict(merge(typeProblems, verdict.problems()), verdict.warnings(), verdict.migration());
     }
 
     private record Checked(List<Problem> problems, Optional<Cluster> cluster) {
@@ -125,8 +172,20 @@ public final class ClusterValidator {
 
     private static List<Problem> structure(Cluster cluster) {
         Problems p = new Problems();
+        p.list.addAll(StructuralSchema.cluster().misspelledKeys(KubeYaml.toNode(cluster)));
         if (cluster.getMetadata() == null || blank(cluster.getMetadata().getName())) {
             p.add("metadata.name", "is required");
+        } else {
+            String name = cluster.getMetadata().getName();
+            if (name.length() > 253 || !DNS_SUBDOMAIN.matcher(name).matches()) {
+                p.add("metadata.name", "'" + name + "' is not a valid name: the API server requires a DNS-1123 subdomain "
+                        + "(at most 253 lower-case letters, digits, '-' and '.', starting and ending with a letter or digit)");
+            }
+        }
+        String namespace = cluster.getMetadata() == null ? null : cluster.getMetadata().getNamespace();
+        if (namespace != null && (namespace.length() > 63 || !DNS_LABEL.matcher(namespace).matches())) {
+            p.add("metadata.namespace", "'" + namespace + "' is not a valid namespace: the API server requires a DNS-1123 "
+                    + "label (at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit)");
         }
         ClusterSpec spec = cluster.getSpec();
         if (spec == null) {

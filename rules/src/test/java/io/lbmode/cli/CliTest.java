@@ -137,4 +137,94 @@ class CliTest {
         assertThat(other.code()).isEqualTo(2);
         assertThat(other.err()).contains("give two versions of the same Cluster");
     }
+
+    @Test
+    void checkUpdateRatchetsLikeTheWebhook(@TempDir Path dir) throws Exception {
+        // A Cluster stored before the rule existed: 2 control-plane nodes. A label is allowed; a new problem is not.
+        String stored = Files.readString(Path.of(example("cluster-dsr.yaml")))
+                .replace("      - address: 10.200.0.2\n", "      - address: 10.200.0.2\n      - address: 10.200.0.3\n");
+        Path old = dir.resolve("old.yaml");
+        Files.writeString(old, stored);
+        assertThat(lbmode("validate", old.toString()).code()).as("today's rules refuse the stored object").isEqualTo(1);
+        Path labeled = dir.resolve("labeled.yaml");
+        Files.writeString(labeled, stored.replace("  namespace: cluster-lb-mode\n", "  namespace: cluster-lb-mode\n  labels: {team: platform}\n"));
+        Run allowed = lbmode("check-update", old.toString(), labeled.toString());
+        assertThat(allowed.code()).as(allowed.out() + allowed.err()).isZero();
+        assertThat(allowed.out()).contains("allowed: update of cluster-lb-mode/lb-mode");
+        Path worse = dir.resolve("worse.yaml");
+        Files.writeString(worse, stored.replace("controlPlaneLBPort: 443", "controlPlaneLBPort: 70000"));
+        Run denied = lbmode("check-update", old.toString(), worse.toString());
+        assertThat(denied.code()).isEqualTo(1);
+        assertThat(denied.out()).contains("spec.loadBalancer.ports.controlPlaneLBPort").doesNotContain("spec.controlPlane");
+    }
+
+    @Test
+    void aFileWithNoClusterIsNeverValid(@TempDir Path dir) throws Exception {
+        String cluster = Files.readString(Path.of(example("cluster-dsr.yaml")));
+        java.util.Map<String, String> inputs = new java.util.LinkedHashMap<>();
+        inputs.put("empty.yaml", "");
+        inputs.put("comments.yaml", "# only a comment\n---\n");
+        inputs.put("configmap.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n");
+        inputs.put("v1beta1.yaml", cluster.replace("apiVersion: baremetal.cluster.gke.io/v1\n", "apiVersion: baremetal.cluster.gke.io/v1beta1\n"));
+        inputs.put("lowercase.yaml", cluster.replace("kind: Cluster\n", "kind: cluster\n"));
+        for (var input : inputs.entrySet()) {
+            Path file = dir.resolve(input.getKey());
+            Files.writeString(file, input.getValue());
+            Run run = lbmode("validate", file.toString());
+            assertThat(run.code()).as(input.getKey() + ": " + run.err()).isEqualTo(2);
+            assertThat(run.out()).as(input.getKey()).doesNotContain("valid");
+            assertThat(run.err()).contains(file + ": no Cluster (apiVersion baremetal.cluster.gke.io/v1, kind Cluster) in this file");
+        }
+        assertThat(lbmode("validate", dir.resolve("v1beta1.yaml").toString()).err())
+                .contains("apiVersion baremetal.cluster.gke.io/v1beta1 is not baremetal.cluster.gke.io/v1");
+        assertThat(lbmode("validate", dir.resolve("lowercase.yaml").toString()).err())
+                .contains("kind 'cluster' is not Cluster (kinds are case-sensitive)");
+    }
+
+    @Test
+    void theItemsOfAKindListAreValidated(@TempDir Path dir) throws Exception {
+        // What kubectl get clusters -A -o yaml writes: one List document holding the Clusters.
+        var docs = io.lbmode.yaml.KubeYaml.read(Path.of(example("cluster-dsr.yaml")));
+        var good = docs.stream().filter(io.lbmode.yaml.KubeYaml.Document::isCluster).findFirst().orElseThrow().node();
+        var bad = good.deepCopy();
+        ((com.fasterxml.jackson.databind.node.ObjectNode) bad.path("metadata")).put("name", "Bad_Name!");
+        ((com.fasterxml.jackson.databind.node.ObjectNode) bad.at("/spec/clusterNetwork")).put("forwardMode", "fast");
+        var list = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode().put("apiVersion", "v1").put("kind", "List");
+        list.putArray("items").add(good).add(bad);
+        Path file = dir.resolve("list.yaml");
+        Files.writeString(file, io.lbmode.yaml.KubeYaml.toYaml(list));
+        Run run = lbmode("validate", file.toString());
+        assertThat(run.code()).as(run.out() + run.err()).isEqualTo(1);
+        assertThat(run.out()).contains(file + ": cluster-lb-mode/lb-mode: valid (forwardMode dsr)")
+                .contains(file + ": cluster-lb-mode/Bad_Name!: metadata.name: 'Bad_Name!' is not a valid name")
+                .contains(file + ": cluster-lb-mode/Bad_Name!: spec.clusterNetwork.forwardMode: 'fast' is not allowed");
+    }
+
+    @Test
+    void everyReadIsBoundedWhateverTheFileType(@TempDir Path dir) throws Exception {
+        Run zero = lbmode("validate", "/dev/zero");
+        assertThat(zero.code()).isEqualTo(2);
+        assertThat(zero.err()).contains("/dev/zero: more than 3145728 bytes, larger than the limit of 3 MiB");
+
+        Path fifo = dir.resolve("fifo.yaml");
+        Process mkfifo = new ProcessBuilder("mkfifo", fifo.toString()).start();
+        assertThat(mkfifo.waitFor()).isZero();
+        long started = System.nanoTime();
+        Run noWriter = lbmode("validate", fifo.toString());
+        assertThat(noWriter.code()).isEqualTo(2);
+        assertThat(noWriter.err()).contains(fifo + ": nothing wrote to it within 10 s (a FIFO without a writer?)");
+        assertThat(java.time.Duration.ofNanos(System.nanoTime() - started)).isLessThan(java.time.Duration.ofSeconds(50));
+    }
+
+    @Test
+    void aPipeWithAClusterIsRead(@TempDir Path dir) throws Exception {
+        // Process substitution (./lbmode validate <(kubectl get ...)) hands the CLI a pipe: it is read like a file.
+        Path fifo = dir.resolve("pipe.yaml");
+        assertThat(new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor()).isZero();
+        Process writer = new ProcessBuilder("sh", "-c", "cat " + example("cluster-dsr.yaml") + " > " + fifo).start();
+        Run run = lbmode("validate", fifo.toString());
+        assertThat(writer.waitFor()).isZero();
+        assertThat(run.code()).as(run.err()).isZero();
+        assertThat(run.out()).contains(": cluster-lb-mode/lb-mode: valid (forwardMode dsr)");
+    }
 }

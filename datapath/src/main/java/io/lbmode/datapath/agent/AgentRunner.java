@@ -84,6 +84,7 @@ public final class AgentRunner implements AutoCloseable {
             agent = new Agent(options, programmers, ClusterSource.apiSink(client), Clock.systemUTC());
             ClusterSource cs = new ClusterSource(client, options.configNamespace(), options.node(), this::requestSync);
             inputs = cs::read;
+            goingAway = () -> Uninstall.reason(client, options.configNamespace(), cs::configMapDeleted);
             source = () -> {
                 cs.close();
                 client.close();
@@ -139,12 +140,33 @@ public final class AgentRunner implements AutoCloseable {
         }
     }
 
+    /** In-cluster mode: whether the agent is stopped because lbmode is leaving the node (see {@link Uninstall}). */
+    private volatile Supplier<java.util.Optional<String>> goingAway = java.util.Optional::empty;
+
+    /**
+     * Stops the agent (SIGTERM runs this through the shutdown hook). The kernel state stays, so that a restart or a
+     * rolling update keeps forwarding, unless lbmode is leaving the node: then every lbmode nft table, tc program and
+     * pinned map is removed first.
+     */
     @Override
     public void close() {
         if (stopped.getCount() == 0) {
             return;
         }
         loop.shutdownNow();
+        try {
+            loop.awaitTermination(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        var reason = agent == null ? java.util.Optional.<String>empty() : goingAway.get();
+        if (reason.isPresent()) {
+            LOG.info("stopping and removing this node's lbmode kernel state: {}", reason.get());
+            agent.cleanupAll().ifPresentOrElse(e -> LOG.error("removing the kernel state failed: {}", e),
+                    () -> LOG.info("removed every lbmode nft table, tc program and pinned map"));
+        } else if (agent != null) {
+            LOG.info("stopping; the kernel state stays for the next agent (the DaemonSet is not known to be gone)");
+        }
         if (health != null) {
             health.close();
         }

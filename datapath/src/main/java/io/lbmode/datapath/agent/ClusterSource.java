@@ -9,7 +9,14 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplane;
+import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplaneStatus;
 import io.lbmode.datapathconfig.DatapathConfig;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import java.lang.reflect.Field;
+import java.lang.reflect.Modifier;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -42,7 +49,25 @@ final class ClusterSource implements AutoCloseable {
                 onChange.run();
             }
         };
-        configMaps = add(client.configMaps().inNamespace(namespace).withName(DatapathConfig.CONFIG_MAP_NAME).inform(handler(handler)));
+        ResourceEventHandler<HasMetadata> configMapHandler = new ResourceEventHandler<>() {
+            @Override
+            public void onAdd(HasMetadata obj) {
+                configMapDeleted = false;
+                onChange.run();
+            }
+
+            @Override
+            public void onUpdate(HasMetadata oldObj, HasMetadata newObj) {
+                onChange.run();
+            }
+
+            @Override
+            public void onDelete(HasMetadata obj, boolean deletedFinalStateUnknown) {
+                configMapDeleted = true;
+                onChange.run();
+            }
+        };
+        configMaps = add(client.configMaps().inNamespace(namespace).withName(DatapathConfig.CONFIG_MAP_NAME).inform(handler(configMapHandler)));
         nodes = add(client.nodes().withName(node).inform(handler(handler)));
         services = add(client.services().inAnyNamespace().inform(handler(handler)));
         slices = add(client.discovery().v1().endpointSlices().inAnyNamespace().inform(handler(handler)));
@@ -56,6 +81,13 @@ final class ClusterSource implements AutoCloseable {
     private <T> SharedIndexInformer<T> add(SharedIndexInformer<T> informer) {
         informers.add(informer);
         return informer;
+    }
+
+    /** Whether the ConfigMap was deleted after this agent had seen it (and not created again since). */
+    private volatile boolean configMapDeleted;
+
+    boolean configMapDeleted() {
+        return configMapDeleted;
     }
 
     Inputs read() {
@@ -76,7 +108,12 @@ final class ClusterSource implements AutoCloseable {
         informers.forEach(SharedIndexInformer::close);
     }
 
-    /** Writes the NodeDataplane: created with its spec when missing, status patched after every sync. */
+    /**
+     * Writes the NodeDataplane: created with its spec when missing, status patched after every sync. The agent owns
+     * the whole status, so the patch is a JSON merge patch (RFC 7386) that names every status field, with an explicit
+     * null for each one this sync has no value for: a merge patch that leaves a field out keeps the stored value, which
+     * would keep a {@code lastError} (and DatapathReady=False) forever after one failed sync.
+     */
     static StatusSink apiSink(KubernetesClient client) {
         return ndp -> {
             var resource = client.resources(NodeDataplane.class).withName(ndp.getMetadata().getName());
@@ -87,10 +124,20 @@ final class ClusterSource implements AutoCloseable {
                 created.setSpec(ndp.getSpec());
                 client.resources(NodeDataplane.class).resource(created).create();
             }
-            NodeDataplane patch = new NodeDataplane();
-            patch.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName(ndp.getMetadata().getName()).build());
-            patch.setStatus(ndp.getStatus());
-            client.resources(NodeDataplane.class).resource(patch).patchStatus();
+            resource.subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE), statusPatch(ndp.getStatus()));
         };
+    }
+
+    /** {@code {"status": {...}}} with every field of {@link NodeDataplaneStatus}: its value, or null to remove it. */
+    static String statusPatch(NodeDataplaneStatus status) {
+        ObjectNode fields = Serialization.jsonMapper().valueToTree(status == null ? new NodeDataplaneStatus() : status);
+        for (Field field : NodeDataplaneStatus.class.getFields()) {
+            if (!Modifier.isStatic(field.getModifiers()) && !fields.has(field.getName())) {
+                fields.putNull(field.getName());
+            }
+        }
+        ObjectNode patch = Serialization.jsonMapper().createObjectNode();
+        patch.set("status", fields);
+        return patch.toString();
     }
 }

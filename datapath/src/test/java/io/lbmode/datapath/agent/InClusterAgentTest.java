@@ -121,4 +121,155 @@ class InClusterAgentTest {
         }
         assertThat(running.get()).isZero();
     }
+
+    /**
+     * A failed sync writes lastError; the next successful one removes it from the stored status (the status patch
+     * names lastError with an explicit null: a merge patch that leaves it out would keep it, and DatapathReady False).
+     */
+    @Test
+    void aSuccessfulSyncClearsTheLastErrorOfTheStoredStatus() throws Exception {
+        DatapathConfig cfg = new DatapathConfig(ForwardMode.SNAT, List.of("10.244.0.0/16"), List.of("10.96.0.0/20"),
+                "cluster-lab", "lab", 42);
+        client.configMaps().inNamespace("lbmode-system").resource(new ConfigMapBuilder().withNewMetadata()
+                .withName(DatapathConfig.CONFIG_MAP_NAME).withNamespace("lbmode-system").endMetadata()
+                .withData(cfg.toConfigMapData()).build()).create();
+        AgentOptions options = AgentOptions.parse(new String[]{"--node", "n1", "--health-port", "0"},
+                Map.of("POD_NAMESPACE", "lbmode-system"));
+        AgentRunner runner = new AgentRunner(options, Programmers.snatOnly(nft), () -> clientWithAgent("lbmode-datapath-agent"));
+        CompletableFuture<Integer> running = new CompletableFuture<>();
+        Thread.ofPlatform().name("agent-under-test").start(() -> {
+            try {
+                running.complete(runner.run());
+            } catch (Exception e) {
+                running.completeExceptionally(e);
+            }
+        });
+        try {
+            // No Node n1 yet: the sync fails and says so in the stored status.
+            Await.until("NodeDataplane n1 with lastError", () -> {
+                NodeDataplane ndp = client.resources(NodeDataplane.class).withName("n1").get();
+                return ndp != null && ndp.getStatus() != null && ndp.getStatus().lastError != null
+                        && ndp.getStatus().lastError.contains("no Node object");
+            });
+            client.nodes().resource(new NodeBuilder().withNewMetadata().withName("n1").endMetadata().withNewStatus()
+                    .addNewAddress().withType("InternalIP").withAddress("10.0.0.10").endAddress().endStatus().build()).create();
+            Await.until("NodeDataplane n1 programmed snat", () -> {
+                NodeDataplane ndp = client.resources(NodeDataplane.class).withName("n1").get();
+                return ndp != null && ndp.getStatus() != null && "snat".equals(ndp.getStatus().mode)
+                        && ndp.getStatus().lastSyncTime != null;
+            });
+            NodeDataplane ndp = client.resources(NodeDataplane.class).withName("n1").get();
+            assertThat(ndp.getStatus().lastError).as("lastError after a successful sync").isNull();
+        } finally {
+            runner.close();
+        }
+        assertThat(running.get()).isZero();
+    }
+
+    @Test
+    void theStatusPatchNamesEveryFieldWithNullForTheAbsentOnes() throws Exception {
+        var status = new io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplaneStatus();
+        status.mode = "dsr";
+        var patch = new com.fasterxml.jackson.databind.ObjectMapper().readTree(ClusterSource.statusPatch(status)).path("status");
+        assertThat(patch.path("mode").asText()).isEqualTo("dsr");
+        assertThat(patch.has("lastError")).isTrue();
+        assertThat(patch.path("lastError").isNull()).isTrue();
+        assertThat(patch.path("drops").isNull()).isTrue();
+    }
+
+    /**
+     * Stopping the agent (SIGTERM) keeps the kernel state while its DaemonSet exists (a rolling update must not cut
+     * connections) and removes it when the DaemonSet is gone (helm uninstall, or the Cluster deleted).
+     */
+    @Test
+    void aStoppedAgentRemovesItsKernelStateOnlyWhenItsDaemonSetIsGone() throws Exception {
+        DatapathConfig cfg = new DatapathConfig(ForwardMode.SNAT, List.of("10.244.0.0/16"), List.of("10.96.0.0/20"),
+                "cluster-lab", "lab", 42);
+        client.configMaps().inNamespace("lbmode-system").resource(new ConfigMapBuilder().withNewMetadata()
+                .withName(DatapathConfig.CONFIG_MAP_NAME).withNamespace("lbmode-system").endMetadata()
+                .withData(cfg.toConfigMapData()).build()).create();
+        client.nodes().resource(new NodeBuilder().withNewMetadata().withName("n1").endMetadata().withNewStatus()
+                .addNewAddress().withType("InternalIP").withAddress("10.0.0.10").endAddress().endStatus().build()).create();
+        var daemonSet = client.apps().daemonSets().inNamespace("lbmode-system").resource(
+                new io.fabric8.kubernetes.api.model.apps.DaemonSetBuilder().withNewMetadata()
+                        .withName(DatapathConfig.DAEMON_SET_NAME).withNamespace("lbmode-system").endMetadata()
+                        .withNewSpec().withNewSelector().addToMatchLabels("app", "x").endSelector().endSpec().build()).create();
+
+        runUntilProgrammedThenStop();
+        assertThat(nft.hasTable("ip", "lbmode")).as("state kept: the DaemonSet is still there (a rolling update)").isTrue();
+
+        client.apps().daemonSets().inNamespace("lbmode-system").withName(daemonSet.getMetadata().getName()).delete();
+        Await.until("DaemonSet gone", () -> client.apps().daemonSets().inNamespace("lbmode-system")
+                .withName(DatapathConfig.DAEMON_SET_NAME).get() == null);
+        runUntilProgrammedThenStop();
+        assertThat(nft.hasTable("ip", "lbmode")).as("state removed: the DaemonSet is gone (uninstall)").isFalse();
+    }
+
+    /**
+     * helm uninstall deletes the agent's RBAC and ServiceAccount before the garbage collector deletes the DaemonSet:
+     * the agent then gets 403 (or 401) for its DaemonSet, and removes its state only if it also saw its ConfigMap
+     * deleted (the ServiceAccount owned it too); a 403 alone (RBAC broken by hand) keeps it.
+     */
+    @Test
+    void aForbiddenDaemonSetRemovesTheStateOnlyAfterTheConfigMapWasDeleted() throws Exception {
+        DatapathConfig cfg = new DatapathConfig(ForwardMode.SNAT, List.of("10.244.0.0/16"), List.of("10.96.0.0/20"),
+                "cluster-lab", "lab", 42);
+        var configMap = new ConfigMapBuilder().withNewMetadata().withName(DatapathConfig.CONFIG_MAP_NAME)
+                .withNamespace("lbmode-system").endMetadata().withData(cfg.toConfigMapData()).build();
+        client.configMaps().inNamespace("lbmode-system").resource(configMap).create();
+        client.nodes().resource(new NodeBuilder().withNewMetadata().withName("n1").endMetadata().withNewStatus()
+                .addNewAddress().withType("InternalIP").withAddress("10.0.0.10").endAddress().endStatus().build()).create();
+        server.expect().get().withPath("/apis/apps/v1/namespaces/lbmode-system/daemonsets/" + DatapathConfig.DAEMON_SET_NAME)
+                .andReturn(403, new io.fabric8.kubernetes.api.model.StatusBuilder().withCode(403).withReason("Forbidden")
+                        .withMessage("forbidden").build()).always();
+
+        runUntilProgrammedThenStop();
+        assertThat(nft.hasTable("ip", "lbmode")).as("403 with the ConfigMap still there: state kept").isTrue();
+
+        AgentOptions options = AgentOptions.parse(new String[]{"--node", "n1", "--health-port", "0"},
+                Map.of("POD_NAMESPACE", "lbmode-system"));
+        AgentRunner runner = new AgentRunner(options, Programmers.snatOnly(nft), () -> clientWithAgent("lbmode-datapath-agent"));
+        CompletableFuture<Integer> running = new CompletableFuture<>();
+        Thread.ofPlatform().name("agent-under-test").start(() -> {
+            try {
+                running.complete(runner.run());
+            } catch (Exception e) {
+                running.completeExceptionally(e);
+            }
+        });
+        try {
+            Await.until("agent programmed", () -> runner.agent() != null && runner.agent().generation() > 0);
+            client.configMaps().inNamespace("lbmode-system").withName(DatapathConfig.CONFIG_MAP_NAME).delete();
+            Await.until("the agent saw the ConfigMap deleted", () -> {
+                NodeDataplane ndp = client.resources(NodeDataplane.class).withName("n1").get();
+                return ndp != null && ndp.getStatus() != null && ndp.getStatus().lastError != null
+                        && ndp.getStatus().lastError.contains("not found");
+            });
+        } finally {
+            runner.close();
+        }
+        assertThat(running.get()).isZero();
+        assertThat(nft.hasTable("ip", "lbmode")).as("403 after the ConfigMap was deleted: state removed").isFalse();
+    }
+
+    private void runUntilProgrammedThenStop() throws Exception {
+        AgentOptions options = AgentOptions.parse(new String[]{"--node", "n1", "--health-port", "0"},
+                Map.of("POD_NAMESPACE", "lbmode-system"));
+        AgentRunner runner = new AgentRunner(options, Programmers.snatOnly(nft), () -> clientWithAgent("lbmode-datapath-agent"));
+        CompletableFuture<Integer> running = new CompletableFuture<>();
+        Thread.ofPlatform().name("agent-under-test").start(() -> {
+            try {
+                running.complete(runner.run());
+            } catch (Exception e) {
+                running.completeExceptionally(e);
+            }
+        });
+        try {
+            Await.until("agent programmed snat", () -> runner.agent() != null && runner.agent().generation() > 0
+                    && nft.hasTable("ip", "lbmode"));
+        } finally {
+            runner.close();
+        }
+        assertThat(running.get()).isZero();
+    }
 }

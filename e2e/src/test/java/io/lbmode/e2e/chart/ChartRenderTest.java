@@ -40,17 +40,19 @@ import org.junit.jupiter.params.provider.CsvSource;
 class ChartRenderTest {
 
     /** Every kind the chart renders and the fabric8 class it must deserialize into (not a generic map). */
-    private static final Map<String, Class<? extends HasMetadata>> TYPED_KINDS = Map.of(
-            "ServiceAccount", ServiceAccount.class,
-            "ClusterRole", ClusterRole.class,
-            "ClusterRoleBinding", ClusterRoleBinding.class,
-            "Role", Role.class,
-            "RoleBinding", RoleBinding.class,
-            "Service", Service.class,
-            "Secret", Secret.class,
-            "Deployment", Deployment.class,
-            "PodDisruptionBudget", PodDisruptionBudget.class,
-            "ValidatingWebhookConfiguration", ValidatingWebhookConfiguration.class);
+    private static final Map<String, Class<? extends HasMetadata>> TYPED_KINDS = Map.ofEntries(
+            Map.entry("ServiceAccount", ServiceAccount.class),
+            Map.entry("ClusterRole", ClusterRole.class),
+            Map.entry("ClusterRoleBinding", ClusterRoleBinding.class),
+            Map.entry("Role", Role.class),
+            Map.entry("RoleBinding", RoleBinding.class),
+            Map.entry("Service", Service.class),
+            Map.entry("Secret", Secret.class),
+            Map.entry("Deployment", Deployment.class),
+            Map.entry("PodDisruptionBudget", PodDisruptionBudget.class),
+            Map.entry("ValidatingWebhookConfiguration", ValidatingWebhookConfiguration.class),
+            Map.entry("ValidatingAdmissionPolicy", io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingAdmissionPolicy.class),
+            Map.entry("ValidatingAdmissionPolicyBinding", io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingAdmissionPolicyBinding.class));
 
     /** Sets every key of values.yaml to a non-default value. */
     static final String ALL_OPTIONS = """
@@ -151,8 +153,11 @@ class ChartRenderTest {
                 "ClusterRole/lbmode-datapath-lbmode-system", "ClusterRoleBinding/lbmode-datapath-lbmode-system",
                 "Role/lbmode-datapath", "RoleBinding/lbmode-datapath",
                 "Service/lbmode-webhook", "Secret/lbmode-webhook-tls", "Deployment/lbmode-operator",
-                "PodDisruptionBudget/lbmode-operator", "ValidatingWebhookConfiguration/lbmode-lbmode-system");
+                "PodDisruptionBudget/lbmode-operator", "ValidatingWebhookConfiguration/lbmode-lbmode-system",
+                "ValidatingAdmissionPolicy/lbmode-lbmode-system-forward-mode",
+                "ValidatingAdmissionPolicyBinding/lbmode-lbmode-system-forward-mode");
         assertThat(rendered.objects()).filteredOn(o -> !o.getKind().startsWith("Cluster")
+                        && !o.getKind().startsWith("ValidatingAdmissionPolicy")
                         && !o.getKind().equals("ValidatingWebhookConfiguration"))
                 .allSatisfy(o -> assertThat(o.getMetadata().getNamespace()).isEqualTo(HelmChart.NAMESPACE));
     }

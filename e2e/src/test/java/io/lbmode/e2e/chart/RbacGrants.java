@@ -45,8 +45,10 @@ record RbacGrants(String serviceAccount, List<Grant> grants) {
     }
 
     static boolean covers(PolicyRule rule, ApiCall call) {
-        // A rule restricted to resourceNames can't serve list/watch/create; we don't know the names: don't count it.
-        if (rule.getResourceNames() != null && !rule.getResourceNames().isEmpty()) {
+        // A rule restricted to resourceNames can't serve list/watch/create. It serves calls on one named object (get,
+        // update, patch, delete); the recorded calls don't carry the name, so the names themselves are not checked here.
+        if (rule.getResourceNames() != null && !rule.getResourceNames().isEmpty()
+                && !List.of("get", "update", "patch", "delete").contains(call.verb())) {
             return false;
         }
         return matches(rule.getApiGroups(), call.group()) && matches(rule.getResources(), call.rbacResource())

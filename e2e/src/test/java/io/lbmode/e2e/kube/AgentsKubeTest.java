@@ -40,10 +40,20 @@ class AgentsKubeTest {
         kube.kubectl("apply", "-f", kube.example("cluster-dsr.yaml").toString()).ok("kubectl apply");
         Await.until("the datapath ConfigMap written for lb-mode", () -> kube.kubectl("get", "configmap", "lbmode-datapath",
                 "-n", KubeControlPlane.NAMESPACE, "-o", "jsonpath={.data.forwardMode}").stdout(), "dsr"::equals);
+        for (int i = 0; i < NODES.size(); i++) {
+            agents.add(startAgent(kube, NODES.get(i), i + 1));
+        }
+    }
 
+    /**
+     * Starts {@code ./lbmode datapath} for {@code node} in a network namespace of its own (a veth to the host reaches
+     * the API server) as the chart's datapath ServiceAccount, with a Node object of that name; {@code subnet} picks
+     * the addresses 10.251.SUBNET.0/30.
+     */
+    static Process startAgent(KubeControlPlane kube, String node, int subnet, String... extraArgs) throws IOException {
         String token = kube.kubectl("create", "token", "lbmode-datapath", "-n", KubeControlPlane.NAMESPACE).ok("kubectl create token")
                 .stdout().strip();
-        Path kubeconfig = kube.state.resolve("agent.kubeconfig");
+        Path kubeconfig = kube.state.resolve("agent-" + node + ".kubeconfig");
         Files.writeString(kubeconfig, """
                 apiVersion: v1
                 kind: Config
@@ -61,37 +71,38 @@ class AgentsKubeTest {
                   context: {cluster: lbmode-kube, user: lbmode-datapath, namespace: %s}
                 current-context: agent
                 """.formatted(KubeControlPlane.ADDRESS, kube.state.resolve("pki/ca.crt"), token, KubeControlPlane.NAMESPACE));
+        String hostSide = "10.251." + subnet + ".1";
+        String nodeAddress = "10.251." + subnet + ".2";
+        removeNode(node);
+        // The node: a network namespace whose eth0 reaches the API server's address through a veth to the host.
+        sh("ip netns add " + node);
+        sh("ip link add " + node + " type veth peer name eth0 netns " + node);
+        sh("ip addr add " + hostSide + "/30 dev " + node + " && ip link set " + node + " up");
+        sh("ip netns exec " + node + " sh -c 'ip addr add " + nodeAddress + "/30 dev eth0 && ip link set eth0 up"
+                + " && ip link set lo up && ip route add default via " + hostSide + "'");
+        createNode(kube, node, nodeAddress);
+        Path log = kube.state.resolve("logs/agent-" + node + ".log");
+        List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", node,
+                kube.root.resolve("lbmode").toString(), "datapath", "--node", node,
+                "--config-namespace", KubeControlPlane.NAMESPACE, "--health-port", "0"));
+        command.addAll(List.of(extraArgs));
+        ProcessBuilder agent = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
+        agent.environment().put("KUBECONFIG", kubeconfig.toString());
+        return agent.start();
+    }
 
-        for (int i = 0; i < NODES.size(); i++) {
-            String node = NODES.get(i);
-            String hostSide = "10.251." + (i + 1) + ".1";
-            String nodeAddress = "10.251." + (i + 1) + ".2";
-            removeNode(node);
-            // The node: a network namespace whose eth0 reaches the API server's address through a veth to the host.
-            sh("ip netns add " + node);
-            sh("ip link add " + node + " type veth peer name eth0 netns " + node);
-            sh("ip addr add " + hostSide + "/30 dev " + node + " && ip link set " + node + " up");
-            sh("ip netns exec " + node + " sh -c 'ip addr add " + nodeAddress + "/30 dev eth0 && ip link set eth0 up"
-                    + " && ip link set lo up && ip route add default via " + hostSide + "'");
-            kube.kubectlWithInput("""
-                    apiVersion: v1
-                    kind: Node
-                    metadata:
-                      name: %s
-                      labels: {kubernetes.io/hostname: %s}
-                    status:
-                      addresses:
-                      - {type: InternalIP, address: %s}
-                      - {type: Hostname, address: %s}
-                    """.formatted(node, node, nodeAddress, node), "apply", "-f", "-").ok("create Node " + node);
-            Path log = kube.state.resolve("logs/agent-" + node + ".log");
-            ProcessBuilder agent = new ProcessBuilder("ip", "netns", "exec", node,
-                    kube.root.resolve("lbmode").toString(), "datapath", "--node", node,
-                    "--config-namespace", KubeControlPlane.NAMESPACE, "--health-port", "0")
-                    .redirectErrorStream(true).redirectOutput(log.toFile());
-            agent.environment().put("KUBECONFIG", kubeconfig.toString());
-            agents.add(agent.start());
-        }
+    static void createNode(KubeControlPlane kube, String node, String address) {
+        kube.kubectlWithInput("""
+                apiVersion: v1
+                kind: Node
+                metadata:
+                  name: %s
+                  labels: {kubernetes.io/hostname: %s}
+                status:
+                  addresses:
+                  - {type: InternalIP, address: %s}
+                  - {type: Hostname, address: %s}
+                """.formatted(node, node, address, node), "apply", "-f", "-").ok("create Node " + node);
     }
 
     @AfterAll
@@ -112,7 +123,7 @@ class AgentsKubeTest {
     void everyAgentReportsItsNodeDataplaneAndTheClusterAggregatesThem() {
         for (String node : NODES) {
             JsonNode ndp = Await.until("NodeDataplane " + node + " reports mode dsr without an error",
-                    () -> nodeDataplane(node),
+                    () -> nodeDataplane(kube, node),
                     n -> "dsr".equals(n.at("/status/mode").asText()) && n.at("/status/lastError").asText("").isEmpty());
             assertThat(ndp.at("/status/lastSyncTime").asText()).isNotEmpty();
         }
@@ -124,6 +135,30 @@ class AgentsKubeTest {
         List<String> rows = kube.kubectl("get", "ndp").ok("kubectl get ndp").stdout().lines().toList();
         assertThat(rows.getFirst()).contains("MODE");
         assertThat(rows).anyMatch(r -> r.startsWith("lbkube-n1 ") && r.contains("dsr"));
+    }
+
+    /**
+     * A node whose sync fails reports lastError; once a sync succeeds again, lastError is gone from the object the
+     * real API server stores (the agent's merge patch names it with null), and DatapathReady turns True again.
+     */
+    @Test
+    void lastErrorIsClearedWhenTheNextSyncSucceeds() {
+        everyAgentReportsItsNodeDataplaneAndTheClusterAggregatesThem();
+        String node = NODES.getFirst();
+        JsonNode stored = nodeDataplane(kube, node);
+        kube.kubectl("delete", "node", node).ok("delete Node " + node);
+        Await.until("NodeDataplane " + node + " reports lastError", () -> nodeDataplane(kube, node),
+                n -> n != null && n.at("/status/lastError").asText("").contains("no Node object"));
+        Await.until("Cluster lb-mode DatapathReady False", () -> KubeState.cluster(kube, "cluster-lb-mode", "lb-mode"),
+                c -> "False".equals(KubeState.condition(c, "DatapathReady")));
+
+        createNode(kube, node, "10.251.1.2");
+        JsonNode cleared = Await.until("NodeDataplane " + node + " without lastError", () -> nodeDataplane(kube, node),
+                n -> n != null && n.path("status").isObject() && !n.path("status").has("lastError"));
+        assertThat(cleared.at("/status/mode").asText()).isEqualTo("dsr");
+        assertThat(cleared.at("/status/rulesetHash").asText()).isEqualTo(stored.at("/status/rulesetHash").asText());
+        Await.until("Cluster lb-mode DatapathReady True again", () -> KubeState.cluster(kube, "cluster-lb-mode", "lb-mode"),
+                c -> "True".equals(KubeState.condition(c, "DatapathReady")));
     }
 
     @Test
@@ -139,16 +174,31 @@ class AgentsKubeTest {
         }
     }
 
-    private JsonNode nodeDataplane(String node) {
+    static JsonNode nodeDataplane(KubeControlPlane kube, String node) {
         KubeControlPlane.Result get = kube.kubectl("get", "nodedataplanes.lbmode.io", node, "-o", "json");
         return get.exitCode() == 0 ? KubeState.readJson(get.stdout()) : null;
     }
 
-    private static void removeNode(String node) {
+    static void removeNode(String node) {
         sh("ip netns del " + node + " 2>/dev/null; ip link del " + node + " 2>/dev/null; true");
     }
 
-    private static void sh(String command) {
+    /** Runs a shell command as root and returns its output (stdout and stderr); the exit code is not checked. */
+    static String run(String command) {
+        try {
+            Process process = new ProcessBuilder("sh", "-c", command).redirectErrorStream(true).start();
+            String out = new String(process.getInputStream().readAllBytes());
+            process.waitFor();
+            return out;
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+    }
+
+    static void sh(String command) {
         try {
             Process process = new ProcessBuilder("sh", "-c", command).redirectErrorStream(true).start();
             String out = new String(process.getInputStream().readAllBytes());

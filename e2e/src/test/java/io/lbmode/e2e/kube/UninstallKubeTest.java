@@ -4,8 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lbmode.testsupport.Await;
+import java.nio.file.Files;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Tag;
@@ -17,7 +20,8 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * The end of the kube tier: across everything the other classes did, the API server's RBAC authorizer never
  * refused the operator (it runs as the chart's ServiceAccount); {@code helm upgrade} with changed values reaches
  * the objects and the webhook keeps answering; {@code helm uninstall} leaves no lbmode object behind, including
- * what the operator created (the datapath DaemonSet and ConfigMap) and its leader Lease.
+ * what the operator created (the datapath DaemonSet and ConfigMap) and its leader Lease, and an agent stopped after
+ * it removes its kernel state from its node.
  */
 @Tag("kube")
 @Order(100)
@@ -55,14 +59,49 @@ class UninstallKubeTest {
         refused.ok("a label edit after the upgrade");
     }
 
+    /**
+     * {@code helm uninstall} with an agent running on a node (a network namespace, as in AgentsKubeTest): no lbmode
+     * object is left, and the agent, stopped as the kubelet stops the Pods of the DaemonSet the garbage collector
+     * deleted (SIGTERM; there is no kubelet here, so the test sends it), removes its tc programs from the node's eth0
+     * (its pinned maps live in the bpffs that ip netns exec mounts for it alone, so they can't be observed from here).
+     */
     @Test
     @Order(3)
-    void helmUninstallLeavesNoLbmodeObject() {
-        // What the operator created exists before the uninstall (else "nothing left" would prove nothing).
-        assertThat(lbmodeObjects()).anyMatch(o -> o.startsWith("daemonset.apps/")).anyMatch(o -> o.startsWith("configmap/"));
-        kube.helm("uninstall", KubeControlPlane.RELEASE, "-n", NS, "--wait").ok("helm uninstall");
-        List<String> left = Await.until("no lbmode object left after helm uninstall", this::lbmodeObjects, List::isEmpty);
-        assertThat(left).isEmpty();
+    void helmUninstallLeavesNoLbmodeObjectAndNoKernelState() throws Exception {
+        Process agent = AgentsKubeTest.startAgent(kube, NODE, 3);
+        try {
+            Await.until("NodeDataplane " + NODE + " programs dsr", Duration.ofSeconds(60),
+                    () -> AgentsKubeTest.nodeDataplane(kube, NODE),
+                    n -> n != null && "dsr".equals(n.at("/status/mode").asText()) && !n.path("status").has("lastError"));
+            assertThat(tcFilters()).as("the DSR programs on the node's eth0 before the uninstall").contains("dsr_ingress");
+            // What the operator created exists before the uninstall (else "nothing left" would prove nothing).
+            assertThat(lbmodeObjects()).anyMatch(o -> o.startsWith("daemonset.apps/")).anyMatch(o -> o.startsWith("configmap/"));
+
+            kube.helm("uninstall", KubeControlPlane.RELEASE, "-n", NS, "--wait").ok("helm uninstall");
+            List<String> left = Await.until("no lbmode object left after helm uninstall", this::lbmodeObjects, List::isEmpty);
+            assertThat(left).isEmpty();
+            assertThat(tcFilters()).as("a running agent keeps forwarding until it is stopped").contains("dsr_ingress");
+
+            agent.destroy(); // SIGTERM, what the kubelet sends to the Pods of the deleted DaemonSet
+            assertThat(agent.waitFor(60, TimeUnit.SECONDS)).as("the agent exits after SIGTERM").isTrue();
+            assertThat(Files.readString(kube.state.resolve("logs/agent-" + NODE + ".log")))
+                    .contains("removing this node's lbmode kernel state");
+            assertThat(tcFilters()).as("tc filters on eth0 after the agent stopped").doesNotContain("dsr_ingress");
+            assertThat(AgentsKubeTest.run("ip netns exec " + NODE + " nft list tables")).doesNotContain("lbmode");
+        } finally {
+            if (agent.isAlive()) {
+                agent.destroyForcibly().waitFor();
+            }
+            AgentsKubeTest.removeNode(NODE);
+            kube.kubectl("delete", "node", NODE, "--ignore-not-found");
+        }
+    }
+
+    static final String NODE = "lbkube-n3";
+
+    private String tcFilters() {
+        return AgentsKubeTest.run("ip netns exec " + NODE + " tc filter show dev eth0 ingress; ip netns exec " + NODE
+                + " tc filter show dev eth0 egress");
     }
 
     /** Every object in lbmode's namespace but what Kubernetes itself keeps there, and lbmode's cluster-wide ones. */
@@ -75,7 +114,8 @@ class UninstallKubeTest {
                 objects.add(object);
             }
         }
-        String clusterWide = kube.kubectl("get", "clusterroles,clusterrolebindings,validatingwebhookconfigurations",
+        String clusterWide = kube.kubectl("get", "clusterroles,clusterrolebindings,validatingwebhookconfigurations,"
+                        + "validatingadmissionpolicies,validatingadmissionpolicybindings",
                 "-o", "name").ok("get").stdout();
         clusterWide.lines().filter(o -> o.contains("lbmode")).forEach(objects::add);
         return objects;

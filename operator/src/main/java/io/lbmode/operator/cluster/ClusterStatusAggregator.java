@@ -68,10 +68,12 @@ final class ClusterStatusAggregator {
         ClusterStatus status = new ClusterStatus();
         status.observedGeneration = generation;
         status.effectiveForwardMode = effective.wireName();
-        List<Condition> previousConditions = previous.map(s -> s.conditions).orElse(List.of());
+        List<Condition> previousConditions = previous.map(s -> s.conditions).filter(java.util.Objects::nonNull).orElse(List.of());
         String time = now.truncatedTo(ChronoUnit.SECONDS).toString();
 
-        status.conditions = new ArrayList<>();
+        // Other controllers may write conditions on the same Cluster: theirs are kept as they are, in their order,
+        // and only the conditions lbmode owns are replaced (after them).
+        status.conditions = new ArrayList<>(othersOf(previousConditions));
         status.conditions.add(condition(previousConditions, VALID, generation, time,
                 verdict.allowed() ? "True" : "False",
                 verdict.allowed() ? "Validated" : "Invalid",
@@ -104,13 +106,21 @@ final class ClusterStatusAggregator {
      */
     static ClusterStatus reconcileError(Optional<ClusterStatus> previous, long generation, String error, Instant now) {
         ClusterStatus status = previous.map(Serialization::clone).orElseGet(ClusterStatus::new);
-        List<Condition> previousConditions = previous.map(s -> s.conditions).orElse(List.of());
+        List<Condition> previousConditions = previous.map(s -> s.conditions).filter(java.util.Objects::nonNull).orElse(List.of());
         status.conditions = new ArrayList<>(previousConditions);
-        status.conditions.removeIf(c -> DATAPATH_READY.equals(c.getType()));
+        status.conditions.removeIf(c -> c == null || DATAPATH_READY.equals(c.getType()));
         status.conditions.add(condition(previousConditions, DATAPATH_READY, generation,
                 now.truncatedTo(ChronoUnit.SECONDS).toString(), "False", "ReconcileError",
                 "the operator could not reconcile this Cluster: " + error + "; it retries"));
         return status;
+    }
+
+    /** The conditions lbmode writes; every other type belongs to another controller and is never touched. */
+    static final java.util.Set<String> OWNED = java.util.Set.of(VALID, DATAPATH_READY);
+
+    private static List<Condition> othersOf(List<Condition> conditions) {
+        return conditions == null ? List.of()
+                : conditions.stream().filter(c -> c != null && !OWNED.contains(c.getType())).toList();
     }
 
     static String validMessage(Verdict verdict) {

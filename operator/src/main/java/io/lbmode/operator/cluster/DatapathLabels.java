@@ -10,7 +10,7 @@ import java.util.Optional;
 
 /** Labels on everything the operator deploys; the dependents' informers select on {@link #SELECTOR}. */
 final class DatapathLabels {
-    static final String NAME = "lbmode-datapath";
+    static final String NAME = io.lbmode.datapathconfig.DatapathConfig.DAEMON_SET_NAME;
     static final String MANAGED_BY = "lbmode-operator";
     static final String SELECTOR = "app.kubernetes.io/managed-by=" + MANAGED_BY;
 

@@ -97,4 +97,25 @@ class ClusterStatusAggregatorTest {
         var first = ClusterStatusAggregator.reconcileError(Optional.empty(), 1, "boom", T1);
         assertThat(ready(first, c -> c.getReason())).isEqualTo("ReconcileError");
     }
+
+    @Test
+    void conditionsOfOtherControllersAreKeptAndOnlyLbmodesAreReplaced() {
+        var theirs = new io.fabric8.kubernetes.api.model.ConditionBuilder().withType("Reconciling").withStatus("False")
+                .withReason("Done").withMessage("written by the GDC cluster controller")
+                .withLastTransitionTime("2025-12-31T00:00:00Z").build();
+        var previous = new ClusterStatus();
+        previous.conditions = new java.util.ArrayList<>(List.of(theirs));
+        var nodes = ClusterStatusAggregator.NodeSummary.of(List.of(node("a", "dsr", null)), ForwardMode.DSR);
+        var built = ClusterStatusAggregator.build(Optional.of(previous), 3, ForwardMode.DSR, VALID,
+                new DatapathState.Driven(Optional.empty()), nodes, T1);
+        assertThat(built.conditions).extracting(c -> c.getType()).containsExactly("Reconciling", "Valid", "DatapathReady");
+        assertThat(built.conditions.getFirst()).isEqualTo(theirs);
+
+        var again = ClusterStatusAggregator.build(Optional.of(built), 3, ForwardMode.DSR, VALID,
+                new DatapathState.Driven(Optional.empty()), nodes, T2);
+        assertThat(again.conditions).as("a second reconcile changes nothing").isEqualTo(built.conditions);
+
+        var failed = ClusterStatusAggregator.reconcileError(Optional.of(built), 3, "boom", T2);
+        assertThat(failed.conditions).extracting(c -> c.getType()).containsExactly("Reconciling", "Valid", "DatapathReady");
+    }
 }

@@ -49,6 +49,45 @@ class AdmissionDeciderTest {
         assertThat(review.message()).contains("spec.clusterNetwork.forwardMode").contains("snat").contains("dsr");
     }
 
+    /** A Cluster stored before lbmode (or a stricter rule) came: 2 control-plane nodes, which today's rules refuse. */
+    private static ObjectNode storedInvalid() {
+        ObjectNode stored = Fixtures.object(Fixtures.valid("ns", "c", "standalone", "dsr"));
+        ((com.fasterxml.jackson.databind.node.ArrayNode) stored.at("/spec/controlPlane/nodePoolSpec/nodes"))
+                .addObject().put("address", "10.200.0.3");
+        return stored;
+    }
+
+    @Test
+    void aLabelOnAStoredInvalidClusterIsAllowed() {
+        ObjectNode old = storedInvalid();
+        ObjectNode labeled = old.deepCopy();
+        ((ObjectNode) labeled.path("metadata")).putObject("labels").put("team", "platform");
+        assertThat(review(Reviews.create(old)).allowed()).as("today's rules refuse the stored object").isFalse();
+        var review = review(Reviews.update(old, labeled));
+        assertThat(review.allowed()).as(review.message()).isTrue();
+    }
+
+    @Test
+    void removingTheFinalizerOfAStoredInvalidClusterBeingDeletedIsAllowed() {
+        ObjectNode old = storedInvalid();
+        ((ObjectNode) old.path("metadata")).put("deletionTimestamp", "2026-01-01T00:00:00Z")
+                .putArray("finalizers").add("example.com/cleanup");
+        ObjectNode released = old.deepCopy();
+        ((ObjectNode) released.path("metadata")).remove("finalizers");
+        var review = review(Reviews.update(old, released));
+        assertThat(review.allowed()).as(review.message()).isTrue();
+    }
+
+    @Test
+    void aStoredInvalidClusterStillCantChangeItsForwardMode() {
+        ObjectNode old = storedInvalid();
+        ObjectNode changed = old.deepCopy();
+        ((ObjectNode) changed.at("/spec/clusterNetwork")).put("forwardMode", "snat");
+        var review = review(Reviews.update(old, changed));
+        assertThat(review.allowed()).isFalse();
+        assertThat(review.causes()).extracting(AdmissionDecision.Cause::field).containsExactly("spec.clusterNetwork.forwardMode");
+    }
+
     @Test
     void dryRunGetsTheSameAnswer() {
         var old = Fixtures.node(Fixtures.valid("ns", "c", "standalone", "snat"));
