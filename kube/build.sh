@@ -92,16 +92,24 @@ build_etcd() {
 }
 
 build_helm() {
-  [ -x "$BIN/helm" ] && return 0
-  local dir=$WORK/helm
+  local dir=$WORK/helm gomod minor ldflags
+  gomod=$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p')
+  # The Kubernetes version helm assumes when it has no cluster to ask (`helm template`, .Capabilities.KubeVersion):
+  # helm's Makefile derives it from the client-go it builds with; without it helm says 1.20.
+  minor=$(sed -n 's/^[[:space:]]*k8s.io\/client-go v0\.\([0-9]*\)\..*$/\1/p' "$gomod" | head -1)
+  ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  ldflags+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor"
+  ldflags+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
+  # The flags are part of what is cached: a helm built with other ones is built again.
+  [ -x "$BIN/helm" ] && [ "$(cat "$BIN/.helm-ldflags" 2>/dev/null)" = "$ldflags" ] && return 0
   mkdir -p "$dir"
   printf 'module lbmode.local/helmbuild\n\ngo 1.24\n\nrequire helm.sh/helm/v3 %s\n' "$HELM_VERSION" >"$dir/go.mod"
   printf '//go:build tools\n\npackage tools\n\nimport _ "helm.sh/helm/v3/cmd/helm"\n' >"$dir/tools.go"
   (cd "$dir" && go mod tidy -e >/dev/null 2>&1 || true)
   log "building helm $HELM_VERSION"
-  (cd "$dir" && go build -tags tools -trimpath \
-    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" -o "$BIN/helm.tmp" helm.sh/helm/v3/cmd/helm)
+  (cd "$dir" && go build -tags tools -trimpath -ldflags "$ldflags" -o "$BIN/helm.tmp" helm.sh/helm/v3/cmd/helm)
   mv "$BIN/helm.tmp" "$BIN/helm"
+  echo "$ldflags" >"$BIN/.helm-ldflags"
 }
 
 started=$(date +%s)
