@@ -1,19 +1,22 @@
 package io.lbmode.e2e.kube;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowable;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lbmode.lab.Lab;
 import io.lbmode.lab.LabSpec;
 import io.lbmode.testsupport.Await;
 import java.io.IOException;
-import java.net.SocketException;
+import java.net.NoRouteToHostException;
+import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -54,6 +57,8 @@ class LoadBalancerKubeTest {
     static Path metallb;
     static Path adminKubeconfig;
     static final List<Process> hostProcesses = new ArrayList<>();
+    static final Map<String, Process> agents = new ConcurrentHashMap<>();
+    static Path agentKubeconfig;
 
     final KubeControlPlane kube = KubeControlPlane.get();
 
@@ -117,12 +122,9 @@ class LoadBalancerKubeTest {
         kube.kubectl("apply", "-f", kube.example("cluster-dsr.yaml").toString()).ok("kubectl apply cluster-dsr.yaml");
         awaitConfigMapMode(kube, "dsr");
 
-        Path agentKubeconfig = agentKubeconfig(kube);
+        agentKubeconfig = agentKubeconfig(kube);
         for (String node : Lab.NODES) {
-            lab.spawn(node, "agent-" + node, List.of("env", "KUBECONFIG=" + agentKubeconfig,
-                    kube.root.resolve("lbmode").toString(), "datapath", "--node", node,
-                    "--config-namespace", KubeControlPlane.NAMESPACE, "--health-port", "0",
-                    "--interface", "eth0", "--bpffs", lab.bpffs(node).toString()));
+            startAgent(node);
         }
         lab.awaitPods();
         applyService(kube, List.of("w1p1", "w2p1", "w2p2"));
@@ -161,15 +163,17 @@ class LoadBalancerKubeTest {
         assertThat(assigned).isEqualTo(VIP);
         awaitProgrammed("dsr", 1, 3);
 
-        // Programmed on every node, but no speaker yet: the router's ARP for the VIP goes unanswered and it tells the
-        // client the host is unreachable (an ICMP answer, not a timeout we wait out).
-        assertThatThrownBy(() -> lab.httpGet(Lab.CLIENT, VIP, 80, "/"))
-                .as("the VIP before any speaker announced it").isInstanceOf(SocketException.class);
-        assertThat(routerNeighbour()).as("router's neighbour entry for the VIP").doesNotContain("lladdr");
+        // Programmed on every node, but no speaker yet: the router's ARP for the VIP goes unanswered (3 probes, 1 s
+        // apart) and it tells the client the host is unreachable: an ICMP answer, not a timeout we wait out.
+        Throwable before = catchThrowable(() -> lab.connect(Lab.CLIENT, VIP, 80, Duration.ofSeconds(20)).close());
+        String neighbourBefore = routerNeighbour();
 
         lab.spawn(Lab.LB, "metallb-speaker", List.of("env", "KUBECONFIG=" + adminKubeconfig,
                 metallb.resolve("bin/speaker").toString(), "--namespace", METALLB_NS, "--node-name", Lab.LB,
                 "--host", "127.0.0.1"));
+        assertThat(before).as("connecting to the VIP before any speaker announced it").isInstanceOf(NoRouteToHostException.class);
+        assertThat(neighbourBefore).as("router's neighbour entry for the VIP before the speaker").doesNotContain("lladdr");
+
         String body = Await.until("the client reaches " + VIP + " through the speaker's ARP answer",
                 Duration.ofSeconds(60), () -> get(VIP), b -> b != null && b.startsWith("pod="));
         assertThat(body).startsWith("pod=");
@@ -251,6 +255,22 @@ class LoadBalancerKubeTest {
 
     @Test
     @Order(7)
+    void snatAgentRestartInClusterModeKeepsAnEstablishedConnection() throws Exception {
+        try (Socket open = lab.connect(Lab.CLIENT, VIP, 80, Duration.ofSeconds(5))) {
+            assertThat(Lab.request(open, "/", false)).startsWith("pod=w2p2 ");
+            String syncedBefore = nodeDataplane(Lab.LB).at("/status/lastSyncTime").asText();
+            Process old = agents.get(Lab.LB);
+            old.destroy();
+            assertThat(old.waitFor(30, TimeUnit.SECONDS)).as("the LB node's agent stopped").isTrue();
+            startAgent(Lab.LB);
+            Await.until("the restarted agent on the LB node reports a new sync", Duration.ofSeconds(90),
+                    () -> nodeDataplane(Lab.LB).at("/status/lastSyncTime").asText(), t -> !t.equals(syncedBefore));
+            assertThat(Lab.request(open, "/", false)).as("the same connection after the restart").startsWith("pod=w2p2 ");
+        }
+    }
+
+    @Test
+    @Order(8)
     void snatServiceDeletedThroughTheApiLeavesTheKernel() throws Exception {
         kube.kubectl("delete", "service", "web").ok("kubectl delete service web");
         Await.until("no element for the VIP in the LB node's nftables maps", Duration.ofSeconds(30),
@@ -259,6 +279,15 @@ class LoadBalancerKubeTest {
     }
 
     // ---- helpers ----
+
+    /** {@code ./lbmode datapath} in cluster mode in the node's namespace, as the chart's datapath ServiceAccount. */
+    static void startAgent(String node) throws IOException {
+        KubeControlPlane kube = KubeControlPlane.get();
+        agents.put(node, lab.spawn(node, "agent-" + node, List.of("env", "KUBECONFIG=" + agentKubeconfig,
+                kube.root.resolve("lbmode").toString(), "datapath", "--node", node,
+                "--config-namespace", KubeControlPlane.NAMESPACE, "--health-port", "0",
+                "--interface", "eth0", "--bpffs", lab.bpffs(node).toString())));
+    }
 
     /** The Service without a selector (no controller writes its slices) and its one EndpointSlice naming lab pods. */
     static void applyService(KubeControlPlane kube, List<String> pods) {
