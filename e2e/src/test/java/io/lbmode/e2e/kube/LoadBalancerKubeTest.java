@@ -12,6 +12,7 @@ import java.net.NoRouteToHostException;
 import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -134,6 +135,14 @@ class LoadBalancerKubeTest {
     static void tearDown() throws Exception {
         KubeControlPlane kube = KubeControlPlane.get();
         if (lab != null) {
+            // The lab's logs (agents, pods, the speaker) go with its directory: keep them beside the control plane's.
+            try (var logs = Files.list(lab.logDir())) {
+                for (Path log : logs.toList()) {
+                    Files.copy(log, kube.state.resolve("logs/lab-" + log.getFileName()), StandardCopyOption.REPLACE_EXISTING);
+                }
+            } catch (IOException e) {
+                System.err.println("could not keep the lab's logs: " + e.getMessage());
+            }
             lab.close();
         }
         for (Process p : hostProcesses) {
@@ -144,7 +153,9 @@ class LoadBalancerKubeTest {
         }
         kube.kubectl("delete", "service", "web", "--ignore-not-found");
         kube.kubectl("delete", "endpointslice", "web-1", "--ignore-not-found");
-        kube.kubectl("delete", "namespace", METALLB_NS, "--ignore-not-found", "--wait=false");
+        // No kubelet confirms the speaker Pod's end: without --force it would hold its namespace in Terminating.
+        kube.kubectl("delete", "pod", "speaker-lb", "-n", METALLB_NS, "--ignore-not-found", "--force", "--grace-period=0");
+        kube.kubectl("delete", "namespace", METALLB_NS, "--ignore-not-found", "--timeout=60s");
         ExamplesKubeTest.deleteClusters(kube, "lb-mode", "lb-snat");
         for (String node : Lab.NODES) {
             kube.kubectl("delete", "node", node, "--ignore-not-found");
@@ -168,9 +179,20 @@ class LoadBalancerKubeTest {
         Throwable before = catchThrowable(() -> lab.connect(Lab.CLIENT, VIP, 80, Duration.ofSeconds(20)).close());
         String neighbourBefore = routerNeighbour();
 
+        // The speaker reads its own Pod at start (it owns the ServiceL2Status objects): the Pod object a DaemonSet
+        // would have made, bound to node lb. No kubelet runs it; the process below is that pod.
+        Await.until("the speaker's Pod object created (its namespace's default ServiceAccount exists)", () -> kube.kubectlWithInput("""
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: speaker-lb, namespace: %s, labels: {app: metallb, component: speaker}}
+                spec:
+                  nodeName: %s
+                  automountServiceAccountToken: false
+                  containers: [{name: speaker, image: quay.io/metallb/speaker:v0.15.2}]
+                """.formatted(METALLB_NS, Lab.LB), "apply", "-f", "-").exitCode() == 0);
         lab.spawn(Lab.LB, "metallb-speaker", List.of("env", "KUBECONFIG=" + adminKubeconfig,
                 metallb.resolve("bin/speaker").toString(), "--namespace", METALLB_NS, "--node-name", Lab.LB,
-                "--host", "127.0.0.1"));
+                "--pod-name", "speaker-lb", "--host", "127.0.0.1"));
         assertThat(before).as("connecting to the VIP before any speaker announced it").isInstanceOf(NoRouteToHostException.class);
         assertThat(neighbourBefore).as("router's neighbour entry for the VIP before the speaker").doesNotContain("lladdr");
 
