@@ -215,8 +215,9 @@ class LoadBalancerKubeTest {
         for (int i = 0; i < 6; i++) {
             assertThat(get(VIP)).as("what the pod saw").contains("client=" + Lab.CLIENT_IP + ":");
         }
-        String conntrack = lab.exec(Lab.LB, "conntrack", "-L", "-d", VIP).stdout();
-        assertThat(conntrack).as("LB node conntrack entries for the VIP").doesNotContain(VIP);
+        Lab.ExecResult conntrack = lab.exec(Lab.LB, "conntrack", "-L", "-d", VIP);
+        assertThat(conntrack.ok()).as("conntrack -L: %s", conntrack.stderr()).isTrue();
+        assertThat(conntrack.stdout()).as("LB node conntrack entries for the VIP").doesNotContain(VIP);
     }
 
     @Test
