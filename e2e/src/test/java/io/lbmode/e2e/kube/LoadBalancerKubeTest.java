@@ -215,6 +215,8 @@ class LoadBalancerKubeTest {
         for (int i = 0; i < 6; i++) {
             assertThat(get(VIP)).as("what the pod saw").contains("client=" + Lab.CLIENT_IP + ":");
         }
+        assertThat(lbNodeBytesFor10MbDownload()).as("LB node eth0 bytes (in + out) for a 10 MB response in DSR")
+                .isLessThan(1_000_000);
         Lab.ExecResult conntrack = lab.exec(Lab.LB, "conntrack", "-L", "-d", VIP);
         assertThat(conntrack.ok()).as("conntrack -L: %s", conntrack.stderr()).isTrue();
         assertThat(conntrack.stdout()).as("LB node conntrack entries for the VIP").doesNotContain(VIP);
@@ -262,6 +264,8 @@ class LoadBalancerKubeTest {
                 b -> b != null && b.startsWith("pod="));
         assertThat(body).as("what the pod saw").contains("client=" + Lab.NODE_IPS.get(Lab.LB) + ":");
         assertThat(routerNeighbour()).contains("lladdr " + mac(Lab.LB, "eth0"));
+        assertThat(lbNodeBytesFor10MbDownload()).as("LB node eth0 bytes (in + out) for a 10 MB response in SNAT")
+                .isGreaterThan(20_000_000);
     }
 
     @Test
@@ -383,6 +387,14 @@ class LoadBalancerKubeTest {
         } catch (Exception e) {
             return null;
         }
+    }
+
+    /** Bytes the LB node's eth0 received and sent while the client downloaded 10 MB through the VIP. */
+    private static long lbNodeBytesFor10MbDownload() throws Exception {
+        long[] before = lab.interfaceBytes(Lab.LB, "eth0");
+        assertThat(lab.httpGet(Lab.CLIENT, VIP, 80, "/bytes/10000000")).isEqualTo("(10000000 bytes)");
+        long[] after = lab.interfaceBytes(Lab.LB, "eth0");
+        return (after[0] - before[0]) + (after[1] - before[1]);
     }
 
     private static boolean allAnsweredBy(String pod, int requests) {
