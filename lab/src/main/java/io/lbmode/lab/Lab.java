@@ -64,6 +64,7 @@ public final class Lab implements AutoCloseable {
     private final List<Process> processes = new ArrayList<>();
     private final Map<String, Netns> threads = new ConcurrentHashMap<>();
     private final Map<String, Process> agents = new ConcurrentHashMap<>();
+    private final List<String> hostLinks = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     private Lab(LabSpec spec) {
         this.spec = spec;
@@ -168,6 +169,36 @@ public final class Lab implements AutoCloseable {
     /** Routes a VIP to another node than the LB node (e.g. the node with the local endpoint, for externalTrafficPolicy Local). */
     public void routeVip(String vip, String node) throws IOException, InterruptedException {
         sh("ip", "-n", ns(ROUTER), "route", "replace", vip + "/32", "via", NODE_IPS.get(node));
+    }
+
+    /**
+     * Puts the VIP range on the node network's link instead of routing it to the LB node: the router gets
+     * {@code 172.16.20.1/24} on its bridge, so it asks by ARP who holds a VIP, and only a node that answers (a MetalLB
+     * speaker in layer-2 mode) receives the VIP's traffic. Nothing answers until a speaker announces.
+     */
+    public void announceVipsByArp() throws IOException, InterruptedException {
+        sh("ip", "-n", ns(ROUTER), "route", "del", VIP_RANGE);
+        sh("ip", "-n", ns(ROUTER), "addr", "add", VIP_RANGE.replace(".0/24", ".1/24"), "dev", "br0");
+    }
+
+    /**
+     * A second link from a node to this machine's own namespace (interface {@code PREFIX-NODE} here, {@code mgmt} in the
+     * node), addressed {@code hostSide}/30 and {@code nodeSide}/30, with a route in the node to {@code destination}
+     * (e.g. an API server address of this machine) through it. The node network and the VIPs stay on {@code eth0}.
+     */
+    public void linkToHost(String node, String hostSide, String nodeSide, String destination) throws IOException, InterruptedException {
+        String hostIf = hostLink(node);
+        sh("ip", "link", "add", hostIf, "type", "veth", "peer", "name", "mgmt", "netns", ns(node));
+        sh("ip", "addr", "add", hostSide + "/30", "dev", hostIf);
+        sh("ip", "link", "set", hostIf, "up");
+        sh("ip", "-n", ns(node), "addr", "add", nodeSide + "/30", "dev", "mgmt");
+        sh("ip", "-n", ns(node), "link", "set", "mgmt", "up");
+        sh("ip", "-n", ns(node), "route", "add", destination + "/32", "via", hostSide);
+        hostLinks.add(hostIf);
+    }
+
+    private String hostLink(String node) {
+        return spec.prefix() + "-" + node;
     }
 
     private void startPods() throws IOException {
@@ -478,6 +509,13 @@ public final class Lab implements AutoCloseable {
                 }
             }
             processes.clear();
+        }
+        for (String link : hostLinks) {
+            try {
+                run(List.of("ip", "link", "del", link));
+            } catch (IOException | InterruptedException e) {
+                System.err.println("lab " + spec.prefix() + ": could not remove link " + link + ": " + e.getMessage());
+            }
         }
         try {
             teardown(spec.prefix());

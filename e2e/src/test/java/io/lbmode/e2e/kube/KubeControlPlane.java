@@ -28,8 +28,12 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * subprocesses, as the README tells users to.
  */
 public final class KubeControlPlane {
-    /** Not the default of {@code kube up} (198.18.0.1): a developer's own control plane may be running. */
-    static final String ADDRESS = "198.18.0.2";
+    /**
+     * Not the default of {@code kube up} (198.18.0.1): a developer's own control plane may be running. The system
+     * property {@code lbmode.kube.address} (with {@code lbmode.kube.state}) moves it, so two people on one machine can
+     * each run the kube tier.
+     */
+    static final String ADDRESS = System.getProperty("lbmode.kube.address", "198.18.0.2");
     static final String RELEASE = "lbmode";
     static final String NAMESPACE = "lbmode-system";
 
@@ -88,7 +92,7 @@ public final class KubeControlPlane {
             return current;
         }
         Path root = Path.of(System.getProperty("lbmode.root", "..")).toAbsolutePath().normalize();
-        Path state = root.resolve("e2e/target/kube-state");
+        Path state = Path.of(System.getProperty("lbmode.kube.state", root.resolve("e2e/target/kube-state").toString()));
         KubeControlPlane starting = new KubeControlPlane(root, state, null, null);
         try {
             Result up = starting.lbmode("kube", "up");
