@@ -33,7 +33,21 @@ run() {
   grep -q "programmed snat" "$work/agent.log" || { echo "$label: agent did not program:"; tail -5 "$work/agent.log"; exit 1; }
   sleep 10
   echo "$label $(( (end - start) / 1000000 )) $(awk '/VmRSS/{printf "%.0f", $2/1024}' /proc/$agent/status) $(awk '/VmHWM/{printf "%.0f", $2/1024}' /proc/$agent/status)" >> "$work/results"
-  if [ -n "${NMT:-}" ]; then "$jcmd" $agent VM.native_memory summary | grep -E "^Total|^-" | grep -v "reserved=0KB" > "$work/nmt"; fi
+  if [ -n "${NMT:-}" ]; then
+    "$jcmd" $agent VM.native_memory summary | grep -E "^Total|^-" | grep -v "reserved=0KB" > "$work/nmt"
+    # Standalone change latency: rewrite one endpoint of one Service in a file of 2,000 Services, time until the
+    # agent logs the incremental change it programmed (the log line follows the kernel's answer).
+    for c in 1 2 3 4 5 6 7; do
+      local before after t0 t1
+      before=$(grep -c "incremental" "$work/agent.log" || true)
+      t0=$(date +%s%N)
+      sed -i "0,/10\.[0-9]*\.0\.1[], ]/s//10.201.$c.1]/" "$work/state/services-0.yaml"
+      for _ in $(seq 1 300); do after=$(grep -c "incremental" "$work/agent.log" || true); [ "$after" -gt "$before" ] && break; sleep 0.005; done
+      t1=$(date +%s%N)
+      echo "$(( (t1 - t0) / 1000000 ))" >> "$work/changes"
+      sleep 1
+    done
+  fi
   kill $agent; wait $agent 2>/dev/null || true; agent=
 }
 
@@ -57,5 +71,7 @@ done
 d=$(awk '$1=="defaults"{print $3}' "$work/results" | median); o=$(awk '$1=="jvm.options"{print $3}' "$work/results" | median)
 echo "RSS ratio defaults / jvm.options: $(awk -v d=$d -v o=$o 'BEGIN{printf "%.1fx", d/o}')"
 echo "datapath/jvm.options: $(grep -v '^#' "$root/datapath/jvm.options" | tr '\n' ' ')"
+echo "standalone (--state-dir, 5 files of 2,000 Services): one endpoint rewritten in a file -> programmed, ms:" \
+  "median $(median < "$work/changes"), all [$(tr '\n' ' ' < "$work/changes" | sed 's/ $//')]"
 echo "== native memory (NMT, last jvm.options round; RSS also holds libnftables' malloc heap, which NMT does not see)"
 cat "$work/nmt"

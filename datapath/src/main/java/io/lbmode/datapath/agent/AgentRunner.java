@@ -27,6 +27,8 @@ public final class AgentRunner implements AutoCloseable {
      * time from an API write to the kernel.
      */
     static final int DEBOUNCE_MILLIS = 10;
+    /** How often a state dir's file list, sizes and times are compared (a stat per file; only changed files are read). */
+    static final int STATE_DIR_POLL_MILLIS = 100;
     private static final int RETRY_SECONDS = 5;
 
     private final AgentOptions options;
@@ -85,7 +87,7 @@ public final class AgentRunner implements AutoCloseable {
                     fingerprint = now;
                     requestSync();
                 }
-            }, 500, 500, TimeUnit.MILLISECONDS);
+            }, STATE_DIR_POLL_MILLIS, STATE_DIR_POLL_MILLIS, TimeUnit.MILLISECONDS);
         } else {
             KubernetesClient client = clients.get();
             agent = new Agent(options, programmers, ClusterSource.apiSink(client), Clock.systemUTC());
