@@ -41,7 +41,7 @@ run() {
       local before after t0 t1
       before=$(grep -c "incremental" "$work/agent.log" || true)
       t0=$(date +%s%N)
-      sed -i "0,/10\.[0-9]*\.0\.1[], ]/s//10.201.$c.1]/" "$work/state/services-0.yaml"
+      sed -i "s/\[10\.100\.0\.$c\]/[10.201.0.$c]/" "$work/state/services-0.yaml"
       for _ in $(seq 1 300); do after=$(grep -c "incremental" "$work/agent.log" || true); [ "$after" -gt "$before" ] && break; sleep 0.005; done
       t1=$(date +%s%N)
       echo "$(( (t1 - t0) / 1000000 ))" >> "$work/changes"
