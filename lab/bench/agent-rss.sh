@@ -55,13 +55,15 @@ for r in $(seq 1 "$rounds"); do
   run defaults --enable-native-access=ALL-UNNAMED
   if [ "$r" = "$rounds" ]; then NMT=1 run jvm.options @"$root/datapath/jvm.options" -XX:NativeMemoryTracking=summary
   else run jvm.options @"$root/datapath/jvm.options"; fi
+  # ALT_OPTIONS: a third row, the options file followed by these (later flags win), to try an alternative.
+  if [ -n "${ALT_OPTIONS:-}" ]; then run alternative @"$root/datapath/jvm.options" $ALT_OPTIONS; fi
 done
 
 echo "== agent RSS, $services Services x 4 endpoints, SNAT via libnftables, --state-dir; $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GB,"
 echo "   load $(cut -d' ' -f1-3 /proc/loadavg) at the end; $rounds rounds each, interleaved; medians (all rounds in brackets)"
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 printf "%-14s %14s %14s %14s\n" "JVM options" "programmed s" "RSS MB" "peak RSS MB"
-for label in defaults jvm.options; do
+for label in defaults jvm.options ${ALT_OPTIONS:+alternative}; do
   prog=$(awk -v l=$label '$1==l{print $2/1000}' "$work/results" | median)
   rss=$(awk -v l=$label '$1==l{print $3}' "$work/results" | median)
   hwm=$(awk -v l=$label '$1==l{print $4}' "$work/results" | median)
@@ -70,6 +72,7 @@ for label in defaults jvm.options; do
 done
 d=$(awk '$1=="defaults"{print $3}' "$work/results" | median); o=$(awk '$1=="jvm.options"{print $3}' "$work/results" | median)
 echo "RSS ratio defaults / jvm.options: $(awk -v d=$d -v o=$o 'BEGIN{printf "%.1fx", d/o}')"
+[ -z "${ALT_OPTIONS:-}" ] || echo "alternative: datapath/jvm.options then $ALT_OPTIONS"
 echo "datapath/jvm.options: $(grep -v '^#' "$root/datapath/jvm.options" | tr '\n' ' ')"
 echo "standalone (--state-dir, 5 files of 2,000 Services): one endpoint rewritten in a file -> programmed, ms:" \
   "median $(median < "$work/changes"), all [$(tr '\n' ' ' < "$work/changes" | sed 's/ $//')]"

@@ -27,7 +27,7 @@ public final class AgentRunner implements AutoCloseable {
      * time from an API write to the kernel.
      */
     static final int DEBOUNCE_MILLIS = 10;
-    /** How often a state dir's file list, sizes and times are compared (a stat per file; only changed files are read). */
+    /** How often a state dir's file list, sizes and times are compared (a stat per file). */
     static final int STATE_DIR_POLL_MILLIS = 100;
     private static final int RETRY_SECONDS = 5;
 

@@ -12,11 +12,7 @@ import io.lbmode.yaml.KubeYamlException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.BasicFileAttributes;
-import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.Map;
 import java.util.List;
 import java.util.Optional;
 import java.util.stream.Stream;
@@ -63,21 +59,6 @@ final class StateDirSource {
         }
     }
 
-    /** What one file held, and the attributes it had when read: unchanged files are not read again. */
-    private record Parsed(FileTime modified, long size, Object fileKey, Optional<DatapathConfig> fromCluster,
-                          Optional<DatapathConfig> fromConfigMap, List<Node> nodes, List<Service> services,
-                          List<EndpointSlice> slices, List<String> problems) {
-        boolean current(BasicFileAttributes a) {
-            return a.lastModifiedTime().equals(modified) && a.size() == size && java.util.Objects.equals(a.fileKey(), fileKey);
-        }
-    }
-
-    private final Map<Path, Parsed> cache = new HashMap<>();
-
-    /**
-     * Every object of the directory; only files added or rewritten since the last call are read and parsed (a change
-     * costs the parsing of its file, not of the whole directory).
-     */
     Inputs read() {
         Optional<DatapathConfig> fromCluster = Optional.empty();
         Optional<DatapathConfig> fromConfigMap = Optional.empty();
@@ -91,79 +72,45 @@ final class StateDirSource {
         } catch (IOException e) {
             return new Inputs(Optional.empty(), List.of(), List.of(), List.of(), Optional.of(e.getMessage()));
         }
-        cache.keySet().retainAll(files);
         for (Path file : files) {
-            Parsed p;
+            List<KubeYaml.Document> docs;
             try {
-                BasicFileAttributes attributes = Files.readAttributes(file, BasicFileAttributes.class);
-                p = cache.get(file);
-                if (p == null || !p.current(attributes)) {
-                    p = parse(file, attributes);
-                    cache.put(file, p);
-                }
-            } catch (IOException e) {
+                docs = KubeYaml.read(file);
+            } catch (KubeYamlException e) {
                 problems.add(file.getFileName() + ": " + e.getMessage());
                 continue;
             }
-            if (p.fromCluster().isPresent()) {
-                fromCluster = p.fromCluster();
+            for (KubeYaml.Document doc : docs) {
+                String where = file.getFileName() + " document " + (doc.index() + 1) + " (" + doc.kind() + " " + doc.displayName() + ")";
+                try {
+                    switch (doc.kind()) {
+                        case "Cluster" -> {
+                            if (doc.isCluster()) {
+                                fromCluster = Optional.of(DatapathConfig.fromCluster(KubeYaml.toCluster(doc.node())));
+                            }
+                        }
+                        case "ConfigMap" -> {
+                            ConfigMap cm = convert(doc.node(), ConfigMap.class);
+                            if (cm.getMetadata() != null && DatapathConfig.CONFIG_MAP_NAME.equals(cm.getMetadata().getName())) {
+                                fromConfigMap = Optional.of(DatapathConfig.fromConfigMapData(cm.getData()));
+                            }
+                        }
+                        case "Node" -> nodes.add(convert(doc.node(), Node.class));
+                        case "Service" -> services.add(convert(doc.node(), Service.class));
+                        case "EndpointSlice" -> slices.add(convert(doc.node(), EndpointSlice.class));
+                        default -> {
+                            // Other kinds (NodePool, the tooling's header document, ...) do not affect the datapath.
+                        }
+                    }
+                } catch (KubeYamlException | IllegalArgumentException e) {
+                    problems.add(where + ": " + e.getMessage());
+                }
             }
-            if (p.fromConfigMap().isPresent()) {
-                fromConfigMap = p.fromConfigMap();
-            }
-            nodes.addAll(p.nodes());
-            services.addAll(p.services());
-            slices.addAll(p.slices());
-            problems.addAll(p.problems());
         }
         Optional<DatapathConfig> cluster = fromCluster;
         Optional<DatapathConfig> config = fromConfigMap.or(() -> cluster);
         return new Inputs(config, nodes, services, slices,
                 problems.isEmpty() ? Optional.empty() : Optional.of(String.join("; ", problems)));
-    }
-
-    private static Parsed parse(Path file, BasicFileAttributes attributes) {
-        Optional<DatapathConfig> fromCluster = Optional.empty();
-        Optional<DatapathConfig> fromConfigMap = Optional.empty();
-        List<Node> nodes = new ArrayList<>();
-        List<Service> services = new ArrayList<>();
-        List<EndpointSlice> slices = new ArrayList<>();
-        List<String> problems = new ArrayList<>();
-        List<KubeYaml.Document> docs = List.of();
-        try {
-            docs = KubeYaml.read(file);
-        } catch (KubeYamlException e) {
-            problems.add(file.getFileName() + ": " + e.getMessage());
-        }
-        for (KubeYaml.Document doc : docs) {
-            String where = file.getFileName() + " document " + (doc.index() + 1) + " (" + doc.kind() + " " + doc.displayName() + ")";
-            try {
-                switch (doc.kind()) {
-                    case "Cluster" -> {
-                        if (doc.isCluster()) {
-                            fromCluster = Optional.of(DatapathConfig.fromCluster(KubeYaml.toCluster(doc.node())));
-                        }
-                    }
-                    case "ConfigMap" -> {
-                        ConfigMap cm = convert(doc.node(), ConfigMap.class);
-                        if (cm.getMetadata() != null && DatapathConfig.CONFIG_MAP_NAME.equals(cm.getMetadata().getName())) {
-                            fromConfigMap = Optional.of(DatapathConfig.fromConfigMapData(cm.getData()));
-                        }
-                    }
-                    case "Node" -> nodes.add(convert(doc.node(), Node.class));
-                    // Kept between reads: slimmed as the informer caches are.
-                    case "Service" -> services.add(SlimStore.slim(convert(doc.node(), Service.class)));
-                    case "EndpointSlice" -> slices.add(SlimStore.slim(convert(doc.node(), EndpointSlice.class)));
-                    default -> {
-                        // Other kinds (NodePool, the tooling's header document, ...) do not affect the datapath.
-                    }
-                }
-            } catch (KubeYamlException | IllegalArgumentException e) {
-                problems.add(where + ": " + e.getMessage());
-            }
-        }
-        return new Parsed(attributes.lastModifiedTime(), attributes.size(), attributes.fileKey(), fromCluster, fromConfigMap,
-                List.copyOf(nodes), List.copyOf(services), List.copyOf(slices), List.copyOf(problems));
     }
 
     private static <T> T convert(JsonNode node, Class<T> type) {

