@@ -83,8 +83,10 @@ public final class Agent {
                 return fail(state, "node " + options.node() + ": no Node object with metadata.name " + options.node()
                         + (options.stateDir().isPresent() ? " in " + options.stateDir().get() + ": add it or fix --node" : ": check --node / NODE_NAME"));
             }
+            long buildStart = System.nanoTime();
             NodeStateBuilder.Result built = NodeStateBuilder.build(config.forwardMode(), config.hashSeed(), options.node(),
                     in.nodes(), in.services(), in.endpointSlices());
+            double buildMillis = (System.nanoTime() - buildStart) / 1e6;
             built.warnings().forEach(w -> LOG.warn(w));
             state = Optional.of(built.state());
             ModeProgrammer programmer = programmerFor(config);
@@ -102,10 +104,10 @@ public final class Agent {
             }
             if (applied.changedAnything() || lastState.isEmpty()) {
                 generation++;
-                LOG.info("programmed {} ({} service ports, {} backends, hash {}): {} {} changes in {} ms",
+                LOG.info("programmed {} ({} service ports, {} backends, hash {}): {} {} changes in {} ms (desired state built in {} ms)",
                         config.forwardMode().wireName(), built.state().services().size(), built.state().backendCount(),
                         built.state().hash(), applied.full() ? "full replace," : "incremental,", applied.changes(),
-                        String.format("%.1f", applied.took().toNanos() / 1e6));
+                        String.format("%.1f", applied.took().toNanos() / 1e6), String.format("%.1f", buildMillis));
             }
             lastApplyMicros.set(applied.took().toNanos() / 1000);
             lastState = state;

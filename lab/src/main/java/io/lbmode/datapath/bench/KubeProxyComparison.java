@@ -34,7 +34,8 @@ import java.util.regex.Pattern;
  * new endpoint in each kernel (seen by {@code nft monitor} in each namespace), and RSS. Run by
  * {@code lab/bench/kube-proxy-vs-agent.sh}, which builds the control plane and the namespaces.
  *
- * <p>Arguments: {@code SERVICES ENDPOINTS CHANGES PROXY_NS AGENT_NS KUBE_PROXY_BINARY LBMODE_LAUNCHER KUBECONFIG LOG_DIR}.
+ * <p>Arguments: {@code SERVICES ENDPOINTS CHANGES PROXY_NS AGENT_NS KUBE_PROXY_BINARY LBMODE_LAUNCHER KUBECONFIG LOG_DIR};
+ * {@code -} as KUBE_PROXY_BINARY runs the agent alone.
  */
 public final class KubeProxyComparison {
     private static final String NS = "l14-bench";
@@ -68,18 +69,19 @@ public final class KubeProxyComparison {
 
             List<String[]> rows = new ArrayList<>();
             // One after the other, so neither start competes with the other for the 2 cores.
-            Proc proxy = start(logs.resolve("kube-proxy.log"), "ip", "netns", "exec", proxyNs, kubeProxy,
+            boolean withProxy = !kubeProxy.equals("-"); // "-": the agent alone
+            Proc proxy = !withProxy ? null : start(logs.resolve("kube-proxy.log"), "ip", "netns", "exec", proxyNs, kubeProxy,
                     "--kubeconfig=" + kubeconfig, "--proxy-mode=nftables", "--hostname-override=" + proxyNs,
                     "--conntrack-max-per-core=0", "--cluster-cidr=10.244.0.0/16", "--v=1");
-            double proxySync = awaitVip(proxyNs, "ip kube-proxy service-ips", vip(n - 1), proxy);
+            double proxySync = !withProxy ? Double.NaN : awaitVip(proxyNs, "ip kube-proxy service-ips", vip(n - 1), proxy);
             Proc agent = start(logs.resolve("agent.log"), "ip", "netns", "exec", agentNs, launcher, "datapath",
                     "--node", agentNs, "--config-namespace", SYSTEM_NS, "--health-port", "0");
             double agentSync = awaitVip(agentNs, "ip lbmode service-ports", vip(n - 1), agent);
             Thread.sleep(3000);
-            long proxyRss = rssKb(proxy.p.pid());
+            long proxyRss = withProxy ? rssKb(proxy.p.pid()) : -1;
             long agentRss = rssKb(agent.p.pid());
 
-            Monitor mp = new Monitor(proxyNs, logs.resolve("monitor-kube-proxy.log"));
+            Monitor mp = !withProxy ? null : new Monitor(proxyNs, logs.resolve("monitor-kube-proxy.log"));
             Monitor ma = new Monitor(agentNs, logs.resolve("monitor-agent.log"));
             // A first change that is not counted: each nft monitor reads the whole ruleset when it starts.
             change(client, n, -1, mp, ma);
@@ -92,11 +94,13 @@ public final class KubeProxyComparison {
                 la.add(ms[1]);
                 Thread.sleep(1500); // past kube-proxy's 1 s minimum sync period, so every change is a fresh one
             }
-            long proxyRssAfter = rssKb(proxy.p.pid());
+            long proxyRssAfter = withProxy ? rssKb(proxy.p.pid()) : -1;
             long agentRssAfter = rssKb(agent.p.pid());
-            mp.close();
+            if (withProxy) {
+                mp.close();
+                proxy.stop();
+            }
             ma.close();
-            proxy.stop();
             agent.stop();
 
             System.out.printf("%n%,d LoadBalancer Services x %d endpoints through the API server; %d EndpointSlice writes%n", n, k, changes);
@@ -119,11 +123,14 @@ public final class KubeProxyComparison {
         String fresh = c < 0 ? "10.198.0.1" : "10.199." + (c / 250) + "." + (c % 250 + 1);
         EndpointSlice slice = client.discovery().v1().endpointSlices().inNamespace(NS).withName("s" + svc + "-1").get();
         slice.getEndpoints().get(0).setAddresses(List.of(fresh));
-        mp.expect(fresh);
+        if (mp != null) {
+            mp.expect(fresh);
+        }
         ma.expect(fresh);
         long t0 = System.nanoTime();
         client.discovery().v1().endpointSlices().inNamespace(NS).resource(slice).update();
-        return new double[]{mp.await(fresh, t0), ma.await(fresh, t0)};
+        double agent = ma.await(fresh, t0);
+        return new double[]{mp == null ? Double.NaN : mp.await(fresh, t0), agent};
     }
 
     private static void row(String what, double proxy, double agent) {
