@@ -34,6 +34,8 @@ public final class Agent {
     private final Clock clock;
 
     private Optional<ModeProgrammer> active = Optional.empty();
+    /** Informer objects stay between syncs, so unchanged Services are not rebuilt; a state dir's are read anew. */
+    private final NodeStateBuilder.Memo memo;
     private Optional<NodeState> lastState = Optional.empty();
     private Optional<String> lastError = Optional.empty();
     private boolean otherModeCleaned;
@@ -55,6 +57,7 @@ public final class Agent {
         this.programmers = programmers;
         this.sink = sink;
         this.clock = clock;
+        this.memo = options.stateDir().isPresent() ? NodeStateBuilder.Memo.none() : new NodeStateBuilder.Memo();
     }
 
     /** Outcome of one sync; {@code error} empty on success. */
@@ -85,7 +88,7 @@ public final class Agent {
             }
             long buildStart = System.nanoTime();
             NodeStateBuilder.Result built = NodeStateBuilder.build(config.forwardMode(), config.hashSeed(), options.node(),
-                    in.nodes(), in.services(), in.endpointSlices());
+                    in.nodes(), in.services(), in.endpointSlices(), memo);
             double buildMillis = (System.nanoTime() - buildStart) / 1e6;
             built.warnings().forEach(w -> LOG.warn(w));
             state = Optional.of(built.state());
