@@ -20,9 +20,11 @@ COPY --from=jre /opt/java/openjdk /opt/java/openjdk
 
 COPY datapath/target/lib/ /app/lib/
 COPY datapath/target/lbmode-datapath.jar /app/lbmode-datapath.jar
+# The agent's JVM options (heap ceiling, collector): the same file ./lbmode datapath reads.
+COPY datapath/jvm.options /app/jvm.options
 
 # Runs as root on purpose: the DaemonSet grants only NET_ADMIN and BPF (all else dropped, not privileged), and
 # file capabilities of a non-root user would not carry them into the JVM.
 # 9102: GET /healthz and GET /metrics (host network; --health-port changes it).
 EXPOSE 9102
-ENTRYPOINT ["java", "--enable-native-access=ALL-UNNAMED", "-cp", "/app/lbmode-datapath.jar:/app/lib/*", "io.lbmode.datapath.Main"]
+ENTRYPOINT ["java", "@/app/jvm.options", "-cp", "/app/lbmode-datapath.jar:/app/lib/*", "io.lbmode.datapath.Main"]

@@ -34,6 +34,8 @@ public final class Agent {
     private final Clock clock;
 
     private Optional<ModeProgrammer> active = Optional.empty();
+    /** Informer objects stay between syncs, so unchanged Services are not rebuilt; a state dir's are read anew. */
+    private final NodeStateBuilder.Memo memo;
     private Optional<NodeState> lastState = Optional.empty();
     private Optional<String> lastError = Optional.empty();
     private boolean otherModeCleaned;
@@ -55,6 +57,7 @@ public final class Agent {
         this.programmers = programmers;
         this.sink = sink;
         this.clock = clock;
+        this.memo = options.stateDir().isPresent() ? NodeStateBuilder.Memo.none() : new NodeStateBuilder.Memo();
     }
 
     /** Outcome of one sync; {@code error} empty on success. */
@@ -83,8 +86,10 @@ public final class Agent {
                 return fail(state, "node " + options.node() + ": no Node object with metadata.name " + options.node()
                         + (options.stateDir().isPresent() ? " in " + options.stateDir().get() + ": add it or fix --node" : ": check --node / NODE_NAME"));
             }
+            long buildStart = System.nanoTime();
             NodeStateBuilder.Result built = NodeStateBuilder.build(config.forwardMode(), config.hashSeed(), options.node(),
-                    in.nodes(), in.services(), in.endpointSlices());
+                    in.nodes(), in.services(), in.endpointSlices(), memo);
+            double buildMillis = (System.nanoTime() - buildStart) / 1e6;
             built.warnings().forEach(w -> LOG.warn(w));
             state = Optional.of(built.state());
             ModeProgrammer programmer = programmerFor(config);
@@ -102,10 +107,10 @@ public final class Agent {
             }
             if (applied.changedAnything() || lastState.isEmpty()) {
                 generation++;
-                LOG.info("programmed {} ({} service ports, {} backends, hash {}): {} {} changes in {} ms",
+                LOG.info("programmed {} ({} service ports, {} backends, hash {}): {} {} changes in {} ms (desired state built in {} ms)",
                         config.forwardMode().wireName(), built.state().services().size(), built.state().backendCount(),
                         built.state().hash(), applied.full() ? "full replace," : "incremental,", applied.changes(),
-                        String.format("%.1f", applied.took().toNanos() / 1e6));
+                        String.format("%.1f", applied.took().toNanos() / 1e6), String.format("%.1f", buildMillis));
             }
             lastApplyMicros.set(applied.took().toNanos() / 1000);
             lastState = state;

@@ -2,6 +2,7 @@ package io.lbmode.datapath.agent;
 
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.lbmode.datapath.program.Applied;
 import java.io.IOException;
 import java.time.Clock;
 import java.util.concurrent.CountDownLatch;
@@ -20,6 +21,14 @@ import org.slf4j.LoggerFactory;
 public final class AgentRunner implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(AgentRunner.class);
     static final int DRIFT_CHECK_SECONDS = 3;
+    /**
+     * How long a change waits for more: informer events of one API write (a Service and its EndpointSlice) or a
+     * burst become one sync. Short, because at 10,000 Services a sync costs milliseconds and every one counts in the
+     * time from an API write to the kernel.
+     */
+    static final int DEBOUNCE_MILLIS = 10;
+    /** How often a state dir's file list, sizes and times are compared (a stat per file). */
+    static final int STATE_DIR_POLL_MILLIS = 100;
     private static final int RETRY_SECONDS = 5;
 
     private final AgentOptions options;
@@ -78,7 +87,7 @@ public final class AgentRunner implements AutoCloseable {
                     fingerprint = now;
                     requestSync();
                 }
-            }, 500, 500, TimeUnit.MILLISECONDS);
+            }, STATE_DIR_POLL_MILLIS, STATE_DIR_POLL_MILLIS, TimeUnit.MILLISECONDS);
         } else {
             KubernetesClient client = clients.get();
             agent = new Agent(options, programmers, ClusterSource.apiSink(client), Clock.systemUTC());
@@ -106,7 +115,7 @@ public final class AgentRunner implements AutoCloseable {
             loop.schedule(() -> {
                 syncPending.set(false);
                 syncNow();
-            }, 100, TimeUnit.MILLISECONDS);
+            }, DEBOUNCE_MILLIS, TimeUnit.MILLISECONDS);
         }
     }
 
@@ -115,7 +124,13 @@ public final class AgentRunner implements AutoCloseable {
             return; // run() requests a sync once the source is ready
         }
         try {
-            lastFailed = agent.sync(inputs.get()).error().isPresent();
+            Agent.SyncResult result = agent.sync(inputs.get());
+            lastFailed = result.error().isPresent();
+            if (result.applied().map(Applied::full).orElse(false)) {
+                // A full load leaves its garbage (objects read, the whole script) in a heap grown for it: one full
+                // collection now lets the serial collector shrink the heap back (MaxHeapFreeRatio in jvm.options).
+                System.gc();
+            }
         } catch (RuntimeException e) {
             lastFailed = true;
             LOG.error("sync failed", e);

@@ -23,7 +23,7 @@ import java.util.Optional;
 
 /**
  * In-cluster source: informers on ConfigMap {@code lbmode-datapath} (in the agent's namespace), this node's Node,
- * every Service and every EndpointSlice. Any event calls {@code onChange}; {@link #read()} snapshots the caches.
+ * every Service and every EndpointSlice (cached without what the agent never reads). Any event calls {@code onChange}; {@link #read()} snapshots the caches.
  */
 final class ClusterSource implements AutoCloseable {
     private final List<SharedIndexInformer<?>> informers = new ArrayList<>();
@@ -69,8 +69,13 @@ final class ClusterSource implements AutoCloseable {
         };
         configMaps = add(client.configMaps().inNamespace(namespace).withName(DatapathConfig.CONFIG_MAP_NAME).inform(handler(configMapHandler)));
         nodes = add(client.nodes().withName(node).inform(handler(handler)));
-        services = add(client.services().inAnyNamespace().inform(handler(handler)));
-        slices = add(client.discovery().v1().endpointSlices().inAnyNamespace().inform(handler(handler)));
+        // Services and EndpointSlices are cached slimmed (SlimStore): at 10,000 Services they are most of the heap.
+        services = add(client.services().inAnyNamespace().runnableInformer(0)
+                .itemStore(new SlimStore<>()).addEventHandler(handler(handler)));
+        slices = add(client.discovery().v1().endpointSlices().inAnyNamespace().runnableInformer(0)
+                .itemStore(new SlimStore<>()).addEventHandler(handler(handler)));
+        services.run();
+        slices.run();
     }
 
     @SuppressWarnings("unchecked")

@@ -50,6 +50,56 @@ public final class NodeStateBuilder {
 
     public static Result build(ForwardMode mode, long hashSeed, String nodeName, List<Node> nodes, List<Service> services,
                                List<EndpointSlice> slices) {
+        return build(mode, hashSeed, nodeName, nodes, services, slices, Memo.none());
+    }
+
+    /**
+     * Remembers each Service's ports from one build to the next, keyed by the identity of the Service object and of
+     * its EndpointSlices: an informer cache replaces an object on every change, so the same instances mean the same
+     * content and the ports are reused instead of rebuilt (at 10,000 Services a rebuild of all of them cost 60-325 ms
+     * per change). Only for sources that keep their objects between reads (the informers); one per agent.
+     */
+    public static final class Memo {
+        private record Entry(Service service, List<EndpointSlice> slices, List<ServicePort> ports, List<String> warnings) {
+            boolean sameObjects(Service s, List<EndpointSlice> sl) {
+                if (service != s || slices.size() != sl.size()) {
+                    return false;
+                }
+                for (EndpointSlice x : sl) {
+                    if (slices.stream().noneMatch(y -> y == x)) {
+                        return false;
+                    }
+                }
+                return true;
+            }
+        }
+
+        private final boolean enabled;
+        private Map<String, Entry> entries = new HashMap<>();
+        private String nodeName = "";
+
+        public Memo() {
+            this(true);
+        }
+
+        private Memo(boolean enabled) {
+            this.enabled = enabled;
+        }
+
+        /** Remembers nothing (every build rebuilds every Service). */
+        public static Memo none() {
+            return new Memo(false);
+        }
+    }
+
+    /** {@link #build(ForwardMode, long, String, List, List, List)}, reusing what {@code memo} remembers. */
+    public static Result build(ForwardMode mode, long hashSeed, String nodeName, List<Node> nodes, List<Service> services,
+                               List<EndpointSlice> slices, Memo memo) {
+        if (!memo.nodeName.equals(nodeName)) {
+            memo.entries = new HashMap<>();
+            memo.nodeName = nodeName;
+        }
+        Map<String, Memo.Entry> remembered = new HashMap<>();
         List<String> warnings = new ArrayList<>();
         NodeInfo node = new NodeInfo(nodeName, nodes.stream()
                 .filter(n -> n.getMetadata() != null && nodeName.equals(n.getMetadata().getName()))
@@ -77,12 +127,40 @@ public final class NodeStateBuilder {
             }
             String namespace = ns(svc.getMetadata().getNamespace());
             String name = svc.getMetadata().getName();
+            String key = namespace + "/" + name;
+            List<EndpointSlice> svcSlices = slicesByService.getOrDefault(key, List.of());
+            Memo.Entry entry = memo.entries.get(key);
+            if (entry == null || !entry.sameObjects(svc, svcSlices)) {
+                List<String> svcWarnings = new ArrayList<>();
+                entry = new Memo.Entry(svc, svcSlices, servicePorts(svc, namespace, name, svcSlices, nodeName, svcWarnings),
+                        svcWarnings);
+            }
+            if (memo.enabled) {
+                remembered.put(key, entry);
+            }
+            warnings.addAll(entry.warnings());
+            for (ServicePort sp : entry.ports()) {
+                ServicePort previous = ports.putIfAbsent(sp.key(), sp);
+                if (previous != null) {
+                    warnings.add("service " + sp.displayName() + ": " + sp.key() + " is already used by "
+                            + previous.displayName() + "; skipped");
+                }
+            }
+        }
+        memo.entries = remembered;
+        return new Result(new NodeState(mode, node, hashSeed, new ArrayList<>(ports.values())), warnings);
+    }
+
+    /** The service ports of one LoadBalancer Service (one per VIP and port), with its warnings. */
+    private static List<ServicePort> servicePorts(Service svc, String namespace, String name, List<EndpointSlice> svcSlices,
+                                                  String nodeName, List<String> warnings) {
+        List<ServicePort> out = new ArrayList<>();
+        {
             List<Inet4Address> vips = vips(svc, warnings);
             if (vips.isEmpty() || svc.getSpec().getPorts() == null) {
-                continue;
+                return out;
             }
             boolean localOnly = "Local".equals(svc.getSpec().getExternalTrafficPolicy());
-            List<EndpointSlice> svcSlices = slicesByService.getOrDefault(namespace + "/" + name, List.of());
             for (var p : svc.getSpec().getPorts()) {
                 String portName = p.getName() == null ? "" : p.getName();
                 Optional<Protocol> protocol = Protocol.fromKubernetes(p.getProtocol());
@@ -100,16 +178,11 @@ public final class NodeStateBuilder {
                     backends = backends.stream().filter(Backend::local).toList();
                 }
                 for (Inet4Address vip : vips) {
-                    ServicePort sp = new ServicePort(namespace, name, portName, protocol.get(), vip, p.getPort(), localOnly, backends);
-                    ServicePort previous = ports.putIfAbsent(sp.key(), sp);
-                    if (previous != null) {
-                        warnings.add("service " + sp.displayName() + ": " + sp.key() + " is already used by "
-                                + previous.displayName() + "; skipped");
-                    }
+                    out.add(new ServicePort(namespace, name, portName, protocol.get(), vip, p.getPort(), localOnly, backends));
                 }
             }
         }
-        return new Result(new NodeState(mode, node, hashSeed, new ArrayList<>(ports.values())), warnings);
+        return out;
     }
 
     private static String ns(String namespace) {

@@ -29,6 +29,7 @@ public final class LibNftables extends ScriptNftRunner {
     private final MethodHandle getError;
     private final Optional<MethodHandle> mallocTrim;
     private MemorySegment ctx;
+    private final Optional<NetlinkGeneration> generation = NetlinkGeneration.create();
 
     private LibNftables(SymbolLookup lib) throws Throwable {
         Linker linker = Linker.nativeLinker();
@@ -100,6 +101,11 @@ public final class LibNftables extends ScriptNftRunner {
 
     private static String string(MemorySegment p) {
         return p.equals(MemorySegment.NULL) ? "" : p.reinterpret(Long.MAX_VALUE).getString(0);
+    }
+
+    @Override
+    public java.util.OptionalLong generation() {
+        return generation.map(NetlinkGeneration::read).orElse(java.util.OptionalLong.empty());
     }
 
     @Override

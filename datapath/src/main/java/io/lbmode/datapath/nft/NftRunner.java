@@ -19,6 +19,14 @@ public interface NftRunner {
     /** {@code nft list table FAMILY NAME} in nft's text form, or empty when the table does not exist. */
     Optional<String> listTable(String family, String table);
 
+    /**
+     * The nftables ruleset generation of this network namespace: the kernel changes it with every committed
+     * transaction of any table. Empty when this runner can't tell (then drift checks always list the table).
+     */
+    default java.util.OptionalLong generation() {
+        return java.util.OptionalLong.empty();
+    }
+
     /** Short description for logs and status: which implementation talks to the kernel. */
     String describe();
 }

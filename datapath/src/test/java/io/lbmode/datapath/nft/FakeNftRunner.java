@@ -37,6 +37,8 @@ public final class FakeNftRunner implements NftRunner {
 
     private Map<String, State> tables = new LinkedHashMap<>();
     private final List<String> scripts = new ArrayList<>();
+    private long generation;
+    private int listings;
 
     @Override
     public synchronized void run(String script) {
@@ -47,6 +49,17 @@ public final class FakeNftRunner implements NftRunner {
         }
         tables = work;
         scripts.add(script);
+        generation++; // as the kernel: every committed transaction, of any table
+    }
+
+    @Override
+    public synchronized java.util.OptionalLong generation() {
+        return java.util.OptionalLong.of(generation);
+    }
+
+    /** How many times a table was listed. */
+    public synchronized int listings() {
+        return listings;
     }
 
     private static void apply(Map<String, State> work, Op op) {
@@ -142,6 +155,7 @@ public final class FakeNftRunner implements NftRunner {
 
     @Override
     public synchronized Optional<String> listTable(String family, String table) {
+        listings++;
         State t = tables.get(family + " " + table);
         if (t == null) {
             return Optional.empty();

@@ -151,6 +151,21 @@ class SnatRulesetTest {
     }
 
     @Test
+    void driftChecksListTheTableOnlyWhenTheRulesetGenerationMoved() {
+        programmer.apply(state(sp("172.16.20.16", Protocol.TCP, 80, false, be("10.244.1.2"))));
+        assertThat(programmer.drifted()).isFalse();
+        assertThat(programmer.drifted()).isFalse();
+        assertThat(nft.listings()).as("nothing committed since our own transaction").isZero();
+        nft.run("add table ip someone-else");
+        assertThat(programmer.drifted()).as("another table changed").isFalse();
+        assertThat(nft.listings()).isEqualTo(1);
+        assertThat(programmer.drifted()).isFalse();
+        assertThat(nft.listings()).as("the clean check remembered the generation").isEqualTo(1);
+        nft.run("delete element ip lbmode backends { 172.16.20.16 . tcp . 80 . 0 }");
+        assertThat(programmer.drifted()).isTrue();
+    }
+
+    @Test
     void driftIsDetectedAndRepairedAndCleanupRemovesTheTable() {
         NodeState s = state(sp("172.16.20.16", Protocol.TCP, 80, false, be("10.244.1.2")));
         assertThat(programmer.drifted()).isFalse();

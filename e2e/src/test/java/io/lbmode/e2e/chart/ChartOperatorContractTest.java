@@ -67,7 +67,10 @@ class ChartOperatorContractTest {
         assertThat(jar).as("build it with ./mvnw -B package -pl datapath -am -DskipTests").exists();
         String dockerfile = Files.readString(HelmChart.root().resolve("images/datapath.Dockerfile"));
         assertThat(dockerfile).contains("\"io.lbmode.datapath.Main\"")
-                .contains("\"--enable-native-access=ALL-UNNAMED\", \"-cp\", \"/app/lbmode-datapath.jar:/app/lib/*\"");
+                .contains("\"@/app/jvm.options\", \"-cp\", \"/app/lbmode-datapath.jar:/app/lib/*\"")
+                .contains("COPY datapath/jvm.options /app/jvm.options");
+        assertThat(Files.readAllLines(HelmChart.root().resolve("datapath/jvm.options"))).as("the agent's JVM options")
+                .contains("--enable-native-access=ALL-UNNAMED");
         try (JarFile file = new JarFile(jar.toFile())) {
             assertThat(file.getEntry("io/lbmode/datapath/Main.class")).as("entrypoint class").isNotNull();
             assertThat(file.stream().map(e -> e.getName()).filter(n -> n.startsWith("bpf/") && n.endsWith(".o")))

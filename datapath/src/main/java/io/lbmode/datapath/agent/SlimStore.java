@@ -1,0 +1,101 @@
+package io.lbmode.datapath.agent;
+
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.ObjectMeta;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.discovery.v1.Endpoint;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
+import io.fabric8.kubernetes.client.informers.cache.Cache;
+import io.fabric8.kubernetes.client.informers.cache.ItemStore;
+import io.lbmode.datapath.model.NodeStateBuilder;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.Stream;
+
+/**
+ * An informer's cache that keeps only what {@link NodeStateBuilder} reads: objects lose their managed fields,
+ * annotations, owner references and (Services) labels and conditions, (EndpointSlices) every label but the
+ * Service name and each endpoint's target reference, hints and topology. At 10,000 Services the full objects
+ * were most of the agent's heap (the managed fields alone are larger than the rest of an object).
+ */
+final class SlimStore<T extends HasMetadata> implements ItemStore<T> {
+    private final ConcurrentHashMap<String, T> items = new ConcurrentHashMap<>();
+
+    @Override
+    public String getKey(T obj) {
+        return Cache.metaNamespaceKeyFunc(obj);
+    }
+
+    @Override
+    public T put(String key, T obj) {
+        return items.put(key, slim(obj));
+    }
+
+    @Override
+    public T remove(String key) {
+        return items.remove(key);
+    }
+
+    @Override
+    public Stream<String> keySet() {
+        return items.keySet().stream();
+    }
+
+    @Override
+    public Stream<T> values() {
+        return items.values().stream();
+    }
+
+    @Override
+    public int size() {
+        return items.size();
+    }
+
+    @Override
+    public T get(String key) {
+        return items.get(key);
+    }
+
+    /** Drops (in place) what the desired state never reads; returns {@code obj}. */
+    static <T extends HasMetadata> T slim(T obj) {
+        ObjectMeta m = obj.getMetadata();
+        if (m != null) {
+            m.setManagedFields(null);
+            m.setAnnotations(null);
+            m.setOwnerReferences(null);
+            m.setFinalizers(null);
+            m.setCreationTimestamp(null);
+            m.setGenerateName(null);
+        }
+        switch (obj) {
+            case Service s -> {
+                if (m != null) {
+                    m.setLabels(null);
+                }
+                if (s.getStatus() != null) {
+                    s.getStatus().setConditions(null);
+                }
+                if (s.getSpec() != null) {
+                    s.getSpec().setSelector(null);
+                }
+            }
+            case EndpointSlice e -> {
+                if (m != null && m.getLabels() != null) {
+                    String svc = m.getLabels().get(NodeStateBuilder.SERVICE_NAME_LABEL);
+                    m.setLabels(svc == null ? null : Map.of(NodeStateBuilder.SERVICE_NAME_LABEL, svc));
+                }
+                if (e.getEndpoints() != null) {
+                    for (Endpoint ep : e.getEndpoints()) {
+                        ep.setTargetRef(null);
+                        ep.setHints(null);
+                        ep.setDeprecatedTopology(null);
+                        ep.setZone(null);
+                    }
+                }
+            }
+            default -> {
+            }
+        }
+        return obj;
+    }
+}
