@@ -13,10 +13,10 @@ COPY operator/target/quarkus-app/lib/ /deployments/lib/
 COPY operator/target/quarkus-app/quarkus/ /deployments/quarkus/
 COPY operator/target/quarkus-app/app/ /deployments/app/
 COPY operator/target/quarkus-app/quarkus-run.jar /deployments/quarkus-run.jar
+COPY operator/jvm.options /deployments/jvm.options
 
 USER 10001:10001
 # 8080: HTTP (health /q/health/*, metrics /q/metrics); 8443: HTTPS admission webhook (/validate-cluster).
 EXPOSE 8080 8443
-ENTRYPOINT ["java", "-XX:MaxRAMPercentage=75.0", "-XX:+ExitOnOutOfMemoryError", \
-            "-Djava.util.logging.manager=org.jboss.logmanager.LogManager", \
-            "-jar", "/deployments/quarkus-run.jar"]
+# JVM options from operator/jvm.options, the file ./lbmode operator uses too.
+ENTRYPOINT ["java", "@/deployments/jvm.options", "-jar", "/deployments/quarkus-run.jar"]

@@ -62,6 +62,19 @@ class ChartOperatorContractTest {
     }
 
     @Test
+    void theOperatorImageAndTheLauncherRunWithTheSameJvmOptions() throws Exception {
+        String dockerfile = Files.readString(HelmChart.root().resolve("images/operator.Dockerfile"));
+        assertThat(dockerfile).contains("COPY operator/jvm.options /deployments/jvm.options")
+                .contains("\"java\", \"@/deployments/jvm.options\", \"-jar\", \"/deployments/quarkus-run.jar\"");
+        assertThat(Files.readString(HelmChart.root().resolve("images/operator.Dockerfile.dockerignore")))
+                .contains("!operator/jvm.options");
+        assertThat(Files.readString(HelmChart.root().resolve("lbmode"))).contains("@\"$ROOT/operator/jvm.options\"");
+        // Quarkus logs through JBoss LogManager only when the JVM starts with it (the image did so before the file).
+        assertThat(Files.readAllLines(HelmChart.root().resolve("operator/jvm.options")))
+                .contains("-Djava.util.logging.manager=org.jboss.logmanager.LogManager", "-XX:+ExitOnOutOfMemoryError");
+    }
+
+    @Test
     void theDatapathJarHoldsTheImageEntrypointAndTheBpfObjects() throws Exception {
         Path jar = HelmChart.root().resolve("datapath/target/lbmode-datapath.jar");
         assertThat(jar).as("build it with ./mvnw -B package -pl datapath -am -DskipTests").exists();
