@@ -33,40 +33,9 @@ final class ClusterSource implements AutoCloseable {
     private final SharedIndexInformer<EndpointSlice> slices;
 
     ClusterSource(KubernetesClient client, String namespace, String node, Runnable onChange) {
-        ResourceEventHandler<HasMetadata> handler = new ResourceEventHandler<>() {
-            @Override
-            public void onAdd(HasMetadata obj) {
-                onChange.run();
-            }
-
-            @Override
-            public void onUpdate(HasMetadata oldObj, HasMetadata newObj) {
-                onChange.run();
-            }
-
-            @Override
-            public void onDelete(HasMetadata obj, boolean deletedFinalStateUnknown) {
-                onChange.run();
-            }
-        };
-        ResourceEventHandler<HasMetadata> configMapHandler = new ResourceEventHandler<>() {
-            @Override
-            public void onAdd(HasMetadata obj) {
-                configMapDeleted = false;
-                onChange.run();
-            }
-
-            @Override
-            public void onUpdate(HasMetadata oldObj, HasMetadata newObj) {
-                onChange.run();
-            }
-
-            @Override
-            public void onDelete(HasMetadata obj, boolean deletedFinalStateUnknown) {
-                configMapDeleted = true;
-                onChange.run();
-            }
-        };
+        ResourceEventHandler<HasMetadata> handler = calling(onChange, () -> { }, () -> { });
+        ResourceEventHandler<HasMetadata> configMapHandler = calling(onChange,
+                () -> configMapDeleted = false, () -> configMapDeleted = true);
         configMaps = add(client.configMaps().inNamespace(namespace).withName(DatapathConfig.CONFIG_MAP_NAME).inform(handler(configMapHandler)));
         nodes = add(client.nodes().withName(node).inform(handler(handler)));
         // Services and EndpointSlices are cached slimmed (SlimStore): at 10,000 Services they are most of the heap.
@@ -76,6 +45,28 @@ final class ClusterSource implements AutoCloseable {
                 .itemStore(new SlimStore<>()).addEventHandler(handler(handler)));
         services.run();
         slices.run();
+    }
+
+    /** A handler that runs {@code onChange} on every event, after {@code onAdd} or {@code onDelete} for those. */
+    private static ResourceEventHandler<HasMetadata> calling(Runnable onChange, Runnable onAdd, Runnable onDelete) {
+        return new ResourceEventHandler<>() {
+            @Override
+            public void onAdd(HasMetadata obj) {
+                onAdd.run();
+                onChange.run();
+            }
+
+            @Override
+            public void onUpdate(HasMetadata oldObj, HasMetadata newObj) {
+                onChange.run();
+            }
+
+            @Override
+            public void onDelete(HasMetadata obj, boolean deletedFinalStateUnknown) {
+                onDelete.run();
+                onChange.run();
+            }
+        };
     }
 
     @SuppressWarnings("unchecked")

@@ -66,32 +66,15 @@ class InClusterAgentTest {
 
     @Test
     void programsFromInformersAndPublishesNodeDataplaneStatus() throws Exception {
-        DatapathConfig cfg = new DatapathConfig(ForwardMode.SNAT, List.of("10.244.0.0/16"), List.of("10.96.0.0/20"),
-                "cluster-lab", "lab", 42);
-        client.configMaps().inNamespace("lbmode-system").resource(new ConfigMapBuilder().withNewMetadata()
-                .withName(DatapathConfig.CONFIG_MAP_NAME).withNamespace("lbmode-system").endMetadata()
-                .withData(cfg.toConfigMapData()).build()).create();
-        client.nodes().resource(new NodeBuilder().withNewMetadata().withName("n1").endMetadata().withNewStatus()
-                .addNewAddress().withType("InternalIP").withAddress("10.0.0.10").endAddress().endStatus().build()).create();
+        createConfigMap();
+        createNode();
         client.services().inNamespace("default").resource(new ServiceBuilder().withNewMetadata().withName("web")
                 .withNamespace("default").endMetadata().withNewSpec().withType("LoadBalancer").addNewPort().withName("http")
                 .withPort(80).withProtocol("TCP").withTargetPort(new IntOrString("http")).endPort().endSpec()
                 .withNewStatus().withNewLoadBalancer().addNewIngress().withIp("172.16.20.16").endIngress().endLoadBalancer()
                 .endStatus().build()).create();
 
-        AgentOptions options = AgentOptions.parse(new String[]{"--node", "n1", "--health-port", "0"},
-                Map.of("POD_NAMESPACE", "lbmode-system"));
-        AgentRunner runner = new AgentRunner(options, Programmers.snatOnly(nft), () -> clientWithAgent("lbmode-datapath-agent"));
-        // A thread of its own: run() blocks, and on 2 cores the common pool (which the HTTP client's async
-        // continuations use) has a single worker.
-        CompletableFuture<Integer> running = new CompletableFuture<>();
-        Thread.ofPlatform().name("agent-under-test").start(() -> {
-            try {
-                running.complete(runner.run());
-            } catch (Exception e) {
-                running.completeExceptionally(e);
-            }
-        });
+        RunningAgent agent = startAgent();
         try {
             // No endpoints yet: the VIP port rejects.
             Await.until("reject element", () -> nft.elements("ip", "lbmode", "reject-ports").containsKey("172.16.20.16 . tcp . 80"));
@@ -117,9 +100,9 @@ class InClusterAgentTest {
             assertThat(ndp.getStatus().lastError).isNull();
             assertThat(ndp.getStatus().lastSyncTime).isNotBlank();
         } finally {
-            runner.close();
+            agent.runner().close();
         }
-        assertThat(running.get()).isZero();
+        assertThat(agent.exit().get()).isZero();
     }
 
     /**
@@ -128,22 +111,8 @@ class InClusterAgentTest {
      */
     @Test
     void aSuccessfulSyncClearsTheLastErrorOfTheStoredStatus() throws Exception {
-        DatapathConfig cfg = new DatapathConfig(ForwardMode.SNAT, List.of("10.244.0.0/16"), List.of("10.96.0.0/20"),
-                "cluster-lab", "lab", 42);
-        client.configMaps().inNamespace("lbmode-system").resource(new ConfigMapBuilder().withNewMetadata()
-                .withName(DatapathConfig.CONFIG_MAP_NAME).withNamespace("lbmode-system").endMetadata()
-                .withData(cfg.toConfigMapData()).build()).create();
-        AgentOptions options = AgentOptions.parse(new String[]{"--node", "n1", "--health-port", "0"},
-                Map.of("POD_NAMESPACE", "lbmode-system"));
-        AgentRunner runner = new AgentRunner(options, Programmers.snatOnly(nft), () -> clientWithAgent("lbmode-datapath-agent"));
-        CompletableFuture<Integer> running = new CompletableFuture<>();
-        Thread.ofPlatform().name("agent-under-test").start(() -> {
-            try {
-                running.complete(runner.run());
-            } catch (Exception e) {
-                running.completeExceptionally(e);
-            }
-        });
+        createConfigMap();
+        RunningAgent agent = startAgent();
         try {
             // No Node n1 yet: the sync fails and says so in the stored status.
             Await.until("NodeDataplane n1 with lastError", () -> {
@@ -161,9 +130,9 @@ class InClusterAgentTest {
             NodeDataplane ndp = client.resources(NodeDataplane.class).withName("n1").get();
             assertThat(ndp.getStatus().lastError).as("lastError after a successful sync").isNull();
         } finally {
-            runner.close();
+            agent.runner().close();
         }
-        assertThat(running.get()).isZero();
+        assertThat(agent.exit().get()).isZero();
     }
 
     @Test
@@ -183,13 +152,8 @@ class InClusterAgentTest {
      */
     @Test
     void aStoppedAgentRemovesItsKernelStateOnlyWhenItsDaemonSetIsGone() throws Exception {
-        DatapathConfig cfg = new DatapathConfig(ForwardMode.SNAT, List.of("10.244.0.0/16"), List.of("10.96.0.0/20"),
-                "cluster-lab", "lab", 42);
-        client.configMaps().inNamespace("lbmode-system").resource(new ConfigMapBuilder().withNewMetadata()
-                .withName(DatapathConfig.CONFIG_MAP_NAME).withNamespace("lbmode-system").endMetadata()
-                .withData(cfg.toConfigMapData()).build()).create();
-        client.nodes().resource(new NodeBuilder().withNewMetadata().withName("n1").endMetadata().withNewStatus()
-                .addNewAddress().withType("InternalIP").withAddress("10.0.0.10").endAddress().endStatus().build()).create();
+        createConfigMap();
+        createNode();
         var daemonSet = client.apps().daemonSets().inNamespace("lbmode-system").resource(
                 new io.fabric8.kubernetes.api.model.apps.DaemonSetBuilder().withNewMetadata()
                         .withName(DatapathConfig.DAEMON_SET_NAME).withNamespace("lbmode-system").endMetadata()
@@ -212,13 +176,8 @@ class InClusterAgentTest {
      */
     @Test
     void aForbiddenDaemonSetRemovesTheStateOnlyAfterTheConfigMapWasDeleted() throws Exception {
-        DatapathConfig cfg = new DatapathConfig(ForwardMode.SNAT, List.of("10.244.0.0/16"), List.of("10.96.0.0/20"),
-                "cluster-lab", "lab", 42);
-        var configMap = new ConfigMapBuilder().withNewMetadata().withName(DatapathConfig.CONFIG_MAP_NAME)
-                .withNamespace("lbmode-system").endMetadata().withData(cfg.toConfigMapData()).build();
-        client.configMaps().inNamespace("lbmode-system").resource(configMap).create();
-        client.nodes().resource(new NodeBuilder().withNewMetadata().withName("n1").endMetadata().withNewStatus()
-                .addNewAddress().withType("InternalIP").withAddress("10.0.0.10").endAddress().endStatus().build()).create();
+        createConfigMap();
+        createNode();
         server.expect().get().withPath("/apis/apps/v1/namespaces/lbmode-system/daemonsets/" + DatapathConfig.DAEMON_SET_NAME)
                 .andReturn(403, new io.fabric8.kubernetes.api.model.StatusBuilder().withCode(403).withReason("Forbidden")
                         .withMessage("forbidden").build()).always();
@@ -226,19 +185,9 @@ class InClusterAgentTest {
         runUntilProgrammedThenStop();
         assertThat(nft.hasTable("ip", "lbmode")).as("403 with the ConfigMap still there: state kept").isTrue();
 
-        AgentOptions options = AgentOptions.parse(new String[]{"--node", "n1", "--health-port", "0"},
-                Map.of("POD_NAMESPACE", "lbmode-system"));
-        AgentRunner runner = new AgentRunner(options, Programmers.snatOnly(nft), () -> clientWithAgent("lbmode-datapath-agent"));
-        CompletableFuture<Integer> running = new CompletableFuture<>();
-        Thread.ofPlatform().name("agent-under-test").start(() -> {
-            try {
-                running.complete(runner.run());
-            } catch (Exception e) {
-                running.completeExceptionally(e);
-            }
-        });
+        RunningAgent agent = startAgent();
         try {
-            Await.until("agent programmed", () -> runner.agent() != null && runner.agent().generation() > 0);
+            Await.until("agent programmed", () -> agent.runner().agent() != null && agent.runner().agent().generation() > 0);
             client.configMaps().inNamespace("lbmode-system").withName(DatapathConfig.CONFIG_MAP_NAME).delete();
             Await.until("the agent saw the ConfigMap deleted", () -> {
                 NodeDataplane ndp = client.resources(NodeDataplane.class).withName("n1").get();
@@ -246,30 +195,56 @@ class InClusterAgentTest {
                         && ndp.getStatus().lastError.contains("not found");
             });
         } finally {
-            runner.close();
+            agent.runner().close();
         }
-        assertThat(running.get()).isZero();
+        assertThat(agent.exit().get()).isZero();
         assertThat(nft.hasTable("ip", "lbmode")).as("403 after the ConfigMap was deleted: state removed").isFalse();
     }
 
-    private void runUntilProgrammedThenStop() throws Exception {
+    /** The agent's ConfigMap as the operator writes it: SNAT, cluster cluster-lab/lab. */
+    private void createConfigMap() {
+        DatapathConfig cfg = new DatapathConfig(ForwardMode.SNAT, List.of("10.244.0.0/16"), List.of("10.96.0.0/20"),
+                "cluster-lab", "lab", 42);
+        client.configMaps().inNamespace("lbmode-system").resource(new ConfigMapBuilder().withNewMetadata()
+                .withName(DatapathConfig.CONFIG_MAP_NAME).withNamespace("lbmode-system").endMetadata()
+                .withData(cfg.toConfigMapData()).build()).create();
+    }
+
+    /** The agent's own Node, n1. */
+    private void createNode() {
+        client.nodes().resource(new NodeBuilder().withNewMetadata().withName("n1").endMetadata().withNewStatus()
+                .addNewAddress().withType("InternalIP").withAddress("10.0.0.10").endAddress().endStatus().build()).create();
+    }
+
+    /** An agent for node n1 running in cluster mode; {@code exit} completes with run()'s exit code after close. */
+    private record RunningAgent(AgentRunner runner, CompletableFuture<Integer> exit) {
+    }
+
+    private RunningAgent startAgent() throws AgentOptions.UsageException {
         AgentOptions options = AgentOptions.parse(new String[]{"--node", "n1", "--health-port", "0"},
                 Map.of("POD_NAMESPACE", "lbmode-system"));
         AgentRunner runner = new AgentRunner(options, Programmers.snatOnly(nft), () -> clientWithAgent("lbmode-datapath-agent"));
-        CompletableFuture<Integer> running = new CompletableFuture<>();
+        // A thread of its own: run() blocks, and on 2 cores the common pool (which the HTTP client's async
+        // continuations use) has a single worker.
+        CompletableFuture<Integer> exit = new CompletableFuture<>();
         Thread.ofPlatform().name("agent-under-test").start(() -> {
             try {
-                running.complete(runner.run());
+                exit.complete(runner.run());
             } catch (Exception e) {
-                running.completeExceptionally(e);
+                exit.completeExceptionally(e);
             }
         });
+        return new RunningAgent(runner, exit);
+    }
+
+    private void runUntilProgrammedThenStop() throws Exception {
+        RunningAgent agent = startAgent();
         try {
-            Await.until("agent programmed snat", () -> runner.agent() != null && runner.agent().generation() > 0
+            Await.until("agent programmed snat", () -> agent.runner().agent() != null && agent.runner().agent().generation() > 0
                     && nft.hasTable("ip", "lbmode"));
         } finally {
-            runner.close();
+            agent.runner().close();
         }
-        assertThat(running.get()).isZero();
+        assertThat(agent.exit().get()).isZero();
     }
 }

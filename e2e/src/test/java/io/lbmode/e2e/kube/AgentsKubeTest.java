@@ -51,26 +51,7 @@ class AgentsKubeTest {
      * the addresses 10.251.SUBNET.0/30.
      */
     static Process startAgent(KubeControlPlane kube, String node, int subnet, String... extraArgs) throws IOException {
-        String token = kube.kubectl("create", "token", "lbmode-datapath", "-n", KubeControlPlane.NAMESPACE).ok("kubectl create token")
-                .stdout().strip();
-        Path kubeconfig = kube.state.resolve("agent-" + node + ".kubeconfig");
-        Files.writeString(kubeconfig, """
-                apiVersion: v1
-                kind: Config
-                clusters:
-                - name: lbmode-kube
-                  cluster:
-                    server: https://%s:16443
-                    certificate-authority: %s
-                users:
-                - name: lbmode-datapath
-                  user:
-                    token: %s
-                contexts:
-                - name: agent
-                  context: {cluster: lbmode-kube, user: lbmode-datapath, namespace: %s}
-                current-context: agent
-                """.formatted(KubeControlPlane.ADDRESS, kube.state.resolve("pki/ca.crt"), token, KubeControlPlane.NAMESPACE));
+        Path kubeconfig = kube.datapathKubeconfig("agent-" + node + ".kubeconfig");
         String hostSide = "10.251." + subnet + ".1";
         String nodeAddress = "10.251." + subnet + ".2";
         removeNode(node);

@@ -34,6 +34,8 @@ public final class KubeControlPlane {
      * each run the kube tier.
      */
     static final String ADDRESS = System.getProperty("lbmode.kube.address", "198.18.0.2");
+    /** kube/kube.sh's API server port. */
+    static final int APISERVER_PORT = 16443;
     static final String RELEASE = "lbmode";
     static final String NAMESPACE = "lbmode-system";
 
@@ -149,6 +151,34 @@ public final class KubeControlPlane {
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    /**
+     * A kubeconfig FILE (in the state directory) that acts as the chart's datapath ServiceAccount, with a token from
+     * the TokenRequest API: what the agents the tests run use, so the RBAC authorizer judges the chart's roles.
+     */
+    public Path datapathKubeconfig(String file) throws IOException {
+        String token = kubectl("create", "token", "lbmode-datapath", "-n", NAMESPACE, "--duration", "2h")
+                .ok("kubectl create token").stdout().strip();
+        Path kubeconfig = state.resolve(file);
+        Files.writeString(kubeconfig, """
+                apiVersion: v1
+                kind: Config
+                clusters:
+                - name: lbmode-kube
+                  cluster:
+                    server: https://%s:%d
+                    certificate-authority: %s
+                users:
+                - name: lbmode-datapath
+                  user:
+                    token: %s
+                contexts:
+                - name: agent
+                  context: {cluster: lbmode-kube, user: lbmode-datapath, namespace: %s}
+                current-context: agent
+                """.formatted(ADDRESS, APISERVER_PORT, state.resolve("pki/ca.crt"), token, NAMESPACE));
+        return kubeconfig;
     }
 
     /** Everything the operator process wrote so far. */

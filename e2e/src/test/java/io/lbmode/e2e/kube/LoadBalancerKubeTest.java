@@ -123,7 +123,7 @@ class LoadBalancerKubeTest {
         kube.kubectl("apply", "-f", kube.example("cluster-dsr.yaml").toString()).ok("kubectl apply cluster-dsr.yaml");
         awaitConfigMapMode(kube, "dsr");
 
-        agentKubeconfig = agentKubeconfig(kube);
+        agentKubeconfig = kube.datapathKubeconfig("lab-agent.kubeconfig");
         for (String node : Lab.NODES) {
             startAgent(node);
         }
@@ -448,30 +448,6 @@ class LoadBalancerKubeTest {
         } catch (IOException | InterruptedException e) {
             throw new AssertionError(e);
         }
-    }
-
-    private static Path agentKubeconfig(KubeControlPlane kube) throws IOException {
-        String token = kube.kubectl("create", "token", "lbmode-datapath", "-n", KubeControlPlane.NAMESPACE, "--duration", "2h")
-                .ok("kubectl create token").stdout().strip();
-        Path kubeconfig = kube.state.resolve("lab-agent.kubeconfig");
-        Files.writeString(kubeconfig, """
-                apiVersion: v1
-                kind: Config
-                clusters:
-                - name: lbmode-kube
-                  cluster:
-                    server: https://%s:16443
-                    certificate-authority: %s
-                users:
-                - name: lbmode-datapath
-                  user:
-                    token: %s
-                contexts:
-                - name: agent
-                  context: {cluster: lbmode-kube, user: lbmode-datapath, namespace: %s}
-                current-context: agent
-                """.formatted(KubeControlPlane.ADDRESS, kube.state.resolve("pki/ca.crt"), token, KubeControlPlane.NAMESPACE));
-        return kubeconfig;
     }
 
     /** A process in this machine's namespace with the admin kubeconfig (MetalLB's controller), output in the kube logs. */
