@@ -57,6 +57,12 @@ public record NodeState(ForwardMode mode, NodeInfo node, long hashSeed, List<Ser
             for (Backend b : s.backends()) {
                 canonical.append(' ').append(b.endpoint()).append('@').append(b.nodeName()).append(b.local() ? "*" : "");
             }
+            for (Backend b : s.draining()) {
+                canonical.append(" ~").append(b.endpoint()).append('@').append(b.nodeName()).append(b.local() ? "*" : "");
+            }
+            if (!s.policy().equals(ServicePort.Policy.OPEN)) {
+                canonical.append(' ').append(s.policy().canonical());
+            }
             canonical.append('\n');
         }
         try {

@@ -28,14 +28,21 @@ import java.util.Set;
  *   <li>Every TCP and UDP port; the backend port comes from the EndpointSlice port with the same name and protocol
  *       (that is how named targetPorts are resolved: the EndpointSlice controller resolved them per pod); a slice
  *       without ports falls back to a numeric targetPort.</li>
- *   <li>Ready endpoints only; when none is ready, serving terminating ones (graceful termination), never others.</li>
+ *   <li>Ready endpoints take new connections; when none is ready, serving terminating ones do (graceful termination),
+ *       never others. While ready ones exist, serving terminating ones are listed as draining: established
+ *       connections to them may finish.</li>
  *   <li>{@code externalTrafficPolicy: Local}: endpoints on this node only.</li>
+ *   <li>{@code spec.loadBalancerSourceRanges}, else the older annotation {@value #SOURCE_RANGES_ANNOTATION} (as
+ *       kube-proxy reads them); a Service with an entry that is not an IPv4 prefix is skipped, never opened to all.</li>
+ *   <li>{@code sessionAffinity: ClientIP} with {@code sessionAffinityConfig.clientIP.timeoutSeconds}.</li>
  * </ul>
  * Pure: no I/O, no clock; equal inputs give equal states.
  */
 public final class NodeStateBuilder {
     /** Label every EndpointSlice carries naming its Service. */
     public static final String SERVICE_NAME_LABEL = "kubernetes.io/service-name";
+    /** Source ranges before {@code spec.loadBalancerSourceRanges} existed; kube-proxy still reads it when the field is empty. */
+    public static final String SOURCE_RANGES_ANNOTATION = "service.beta.kubernetes.io/load-balancer-source-ranges";
 
     private NodeStateBuilder() {
     }
@@ -161,6 +168,10 @@ public final class NodeStateBuilder {
                 return out;
             }
             boolean localOnly = "Local".equals(svc.getSpec().getExternalTrafficPolicy());
+            Optional<ServicePort.Policy> policy = policy(svc, namespace + "/" + name, warnings);
+            if (policy.isEmpty()) {
+                return out;
+            }
             for (var p : svc.getSpec().getPorts()) {
                 String portName = p.getName() == null ? "" : p.getName();
                 Optional<Protocol> protocol = Protocol.fromKubernetes(p.getProtocol());
@@ -173,12 +184,16 @@ public final class NodeStateBuilder {
                     warnings.add("service " + namespace + "/" + name + " port '" + portName + "': spec.ports[].port is missing; skipped");
                     continue;
                 }
-                List<Backend> backends = backends(svcSlices, portName, protocol.get(), p.getTargetPort(), p.getPort(), nodeName);
+                Endpoints endpoints = endpoints(svcSlices, portName, protocol.get(), p.getTargetPort(), p.getPort(), nodeName);
+                List<Backend> backends = endpoints.active();
+                List<Backend> draining = endpoints.draining();
                 if (localOnly) {
                     backends = backends.stream().filter(Backend::local).toList();
+                    draining = draining.stream().filter(Backend::local).toList();
                 }
                 for (Inet4Address vip : vips) {
-                    out.add(new ServicePort(namespace, name, portName, protocol.get(), vip, p.getPort(), localOnly, backends));
+                    out.add(new ServicePort(namespace, name, portName, protocol.get(), vip, p.getPort(), localOnly, backends,
+                            draining, policy.get()));
                 }
             }
         }
@@ -232,8 +247,50 @@ public final class NodeStateBuilder {
         return List.copyOf(vips);
     }
 
-    private static List<Backend> backends(List<EndpointSlice> slices, String portName, Protocol protocol,
-                                          IntOrString targetPort, int servicePort, String nodeName) {
+    /**
+     * The source ranges and affinity of a Service; empty (with a warning) when a source range can't be read: a Service
+     * meant to be reachable from some clients only must not become reachable from all.
+     */
+    private static Optional<ServicePort.Policy> policy(Service svc, String display, List<String> warnings) {
+        List<String> ranges = svc.getSpec().getLoadBalancerSourceRanges();
+        String field = "spec.loadBalancerSourceRanges";
+        if (ranges == null || ranges.isEmpty()) {
+            String annotation = svc.getMetadata().getAnnotations() == null ? null
+                    : svc.getMetadata().getAnnotations().get(SOURCE_RANGES_ANNOTATION);
+            ranges = annotation == null || annotation.isBlank() ? List.of() : List.of(annotation.split(","));
+            field = "annotation " + SOURCE_RANGES_ANNOTATION;
+        }
+        List<Cidr> cidrs = new ArrayList<>();
+        for (String r : ranges) {
+            Optional<Cidr> cidr = Cidr.parse(r);
+            if (cidr.isEmpty()) {
+                warnings.add("service " + display + ": " + field + " entry '" + r.trim()
+                        + "' is not an IPv4 prefix (a.b.c.d/n); service skipped so it is not opened to every client");
+                return Optional.empty();
+            }
+            cidrs.add(cidr.get());
+        }
+        int affinity = 0;
+        if ("ClientIP".equals(svc.getSpec().getSessionAffinity())) {
+            var config = svc.getSpec().getSessionAffinityConfig();
+            Integer timeout = config == null || config.getClientIP() == null ? null : config.getClientIP().getTimeoutSeconds();
+            affinity = timeout == null ? ServicePort.Policy.DEFAULT_AFFINITY_SECONDS : timeout;
+            if (affinity < 1 || affinity > ServicePort.Policy.MAX_AFFINITY_SECONDS) {
+                warnings.add("service " + display + ": sessionAffinityConfig.clientIP.timeoutSeconds " + timeout
+                        + " is outside 1-" + ServicePort.Policy.MAX_AFFINITY_SECONDS + "; using "
+                        + ServicePort.Policy.DEFAULT_AFFINITY_SECONDS);
+                affinity = ServicePort.Policy.DEFAULT_AFFINITY_SECONDS;
+            }
+        }
+        return Optional.of(new ServicePort.Policy(cidrs, affinity));
+    }
+
+    /** Where new connections go, and which endpoints only finish what they have. */
+    private record Endpoints(List<Backend> active, List<Backend> draining) {
+    }
+
+    private static Endpoints endpoints(List<EndpointSlice> slices, String portName, Protocol protocol,
+                                       IntOrString targetPort, int servicePort, String nodeName) {
         List<Backend> ready = new ArrayList<>();
         List<Backend> servingTerminating = new ArrayList<>();
         for (EndpointSlice slice : slices) {
@@ -265,7 +322,7 @@ public final class NodeStateBuilder {
                 }
             }
         }
-        return ready.isEmpty() ? servingTerminating : ready;
+        return ready.isEmpty() ? new Endpoints(servingTerminating, List.of()) : new Endpoints(ready, servingTerminating);
     }
 
     /** The backend port for a service port in one slice: the slice port with the same name and protocol. */

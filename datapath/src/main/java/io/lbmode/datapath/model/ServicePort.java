@@ -15,10 +15,15 @@ import java.util.Objects;
  * @param vip       {@code status.loadBalancer.ingress[].ip}
  * @param port      {@code spec.ports[].port}
  * @param localOnly {@code externalTrafficPolicy: Local}: only local backends, and the client address is kept (never SNAT)
- * @param backends  sorted, distinct; empty means the VIP port rejects connections (TCP reset / ICMP unreachable)
+ * @param backends  sorted, distinct; where new connections go; empty means the VIP port rejects connections
+ *                  (TCP reset / ICMP unreachable)
+ * @param draining  serving-but-terminating endpoints while ready ones exist: no new connections, but established ones
+ *                  may finish (kube-proxy's graceful termination); sorted, distinct, none also in {@code backends}
+ * @param policy    who may connect and whether a client sticks to one backend
  */
 public record ServicePort(String namespace, String name, String portName, Protocol protocol, Inet4Address vip, int port,
-                          boolean localOnly, List<Backend> backends) implements Comparable<ServicePort> {
+                          boolean localOnly, List<Backend> backends, List<Backend> draining, Policy policy)
+        implements Comparable<ServicePort> {
     private static final Comparator<ServicePort> ORDER = Comparator.comparing(ServicePort::vip, Addresses.ORDER)
             .thenComparing(ServicePort::protocol).thenComparingInt(ServicePort::port)
             .thenComparing(ServicePort::namespace).thenComparing(ServicePort::name).thenComparing(ServicePort::portName);
@@ -32,7 +37,16 @@ public record ServicePort(String namespace, String name, String portName, Protoc
         if (port < 1 || port > 65535) {
             throw new IllegalArgumentException("service " + namespace + "/" + name + ": port must be 1-65535, not " + port);
         }
+        Objects.requireNonNull(policy, "policy");
         backends = backends.stream().distinct().sorted().toList();
+        List<Backend> active = backends;
+        draining = draining.stream().distinct().sorted().filter(b -> !active.contains(b)).toList();
+    }
+
+    /** A port with no draining endpoints and no policy (everyone may connect, no affinity). */
+    public ServicePort(String namespace, String name, String portName, Protocol protocol, Inet4Address vip, int port,
+                       boolean localOnly, List<Backend> backends) {
+        this(namespace, name, portName, protocol, vip, port, localOnly, backends, List.of(), Policy.OPEN);
     }
 
     /** The kernel-facing identity: what packets are matched on. */
@@ -48,6 +62,45 @@ public record ServicePort(String namespace, String name, String portName, Protoc
     /** {@code default/web:http}. */
     public String displayName() {
         return namespace + "/" + name + (portName.isEmpty() ? "" : ":" + portName);
+    }
+
+    /**
+     * Who may reach the port and how clients map to backends.
+     *
+     * @param sourceRanges           {@code spec.loadBalancerSourceRanges} (or the older annotation): only clients in
+     *                               these prefixes may connect; empty means everyone. Sorted, distinct.
+     * @param affinityTimeoutSeconds {@code sessionAffinity: ClientIP}: a client keeps its backend until it has been idle
+     *                               this long ({@code sessionAffinityConfig.clientIP.timeoutSeconds}, default 10800);
+     *                               0 means no affinity
+     */
+    public record Policy(List<Cidr> sourceRanges, int affinityTimeoutSeconds) {
+        public static final Policy OPEN = new Policy(List.of(), 0);
+        /** Kubernetes' default {@code sessionAffinityConfig.clientIP.timeoutSeconds}. */
+        public static final int DEFAULT_AFFINITY_SECONDS = 10800;
+        /** Kubernetes' maximum {@code sessionAffinityConfig.clientIP.timeoutSeconds} (one day). */
+        public static final int MAX_AFFINITY_SECONDS = 86400;
+
+        public Policy {
+            sourceRanges = sourceRanges.stream().distinct().sorted().toList();
+            if (affinityTimeoutSeconds < 0 || affinityTimeoutSeconds > MAX_AFFINITY_SECONDS) {
+                throw new IllegalArgumentException("affinity timeout must be 0-" + MAX_AFFINITY_SECONDS + " seconds, not "
+                        + affinityTimeoutSeconds);
+            }
+        }
+
+        public boolean restricted() {
+            return !sourceRanges.isEmpty();
+        }
+
+        public boolean affinity() {
+            return affinityTimeoutSeconds > 0;
+        }
+
+        /** Canonical text for the state hash: {@code ranges=a/n,b/m affinity=10800}. */
+        String canonical() {
+            return "ranges=" + String.join(",", sourceRanges.stream().map(Cidr::toString).toList())
+                    + " affinity=" + affinityTimeoutSeconds;
+        }
     }
 
     /** What a packet is matched on: destination VIP, protocol and port. */

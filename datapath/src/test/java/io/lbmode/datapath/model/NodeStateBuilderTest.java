@@ -141,4 +141,60 @@ class NodeStateBuilderTest {
         assertThat(r.state().services()).singleElement().extracting(ServicePort::name).isEqualTo("a");
         assertThat(r.warnings()).singleElement().asString().contains("default/b", "already used by default/a");
     }
+
+    @Test
+    void servingTerminatingEndpointsDrainWhileReadyOnesTakeNewConnections() {
+        var svc = lb("web", "172.16.20.16", "Cluster", port("", "TCP", 80, new IntOrString(8080)));
+        ServicePort sp = build(List.of(svc), List.of(slice("web", "", "TCP", 8080,
+                "10.244.1.2@w1:r", "10.244.1.4@w1:st", "10.244.1.5@w1:t"))).services().getFirst();
+        assertThat(sp.backends()).extracting(Backend::endpoint).containsExactly("10.244.1.2:8080");
+        assertThat(sp.draining()).extracting(Backend::endpoint).containsExactly("10.244.1.4:8080");
+    }
+
+    @Test
+    void sourceRangesFromTheFieldElseTheAnnotationAndAnUnreadableRangeSkipsTheService() {
+        var field = new ServiceBuilder(lb("field", "172.16.20.16", "Cluster", port("", "TCP", 80, new IntOrString(8080))))
+                .editSpec().withLoadBalancerSourceRanges("203.0.113.7/24", "198.51.100.1").endSpec().build();
+        var annotated = new ServiceBuilder(lb("annotated", "172.16.20.17", "Cluster", port("", "TCP", 80, new IntOrString(8080))))
+                .editMetadata().addToAnnotations(NodeStateBuilder.SOURCE_RANGES_ANNOTATION, "192.0.2.0/25, 192.0.2.128/25")
+                .endMetadata().build();
+        var broken = new ServiceBuilder(lb("broken", "172.16.20.18", "Cluster", port("", "TCP", 80, new IntOrString(8080))))
+                .editSpec().withLoadBalancerSourceRanges("203.0.113.0/24", "everyone").endSpec().build();
+        var result = NodeStateBuilder.build(ForwardMode.SNAT, 7, "w1", NODES, List.of(field, annotated, broken), List.of());
+        assertThat(result.state().services()).extracting(ServicePort::name).containsExactly("field", "annotated");
+        assertThat(result.state().services().get(0).policy().sourceRanges()).extracting(Cidr::toString)
+                .containsExactly("198.51.100.1/32", "203.0.113.0/24");
+        assertThat(result.state().services().get(1).policy().sourceRanges()).extracting(Cidr::toString)
+                .containsExactly("192.0.2.0/25", "192.0.2.128/25");
+        assertThat(result.warnings()).anySatisfy(w -> assertThat(w).contains("default/broken")
+                .contains("spec.loadBalancerSourceRanges entry 'everyone'").contains("skipped"));
+    }
+
+    @Test
+    void clientIpAffinityWithTheKubernetesDefaultTimeout() {
+        var sticky = new ServiceBuilder(lb("sticky", "172.16.20.16", "Cluster", port("", "TCP", 80, new IntOrString(8080))))
+                .editSpec().withSessionAffinity("ClientIP").endSpec().build();
+        var timed = new ServiceBuilder(lb("timed", "172.16.20.17", "Cluster", port("", "TCP", 80, new IntOrString(8080))))
+                .editSpec().withSessionAffinity("ClientIP").withNewSessionAffinityConfig().withNewClientIP()
+                .withTimeoutSeconds(60).endClientIP().endSessionAffinityConfig().endSpec().build();
+        var none = new ServiceBuilder(lb("none", "172.16.20.18", "Cluster", port("", "TCP", 80, new IntOrString(8080))))
+                .editSpec().withSessionAffinity("None").endSpec().build();
+        List<ServicePort> ports = build(List.of(sticky, timed, none), List.of()).services();
+        assertThat(ports).extracting(sp -> sp.policy().affinityTimeoutSeconds()).containsExactly(10800, 60, 0);
+        NodeState withAffinity = build(List.of(sticky), List.of());
+        NodeState without = build(List.of(lb("sticky", "172.16.20.16", "Cluster", port("", "TCP", 80, new IntOrString(8080)))), List.of());
+        assertThat(withAffinity.hash()).isNotEqualTo(without.hash());
+    }
+
+    @Test
+    void cidrClearsHostBitsAndMatchesItsPrefix() {
+        Cidr c = Cidr.parse("203.0.113.77/24").orElseThrow();
+        assertThat(c).hasToString("203.0.113.0/24");
+        assertThat(c.contains(Addresses.ipv4("203.0.113.200"))).isTrue();
+        assertThat(c.contains(Addresses.ipv4("203.0.114.1"))).isFalse();
+        assertThat(Cidr.parse("0.0.0.0/0").orElseThrow().contains(Addresses.ipv4("8.8.8.8"))).isTrue();
+        assertThat(Cidr.parse("10.0.0.0/33")).isEmpty();
+        assertThat(Cidr.parse("10.0.0/8")).isEmpty();
+        assertThat(Cidr.parse("")).isEmpty();
+    }
 }
