@@ -7,6 +7,7 @@ import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplaneSpec;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplaneStatus;
 import io.lbmode.datapath.model.NodeState;
 import io.lbmode.datapath.model.NodeStateBuilder;
+import io.lbmode.datapath.model.VipRanges;
 import io.lbmode.datapath.program.Applied;
 import io.lbmode.datapath.program.ModeProgrammer;
 import io.lbmode.datapathconfig.DatapathConfig;
@@ -34,6 +35,8 @@ public final class Agent {
     private final Clock clock;
 
     private Optional<ModeProgrammer> active = Optional.empty();
+    /** Skipped Services and ignored fields: logged and sent as Events once each, and kept for the status. */
+    private final ServiceReports reports;
     /** Informer objects stay between syncs, so unchanged Services are not rebuilt; a state dir's are read anew. */
     private final NodeStateBuilder.Memo memo;
     private Optional<NodeState> lastState = Optional.empty();
@@ -58,6 +61,7 @@ public final class Agent {
         this.sink = sink;
         this.clock = clock;
         this.memo = options.stateDir().isPresent() ? NodeStateBuilder.Memo.none() : new NodeStateBuilder.Memo();
+        this.reports = new ServiceReports(options.dryRun() ? StatusSink.NONE : sink);
     }
 
     /** Outcome of one sync; {@code error} empty on success. */
@@ -87,10 +91,11 @@ public final class Agent {
                         + (options.stateDir().isPresent() ? " in " + options.stateDir().get() + ": add it or fix --node" : ": check --node / NODE_NAME"));
             }
             long buildStart = System.nanoTime();
-            NodeStateBuilder.Result built = NodeStateBuilder.build(config.forwardMode(), config.hashSeed(), options.node(),
+            NodeStateBuilder.Result built = NodeStateBuilder.build(config.forwardMode(), config.hashSeed(),
+                    VipRanges.of(config.vipRanges(), config.podCidrs(), config.serviceCidrs()), options.node(),
                     in.nodes(), in.services(), in.endpointSlices(), memo);
             double buildMillis = (System.nanoTime() - buildStart) / 1e6;
-            built.warnings().forEach(w -> LOG.warn(w));
+            reports.report(built, in.services());
             state = Optional.of(built.state());
             ModeProgrammer programmer = programmerFor(config);
             if (options.dryRun()) {
@@ -249,6 +254,7 @@ public final class Agent {
         Map<String, Long> drops = new LinkedHashMap<>(drops());
         st.drops = drops.isEmpty() ? null : drops;
         st.agentVersion = VERSION;
+        reports.status(st);
         ndp.setStatus(st);
         return ndp;
     }

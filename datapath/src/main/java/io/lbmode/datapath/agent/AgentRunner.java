@@ -90,7 +90,7 @@ public final class AgentRunner implements AutoCloseable {
             }, STATE_DIR_POLL_MILLIS, STATE_DIR_POLL_MILLIS, TimeUnit.MILLISECONDS);
         } else {
             KubernetesClient client = clients.get();
-            agent = new Agent(options, programmers, ClusterSource.apiSink(client), Clock.systemUTC());
+            agent = new Agent(options, programmers, ClusterSource.apiSink(client, options.node()), Clock.systemUTC());
             ClusterSource cs = new ClusterSource(client, options.configNamespace(), options.node(), this::requestSync);
             inputs = cs::read;
             goingAway = () -> Uninstall.reason(client, options.configNamespace(), cs::configMapDeleted);

@@ -14,7 +14,7 @@ import java.util.stream.Stream;
 
 /**
  * An informer's cache that keeps only what {@link NodeStateBuilder} reads: objects lose their managed fields,
- * annotations, owner references and (Services) labels and conditions, (EndpointSlices) every label but the
+ * annotations (a Service keeps the source-ranges one), owner references and (Services) labels and conditions, (EndpointSlices) every label but the
  * Service name and each endpoint's target reference, hints and topology. At 10,000 Services the full objects
  * were most of the agent's heap (the managed fields alone are larger than the rest of an object).
  */
@@ -61,10 +61,16 @@ final class SlimStore<T extends HasMetadata> implements ItemStore<T> {
         ObjectMeta m = obj.getMetadata();
         if (m != null) {
             m.setManagedFields(null);
-            m.setAnnotations(null);
+            // A Service keeps the one annotation the builder reads, and its creation time (the older of two
+            // Services claiming one VIP:port keeps it).
+            String sourceRanges = obj instanceof Service && m.getAnnotations() != null
+                    ? m.getAnnotations().get(NodeStateBuilder.SOURCE_RANGES_ANNOTATION) : null;
+            m.setAnnotations(sourceRanges == null ? null : Map.of(NodeStateBuilder.SOURCE_RANGES_ANNOTATION, sourceRanges));
             m.setOwnerReferences(null);
             m.setFinalizers(null);
-            m.setCreationTimestamp(null);
+            if (!(obj instanceof Service)) {
+                m.setCreationTimestamp(null);
+            }
             m.setGenerateName(null);
         }
         switch (obj) {

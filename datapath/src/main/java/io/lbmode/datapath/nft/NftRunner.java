@@ -20,6 +20,12 @@ public interface NftRunner {
     Optional<String> listTable(String family, String table);
 
     /**
+     * {@code nft list counter FAMILY TABLE NAME} in nft's text form ({@code packets N bytes M}), or empty when the
+     * table or counter does not exist.
+     */
+    Optional<String> listCounter(String family, String table, String counter);
+
+    /**
      * The nftables ruleset generation of this network namespace: the kernel changes it with every committed
      * transaction of any table. Empty when this runner can't tell (then drift checks always list the table).
      */

@@ -47,7 +47,7 @@ public final class SnatProgrammer implements ModeProgrammer {
             SnatRuleset.Diff diff = applied.isEmpty() ? null : SnatRuleset.diff(applied.get(), desired, picks);
             if (diff == null || diff.needsFullReplace()) {
                 SnatRuleset.Elements elements = SnatRuleset.Elements.of(desired);
-                nft.run(SnatRuleset.full(desired));
+                nft.run(SnatRuleset.full(desired, dropCounter()));
                 picks.clear();
                 picks.addAll(SnatRuleset.picksFor(elements));
                 remember(desired);
@@ -99,7 +99,8 @@ public final class SnatProgrammer implements ModeProgrammer {
             return true;
         }
         NodeState last = applied.get();
-        boolean drifted = !Listing.parse(listing.get()).equals(Listing.of(SnatRuleset.objects(last.node().name(), SnatRuleset.Elements.of(last), picks)));
+        boolean drifted = !Listing.parse(listing.get()).equals(Listing.of(SnatRuleset.objects(last.node().name(),
+                SnatRuleset.Elements.of(last), picks, NftObject.Counter.named(SnatRuleset.SOURCE_RANGE_DROPS))));
         if (!drifted) {
             knownGeneration = generation; // read before the listing: an edit during it moves the generation again
         }
@@ -128,8 +129,31 @@ public final class SnatProgrammer implements ModeProgrammer {
         picks.clear();
     }
 
+    /**
+     * Packets dropped because their client is outside the port's {@code loadBalancerSourceRanges} (key
+     * {@value SnatRuleset#SOURCE_RANGE_DROP_REASON}, as DSR names its drop reasons); only when there were any.
+     * Connections to ports without endpoints are answered (reset/unreachable), not dropped, so they are not here.
+     */
     @Override
     public Map<String, Long> dropCounters() {
-        return Map.of(); // rejected connections are answered (reset/unreachable), not silently dropped
+        try {
+            long packets = dropCounter().packets();
+            return packets == 0 ? Map.of() : Map.of(SnatRuleset.SOURCE_RANGE_DROP_REASON, packets);
+        } catch (NftException e) {
+            return Map.of();
+        }
     }
+
+    /** The drop counter as the kernel has it now; zero when there is no table (yet). */
+    private NftObject.Counter dropCounter() {
+        return nft.listCounter(SnatRuleset.FAMILY, SnatRuleset.TABLE, SnatRuleset.SOURCE_RANGE_DROPS)
+                .map(listing -> {
+                    java.util.regex.Matcher m = COUNTER_VALUES.matcher(listing);
+                    return m.find() ? new NftObject.Counter(SnatRuleset.SOURCE_RANGE_DROPS, Long.parseLong(m.group(1)),
+                            Long.parseLong(m.group(2))) : null;
+                })
+                .orElse(NftObject.Counter.named(SnatRuleset.SOURCE_RANGE_DROPS));
+    }
+
+    private static final java.util.regex.Pattern COUNTER_VALUES = java.util.regex.Pattern.compile("packets (\\d+) bytes (\\d+)");
 }

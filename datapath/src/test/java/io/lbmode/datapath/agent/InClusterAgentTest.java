@@ -204,7 +204,7 @@ class InClusterAgentTest {
     /** The agent's ConfigMap as the operator writes it: SNAT, cluster cluster-lab/lab. */
     private void createConfigMap() {
         DatapathConfig cfg = new DatapathConfig(ForwardMode.SNAT, List.of("10.244.0.0/16"), List.of("10.96.0.0/20"),
-                "cluster-lab", "lab", 42);
+                "cluster-lab", "lab", 42, List.of("172.16.20.0/24"));
         client.configMaps().inNamespace("lbmode-system").resource(new ConfigMapBuilder().withNewMetadata()
                 .withName(DatapathConfig.CONFIG_MAP_NAME).withNamespace("lbmode-system").endMetadata()
                 .withData(cfg.toConfigMapData()).build()).create();
