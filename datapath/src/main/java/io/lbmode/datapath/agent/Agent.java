@@ -187,6 +187,7 @@ public final class Agent {
 
     /** Called every few seconds: restores the rules when someone flushed or edited them. */
     public void checkDrift() {
+        refreshDrops();
         if (active.isEmpty() || lastError.isPresent() || options.dryRun()) {
             return;
         }
@@ -221,6 +222,15 @@ public final class Agent {
         return errors.isEmpty() ? Optional.empty() : Optional.of(errors.toString());
     }
 
+    /** The drops last published: counters move without a sync, so the status follows them at the drift check's pace. */
+    private Map<String, Long> publishedDrops = Map.of();
+
+    private void refreshDrops() {
+        if (!options.dryRun() && active.isPresent() && !drops().equals(publishedDrops)) {
+            publish(lastState, lastError);
+        }
+    }
+
     Map<String, Long> drops() {
         return active.map(ModeProgrammer::dropCounters).orElse(Map.of());
     }
@@ -252,6 +262,7 @@ public final class Agent {
         st.lastSyncTime = lastSync.equals(Instant.EPOCH) ? null : lastSync.truncatedTo(ChronoUnit.SECONDS).toString();
         st.lastError = error.orElse(null);
         Map<String, Long> drops = new LinkedHashMap<>(drops());
+        publishedDrops = Map.copyOf(drops);
         st.drops = drops.isEmpty() ? null : drops;
         st.agentVersion = VERSION;
         reports.status(st);
