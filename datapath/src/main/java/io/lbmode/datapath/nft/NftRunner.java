@@ -20,8 +20,9 @@ public interface NftRunner {
     Optional<String> listTable(String family, String table);
 
     /**
-     * {@code nft list counter FAMILY TABLE NAME} in nft's text form ({@code packets N bytes M}), or empty when the
-     * table or counter does not exist.
+     * A named counter's values as text containing {@code packets N bytes M} (as {@code nft list counter FAMILY TABLE
+     * NAME} writes them), or empty when the table or counter does not exist. Read at every status write, so it must
+     * be cheap at any table size (libnftables: over netlink, see {@code NftNetlink}).
      */
     Optional<String> listCounter(String family, String table, String counter);
 

@@ -32,7 +32,7 @@ abstract sealed class ScriptNftRunner implements NftRunner permits LibNftables, 
     }
 
     @Override
-    public final Optional<String> listCounter(String family, String table, String counter) {
+    public Optional<String> listCounter(String family, String table, String counter) {
         return list("counter " + family + " " + table + " " + counter);
     }
 
