@@ -19,10 +19,13 @@ import java.util.TreeSet;
  * {@link #layout} and {@link #elements}.
  *
  * <pre>
+ * firewall-prerouting / firewall-output (-110, before DNAT), new connections only:
+ *   VIP.proto.port in @source-range-ports and VIP.proto.port.saddr not in @source-ranges -> counter, drop
  * nat-prerouting / nat-output (dstnat):
  *   VIP.proto.port in @masquerade-ports -> meta mark |= 0x02000000     (postrouting masquerades marked packets)
  *   VIP.proto.port vmap @service-ports                                  (-> goto pick-N, N = number of backends)
  * pick-N:  dnat to VIP.proto.port.(numgen random mod N) map @backends   (one static chain per backend count, not per service)
+ * aff-VIP-PROTO-PORT: sessionAffinity ClientIP ports instead of pick-N ({@link Affinity})
  * nat-postrouting (srcnat): marked -> masquerade fully-random         (the backend sees the LB node, replies come back)
  * filter-{input,forward,output}: VIP.proto.port in @reject-ports -> tcp reset / icmp port unreachable
  * </pre>
