@@ -297,10 +297,10 @@ class SnatLabTest {
                     .as("dropped, not refused: a client outside the ranges learns nothing").isInstanceOf(java.net.SocketTimeoutException.class);
         }
         String metrics = lab.httpGet(Lab.CLIENT, LB_IP, 9102, "/metrics");
-        long dropped = Long.parseLong(metrics.replaceAll("(?s).*lbmode_datapath_drops_total\\{reason=\"sourceRange\"} (\\d+).*", "$1"));
+        long dropped = Long.parseLong(metrics.replaceAll("(?s).*lbmode_datapath_drops_total\\{reason=\"notInSourceRanges\"} (\\d+).*", "$1"));
         assertThat(dropped).as("SYNs (and their retransmissions) of two attempts").isGreaterThanOrEqualTo(2);
         lab.awaitStatus(Lab.LB, Duration.ofSeconds(10), st -> st.getStatus().drops != null
-                && st.getStatus().drops.getOrDefault("sourceRange", 0L) >= dropped);
+                && st.getStatus().drops.getOrDefault("notInSourceRanges", 0L) >= dropped);
         assertThat(pod(lab.httpGet(Lab.CLIENT, limited, 80, "/"))).as("the client still gets in").startsWith("w");
         lab.deleteObjects("limited.yaml");
     }

@@ -47,10 +47,10 @@ public final class SnatRuleset {
     static final String SOURCE_RANGE_PORTS = "source-range-ports";
     /** {@code VIP . proto . port . client prefix}, an interval set: the clients each restricted port accepts. */
     static final String SOURCE_RANGES = "source-ranges";
-    /** Counts the packets refused by the source-range check (NodeDataplane {@code status.drops.sourceRange}). */
+    /** Counts the packets refused by the source-range check (NodeDataplane {@code status.drops.notInSourceRanges}). */
     public static final String SOURCE_RANGE_DROPS = "source-range-drops";
-    /** The key of {@link #SOURCE_RANGE_DROPS} in NodeDataplane {@code status.drops}, spelled as DSR's drop reasons. */
-    public static final String SOURCE_RANGE_DROP_REASON = "sourceRange";
+    /** The key of {@link #SOURCE_RANGE_DROPS} in NodeDataplane {@code status.drops}: the one DSR uses for the same drop. */
+    public static final String SOURCE_RANGE_DROP_REASON = "notInSourceRanges";
     /**
      * Prefix of the objects of a {@code sessionAffinity: ClientIP} port: its dispatch chain
      * {@code aff-VIP-PROTO-PORT}, and per backend a chain and a dynamic set {@code aff-VIP-PROTO-PORT-IP-PORT}.

@@ -231,7 +231,7 @@ class SnatRulesetTest {
         assertThat(nft.scripts().getFirst()).contains("add chain ip lbmode firewall-prerouting { type filter hook prerouting priority -110;");
         assertThat(programmer.dropCounters()).as("nothing dropped yet").isEmpty();
         nft.count("ip", "lbmode", "source-range-drops", 3);
-        assertThat(programmer.dropCounters()).containsExactly(Map.entry("sourceRange", 3L));
+        assertThat(programmer.dropCounters()).containsExactly(Map.entry("notInSourceRanges", 3L));
 
         // Narrowing a range: the new range is added before the old one goes, in one transaction.
         programmer.apply(state(withPolicy(limited, List.of("10.0.1.0/25"), 0), limitedEmpty,
@@ -251,7 +251,7 @@ class SnatRulesetTest {
         assertThat(programmer.drifted()).isTrue();
         programmer.repair();
         assertThat(nft.scripts().getLast()).contains("add counter ip lbmode source-range-drops { packets 3 bytes 0 }");
-        assertThat(programmer.dropCounters()).containsExactly(Map.entry("sourceRange", 3L));
+        assertThat(programmer.dropCounters()).containsExactly(Map.entry("notInSourceRanges", 3L));
     }
 
     @Test

@@ -44,7 +44,7 @@ public class NodeDataplaneStatus {
     /** Why the last sync failed; absent when it succeeded. */
     public String lastError;
     /**
-     * Packets dropped by the datapath, by reason, e.g. {@code {fragNeeded: 3}} (DSR) or {@code {sourceRange: 5}} (both
+     * Packets dropped by the datapath, by reason, e.g. {@code {fragNeeded: 3}} (DSR) or {@code {notInSourceRanges: 5}} (both
      * modes: connections from clients outside a Service's {@code loadBalancerSourceRanges}).
      */
     public Map<String, Long> drops;
