@@ -14,7 +14,7 @@ import java.util.stream.Stream;
 
 /**
  * An informer's cache that keeps only what {@link NodeStateBuilder} reads: objects lose their managed fields,
- * annotations, owner references and (Services) labels and conditions, (EndpointSlices) every label but the
+ * annotations (but a Service's source-range annotation), owner references and (Services) labels and conditions, (EndpointSlices) every label but the
  * Service name and each endpoint's target reference, hints and topology. At 10,000 Services the full objects
  * were most of the agent's heap (the managed fields alone are larger than the rest of an object).
  */
@@ -61,7 +61,9 @@ final class SlimStore<T extends HasMetadata> implements ItemStore<T> {
         ObjectMeta m = obj.getMetadata();
         if (m != null) {
             m.setManagedFields(null);
-            m.setAnnotations(null);
+            // The one annotation the desired state reads (source ranges, as kube-proxy reads them when the field is empty).
+            String ranges = m.getAnnotations() == null ? null : m.getAnnotations().get(NodeStateBuilder.SOURCE_RANGES_ANNOTATION);
+            m.setAnnotations(ranges == null || !(obj instanceof Service) ? null : Map.of(NodeStateBuilder.SOURCE_RANGES_ANNOTATION, ranges));
             m.setOwnerReferences(null);
             m.setFinalizers(null);
             m.setCreationTimestamp(null);
