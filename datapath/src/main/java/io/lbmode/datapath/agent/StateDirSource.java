@@ -15,7 +15,11 @@ import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.ClosedWatchServiceException;
 import java.nio.file.Path;
+import java.nio.file.StandardWatchEventKinds;
+import java.nio.file.WatchKey;
+import java.nio.file.WatchService;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileTime;
 import java.security.MessageDigest;
@@ -118,6 +122,37 @@ final class StateDirSource {
         } catch (IOException e) {
             return "error " + e.getMessage();
         }
+    }
+
+    /**
+     * Runs {@code onChange} (on a daemon thread) whenever the kernel reports that a file in the directory was created,
+     * written, renamed or removed (inotify, through the JDK's WatchService), so a change is read at once instead of
+     * at the next poll. Closing the result stops it.
+     */
+    AutoCloseable watch(Runnable onChange) throws IOException {
+        WatchService service = dir.getFileSystem().newWatchService();
+        try {
+            dir.register(service, StandardWatchEventKinds.ENTRY_CREATE, StandardWatchEventKinds.ENTRY_DELETE,
+                    StandardWatchEventKinds.ENTRY_MODIFY);
+        } catch (IOException | RuntimeException e) {
+            service.close();
+            throw e;
+        }
+        Thread.ofPlatform().daemon().name("lbmode-state-dir-watch").start(() -> {
+            try {
+                while (true) {
+                    WatchKey key = service.take();
+                    key.pollEvents();
+                    onChange.run();
+                    if (!key.reset()) {
+                        return; // the directory is gone: the poll reports it
+                    }
+                }
+            } catch (InterruptedException | ClosedWatchServiceException e) {
+                // closed: the agent is stopping
+            }
+        });
+        return service;
     }
 
     Inputs read() {

@@ -84,6 +84,19 @@ class StateDirSourceTest {
     }
 
     @Test
+    void theKernelsNoticeOfAWrittenFileCallsTheWatcher() throws Exception {
+        Files.writeString(dir.resolve("cluster.yaml"), LabObjects.cluster(ForwardMode.SNAT) + LabObjects.nodes());
+        java.util.concurrent.Semaphore changes = new java.util.concurrent.Semaphore(0);
+        try (AutoCloseable watch = new StateDirSource(dir).watch(changes::release)) {
+            Files.writeString(dir.resolve("web.yaml"), web("w2p1"));
+            assertThat(changes.tryAcquire(10, java.util.concurrent.TimeUnit.SECONDS)).as("notified of the new file").isTrue();
+            changes.drainPermits();
+            Files.delete(dir.resolve("web.yaml"));
+            assertThat(changes.tryAcquire(10, java.util.concurrent.TimeUnit.SECONDS)).as("notified of the removal").isTrue();
+        }
+    }
+
+    @Test
     void aBrokenDocumentNamesTheFileAndLineAsAWholeFileReadDoesAndIsReadAgainWhenFixed() throws Exception {
         Files.writeString(dir.resolve("cluster.yaml"), LabObjects.cluster(ForwardMode.SNAT) + LabObjects.nodes());
         Files.writeString(dir.resolve("web.yaml"), web("w2p1") + "---\nkind: Service\nmetadata: [\n");
