@@ -2,7 +2,6 @@ package io.lbmode.datapath.bpf;
 
 import io.lbmode.crds.cluster.v1.ForwardMode;
 import io.lbmode.datapath.maglev.Maglev;
-import io.lbmode.datapath.maglev.MaglevTables;
 import io.lbmode.datapath.model.Backend;
 import io.lbmode.datapath.model.NodeInfo;
 import io.lbmode.datapath.model.NodeState;
@@ -280,10 +279,6 @@ public final class DsrProgrammer implements ModeProgrammer {
             MemorySegment svcKeys = a.allocate((long) BpfLayout.SVC_KEY_SIZE * Math.max(1, want.size()), 4);
             MemorySegment svcVals = a.allocate((long) BpfLayout.SVC_VALUE_SIZE * Math.max(1, want.size()), 4);
             int svcUpdates = 0;
-            // The tables to build (new services get their slot range here), then all of them at once: a full load
-            // builds thousands, on every core (MaglevTables).
-            Map<SvcKey, SvcEntry> rebuild = new LinkedHashMap<>();
-            List<MaglevTables.Request> requests = new ArrayList<>();
             for (Map.Entry<SvcKey, List<BackendVal>> w : want.entrySet()) {
                 SvcKey sk = w.getKey();
                 List<BackendVal> bes = w.getValue();
@@ -294,26 +289,20 @@ public final class DsrProgrammer implements ModeProgrammer {
                 if (e == null) {
                     e = allocate(sk, compactNew ? Maglev.compactSize(bes.size(), maglevTableSize) : maglevTableSize, bes.size());
                 }
-                rebuild.put(sk, e);
-                requests.add(new MaglevTables.Request(bes.stream().map(BackendVal::name).toList(), e.size()));
-            }
-            List<int[]> maglevTables = MaglevTables.build(requests, desired.hashSeed());
-            int nextTable = 0;
-            for (Map.Entry<SvcKey, SvcEntry> r : rebuild.entrySet()) {
-                SvcKey sk = r.getKey();
-                SvcEntry e = r.getValue();
-                List<BackendVal> bes = want.get(sk);
-                int[] maglev = maglevTables.get(nextTable++);
+                int[] maglev = Maglev.table(bes.stream().map(BackendVal::name).toList(), e.size(), desired.hashSeed());
                 int[] ids = bes.stream().mapToInt(backendIds::get).toArray();
                 MemorySegment range = table.asSlice((long) e.offset() * Integer.BYTES, (long) e.size() * Integer.BYTES);
                 int[] current = range.toArray(ValueLayout.JAVA_INT);
-                for (int i = 0; i < current.length; i++) {
-                    int next = maglev[i] == Maglev.NONE ? 0 : ids[maglev[i]];
-                    if (next != current[i]) {
-                        // Only the slots that change are written (a restart with unchanged services writes none).
-                        range.setAtIndex(ValueLayout.JAVA_INT, i, next);
-                        changes++;
-                    }
+                int[] next = new int[e.size()];
+                int differ = 0;
+                for (int i = 0; i < next.length; i++) {
+                    next[i] = maglev[i] == Maglev.NONE ? 0 : ids[maglev[i]];
+                    differ += next[i] != current[i] ? 1 : 0;
+                }
+                if (differ > 0) {
+                    // Slots that do not change are rewritten with the value they hold: invisible to packets.
+                    MemorySegment.copy(next, 0, range, ValueLayout.JAVA_INT, 0, next.length);
+                    changes += differ;
                 }
                 SvcEntry entry = new SvcEntry(e.offset(), e.size(), bes.size());
                 if (!entry.equals(services.get(sk))) {

@@ -49,30 +49,24 @@ public final class Maglev {
         if (backendNames.stream().distinct().count() != n) {
             throw new IllegalArgumentException("Maglev backend names must be distinct: " + backendNames);
         }
-        // position[i] is slot j of backend i's preference list, (offset + j * skip) % M, advanced by adding skip and
-        // subtracting M once when it passes the end: the same slots as the formula, without a division per probe
-        // (the divisions were most of the cost: 10,000 tables of 251 slots took 250-760 ms, see MaglevTest).
-        int[] position = new int[n];
-        int[] skip = new int[n];
+        long[] offset = new long[n];
+        long[] skip = new long[n];
         for (int i = 0; i < n; i++) {
             byte[] name = backendNames.get(i).getBytes(StandardCharsets.UTF_8);
-            position[i] = (int) Long.remainderUnsigned(hash(name, seed), size);
-            skip[i] = (int) Long.remainderUnsigned(hash(name, Long.rotateLeft(seed, 32) ^ 0x9e3779b97f4a7c15L), size - 1) + 1;
+            offset[i] = Long.remainderUnsigned(hash(name, seed), size);
+            skip[i] = Long.remainderUnsigned(hash(name, Long.rotateLeft(seed, 32) ^ 0x9e3779b97f4a7c15L), size - 1) + 1;
         }
+        long[] next = new long[n];
         int filled = 0;
         while (true) {
             for (int i = 0; i < n; i++) {
-                int slot = position[i];
-                int step = skip[i];
+                int slot = (int) ((offset[i] + next[i] * skip[i]) % size);
                 while (table[slot] != NONE) {
-                    slot += step;
-                    if (slot >= size) {
-                        slot -= size;
-                    }
+                    next[i]++;
+                    slot = (int) ((offset[i] + next[i] * skip[i]) % size);
                 }
                 table[slot] = i;
-                slot += step;
-                position[i] = slot >= size ? slot - size : slot;
+                next[i]++;
                 if (++filled == size) {
                     return table;
                 }
