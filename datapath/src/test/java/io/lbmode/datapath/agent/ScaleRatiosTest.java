@@ -45,7 +45,7 @@ class ScaleRatiosTest {
         return (System.nanoTime() - t0) / 1e6;
     }
 
-    /** Measured here: the whole directory costs 10-40x a re-read after one endpoint changed. */
+    /** Measured here: the whole directory costs 14-18x a re-read after one endpoint changed. */
     @Test
     void aChangedStateDirIsReadAtLeastFiveTimesFasterThanTheWholeDirectory() throws Exception {
         Files.writeString(dir.resolve("cluster.yaml"), LabObjects.cluster(ForwardMode.SNAT) + LabObjects.nodes());
