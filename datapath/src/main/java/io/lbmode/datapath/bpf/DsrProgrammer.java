@@ -205,12 +205,7 @@ public final class DsrProgrammer implements ModeProgrammer {
                     svcMap.delete(key);
                 }
             }
-            dp.map(DsrDatapath.SOURCE_RANGES).forEach((k, v) -> {
-                MemorySegment key = MemorySegment.ofArray(k);
-                SvcKey sk = new SvcKey(BpfLayout.getAddr(key, 4), BpfLayout.u16(key, 8), key.get(ValueLayout.JAVA_BYTE, 10));
-                int length = key.get(BpfLayout.HOST32, 0) - BpfLayout.SRC_RANGE_SVC_BITS;
-                ranges.computeIfAbsent(sk, x -> new HashSet<>()).add(new Cidr(BpfLayout.getAddr(key, 12), length));
-            });
+            ranges.putAll(sourceRangesIn(dp));
             dp.map(DsrDatapath.BACKENDS).forEach((k, v) -> {
                 int id = MemorySegment.ofArray(k).get(BpfLayout.HOST32, 0);
                 MemorySegment val = MemorySegment.ofArray(v);
@@ -574,7 +569,19 @@ public final class DsrProgrammer implements ModeProgrammer {
             inKernel.put(new SvcKey(BpfLayout.getAddr(key, 0), BpfLayout.u16(key, 4), key.get(ValueLayout.JAVA_BYTE, 6)),
                     svcEntry(val));
         });
-        return !inKernel.equals(services);
+        return !inKernel.equals(services) || !sourceRangesIn(dp).equals(ranges);
+    }
+
+    /** What lb_source_ranges holds: service -> allowed client prefixes. */
+    private static Map<SvcKey, Set<Cidr>> sourceRangesIn(DsrDatapath dp) {
+        Map<SvcKey, Set<Cidr>> out = new HashMap<>();
+        dp.map(DsrDatapath.SOURCE_RANGES).forEach((k, v) -> {
+            MemorySegment key = MemorySegment.ofArray(k);
+            SvcKey sk = new SvcKey(BpfLayout.getAddr(key, 4), BpfLayout.u16(key, 8), key.get(ValueLayout.JAVA_BYTE, 10));
+            int length = key.get(BpfLayout.HOST32, 0) - BpfLayout.SRC_RANGE_SVC_BITS;
+            out.computeIfAbsent(sk, x -> new HashSet<>()).add(new Cidr(BpfLayout.getAddr(key, 12), length));
+        });
+        return out;
     }
 
     @Override

@@ -637,6 +637,13 @@ class DsrLabTest {
         lbNs.run(lb::repair);
         assertThat(lbNs.call(lb::drifted)).isFalse();
         assertThat(who(who(VIP17), "after repair").group(2)).isEqualTo(Lab.CLIENT_IP);
+        // someone removes the source range that lets the client reach 172.16.20.19:9000/tcp
+        exec(Lab.LB, "bpftool", "map", "delete", "pinned", DsrDatapath.pinDir(lab.bpffs(Lab.LB)).resolve(DsrDatapath.SOURCE_RANGES).toString(),
+                "key", "hex", "58", "00", "00", "00", "ac", "10", "14", "13", "23", "28", "06", "00", "0a", "00", "01", "00");
+        assertThat(lbNs.call(lb::drifted)).as("a source range missing").isTrue();
+        lbNs.run(lb::repair);
+        assertThat(lbNs.call(lb::drifted)).isFalse();
+        assertThat(who(who(VIP19), "source range repaired").group(2)).isEqualTo(Lab.CLIENT_IP);
     }
 
     /** Connects from the client within {@code timeoutMs}; false when nothing answered (the SYN was dropped). */
@@ -768,16 +775,18 @@ class DsrLabTest {
             // the pod starts terminating: serving, but not ready
             pool21 = POOL.stream().filter(p -> !p.equals(pod)).toList();
             draining21 = List.of(pod);
-            applyAll();
+            Applied drainStart = applyAll().get(Lab.LB);
+            // more than the client's largest receive window (tcp_rmem 6 MiB): the pod must be getting its ACKs
+            long before = received.get();
+            Await.until("the download goes on", () -> received.get() >= before + (8 << 20));
             long handoffs = handoffs();
             Set<String> viaLb = newConnections21();
-            System.out.printf("draining %s: new connections went to %s; %d packets handed off by workers%n", pod, viaLb,
+            System.out.printf("draining %s: the LB node wrote %d entries/slots in %d ms; new connections went to %s; "
+                    + "%d packets handed off by workers%n", pod, drainStart.changes(), drainStart.duration().toMillis(), viaLb,
                     handoffs() - handoffs);
             assertThat(viaLb).as("new connections avoid the terminating pod").doesNotContain(pod).isNotEmpty();
             assertThat(handoffs()).as("new connections whose slot the terminating pod held in the established table")
                     .isGreaterThan(handoffs);
-            long before = received.get();
-            Await.until("the download goes on", () -> received.get() >= before + (1 << 20));
 
             // another LB node (after a failover) decides the same for the running download and for new connections:
             // one where the terminating pod runs (it checks its own reverse entries) and one where it does not
