@@ -782,7 +782,7 @@ class DsrLabTest {
             long handoffs = handoffs();
             Set<String> viaLb = newConnections21();
             System.out.printf("draining %s: the LB node wrote %d entries/slots in %d ms; new connections went to %s; "
-                    + "%d packets handed off by workers%n", pod, drainStart.changes(), drainStart.duration().toMillis(), viaLb,
+                    + "%d packets handed off by workers%n", pod, drainStart.changes(), drainStart.took().toMillis(), viaLb,
                     handoffs() - handoffs);
             assertThat(viaLb).as("new connections avoid the terminating pod").doesNotContain(pod).isNotEmpty();
             assertThat(handoffs()).as("new connections whose slot the terminating pod held in the established table")
