@@ -37,7 +37,7 @@ public final class Agent {
     private Optional<ModeProgrammer> active = Optional.empty();
     /** Skipped Services and ignored fields: logged and sent as Events once each, and kept for the status. */
     private final ServiceReports reports;
-    /** Informer objects stay between syncs, so unchanged Services are not rebuilt; a state dir's are read anew. */
+    /** Both sources keep unchanged objects between syncs (informers; a state dir's unchanged documents), so unchanged Services are not rebuilt. */
     private final NodeStateBuilder.Memo memo;
     private Optional<NodeState> lastState = Optional.empty();
     private Optional<String> lastError = Optional.empty();
@@ -60,7 +60,7 @@ public final class Agent {
         this.programmers = programmers;
         this.sink = sink;
         this.clock = clock;
-        this.memo = options.stateDir().isPresent() ? NodeStateBuilder.Memo.none() : new NodeStateBuilder.Memo();
+        this.memo = new NodeStateBuilder.Memo();
         this.reports = new ServiceReports(options.dryRun() ? StatusSink.NONE : sink);
     }
 
