@@ -181,6 +181,17 @@ public final class KubeControlPlane {
         return kubeconfig;
     }
 
+    /** This control plane for a lab on it ({@link io.lbmode.lab.KubeLab}): kubectl, the admin kubeconfig, the logs. */
+    public io.lbmode.lab.KubeLab.ControlPlane labPlane() {
+        return new io.lbmode.lab.KubeLab.ControlPlane(root, bin, kubeconfig, state.resolve("logs"));
+    }
+
+    /** MetalLB's binaries and CRDs: {@code kube/build-metallb.sh} (built once, cached outside the repository). */
+    public Path metallb() {
+        Result built = run(null, Map.of(), List.of(root.resolve("kube/build-metallb.sh").toString())).ok("kube/build-metallb.sh");
+        return Path.of(built.stdout().strip().lines().reduce((a, b) -> b).orElseThrow());
+    }
+
     /** Everything the operator process wrote so far. */
     public String operatorLog() {
         try {
