@@ -126,6 +126,7 @@ class FailoverKubeTest {
             Await.until("the established stream ends (its translation is on " + first + " only)", Duration.ofSeconds(30),
                     () -> stream.ended);
             assertThat(stream.error.get()).as("how the stream ended").isNotNull();
+            System.out.printf("SNAT: the established stream ended after %d lines: %s%n", stream.lines.size(), stream.error.get());
         }
         String body = Await.until("a new connection through " + second, Duration.ofSeconds(30), () -> get(VIP),
                 b -> b != null && b.startsWith("pod="));

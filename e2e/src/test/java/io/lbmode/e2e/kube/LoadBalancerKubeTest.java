@@ -16,7 +16,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.regex.MatchResult;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
@@ -151,13 +153,16 @@ class LoadBalancerKubeTest {
             String first = Lab.request(open, "/", false);
             assertThat(first).as("what the pod saw").contains("client=" + Lab.CLIENT_IP + ":");
             // Every agent: the LB node's (Maglev, no flow state) and the workers' (lb_reverse, the reply translation).
+            Map<String, String> syncedBefore = new HashMap<>();
             for (String node : Lab.NODES) {
-                String syncedBefore = kubeLab.nodeDataplane(node).orElseThrow().at("/status/lastSyncTime").asText();
+                syncedBefore.put(node, kubeLab.nodeDataplane(node).orElseThrow().at("/status/lastSyncTime").asText());
                 kubeLab.stopAgent(node);
-                kubeLab.startAgent(node);
+            }
+            kubeLab.startAgents();
+            for (String node : Lab.NODES) {
                 Await.until("the restarted agent on " + node + " reports a new sync", Duration.ofSeconds(90),
-                        () -> kubeLab.nodeDataplane(node).map(n -> n.at("/status/lastSyncTime").asText()).orElse(syncedBefore),
-                        t -> !t.equals(syncedBefore));
+                        () -> kubeLab.nodeDataplane(node).map(n -> n.at("/status/lastSyncTime").asText()).orElse(""),
+                        t -> !t.isEmpty() && !t.equals(syncedBefore.get(node)));
             }
             assertThat(Lab.request(open, "/", false)).as("the same connection after every agent restarted: same pod, same client port")
                     .isEqualTo(first);
