@@ -75,6 +75,8 @@ public final class KubeLab implements AutoCloseable {
     private final List<Process> hostProcesses = new ArrayList<>();
     private final Map<String, Process> agents = new ConcurrentHashMap<>();
     private final Map<String, Process> speakers = new ConcurrentHashMap<>();
+    private final Map<String, Integer> speakerStarts = new ConcurrentHashMap<>();
+    private final Map<String, String> speakerLogs = new ConcurrentHashMap<>();
     private final List<String[]> clusters = new ArrayList<>();
     private Path agentKubeconfig;
     private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
@@ -157,7 +159,7 @@ public final class KubeLab implements AutoCloseable {
         kubectl("apply", "--server-side", "-f", metallb.resolve("crds").toString()).ok("kubectl apply MetalLB CRDs");
         kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/ipaddresspools.metallb.io",
                 "crd/l2advertisements.metallb.io", "crd/servicel2statuses.metallb.io").ok("MetalLB CRDs established");
-        hostProcesses.add(startOnHost("metallb-controller", metallb.resolve("bin/controller").toString(),
+        hostProcesses.add(startOnHost("lab-" + lab.prefix() + "-metallb-controller", metallb.resolve("bin/controller").toString(),
                 "--namespace", METALLB_NS, "--port", Integer.toString(CONTROLLER_METRICS_PORT), "--webhook-mode", "disabled",
                 "--disable-cert-rotation"));
         apply("""
@@ -322,6 +324,7 @@ public final class KubeLab implements AutoCloseable {
     public void startSpeaker(String node) throws Exception {
         createSpeakerPod(node);
         speakers.put(node, spawnSpeaker(node));
+        nudgeServiceOnceNodesSeen(List.of(node));
     }
 
     /** Every LB node's speaker: first every Pod object (memberlist discovery), then the processes. */
@@ -331,6 +334,29 @@ public final class KubeLab implements AutoCloseable {
         }
         for (String node : lbNodes) {
             speakers.put(node, spawnSpeaker(node));
+        }
+        nudgeServiceOnceNodesSeen(lbNodes);
+    }
+
+    /**
+     * Works around a start-up race of MetalLB v0.15.2's speaker: it decides whether to announce a Service from the
+     * Nodes it has read so far, and reading a Node for the first time triggers no new decision ({@code SetNode}
+     * reprocesses Services only when a known Node's availability changes). When its Service reconciler runs before
+     * its Node reconciler, no node is eligible, and the announcement waits for the Service's next change, which in
+     * the lab may never come. So once each speaker's log shows its Node reconciler has read every LB node, the lab
+     * makes that change: an annotation on the Service. (A real cluster's speakers run long before most Services.)
+     */
+    private void nudgeServiceOnceNodesSeen(List<String> started) throws Exception {
+        for (String speaker : started) {
+            for (String node : lbNodes) {
+                String seen = "\"controller\":\"NodeReconciler\",\"end reconcile\":\"/" + node + "\"";
+                lab.await("MetalLB's speaker on " + speaker + " has read Node " + node, Duration.ofSeconds(60),
+                        () -> lab.log(speakerLogs.get(speaker)).stream().anyMatch(l -> l.contains(seen)));
+            }
+        }
+        if (kubectl("get", "service", SERVICE).ok()) {
+            kubectl("annotate", "service", SERVICE, "--overwrite", "lab.lbmode.io/speakers-started=" + String.join(".", started)
+                    + "-" + System.nanoTime()).ok("kubectl annotate service " + SERVICE);
         }
     }
 
@@ -370,7 +396,11 @@ public final class KubeLab implements AutoCloseable {
         if (memberlist()) {
             command.addAll(List.of("--ml-bindaddr", nodeIps.get(node), "--ml-labels", SPEAKER_LABELS));
         }
-        return lab.spawn(node, "metallb-speaker-" + node, command);
+        // One log per start: a restarted speaker's log shows only what that process read.
+        int start = speakerStarts.merge(node, 1, Integer::sum);
+        String log = "metallb-speaker-" + node + (start > 1 ? "-" + start : "");
+        speakerLogs.put(node, log);
+        return lab.spawn(node, log, command);
     }
 
     private boolean memberlist() {
@@ -542,7 +572,7 @@ public final class KubeLab implements AutoCloseable {
 
     /**
      * Stops what this lab started (agents, speakers, MetalLB's controller), keeps the lab's logs beside the control
-     * plane's ({@code lab-*.log}), removes the lab, and deletes what it wrote through the API (the Service, its slice,
+     * plane's ({@code lab-PREFIX-*.log}), removes the lab, and deletes what it wrote through the API (the Service, its slice,
      * the speaker Pods, MetalLB's pool and advertisement, the Clusters, Nodes and NodeDataplanes). MetalLB's namespace
      * and CRDs stay: the next lab on the same control plane reuses them.
      */
@@ -567,7 +597,7 @@ public final class KubeLab implements AutoCloseable {
         try (var logs = Files.list(lab.logDir())) {
             Files.createDirectories(plane.logDir());
             for (Path log : logs.toList()) {
-                Files.copy(log, plane.logDir().resolve("lab-" + log.getFileName()), StandardCopyOption.REPLACE_EXISTING);
+                Files.copy(log, plane.logDir().resolve("lab-" + lab.prefix() + "-" + log.getFileName()), StandardCopyOption.REPLACE_EXISTING);
             }
         } catch (IOException e) {
             System.err.println("could not keep the lab's logs: " + e.getMessage());
