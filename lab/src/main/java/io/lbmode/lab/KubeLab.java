@@ -473,6 +473,10 @@ public final class KubeLab implements AutoCloseable {
     }
 
     public Lab.ExecResult kubectlWithInput(String stdin, String... args) {
+        return kubectl(plane, stdin, args);
+    }
+
+    private static Lab.ExecResult kubectl(ControlPlane plane, String stdin, String... args) {
         List<String> command = new ArrayList<>();
         command.add(plane.bin().resolve("kubectl").toString());
         command.add("--kubeconfig=" + plane.kubeconfig());
@@ -526,29 +530,34 @@ public final class KubeLab implements AutoCloseable {
         }
     }
 
-    /**
-     * A kubeconfig that acts as the chart's datapath ServiceAccount (a token from the TokenRequest API), so the RBAC
-     * authorizer judges the chart's roles for the agents.
-     */
     private Path datapathKubeconfig() throws IOException {
-        String server = kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}").ok("kubectl config view").stdout().strip();
-        String ca = kubectl("config", "view", "--minify", "--raw", "-o",
+        return writeDatapathKubeconfig(plane, lab.logDir().getParent().resolve("datapath.kubeconfig"));
+    }
+
+    /**
+     * Writes a kubeconfig {@code file} that acts as the chart's datapath ServiceAccount (a token from the TokenRequest
+     * API, valid 2 h) on the control plane: what agents started outside a pod use, so the RBAC authorizer judges the
+     * chart's roles.
+     */
+    public static Path writeDatapathKubeconfig(ControlPlane plane, Path file) throws IOException {
+        String server = kubectl(plane, null, "config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
+                .ok("kubectl config view").stdout().strip();
+        String ca = kubectl(plane, null, "config", "view", "--minify", "--raw", "-o",
                 "jsonpath={.clusters[0].cluster.certificate-authority}").ok("kubectl config view").stdout().strip();
-        String token = kubectl("create", "token", "lbmode-datapath", "-n", SYSTEM_NS, "--duration", "2h")
+        String token = kubectl(plane, null, "create", "token", "lbmode-datapath", "-n", SYSTEM_NS, "--duration", "2h")
                 .ok("kubectl create token lbmode-datapath (is lbmode installed? ./lbmode kube up installs it)").stdout().strip();
-        Path file = lab.logDir().getParent().resolve("datapath.kubeconfig");
         Files.writeString(file, """
                 apiVersion: v1
                 kind: Config
                 clusters:
-                - name: lab
+                - name: lbmode-kube
                   cluster: {server: "%s", certificate-authority: "%s"}
                 users:
                 - name: lbmode-datapath
                   user: {token: "%s"}
                 contexts:
                 - name: agent
-                  context: {cluster: lab, user: lbmode-datapath, namespace: %s}
+                  context: {cluster: lbmode-kube, user: lbmode-datapath, namespace: %s}
                 current-context: agent
                 """.formatted(server, ca, token, SYSTEM_NS));
         return file;
