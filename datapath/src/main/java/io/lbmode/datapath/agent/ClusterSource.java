@@ -119,9 +119,21 @@ final class ClusterSource implements AutoCloseable {
                 created.setMetadata(ndp.getMetadata());
                 created.setSpec(ndp.getSpec());
                 client.resources(NodeDataplane.class).resource(created).create();
+            } else if (!ndp.getMetadata().getOwnerReferences().isEmpty()
+                       && !ndp.getMetadata().getOwnerReferences().equals(existing.getMetadata().getOwnerReferences())) {
+                // Created before the Node was seen (or by an older agent), or its Node was created anew: owned by
+                // the Node of now, so that the garbage collector deletes it with that Node.
+                resource.patch(PatchContext.of(PatchType.JSON_MERGE), ownerPatch(ndp));
             }
             resource.subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE), statusPatch(ndp.getStatus()));
         };
+    }
+
+    /** {@code {"metadata": {"ownerReferences": [...]}}}: a merge patch replaces the whole list. */
+    static String ownerPatch(NodeDataplane ndp) {
+        ObjectNode patch = Serialization.jsonMapper().createObjectNode();
+        patch.putObject("metadata").set("ownerReferences", Serialization.jsonMapper().valueToTree(ndp.getMetadata().getOwnerReferences()));
+        return patch.toString();
     }
 
     /** {@code {"status": {...}}} with every field of {@link NodeDataplaneStatus}: its value, or null to remove it. */

@@ -1,6 +1,8 @@
 package io.lbmode.crds.nodedataplane.v1alpha1;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
+import io.fabric8.kubernetes.api.model.Condition;
+import java.util.List;
 import java.util.Map;
 
 /** Written by the datapath agent after each sync; {@code lastError} is absent when the last sync succeeded. */
@@ -26,4 +28,9 @@ public class NodeDataplaneStatus {
     public Map<String, Long> drops;
     /** Version of the agent that wrote this status. */
     public String agentVersion;
+    /**
+     * {@code Programmed}: True when the kernel holds the desired state; False (reason SyncFailed, ModeChangeFailed
+     * or RepairFailed, the message as in lastError) while the agent retries.
+     */
+    public List<Condition> conditions;
 }
