@@ -123,16 +123,17 @@ final class ClusterSource implements AutoCloseable {
                        && !ndp.getMetadata().getOwnerReferences().equals(existing.getMetadata().getOwnerReferences())) {
                 // Created before the Node was seen (or by an older agent), or its Node was created anew: owned by
                 // the Node of now, so that the garbage collector deletes it with that Node.
-                resource.patch(PatchContext.of(PatchType.JSON_MERGE), ownerPatch(ndp));
+                resource.patch(PatchContext.of(PatchType.JSON), ownerPatch(ndp));
             }
             resource.subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE), statusPatch(ndp.getStatus()));
         };
     }
 
-    /** {@code {"metadata": {"ownerReferences": [...]}}}: a merge patch replaces the whole list. */
+    /** A JSON patch (RFC 6902) that sets {@code metadata.ownerReferences} to the NodeDataplane's, whatever was there. */
     static String ownerPatch(NodeDataplane ndp) {
-        ObjectNode patch = Serialization.jsonMapper().createObjectNode();
-        patch.putObject("metadata").set("ownerReferences", Serialization.jsonMapper().valueToTree(ndp.getMetadata().getOwnerReferences()));
+        var patch = Serialization.jsonMapper().createArrayNode();
+        patch.addObject().put("op", "add").put("path", "/metadata/ownerReferences")
+                .set("value", Serialization.jsonMapper().valueToTree(ndp.getMetadata().getOwnerReferences()));
         return patch.toString();
     }
 

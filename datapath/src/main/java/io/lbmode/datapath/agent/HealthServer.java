@@ -48,6 +48,10 @@ final class HealthServer implements AutoCloseable {
         return server.getAddress().getPort();
     }
 
+    InetSocketAddress address() {
+        return server.getAddress();
+    }
+
     private static void metric(StringBuilder m, String name, String type, String help, Number value) {
         m.append("# HELP ").append(name).append(' ').append(help).append('\n')
                 .append("# TYPE ").append(name).append(' ').append(type).append('\n')
