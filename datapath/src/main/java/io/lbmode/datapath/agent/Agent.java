@@ -112,10 +112,11 @@ public final class Agent {
             built.warnings().forEach(w -> LOG.warn(w));
             state = Optional.of(built.state());
             if (options.dryRun()) {
-                ModeProgrammer programmer = programmers.create(config.forwardMode());
-                System.out.println("# lbmode datapath --dry-run: node " + options.node() + ", mode " + config.forwardMode().wireName()
-                        + ", " + built.state().services().size() + " service ports, " + built.state().backendCount() + " backends, hash " + built.state().hash());
-                System.out.print(programmer.render(built.state()));
+                try (ModeProgrammer programmer = programmers.create(config.forwardMode())) {
+                    System.out.println("# lbmode datapath --dry-run: node " + options.node() + ", mode " + config.forwardMode().wireName()
+                            + ", " + built.state().services().size() + " service ports, " + built.state().backendCount() + " backends, hash " + built.state().hash());
+                    System.out.print(programmer.render(built.state()));
+                }
                 programmed = state;
                 publish();
                 return new SyncResult(state, Optional.empty(), Optional.empty());
