@@ -48,7 +48,7 @@ public final class Agent {
     private boolean otherModeCleaned;
     private long generation;
     private Instant lastSync = Instant.EPOCH;
-    /** The uid of this agent's Node, once seen: the NodeDataplane's owner, so it goes when the Node goes. */
+    /** The uid of this agent's Node, when it exists: the NodeDataplane's owner, so it goes when the Node goes. */
     private Optional<String> nodeUid = Optional.empty();
 
     // Metrics (read by the health server from another thread).
@@ -84,9 +84,10 @@ public final class Agent {
     public SyncResult sync(Inputs in) {
         syncs.incrementAndGet();
         lastConfig = in.config().or(() -> lastConfig);
-        in.nodes().stream().filter(n -> n.getMetadata() != null && options.node().equals(n.getMetadata().getName()))
-                .map(n -> n.getMetadata().getUid()).filter(u -> u != null && !u.isBlank()).findFirst()
-                .ifPresent(u -> nodeUid = Optional.of(u));
+        // The Node of now: a NodeDataplane written for a deleted Node must not name it, or the garbage collector
+        // deletes it again and again; without a Node it is written without owner, and owned once the Node is back.
+        nodeUid = in.nodes().stream().filter(n -> n.getMetadata() != null && options.node().equals(n.getMetadata().getName()))
+                .map(n -> n.getMetadata().getUid()).filter(u -> u != null && !u.isBlank()).findFirst();
         Optional<NodeState> state = Optional.empty();
         try {
             if (in.problem().isPresent()) {

@@ -119,10 +119,10 @@ final class ClusterSource implements AutoCloseable {
                 created.setMetadata(ndp.getMetadata());
                 created.setSpec(ndp.getSpec());
                 client.resources(NodeDataplane.class).resource(created).create();
-            } else if (!ndp.getMetadata().getOwnerReferences().isEmpty()
-                       && !ndp.getMetadata().getOwnerReferences().equals(existing.getMetadata().getOwnerReferences())) {
+            } else if (!ndp.getMetadata().getOwnerReferences().equals(existing.getMetadata().getOwnerReferences())) {
                 // Created before the Node was seen (or by an older agent), or its Node was created anew: owned by
-                // the Node of now, so that the garbage collector deletes it with that Node.
+                // the Node of now, so that the garbage collector deletes it with that Node. Its Node deleted: no
+                // owner, so the status that says so stays readable.
                 resource.patch(PatchContext.of(PatchType.JSON), ownerPatch(ndp));
             }
             resource.subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE), statusPatch(ndp.getStatus()));

@@ -155,7 +155,8 @@ class InClusterAgentTest {
             Await.until("NodeDataplane n1 owned by Node n1", () -> ownerUids().equals(List.of("Node/n1/" + uid)));
 
             client.nodes().withName("n1").delete();
-            Await.until("Node n1 gone", () -> client.nodes().withName("n1").get() == null);
+            Await.until("NodeDataplane n1 without owner while its Node is gone", this::ownerUids, List::isEmpty);
+            assertThat(client.resources(NodeDataplane.class).withName("n1").get().getStatus().lastError).contains("no Node object");
             client.nodes().resource(new NodeBuilder().withNewMetadata().withName("n1").withUid("n1-second").endMetadata()
                     .withNewStatus().addNewAddress().withType("InternalIP").withAddress("10.0.0.10").endAddress().endStatus()
                     .build()).create();
