@@ -37,7 +37,7 @@ public final class Agent {
 
     /** The programmer of the mode the kernel holds (the old one until a new mode is programmed). */
     private Optional<ModeProgrammer> active = Optional.empty();
-    /** Informer objects stay between syncs, so unchanged Services are not rebuilt; a state dir's are read anew. */
+    /** Both sources keep unchanged objects between syncs (informers; a state dir's unchanged documents), so unchanged Services are not rebuilt. */
     private final NodeStateBuilder.Memo memo;
     /** What the kernel holds: the last state a programmer applied (or repaired) successfully. */
     private Optional<NodeState> programmed = Optional.empty();
@@ -67,7 +67,7 @@ public final class Agent {
         this.programmers = programmers;
         this.sink = sink;
         this.clock = clock;
-        this.memo = options.stateDir().isPresent() ? NodeStateBuilder.Memo.none() : new NodeStateBuilder.Memo();
+        this.memo = new NodeStateBuilder.Memo();
     }
 
     /** Outcome of one sync; {@code error} empty on success. */
