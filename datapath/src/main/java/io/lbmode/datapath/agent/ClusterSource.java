@@ -130,6 +130,11 @@ final class ClusterSource implements AutoCloseable {
                     created.setMetadata(ndp.getMetadata());
                     created.setSpec(ndp.getSpec());
                     client.resources(NodeDataplane.class).resource(created).create();
+                } else if (!ndp.getMetadata().getOwnerReferences().equals(existing.getMetadata().getOwnerReferences())) {
+                    // Created before the Node was seen (or by an older agent), or its Node was created anew: owned by
+                    // the Node of now, so that the garbage collector deletes it with that Node. Its Node deleted: no
+                    // owner, so the status that says so stays readable.
+                    resource.patch(PatchContext.of(PatchType.JSON), ownerPatch(ndp));
                 }
                 resource.subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE), statusPatch(ndp.getStatus()));
             }
@@ -177,6 +182,14 @@ final class ClusterSource implements AutoCloseable {
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("every JDK has SHA-256", e);
         }
+    }
+
+    /** A JSON patch (RFC 6902) that sets {@code metadata.ownerReferences} to the NodeDataplane's, whatever was there. */
+    static String ownerPatch(NodeDataplane ndp) {
+        var patch = Serialization.jsonMapper().createArrayNode();
+        patch.addObject().put("op", "add").put("path", "/metadata/ownerReferences")
+                .set("value", Serialization.jsonMapper().valueToTree(ndp.getMetadata().getOwnerReferences()));
+        return patch.toString();
     }
 
     /** {@code {"status": {...}}} with every field of {@link NodeDataplaneStatus}: its value, or null to remove it. */

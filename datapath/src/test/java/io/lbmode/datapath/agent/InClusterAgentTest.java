@@ -135,6 +135,47 @@ class InClusterAgentTest {
         assertThat(agent.exit().get()).isZero();
     }
 
+    /**
+     * The NodeDataplane is owned by its Node (so the garbage collector deletes it with the Node): created so when the
+     * Node is known, patched so when it was created before the Node existed, and again when the Node is created anew.
+     */
+    @Test
+    void theNodeDataplaneIsOwnedByItsNode() throws Exception {
+        createConfigMap();
+        RunningAgent agent = startAgent();
+        try {
+            Await.until("NodeDataplane n1 created before its Node, without owner", () -> {
+                NodeDataplane ndp = client.resources(NodeDataplane.class).withName("n1").get();
+                return ndp != null && ndp.getStatus() != null && ndp.getStatus().lastError != null;
+            });
+            assertThat(client.resources(NodeDataplane.class).withName("n1").get().getMetadata().getOwnerReferences()).isEmpty();
+            createNode();
+            String uid = client.nodes().withName("n1").get().getMetadata().getUid();
+            assertThat(uid).isNotBlank();
+            Await.until("NodeDataplane n1 owned by Node n1", () -> ownerUids().equals(List.of("Node/n1/" + uid)));
+
+            client.nodes().withName("n1").delete();
+            Await.until("NodeDataplane n1 without owner while its Node is gone", this::ownerUids, List::isEmpty);
+            assertThat(client.resources(NodeDataplane.class).withName("n1").get().getStatus().lastError).contains("no Node object");
+            client.nodes().resource(new NodeBuilder().withNewMetadata().withName("n1").withUid("n1-second").endMetadata()
+                    .withNewStatus().addNewAddress().withType("InternalIP").withAddress("10.0.0.10").endAddress().endStatus()
+                    .build()).create();
+            String second = client.nodes().withName("n1").get().getMetadata().getUid();
+            assertThat(second).isNotEqualTo(uid);
+            Await.until("NodeDataplane n1 owned by the new Node n1", this::ownerUids, o -> o.equals(List.of("Node/n1/" + second)));
+        } finally {
+            agent.runner().close();
+        }
+        assertThat(agent.exit().get()).isZero();
+    }
+
+    private List<String> ownerUids() {
+        NodeDataplane ndp = client.resources(NodeDataplane.class).withName("n1").get();
+        return ndp == null ? List.of() : ndp.getMetadata().getOwnerReferences().stream()
+                .map(o -> o.getKind() + "/" + o.getName() + "/" + o.getUid() + (o.getApiVersion().equals("v1") ? "" : " " + o.getApiVersion()))
+                .toList();
+    }
+
     @Test
     void theStatusPatchNamesEveryFieldWithNullForTheAbsentOnes() throws Exception {
         var status = new io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplaneStatus();

@@ -1,6 +1,7 @@
 package io.lbmode.crds.nodedataplane.v1alpha1;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
+import io.fabric8.kubernetes.api.model.Condition;
 import java.util.List;
 import java.util.Map;
 
@@ -54,4 +55,9 @@ public class NodeDataplaneStatus {
     public List<SkippedService> skipped;
     /** Version of the agent that wrote this status. */
     public String agentVersion;
+    /**
+     * {@code Programmed}: True when the kernel holds the desired state; False (reason SyncFailed, ModeChangeFailed
+     * or RepairFailed, the message as in lastError) while the agent retries.
+     */
+    public List<Condition> conditions;
 }
