@@ -113,8 +113,9 @@ class ChartOperatorProcessTest {
         Path kubeconfig = work.resolve("kubeconfig");
         Files.writeString(kubeconfig, api.kubeconfig(HelmChart.NAMESPACE));
 
-        int httpPort = freePort();
-        int httpsPort = freePort();
+        int[] ports = freePorts(2);
+        int httpPort = ports[0];
+        int httpsPort = ports[1];
         List<String> command = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-jar", runJar.toString());
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
@@ -150,12 +151,12 @@ class ChartOperatorProcessTest {
         ((ObjectNode) snat.at("/spec/clusterNetwork")).put("forwardMode", "snat");
         String serviceName = webhook.getClientConfig().getService().getName() + "." + HelmChart.NAMESPACE + ".svc";
         String uid = UUID.randomUUID().toString();
-        JsonNode review = JSON.readTree(post(caBundle(webhook), serviceName, httpsPort,
+        JsonNode review = JSON.readTree(webhookCall(caBundle(webhook), serviceName, httpsPort,
                 webhook.getClientConfig().getService().getPath(), review(uid, "UPDATE", snat, dsr)));
         assertThat(review.at("/response/uid").asText()).isEqualTo(uid);
         assertThat(review.at("/response/allowed").asBoolean()).isFalse();
         assertThat(review.at("/response/status/message").asText()).contains("spec.clusterNetwork.forwardMode");
-        JsonNode allowed = JSON.readTree(post(caBundle(webhook), serviceName, httpsPort,
+        JsonNode allowed = JSON.readTree(webhookCall(caBundle(webhook), serviceName, httpsPort,
                 webhook.getClientConfig().getService().getPath(), review(uid, "CREATE", dsr, null)));
         assertThat(allowed.at("/response/allowed").asBoolean()).isTrue();
 
@@ -267,6 +268,17 @@ class ChartOperatorProcessTest {
         }
     }
 
+    /** {@link #post}; a failure carries whether the operator still runs and its log (a refused connection alone says little). */
+    private String webhookCall(X509Certificate ca, String serverName, int port, String path, String body) throws Exception {
+        try {
+            return post(ca, serverName, port, path, body);
+        } catch (IOException e) {
+            String tail = Files.exists(log) ? Files.readString(log) : "";
+            throw new AssertionError("webhook call to port " + port + " failed (" + e + ", operator alive: "
+                    + operator.isAlive() + "); operator log:\n" + tail.substring(Math.max(0, tail.length() - 6000)), e);
+        }
+    }
+
     /** {@link Await#until}, ending early when the operator process exits; a failure carries the operator's log. */
     private <T> T await(String what, Duration timeout, Supplier<T> read, Predicate<T> done) throws IOException {
         try {
@@ -284,9 +296,18 @@ class ChartOperatorProcessTest {
         }
     }
 
-    private static int freePort() throws IOException {
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return socket.getLocalPort();
+    /** Distinct free ports: all held open at once, so the kernel can't hand out one of them twice. */
+    private static int[] freePorts(int count) throws IOException {
+        List<ServerSocket> sockets = new java.util.ArrayList<>();
+        try {
+            for (int i = 0; i < count; i++) {
+                sockets.add(new ServerSocket(0, 1, InetAddress.getLoopbackAddress()));
+            }
+            return sockets.stream().mapToInt(ServerSocket::getLocalPort).toArray();
+        } finally {
+            for (ServerSocket socket : sockets) {
+                socket.close();
+            }
         }
     }
 }
