@@ -11,6 +11,7 @@ import io.fabric8.kubernetes.api.model.discovery.v1.EndpointPort;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import io.lbmode.crds.cluster.v1.ForwardMode;
 import java.net.Inet4Address;
+import java.net.InetAddress;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
@@ -24,7 +25,9 @@ import java.util.Set;
  * Turns Kubernetes objects into this node's {@link NodeState}, with the Service semantics users know from kube-proxy.
  *
  * <ul>
- *   <li>Only {@code type: LoadBalancer} Services; each IPv4 {@code status.loadBalancer.ingress[].ip} is a VIP.</li>
+ *   <li>Only {@code type: LoadBalancer} Services; each {@code status.loadBalancer.ingress[].ip}, IPv4 or IPv6, is a
+ *       VIP (a dual-stack Service, {@code ipFamilies: [IPv4, IPv6]}, has one of each), served by the endpoints of
+ *       its own family: IPv4 and IPv6 EndpointSlices ({@code addressType}) alike.</li>
  *   <li>Every TCP and UDP port; the backend port comes from the EndpointSlice port with the same name and protocol
  *       (that is how named targetPorts are resolved: the EndpointSlice controller resolved them per pod); a slice
  *       without ports falls back to a numeric targetPort.</li>
@@ -118,7 +121,8 @@ public final class NodeStateBuilder {
                 continue;
             }
             String svc = slice.getMetadata().getLabels().get(SERVICE_NAME_LABEL);
-            if (svc != null && (slice.getAddressType() == null || "IPv4".equals(slice.getAddressType()))) {
+            if (svc != null && (slice.getAddressType() == null || "IPv4".equals(slice.getAddressType())
+                    || "IPv6".equals(slice.getAddressType()))) {
                 slicesByService.computeIfAbsent(slice.getMetadata().getNamespace() + "/" + svc, k -> new ArrayList<>()).add(slice);
             }
         }
@@ -163,7 +167,7 @@ public final class NodeStateBuilder {
                                                   String nodeName, List<String> warnings) {
         List<ServicePort> out = new ArrayList<>();
         {
-            List<Inet4Address> vips = vips(svc, warnings);
+            List<InetAddress> vips = vips(svc, warnings);
             if (vips.isEmpty() || svc.getSpec().getPorts() == null) {
                 return out;
             }
@@ -191,13 +195,19 @@ public final class NodeStateBuilder {
                     backends = backends.stream().filter(Backend::local).toList();
                     draining = draining.stream().filter(Backend::local).toList();
                 }
-                for (Inet4Address vip : vips) {
-                    out.add(new ServicePort(namespace, name, portName, protocol.get(), vip, p.getPort(), localOnly, backends,
-                            draining, policy.get()));
+                for (InetAddress vip : vips) {
+                    out.add(new ServicePort(namespace, name, portName, protocol.get(), vip, p.getPort(), localOnly,
+                            ofFamily(backends, vip), ofFamily(draining, vip), policy.get()));
                 }
             }
         }
         return out;
+    }
+
+    /** A VIP is served by the endpoints of its own family only (an IPv6 VIP by the IPv6 EndpointSlices). */
+    private static List<Backend> ofFamily(List<Backend> backends, InetAddress vip) {
+        IpFamily family = IpFamily.of(vip);
+        return backends.stream().filter(b -> b.family() == family).toList();
     }
 
     private static String ns(String namespace) {
@@ -226,22 +236,22 @@ public final class NodeStateBuilder {
         return Optional.empty();
     }
 
-    private static List<Inet4Address> vips(Service svc, List<String> warnings) {
+    private static List<InetAddress> vips(Service svc, List<String> warnings) {
         if (svc.getStatus() == null || svc.getStatus().getLoadBalancer() == null
                 || svc.getStatus().getLoadBalancer().getIngress() == null) {
             return List.of();
         }
-        Set<Inet4Address> vips = new LinkedHashSet<>();
+        Set<InetAddress> vips = new LinkedHashSet<>();
         for (LoadBalancerIngress ingress : svc.getStatus().getLoadBalancer().getIngress()) {
             if (ingress.getIp() == null) {
                 continue; // hostname-only ingress (cloud LBs): nothing to program on a node
             }
-            Optional<Inet4Address> ip = Addresses.parseIpv4(ingress.getIp());
+            Optional<InetAddress> ip = Addresses.parse(ingress.getIp());
             if (ip.isPresent()) {
                 vips.add(ip.get());
             } else {
                 warnings.add("service " + ns(svc.getMetadata().getNamespace()) + "/" + svc.getMetadata().getName()
-                        + ": status.loadBalancer.ingress ip '" + ingress.getIp() + "' is not IPv4 (IPv6 is not supported yet); skipped");
+                        + ": status.loadBalancer.ingress ip '" + ingress.getIp() + "' is not an IPv4 or IPv6 address; skipped");
             }
         }
         return List.copyOf(vips);
@@ -309,7 +319,7 @@ public final class NodeStateBuilder {
                     continue;
                 }
                 for (String address : ep.getAddresses()) {
-                    Optional<Inet4Address> ip = Addresses.parseIpv4(address);
+                    Optional<InetAddress> ip = Addresses.parse(address);
                     if (ip.isEmpty()) {
                         continue;
                     }

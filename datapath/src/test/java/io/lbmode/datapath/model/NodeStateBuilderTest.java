@@ -110,11 +110,11 @@ class NodeStateBuilderTest {
         Service pending = new ServiceBuilder(lb("b", "172.16.20.2", "Cluster", port("", "TCP", 80, new IntOrString(80))))
                 .withStatus(null).build();
         Service sctp = lb("c", "172.16.20.3", "Cluster", port("x", "SCTP", 80, new IntOrString(80)));
-        Service ipv6 = lb("d", "fd00::1", "Cluster", port("", "TCP", 80, new IntOrString(80)));
-        var r = NodeStateBuilder.build(ForwardMode.SNAT, 7, "w1", NODES, List.of(clusterIp, pending, sctp, ipv6), List.of());
+        Service notAnAddress = lb("d", "172.16.20", "Cluster", port("", "TCP", 80, new IntOrString(80)));
+        var r = NodeStateBuilder.build(ForwardMode.SNAT, 7, "w1", NODES, List.of(clusterIp, pending, sctp, notAnAddress), List.of());
         assertThat(r.state().services()).isEmpty();
         assertThat(r.warnings()).hasSize(2).anySatisfy(w -> assertThat(w).contains("default/c", "SCTP"))
-                .anySatisfy(w -> assertThat(w).contains("default/d", "fd00::1", "IPv6"));
+                .anySatisfy(w -> assertThat(w).contains("default/d", "'172.16.20' is not an IPv4 or IPv6 address"));
     }
 
     @Test
