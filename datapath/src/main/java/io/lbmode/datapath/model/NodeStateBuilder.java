@@ -159,7 +159,25 @@ public final class NodeStateBuilder {
             }
         }
         memo.entries = remembered;
-        return new Result(new NodeState(mode, node, hashSeed, new ArrayList<>(ports.values())), warnings);
+        return new Result(new NodeState(mode, node, hashSeed, forwardable(mode, ports.values(), warnings)), warnings);
+    }
+
+    /**
+     * The service ports the mode can forward: SNAT both families; DSR IPv4 only for now (its VIP travels in an IPv4
+     * option; the IPv6 Destination Options header is not implemented), so an IPv6 VIP in DSR mode is left out with a
+     * warning instead of being counted as programmed.
+     */
+    private static List<ServicePort> forwardable(ForwardMode mode, java.util.Collection<ServicePort> ports, List<String> warnings) {
+        List<ServicePort> out = new ArrayList<>(ports.size());
+        for (ServicePort sp : ports) {
+            if (mode == ForwardMode.DSR && sp.family() == IpFamily.IPV6) {
+                warnings.add("service " + sp.displayName() + ": " + sp.key() + " is IPv6, and DSR forwards IPv4 VIPs only; "
+                        + "not programmed (SNAT forwards IPv6)");
+            } else {
+                out.add(sp);
+            }
+        }
+        return out;
     }
 
     /** The service ports of one LoadBalancer Service (one per VIP and port), with its warnings. */

@@ -111,4 +111,13 @@ class DualStackModelTest {
         assertThat(r.warnings()).isEmpty();
         assertThat(r.state().services()).extracting(sp -> sp.backends().size()).containsExactly(0, 1);
     }
+
+    @Test
+    void dsrLeavesIpv6PortsOutWithAWarningInsteadOfCountingThemAsProgrammed() {
+        var r = NodeStateBuilder.build(ForwardMode.DSR, 7, "w1", NodeStateBuilderTest.NODES,
+                List.of(dualStack("web", "172.16.20.16", "fd00:172:16:20::10")), List.of());
+        assertThat(r.state().services()).extracting(sp -> sp.key().toString()).containsExactly("172.16.20.16:80/tcp");
+        assertThat(r.warnings()).singleElement().asString()
+                .contains("default/web:http", "[fd00:172:16:20::10]:80/tcp", "DSR forwards IPv4 VIPs only");
+    }
 }

@@ -1,0 +1,103 @@
+package io.lbmode.lab;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.lbmode.crds.cluster.v1.ForwardMode;
+import io.lbmode.datapath.fixtures.LabObjects;
+import io.lbmode.datapath.fixtures.LabObjects.Ep;
+import java.net.ConnectException;
+import java.net.InetAddress;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * SNAT over IPv6 and a dual-stack Service, end to end: the real agent on the LB node, real pods answering on their
+ * IPv6 and IPv4 addresses, the client reaching each VIP through the router, every address a ULA inside the lab.
+ */
+@Tag("lab")
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class DualStackSnatLabTest {
+    static final String V6 = "fd00:172:16:20::10";
+    static final String DUAL4 = "172.16.20.16";
+    static final String DUAL6 = "fd00:172:16:20::16";
+    static final String EMPTY6 = "fd00:172:16:20::18";
+    static final List<Ep> ALL = List.of(Ep.ready("w1p1"), Ep.ready("w2p1"), Ep.ready("w2p2"));
+
+    Lab lab;
+
+    @BeforeAll
+    void up() throws Exception {
+        LabSupport.requireRoot();
+        lab = Lab.start(LabSpec.unique());
+        lab.writeObjects("cluster.yaml", LabObjects.cluster(ForwardMode.SNAT) + LabObjects.nodes());
+        lab.writeObjects("v6.yaml", LabObjects.familiesService("v6", List.of(V6), LabObjects.webPorts(), ALL));
+        lab.writeObjects("dual.yaml", LabObjects.familiesService("dual", List.of(DUAL4, DUAL6), LabObjects.webPorts(), ALL));
+        lab.writeObjects("empty6.yaml", LabObjects.familiesService("empty6", List.of(EMPTY6), LabObjects.webPorts(), List.of()));
+        lab.startAgent(Lab.LB); // SNAT happens on the LB node only
+        lab.awaitPods();
+        lab.awaitStatus(Lab.LB, Duration.ofSeconds(60), s -> s.getStatus().rulesetGeneration != null
+                && s.getStatus().rulesetGeneration >= 1 && s.getStatus().lastError == null);
+    }
+
+    @AfterAll
+    void down() {
+        if (lab != null) {
+            lab.close();
+        }
+    }
+
+    static String pod(String answer) {
+        return answer.replaceAll("(?s).*pod=(\\S+).*", "$1");
+    }
+
+    /** The address the pod saw, from {@code client=ADDR:PORT} (the port after the last colon). */
+    static InetAddress client(String answer) throws Exception {
+        String peer = answer.replaceAll("(?s).*client=(\\S+).*", "$1");
+        return InetAddress.getByName(peer.substring(0, peer.lastIndexOf(':')));
+    }
+
+    @Test
+    void anIpv6VipReachesEveryPodAndThePodsSeeTheLbNodesIpv6Address() throws Exception {
+        Set<String> pods = new HashSet<>();
+        for (int i = 0; i < 30 && pods.size() < 3; i++) {
+            String answer = lab.httpGet(Lab.CLIENT, V6, 80, "/");
+            assertThat(client(answer)).as("SNAT over IPv6: the pod sees the LB node").isEqualTo(InetAddress.getByName(Lab.NODE_IPS6.get(Lab.LB)));
+            pods.add(pod(answer));
+        }
+        assertThat(pods).containsExactlyInAnyOrder("w1p1", "w2p1", "w2p2");
+        String udp = lab.udp(Lab.CLIENT, V6, 53, "hello", Duration.ofSeconds(3));
+        assertThat(client(udp)).isEqualTo(InetAddress.getByName(Lab.NODE_IPS6.get(Lab.LB)));
+    }
+
+    @Test
+    void aDualStackServiceAnswersOnBothFamiliesEachThroughItsOwn() throws Exception {
+        String over4 = lab.httpGet(Lab.CLIENT, DUAL4, 80, "/");
+        String over6 = lab.httpGet(Lab.CLIENT, DUAL6, 80, "/");
+        assertThat(client(over4)).isEqualTo(InetAddress.getByName(Lab.NODE_IPS.get(Lab.LB)));
+        assertThat(client(over6)).isEqualTo(InetAddress.getByName(Lab.NODE_IPS6.get(Lab.LB)));
+        assertThat(List.of(pod(over4), pod(over6))).allMatch(Lab.PODS::containsKey);
+    }
+
+    @Test
+    void theKernelHoldsTheIpv6PortsInTableIp6Lbmode() throws Exception {
+        Lab.ExecResult table = lab.exec(Lab.LB, "nft", "list", "table", "ip6", "lbmode");
+        assertThat(table.ok()).as(table.stderr()).isTrue();
+        assertThat(table.stdout()).contains("fd00:172:16:20::10 . tcp . 80", "fd00:172:16:20::16 . udp . 53",
+                "fd00:10:244:2::3 . 8080", "fd00:172:16:20::18 . tcp . 80");
+        Lab.ExecResult table4 = lab.exec(Lab.LB, "nft", "list", "table", "ip", "lbmode");
+        assertThat(table4.stdout()).contains("172.16.20.16 . tcp . 80").doesNotContain("fd00:");
+    }
+
+    @Test
+    void anIpv6PortWithoutEndpointsRefusesConnections() {
+        assertThatThrownBy(() -> lab.httpGet(Lab.CLIENT, EMPTY6, 80, "/")).isInstanceOf(ConnectException.class);
+    }
+}
