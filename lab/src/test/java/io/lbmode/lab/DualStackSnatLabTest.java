@@ -6,6 +6,14 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.lbmode.crds.cluster.v1.ForwardMode;
 import io.lbmode.datapath.fixtures.LabObjects;
 import io.lbmode.datapath.fixtures.LabObjects.Ep;
+import io.lbmode.datapath.model.Addresses;
+import io.lbmode.datapath.model.Backend;
+import io.lbmode.datapath.model.NodeInfo;
+import io.lbmode.datapath.model.NodeState;
+import io.lbmode.datapath.model.Protocol;
+import io.lbmode.datapath.model.ServicePort;
+import io.lbmode.datapath.nft.NftProcess;
+import io.lbmode.datapath.nft.SnatProgrammer;
 import java.net.ConnectException;
 import java.net.InetAddress;
 import java.time.Duration;
@@ -99,5 +107,38 @@ class DualStackSnatLabTest {
     @Test
     void anIpv6PortWithoutEndpointsRefusesConnections() {
         assertThatThrownBy(() -> lab.httpGet(Lab.CLIENT, EMPTY6, 80, "/")).isInstanceOf(ConnectException.class);
+    }
+
+    /**
+     * The drift check compares the kernel's own listing of {@code table ip6 lbmode} with what was loaded: equal right
+     * after a load (else the agent would "repair" every 3 s), different after someone deletes an element, equal
+     * again after the repair. On the w2 namespace, where no agent runs in this class.
+     */
+    @Test
+    void theIpv6TableAsNftListsItMatchesWhatWasLoadedAndAnEditIsSeenAndRepaired() throws Exception {
+        SnatProgrammer programmer = new SnatProgrammer(new NftProcess(List.of("ip", "netns", "exec", lab.ns(Lab.W2))));
+        List<Backend> v6 = List.of(new Backend(Addresses.ip("fd00:10:244:1::2"), 8080, "w1", false),
+                new Backend(Addresses.ip("fd00:10:244:2::2"), 8080, "w2", true));
+        List<Backend> v4 = List.of(new Backend(Addresses.ip("10.244.1.2"), 8080, "w1", false));
+        NodeState state = new NodeState(ForwardMode.SNAT, new NodeInfo(Lab.W2, Addresses.ipv4(Lab.NODE_IPS.get(Lab.W2))), 1, List.of(
+                new ServicePort("default", "dual", "http", Protocol.TCP, Addresses.ip("172.16.20.30"), 80, false, v4),
+                new ServicePort("default", "dual", "http", Protocol.TCP, Addresses.ip("fd00:172:16:20::30"), 80, false, v6),
+                new ServicePort("default", "dual", "dns", Protocol.UDP, Addresses.ip("fd00:172:16:20::30"), 53, true, v6),
+                new ServicePort("default", "none", "", Protocol.TCP, Addresses.ip("fd00:172:16:20::31"), 80, false, List.of())));
+        try {
+            programmer.apply(state);
+            assertThat(programmer.drifted()).as("listing of both tables equals what was loaded").isFalse();
+            Lab.ExecResult edit = lab.exec(Lab.W2, "nft", "delete", "element", "ip6", "lbmode", "service-ports",
+                    "{ fd00:172:16:20::30 . tcp . 80 }");
+            assertThat(edit.ok()).as(edit.stderr()).isTrue();
+            assertThat(programmer.drifted()).isTrue();
+            programmer.repair();
+            assertThat(programmer.drifted()).isFalse();
+            assertThat(lab.exec(Lab.W2, "nft", "list", "set", "ip6", "lbmode", "service-ports").stdout())
+                    .contains("fd00:172:16:20::30 . tcp . 80");
+        } finally {
+            programmer.cleanup();
+        }
+        assertThat(lab.exec(Lab.W2, "nft", "list", "table", "ip6", "lbmode").ok()).isFalse();
     }
 }
