@@ -134,8 +134,8 @@ class DualStackSnatLabTest {
             assertThat(programmer.drifted()).isTrue();
             programmer.repair();
             assertThat(programmer.drifted()).isFalse();
-            assertThat(lab.exec(Lab.W2, "nft", "list", "set", "ip6", "lbmode", "service-ports").stdout())
-                    .contains("fd00:172:16:20::30 . tcp . 80");
+            Lab.ExecResult map = lab.exec(Lab.W2, "nft", "list", "map", "ip6", "lbmode", "service-ports");
+            assertThat(map.stdout()).as(map.stderr()).contains("fd00:172:16:20::30 . tcp . 80");
         } finally {
             programmer.cleanup();
         }
