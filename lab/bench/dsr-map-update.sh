@@ -2,6 +2,8 @@
 # DSR map-programming benchmark (not a test): runs io.lbmode.datapath.bpf.MapUpdateBenchmark as root in a scratch
 # network namespace with its own bpffs, then removes both. Needs the lab module built (target/lbmode-lab.jar and
 # target/lib, which holds the agent jar with the compiled BPF object).
+# BASELINE_CP=DIR (a copy of an earlier build's lab/target: lbmode-lab.jar and lib/) runs that build's benchmark
+# first, in the same namespace, for a before/after in one run.
 # usage: lab/bench/dsr-map-update.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)   # the lab module
@@ -17,5 +19,13 @@ ip netns add "$ns"
 ip -n "$ns" link set lo up
 mkdir -p "$dir/bpffs"
 # ip netns exec runs in a private mount namespace: the bpffs mounted inside vanishes with the process
-ip netns exec "$ns" sh -c "mount -t bpf bpf '$dir/bpffs' && exec '$java' ${BENCH_JAVA_OPTS:-} --enable-native-access=ALL-UNNAMED -cp '$cp' \
-  io.lbmode.datapath.bpf.MapUpdateBenchmark '$dir/bpffs' lo"
+bench() {
+  ip netns exec "$ns" sh -c "mount -t bpf bpf '$dir/bpffs' && exec '$java' ${BENCH_JAVA_OPTS:-} --enable-native-access=ALL-UNNAMED -cp '$1' \
+    io.lbmode.datapath.bpf.MapUpdateBenchmark '$dir/bpffs' lo"
+}
+if [ -n "${BASELINE_CP:-}" ]; then
+  echo "######## baseline: $BASELINE_CP"
+  bench "$BASELINE_CP/lbmode-lab.jar:$BASELINE_CP/lib/*"
+  echo "######## this build"
+fi
+bench "$cp"

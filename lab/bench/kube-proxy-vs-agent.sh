@@ -7,7 +7,9 @@
 #   lab/bench/kube-proxy-vs-agent.sh [SERVICES [ENDPOINTS [CHANGES]]]      (default 10000 4 20)
 # Root. Build first: ./mvnw -B -q package -pl lab -am -DskipTests. Settings (environment): BENCH_PREFIX (netns and
 # link names, default l14-), LBMODE_KUBE_ADDRESS / LBMODE_KUBE_STATE (default 198.18.0.6, /tmp/lbmode-kube-bench),
-# BENCH_KEEP_KUBE=1 keeps the control plane (and the Services) for another run; BENCH_AGENT_ONLY=1 skips kube-proxy.
+# BENCH_KEEP_KUBE=1 keeps the control plane (and the Services) for another run; BENCH_AGENT_ONLY=1 skips kube-proxy;
+# BENCH_AGENT_LAUNCHER=PATH runs the agent with another build's launcher (default: this tree's ./lbmode), so two runs
+# on one kept control plane compare two builds.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 java=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java
@@ -47,6 +49,6 @@ done
 
 echo "== $(date -u +%FT%TZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r), $(nft --version)"
 "$java" -XX:+UseSerialGC -cp "$cp" io.lbmode.datapath.bench.KubeProxyComparison "$services" "$endpoints" "$changes" \
-  "$proxy_ns" "$agent_ns" "$([ "${BENCH_AGENT_ONLY:-0}" = 1 ] && echo - || echo "$kube_proxy")" "$root/lbmode" "$KUBECONFIG" "$logs"
+  "$proxy_ns" "$agent_ns" "$([ "${BENCH_AGENT_ONLY:-0}" = 1 ] && echo - || echo "$kube_proxy")" "${BENCH_AGENT_LAUNCHER:-$root/lbmode}" "$KUBECONFIG" "$logs"
 echo "logs: $logs"
 [ "${BENCH_AGENT_ONLY:-0}" != 1 ] || grep -o "incremental.*" "$logs/agent.log" | tail -n "$changes"

@@ -150,12 +150,12 @@ static __always_inline __u32 rol32(__u32 w, __u32 s)
 	return (w << s) | (w >> (32 - s));
 }
 
-/* Bob Jenkins' lookup3 final mix over (saddr, daddr, ports), seeded and keyed by protocol. */
-static __always_inline __u32 flow_hash(const struct flow *f, __u32 seed)
+/* Bob Jenkins' lookup3 final mix over (client, VIP, ports), seeded and keyed by protocol. */
+static __always_inline __u32 flow_hash(__be32 saddr, __be32 vip, __be16 sport, __be16 vport, __u8 proto, __u32 seed)
 {
-	__u32 a = f->saddr + seed;
-	__u32 b = f->daddr + 0x9e3779b9u;
-	__u32 c = (((__u32)f->sport << 16) | f->dport) + (seed ^ ((__u32)f->proto << 24));
+	__u32 a = saddr + seed;
+	__u32 b = vip + 0x9e3779b9u;
+	__u32 c = (((__u32)sport << 16) | vport) + (seed ^ ((__u32)proto << 24));
 
 	c ^= b; c -= rol32(b, 14);
 	a ^= c; a -= rol32(c, 11);
@@ -165,6 +165,34 @@ static __always_inline __u32 flow_hash(const struct flow *f, __u32 seed)
 	b ^= a; b -= rol32(a, 14);
 	c ^= b; c -= rol32(b, 24);
 	return c;
+}
+
+/* The slot index (0..M-1) of a flow in its service's tables. With session affinity the client port is left out, so
+ * every connection of one client hashes alike (the service port stays in: affinity is per service port, as in
+ * kube-proxy). */
+static __always_inline __u32 service_slot(const struct svc_value *svc, __be32 saddr, __be32 vip, __be16 sport,
+					  __be16 vport, __u8 proto)
+{
+	__u32 zero = 0;
+	struct lb_config *cfg = bpf_map_lookup_elem(&lb_config, &zero);
+	__u32 seed = cfg ? cfg->hash_seed : 0;
+
+	if (svc->flags & SVC_F_AFFINITY)
+		sport = 0;
+	return flow_hash(saddr, vip, sport, vport, proto, seed) % svc->slot_count;
+}
+
+/* Backend id in lb_maglev slot `slot` (0 = empty). */
+static __always_inline __u32 maglev_id(__u32 slot)
+{
+	__u32 pair_idx = slot >> 1;
+	struct maglev_pair *pair = bpf_map_lookup_elem(&lb_maglev, &pair_idx);
+	return pair ? pair->id[slot & 1] : 0;
+}
+
+static __always_inline int tcp_syn_only(const struct flow *f)
+{
+	return f->proto == IPPROTO_TCP && (f->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
 }
 
 /* ---------------------------------------------------------------------------------------------------------------
@@ -303,9 +331,10 @@ static __always_inline int send_frag_needed(struct __sk_buff *skb, const struct 
 	struct iphdr ip = {};
 	struct icmp_frag_body body = {};
 
-	/* The original packet is dropped either way; the counter says why. */
+	/* The original packet is dropped either way; the counter says why. TCP too: a segment that carries the option
+	 * only because its flow is draining (SVC_F_DRAINING) may not fit; the client's stack then sends smaller ones. */
 	drop(DROP_FRAG_NEEDED);
-	if (!f->df || f->proto != IPPROTO_UDP || f->ihl != IPV4_BASE_HLEN)
+	if (!f->df || f->ihl != IPV4_BASE_HLEN)
 		return TC_ACT_SHOT;
 	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0 ||
 	    bpf_skb_load_bytes(skb, IP_OFF, body.orig, sizeof(body.orig)) < 0)
@@ -362,22 +391,93 @@ static __always_inline void remember_reverse(const struct flow *f, __be32 pod, _
 	bpf_map_update_elem(&lb_reverse, &k, &v, BPF_ANY);
 }
 
-static __always_inline int lb_forward(struct __sk_buff *skb, const struct flow *f, const struct svc_value *svc)
+/* True when this node has a reverse entry for the flow with this pod: the pod accepted the flow's SYN. */
+static __always_inline int serves_flow(const struct flow *f, __be32 pod, __be16 pod_port)
 {
-	__u32 zero = 0;
-	struct lb_config *cfg = bpf_map_lookup_elem(&lb_config, &zero);
-	__u32 seed = cfg ? cfg->hash_seed : 0;
+	struct rev_key k = {
+		.pod_addr = pod, .client_addr = f->saddr, .pod_port = pod_port, .client_port = f->sport,
+		.proto = f->proto,
+	};
+	return bpf_map_lookup_elem(&lb_reverse, &k) != NULL;
+}
 
+/* Only clients inside the service's source ranges pass (SVC_F_SOURCE_RANGES). */
+static __always_inline int source_allowed(const struct svc_key *sk, __be32 client)
+{
+	struct src_range_key k = { .prefixlen = SRC_RANGE_SVC_BITS + 32, .svc = *sk, .client = client };
+	return bpf_map_lookup_elem(&lb_source_ranges, &k) != NULL;
+}
+
+/* Sends the packet to backend b on another node: route lookup first (a packet that would not fit becomes ICMP
+ * fragmentation-needed), DNAT to the pod, the DSR option when add_opt, then straight out of the egress device. */
+static __always_inline int send_to_node(struct __sk_buff *skb, const struct flow *f, const struct backend_value *b,
+					int add_opt, __be32 vip, __be16 vport)
+{
+	if (add_opt && f->ihl + DSR_OPT_LEN > IPV4_MAX_HLEN)
+		return drop(DROP_NO_OPTION_SPACE);
+
+	struct bpf_fib_lookup fib = {};
+	fib.family = AF_INET;
+	fib.l4_protocol = f->proto;
+	fib.sport = f->sport;
+	fib.dport = b->port;
+	/* GSO packets are checked per segment by the kernel (tot_len 0); others against the route MTU here. */
+	fib.tot_len = skb->gso_size ? 0 : f->tot_len + (add_opt ? DSR_OPT_LEN : 0);
+	fib.ifindex = skb->ingress_ifindex;
+	fib.ipv4_src = f->saddr;
+	fib.ipv4_dst = b->addr;
+	long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+		__u16 mtu = fib.mtu_result;
+		return send_frag_needed(skb, f, add_opt ? mtu - DSR_OPT_LEN : mtu);
+	}
+	if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED)
+		return drop(DROP_FWD_DISABLED);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return drop(DROP_NO_ROUTE);
+
+	if (rewrite_addr_port(skb, f, IP_DADDR_OFF, f->daddr, b->addr, f->l4_off + 2, f->dport, b->port) < 0)
+		return drop(DROP_REWRITE);
+	if (add_opt) {
+		int r = add_dsr_option(skb, f, vip, vport);
+		if (r)
+			return r;
+	}
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return bpf_redirect_neigh(fib.ifindex, 0, 0, 0);
+	if (bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0) < 0 ||
+	    bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0) < 0)
+		return drop(DROP_REWRITE);
+	return bpf_redirect(fib.ifindex, 0);
+}
+
+static __always_inline int lb_forward(struct __sk_buff *skb, const struct flow *f, const struct svc_key *sk,
+				      const struct svc_value *svc)
+{
 	if (f->fragment)
 		return drop(DROP_FRAGMENT);
+	if ((svc->flags & SVC_F_SOURCE_RANGES) && !source_allowed(sk, f->saddr))
+		return drop(DROP_SOURCE_RANGE);
 	if (svc->backends == 0 || svc->slot_count == 0)
 		return drop(DROP_NO_BACKEND);
-	__u32 slot = svc->slot_offset + flow_hash(f, seed) % svc->slot_count;
-	__u32 pair_idx = slot >> 1;
-	struct maglev_pair *pair = bpf_map_lookup_elem(&lb_maglev, &pair_idx);
-	if (!pair)
-		return drop(DROP_NO_BACKEND);
-	__u32 id = pair->id[slot & 1];
+	__u32 h = service_slot(svc, f->saddr, f->daddr, f->sport, f->dport, f->proto);
+	__u32 id = maglev_id(svc->slot_offset + h);
+	int syn = tcp_syn_only(f);
+	int handoff_opt = 0;
+
+	if ((svc->flags & SVC_F_DRAINING) && f->proto == IPPROTO_TCP && !syn) {
+		/* Graceful termination: a packet of a flow that may have started before an endpoint began terminating. */
+		__u32 est = maglev_id(svc->slot_offset + svc->slot_count + h);
+		struct backend_value *eb = est && est != id ? bpf_map_lookup_elem(&lb_backends, &est) : NULL;
+		if (eb) {
+			if (!(eb->flags & BACKEND_F_LOCAL)) {
+				id = est; /* its node decides, from its reverse entries; the option tells it the service */
+				handoff_opt = 1;
+			} else if (serves_flow(f, eb->addr, eb->port)) {
+				id = est; /* a local pod that accepted this flow */
+			}
+		}
+	}
 	if (id == 0)
 		return drop(DROP_NO_BACKEND);
 	struct backend_value *be = bpf_map_lookup_elem(&lb_backends, &id);
@@ -387,84 +487,22 @@ static __always_inline int lb_forward(struct __sk_buff *skb, const struct flow *
 
 	if (b.flags & BACKEND_F_LOCAL) {
 		/* The pod is here: no option, the stack delivers it; our egress program translates the reply. */
-		if (f->proto == IPPROTO_UDP || (f->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)
+		if (f->proto == IPPROTO_UDP || syn)
 			remember_reverse(f, b.addr, b.port, f->daddr, f->dport);
 		if (rewrite_addr_port(skb, f, IP_DADDR_OFF, f->daddr, b.addr, f->l4_off + 2, f->dport, b.port) < 0)
 			return drop(DROP_REWRITE);
 		count_event(EV_LB_LOCAL);
 		return TC_ACT_OK;
 	}
-
-	int with_opt = f->proto == IPPROTO_UDP || (f->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
-	if (with_opt && f->ihl + DSR_OPT_LEN > IPV4_MAX_HLEN)
-		return drop(DROP_NO_OPTION_SPACE);
-
-	struct bpf_fib_lookup fib = {};
-	fib.family = AF_INET;
-	fib.l4_protocol = f->proto;
-	fib.sport = f->sport;
-	fib.dport = b.port;
-	/* GSO packets are checked per segment by the kernel (tot_len 0); others against the route MTU here. */
-	fib.tot_len = skb->gso_size ? 0 : f->tot_len + (with_opt ? DSR_OPT_LEN : 0);
-	fib.ifindex = skb->ingress_ifindex;
-	fib.ipv4_src = f->saddr;
-	fib.ipv4_dst = b.addr;
-	long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
-	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
-		__u16 mtu = fib.mtu_result;
-		return send_frag_needed(skb, f, with_opt ? mtu - DSR_OPT_LEN : mtu);
-	}
-	if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED)
-		return drop(DROP_FWD_DISABLED);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
-		return drop(DROP_NO_ROUTE);
-
-	__be32 vip = f->daddr;
-	__be16 vport = f->dport;
-	if (rewrite_addr_port(skb, f, IP_DADDR_OFF, f->daddr, b.addr, f->l4_off + 2, f->dport, b.port) < 0)
-		return drop(DROP_REWRITE);
-	if (with_opt) {
-		int r = add_dsr_option(skb, f, vip, vport);
-		if (r)
-			return r;
-	}
-	count_event(EV_LB_FORWARDED);
-	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
-		return bpf_redirect_neigh(fib.ifindex, 0, 0, 0);
-	if (bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0) < 0 ||
-	    bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0) < 0)
-		return drop(DROP_REWRITE);
-	return bpf_redirect(fib.ifindex, 0);
+	int rc = send_to_node(skb, f, &b, f->proto == IPPROTO_UDP || syn || handoff_opt, f->daddr, f->dport);
+	if (rc == TC_ACT_REDIRECT)
+		count_event(EV_LB_FORWARDED);
+	return rc;
 }
 
 /* ---------------------------------------------------------------------------------------------------------------
  * Worker role
  * ------------------------------------------------------------------------------------------------------------- */
-
-static __always_inline int worker_consume_option(struct __sk_buff *skb, const struct flow *f)
-{
-	struct dsr_opt_v4 opt;
-
-	if (bpf_skb_load_bytes(skb, IP_OFF + IPV4_BASE_HLEN, &opt, sizeof(opt)) < 0)
-		return drop(DROP_MALFORMED);
-	if (opt.len != DSR_OPT_LEN)
-		return drop(DROP_BAD_OPTION);
-	if (f->fragment)
-		return drop(DROP_FRAGMENT);
-	struct rev_key k = {
-		.pod_addr = f->daddr, .client_addr = f->saddr, .pod_port = f->dport, .client_port = f->sport,
-		.proto = f->proto,
-	};
-	struct rev_value v = { .vip = __builtin_bswap32(opt.addr), .vip_port = __builtin_bswap16(opt.port) };
-	struct rev_value *cur = bpf_map_lookup_elem(&lb_reverse, &k);
-	if (!cur || cur->vip != v.vip || cur->vip_port != v.vip_port || cur->flags != 0)
-		bpf_map_update_elem(&lb_reverse, &k, &v, BPF_ANY);
-	int r = strip_dsr_option(skb, f, &opt);
-	if (r)
-		return r;
-	count_event(EV_OPTION_STRIPPED);
-	return TC_ACT_OK;
-}
 
 /* Client side of the close: RST ends the entry, FIN marks it (dsr_egress ends it with the pod's last segment). */
 static __always_inline void client_close(const struct flow *f)
@@ -484,6 +522,76 @@ static __always_inline void client_close(const struct flow *f)
 	}
 }
 
+/* Graceful termination, worker side: a TCP packet (not a SYN) came with the option to a pod of this node that never
+ * accepted its flow. The LB node sent it here because the service's established table points here; the flow began
+ * after the table changed, so its SYN went to the new-connection table's backend: send it there. Returns 1 with
+ * *verdict set when it handled the packet, 0 to deliver it as usual. */
+static __always_inline int hand_off(struct __sk_buff *skb, const struct flow *f, const struct dsr_opt_v4 *opt,
+				    int *verdict)
+{
+	__be32 vip = __builtin_bswap32(opt->addr);
+	__be16 vport = __builtin_bswap16(opt->port);
+	struct svc_key sk = { .vip = vip, .port = vport, .proto = IPPROTO_TCP };
+	struct svc_value *sv = bpf_map_lookup_elem(&lb_services, &sk);
+	if (!sv || !(sv->flags & SVC_F_DRAINING) || sv->slot_count == 0)
+		return 0;
+	struct svc_value svc = *sv;
+	__u32 id = maglev_id(svc.slot_offset + service_slot(&svc, f->saddr, vip, f->sport, vport, IPPROTO_TCP));
+	struct backend_value *be = id ? bpf_map_lookup_elem(&lb_backends, &id) : NULL;
+	if (!be || (be->addr == f->daddr && be->port == f->dport))
+		return 0;
+	struct backend_value b = *be;
+
+	count_event(EV_HANDOFF);
+	if (b.flags & BACKEND_F_LOCAL) {
+		/* another pod of this node: it has the reverse entry from the SYN */
+		if (rewrite_addr_port(skb, f, IP_DADDR_OFF, f->daddr, b.addr, f->l4_off + 2, f->dport, b.port) < 0) {
+			*verdict = drop(DROP_REWRITE);
+			return 1;
+		}
+		int r = strip_dsr_option(skb, f, opt);
+		*verdict = r ? r : TC_ACT_OK;
+		return 1;
+	}
+	*verdict = send_to_node(skb, f, &b, 0, vip, vport); /* the option is still on: that node checks again */
+	return 1;
+}
+
+static __always_inline int worker_consume_option(struct __sk_buff *skb, const struct flow *f)
+{
+	struct dsr_opt_v4 opt;
+
+	if (bpf_skb_load_bytes(skb, IP_OFF + IPV4_BASE_HLEN, &opt, sizeof(opt)) < 0)
+		return drop(DROP_MALFORMED);
+	if (opt.len != DSR_OPT_LEN)
+		return drop(DROP_BAD_OPTION);
+	if (f->fragment)
+		return drop(DROP_FRAGMENT);
+	struct rev_key k = {
+		.pod_addr = f->daddr, .client_addr = f->saddr, .pod_port = f->dport, .client_port = f->sport,
+		.proto = f->proto,
+	};
+	struct rev_value v = { .vip = __builtin_bswap32(opt.addr), .vip_port = __builtin_bswap16(opt.port) };
+	struct rev_value *cur = bpf_map_lookup_elem(&lb_reverse, &k);
+	int tcp_later = f->proto == IPPROTO_TCP && !tcp_syn_only(f);
+	if (tcp_later && cur) {
+		/* a flow this pod serves (the option came because the service is draining): keep the entry's state */
+		if (f->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+			client_close(f);
+	} else {
+		int verdict;
+		if (tcp_later && hand_off(skb, f, &opt, &verdict))
+			return verdict;
+		if (!cur || cur->vip != v.vip || cur->vip_port != v.vip_port || cur->flags != 0)
+			bpf_map_update_elem(&lb_reverse, &k, &v, BPF_ANY);
+	}
+	int r = strip_dsr_option(skb, f, &opt);
+	if (r)
+		return r;
+	count_event(EV_OPTION_STRIPPED);
+	return TC_ACT_OK;
+}
+
 SEC("tc")
 int dsr_ingress(struct __sk_buff *skb)
 {
@@ -501,7 +609,7 @@ int dsr_ingress(struct __sk_buff *skb)
 	struct svc_value *svc = bpf_map_lookup_elem(&lb_services, &sk);
 	if (svc) {
 		struct svc_value s = *svc;
-		return lb_forward(skb, &f, &s);
+		return lb_forward(skb, &f, &sk, &s);
 	}
 	if (f.has_dsr_opt)
 		return worker_consume_option(skb, &f);
@@ -510,12 +618,90 @@ int dsr_ingress(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
+/* ---------------------------------------------------------------------------------------------------------------
+ * ICMP errors about DSR flows, reverse-translated on their way to the client.
+ * ------------------------------------------------------------------------------------------------------------- */
+
+#define ICMP_TIME_EXCEEDED 11
+
+/* What an ICMP error carries after its 8-byte header: the offending packet's IP header and first 8 payload bytes.
+ * For a DSR flow that packet went client -> pod (the option already stripped), e.g. port unreachable from the pod:
+ *   03 03 cc cc 00 00 00 00 | 45 .. .. .. .. .. .. .. 40 11 ss ss 0a 00 01 02 0a f4 01 02 | c3 50 23 28 00 0c uu uu
+ *   ICMP type 3 code 3        quoted header: UDP, client 10.0.1.2 -> pod 10.244.1.2       | ports 50000 -> 9000 */
+struct icmp_error_quote {
+	struct icmp_frag_hdr icmp;
+	struct iphdr ip;
+	__be16 sport;
+	__be16 dport;
+	__be16 l4_w2; /* UDP length, TCP sequence (high half) */
+	__be16 l4_w3; /* UDP checksum, TCP sequence (low half) */
+};
+
+/* An ICMP error (destination unreachable, time exceeded) from a pod, or from this node about a packet to a pod, that
+ * quotes a DSR flow: the client only matches it to its socket when it quotes what the client sent, VIP:port. Rewrites
+ * the quoted destination (address, port, header checksum, UDP checksum) and the ICMP checksum; an error the pod itself
+ * sent also gets the VIP as its source (the pod address means nothing to the client). Anything else passes. */
+static __always_inline int reverse_icmp_error(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data + ETH_HLEN_;
+	struct icmp_error_quote q;
+
+	if ((void *)(ip + 1) > data_end || ip->ihl != 5 || (bpf_ntohs(ip->frag_off) & (IP_MF | IP_OFFMASK)))
+		return TC_ACT_OK;
+	__be32 outer_src = ip->saddr;
+	if (bpf_skb_load_bytes(skb, IP_OFF + IPV4_BASE_HLEN, &q, sizeof(q)) < 0)
+		return TC_ACT_OK;
+	if ((q.icmp.type != ICMP_DEST_UNREACH && q.icmp.type != ICMP_TIME_EXCEEDED) || q.ip.version != 4 || q.ip.ihl != 5 ||
+	    (q.ip.protocol != IPPROTO_TCP && q.ip.protocol != IPPROTO_UDP) || (bpf_ntohs(q.ip.frag_off) & IP_OFFMASK))
+		return TC_ACT_OK;
+	struct rev_key k = {
+		.pod_addr = q.ip.daddr, .client_addr = q.ip.saddr, .pod_port = q.dport, .client_port = q.sport,
+		.proto = q.ip.protocol,
+	};
+	struct rev_value *v = bpf_map_lookup_elem(&lb_reverse, &k);
+	if (!v)
+		return TC_ACT_OK;
+	struct rev_value r = *v;
+
+	__u8 old[sizeof(q) - sizeof(q.icmp)];
+	__builtin_memcpy(old, &q.ip, sizeof(old));
+	__be32 pod = q.ip.daddr;
+	__be16 pod_port = q.dport;
+	if (q.ip.protocol == IPPROTO_UDP && q.l4_w3 != 0) {
+		/* the UDP checksum covers the destination address (pseudo header) and port */
+		__be32 from[2] = { pod, pod_port }, to[2] = { r.vip, r.vip_port };
+		__u16 c = ~csum_fold(bpf_csum_diff(from, sizeof(from), to, sizeof(to), (__u16)~q.l4_w3));
+		q.l4_w3 = c ? c : 0xffff;
+	}
+	q.ip.daddr = r.vip;
+	q.dport = r.vip_port;
+	q.ip.check = 0;
+	q.ip.check = (__u16)~csum_fold(bpf_csum_diff(0, 0, (void *)&q.ip, sizeof(q.ip), 0));
+	__s64 diff = bpf_csum_diff((void *)old, sizeof(old), (void *)&q.ip, sizeof(old), 0);
+	__u32 quote_off = IP_OFF + IPV4_BASE_HLEN + sizeof(q.icmp);
+	if (bpf_skb_store_bytes(skb, quote_off, &q.ip, sizeof(old), 0) < 0 ||
+	    bpf_l4_csum_replace(skb, IP_OFF + IPV4_BASE_HLEN + offsetof(struct icmp_frag_hdr, checksum), 0, diff, 0) < 0)
+		return drop(DROP_REWRITE);
+	if (outer_src == pod) {
+		if (bpf_l3_csum_replace(skb, IP_CSUM_OFF, pod, r.vip, 4) < 0 ||
+		    bpf_skb_store_bytes(skb, IP_SADDR_OFF, &r.vip, 4, 0) < 0)
+			return drop(DROP_REWRITE);
+	}
+	count_event(EV_REPLY_REWRITTEN);
+	return TC_ACT_OK;
+}
+
 SEC("tc")
 int dsr_egress(struct __sk_buff *skb)
 {
 	struct flow f = {};
 
-	if (parse_ipv4(skb, &f) != 1 || f.fragment)
+	int rc = parse_ipv4(skb, &f);
+	if (rc == 0 && f.proto == IPPROTO_ICMP)
+		return reverse_icmp_error(skb);
+	if (rc != 1 || f.fragment)
 		return TC_ACT_OK;
 	struct rev_key k = {
 		.pod_addr = f.saddr, .client_addr = f.daddr, .pod_port = f.sport, .client_port = f.dport,

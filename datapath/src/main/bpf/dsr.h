@@ -59,6 +59,7 @@ enum drop_reason {
 	DROP_REWRITE = 9,        /* rewriteFailed: storing bytes or fixing a checksum failed */
 	DROP_UNSUPPORTED = 10,   /* unsupportedProtocol: DSR option on a packet that is neither TCP nor UDP */
 	DROP_FWD_DISABLED = 11,  /* forwardingDisabled: IPv4 forwarding is off on the interface (sysctl) */
+	DROP_SOURCE_RANGE = 12,  /* notInSourceRanges: client outside the service's loadBalancerSourceRanges */
 	DROP_MAX = 16,
 };
 
@@ -71,7 +72,9 @@ enum event {
 	EV_REPLY_REWRITTEN = 4,/* reply source rewritten back to VIP:port */
 	EV_ICMP_FRAG_SENT = 5, /* ICMP fragmentation-needed sent to the client */
 	EV_REV_DELETED = 6,    /* reverse entry removed (RST, or FIN from both sides) */
-	EV_MAX = 8,
+	EV_HANDOFF = 7,        /* worker: TCP packet of a flow this backend does not serve, sent to the new-connection
+				* backend (graceful termination, see SVC_F_DRAINING) */
+	EV_MAX = 8,            /* the map's size: changing it makes pinned maps of older agents unusable */
 };
 
 /* ---------------------------------------------------------------------------------------------------------------
@@ -91,8 +94,21 @@ struct svc_value {
 	__u32 slot_offset; /* first slot of this service's Maglev table in lb_maglev */
 	__u32 slot_count;  /* Maglev table size M (a prime) */
 	__u32 backends;    /* number of distinct backends in the table; 0 drops with noBackend */
-	__u32 flags;       /* reserved */
+	__u32 flags;       /* SVC_F_* */
 };
+/* Only clients with an entry in lb_source_ranges may connect (spec.loadBalancerSourceRanges); others are dropped and
+ * counted as notInSourceRanges. */
+#define SVC_F_SOURCE_RANGES 0x01
+/* sessionAffinity: ClientIP: the Maglev slot is chosen by the client address alone (no ports), so every connection of
+ * a client, through any LB node, goes to the same backend while the backends stay the same. */
+#define SVC_F_AFFINITY 0x02
+/* Graceful termination (TCP only): the service has serving-but-terminating endpoints. Its range is then 2 x M slots:
+ * the new-connection table (ready endpoints) at slot_offset, the established table (ready and terminating ones, the
+ * table the service had before they started terminating) at slot_offset + M. A SYN uses the first; any other TCP
+ * packet whose two slots disagree goes to the established table's backend with the DSR option, and that backend's
+ * node, when it has no reverse entry for the flow (so it never accepted its SYN), hands it to the new-connection
+ * table's backend. No LB node keeps state: every LB node decides the same. */
+#define SVC_F_DRAINING 0x04
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
@@ -100,6 +116,25 @@ struct {
 	__type(value, struct svc_value);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } lb_services SEC(".maps");
+
+/* Allowed clients per service port (LPM trie). Written by the agent, read by dsr_ingress for services with
+ * SVC_F_SOURCE_RANGES. The key is the service key followed by the client prefix; prefixlen counts bits from svc on,
+ * so it is 64 + the CIDR's length (the whole service key always matches exactly).
+ * key bytes (203.0.113.0/24 for 172.16.20.16:80/tcp): 58 00 00 00 | ac 10 14 10 00 50 06 00 | cb 00 71 00
+ * value: 1 */
+struct src_range_key {
+	__u32 prefixlen; /* host order */
+	struct svc_key svc;
+	__be32 client;
+};
+#define SRC_RANGE_SVC_BITS 64
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__type(key, struct src_range_key);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} lb_source_ranges SEC(".maps");
 
 /* All Maglev tables, one after the other: slot -> backend id (0 = empty), two slots per entry. Why pairs: array
  * elements are 8-byte aligned, so u32 values would waste half the memory; in a pair slot i sits at byte 4 * i of the

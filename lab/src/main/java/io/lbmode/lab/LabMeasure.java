@@ -75,14 +75,24 @@ public final class LabMeasure {
         }
     }
 
-    /** Small HTTP requests ({@code GET /}), one fresh connection each, back to back for {@code window}. */
+    /**
+     * Small HTTP requests ({@code GET /}), one fresh connection each, back to back for {@code window}. The client
+     * closes each connection after reading the whole response, so the connection's TIME_WAIT stays with the client,
+     * under the address the client dialled. When the pod closed first (a {@code Connection: close} request), the pod
+     * kept it, under the client's address and port, the same for the direct path and the VIP in DSR (the pod sees the
+     * real client): a DSR SYN that met a TIME_WAIT left by a direct round, whose TCP timestamps come from another
+     * per-destination clock, was answered with an ACK and retried by the client a second later; that cost DSR most of
+     * its requests/s in the demo and measured the interleaving, not the path.
+     */
     public static Requests requests(Lab lab, String ip, int port, Duration window) throws Exception {
         double[] lat = new double[1024];
         int n = 0;
         long c0 = System.nanoTime();
         long end = c0 + window.toNanos();
         for (long t = c0; t < end; ) {
-            lab.httpGet(Lab.CLIENT, ip, port, "/");
+            try (Socket s = lab.connect(Lab.CLIENT, ip, port, Duration.ofSeconds(3))) {
+                Lab.request(s, "/", false);
+            }
             long t1 = System.nanoTime();
             if (n == lat.length) {
                 lat = Arrays.copyOf(lat, n * 2);

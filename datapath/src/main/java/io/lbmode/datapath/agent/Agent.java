@@ -34,7 +34,7 @@ public final class Agent {
     private final Clock clock;
 
     private Optional<ModeProgrammer> active = Optional.empty();
-    /** Informer objects stay between syncs, so unchanged Services are not rebuilt; a state dir's are read anew. */
+    /** Both sources keep unchanged objects between syncs (informers; a state dir's unchanged documents), so unchanged Services are not rebuilt. */
     private final NodeStateBuilder.Memo memo;
     private Optional<NodeState> lastState = Optional.empty();
     private Optional<String> lastError = Optional.empty();
@@ -57,7 +57,7 @@ public final class Agent {
         this.programmers = programmers;
         this.sink = sink;
         this.clock = clock;
-        this.memo = options.stateDir().isPresent() ? NodeStateBuilder.Memo.none() : new NodeStateBuilder.Memo();
+        this.memo = new NodeStateBuilder.Memo();
     }
 
     /** Outcome of one sync; {@code error} empty on success. */

@@ -27,7 +27,7 @@ public final class AgentRunner implements AutoCloseable {
      * time from an API write to the kernel.
      */
     static final int DEBOUNCE_MILLIS = 10;
-    /** How often a state dir's file list, sizes and times are compared (a stat per file). */
+    /** How often a state dir's file list, sizes and times are compared (a stat per file), besides the kernel's notices. */
     static final int STATE_DIR_POLL_MILLIS = 100;
     private static final int RETRY_SECONDS = 5;
 
@@ -81,13 +81,22 @@ public final class AgentRunner implements AutoCloseable {
                 return r.error().isPresent() ? 1 : 0;
             }
             fingerprint = dir.fingerprint();
-            loop.scheduleWithFixedDelay(() -> {
+            Runnable checkDir = () -> {
                 String now = dir.fingerprint();
                 if (!now.equals(fingerprint)) {
                     fingerprint = now;
                     requestSync();
                 }
-            }, STATE_DIR_POLL_MILLIS, STATE_DIR_POLL_MILLIS, TimeUnit.MILLISECONDS);
+            };
+            loop.scheduleWithFixedDelay(checkDir, STATE_DIR_POLL_MILLIS, STATE_DIR_POLL_MILLIS, TimeUnit.MILLISECONDS);
+            // The kernel's notice starts the same check at once; the poll stays for file systems without one.
+            source = dir.watch(() -> {
+                try {
+                    loop.execute(checkDir);
+                } catch (java.util.concurrent.RejectedExecutionException e) {
+                    // stopping
+                }
+            });
         } else {
             KubernetesClient client = clients.get();
             agent = new Agent(options, programmers, ClusterSource.apiSink(client), Clock.systemUTC());

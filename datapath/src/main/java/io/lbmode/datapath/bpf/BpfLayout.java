@@ -26,6 +26,16 @@ final class BpfLayout {
     static final int SVC_KEY_SIZE = 8;
     /** struct svc_value: slot_offset, slot_count, backends, flags (4 x u32 host order). */
     static final int SVC_VALUE_SIZE = 16;
+    /** svc_value.flags: only clients in lb_source_ranges may connect. */
+    static final int SVC_F_SOURCE_RANGES = 0x01;
+    /** svc_value.flags: the slot is chosen by the client address alone (sessionAffinity: ClientIP). */
+    static final int SVC_F_AFFINITY = 0x02;
+    /** svc_value.flags: a second (established) table follows the first; the range is 2 x slot_count. */
+    static final int SVC_F_DRAINING = 0x04;
+    /** struct src_range_key: prefixlen(4, host order) svc_key(8) client(4). */
+    static final int SRC_RANGE_KEY_SIZE = 16;
+    /** Bits of the service key in a src_range_key's prefix (SRC_RANGE_SVC_BITS). */
+    static final int SRC_RANGE_SVC_BITS = 64;
     /** struct backend_value: addr(4) port(2, BE) flags(1) pad(1). */
     static final int BACKEND_VALUE_SIZE = 8;
     static final int BACKEND_F_LOCAL = 0x01;
@@ -55,11 +65,22 @@ final class BpfLayout {
         s.set(ValueLayout.JAVA_BYTE, 7, (byte) 0);
     }
 
-    static void svcValue(MemorySegment s, int slotOffset, int slotCount, int backends) {
+    static void svcValue(MemorySegment s, int slotOffset, int slotCount, int backends, int flags) {
         s.set(HOST32, 0, slotOffset);
         s.set(HOST32, 4, slotCount);
         s.set(HOST32, 8, backends);
-        s.set(HOST32, 12, 0);
+        s.set(HOST32, 12, flags);
+    }
+
+    static void svcValue(MemorySegment s, int slotOffset, int slotCount, int backends) {
+        svcValue(s, slotOffset, slotCount, backends, 0);
+    }
+
+    /** An lb_source_ranges key: the service key, then the client prefix. */
+    static void srcRangeKey(MemorySegment s, Inet4Address vip, int port, int proto, Inet4Address network, int length) {
+        s.set(HOST32, 0, SRC_RANGE_SVC_BITS + length);
+        svcKey(s.asSlice(4, SVC_KEY_SIZE), vip, port, proto);
+        putAddr(s, 4 + SVC_KEY_SIZE, network);
     }
 
     static void backendValue(MemorySegment s, Inet4Address addr, int port, boolean local) {

@@ -18,7 +18,9 @@ public enum DropReason {
     MALFORMED(8, "malformed"),
     REWRITE_FAILED(9, "rewriteFailed"),
     UNSUPPORTED_PROTOCOL(10, "unsupportedProtocol"),
-    FORWARDING_DISABLED(11, "forwardingDisabled");
+    FORWARDING_DISABLED(11, "forwardingDisabled"),
+    /** The client is outside the service's {@code loadBalancerSourceRanges}. */
+    NOT_IN_SOURCE_RANGES(12, "notInSourceRanges");
 
     /** Size of the lb_drops map (DROP_MAX). */
     static final int SLOTS = 16;

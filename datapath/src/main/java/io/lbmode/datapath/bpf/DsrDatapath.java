@@ -39,6 +39,7 @@ public final class DsrDatapath implements AutoCloseable {
     static final String BACKENDS = "lb_backends";
     static final String REVERSE = "lb_reverse";
     static final String CONFIG = "lb_config";
+    static final String SOURCE_RANGES = "lb_source_ranges";
     static final String DROPS = "lb_drops";
     static final String EVENTS = "lb_events";
 

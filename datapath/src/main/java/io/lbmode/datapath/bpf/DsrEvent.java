@@ -15,7 +15,12 @@ public enum DsrEvent {
     /** ICMP fragmentation-needed sent to a client. */
     ICMP_FRAG_SENT,
     /** Reverse entry removed on RST or after both FINs. */
-    REVERSE_DELETED;
+    REVERSE_DELETED,
+    /**
+     * Worker: a TCP packet the LB node sent by a draining service's established table to a pod that never accepted
+     * its flow, passed on to the new-connection table's backend.
+     */
+    HANDOFF;
 
     /** Size of the lb_events map (EV_MAX). */
     static final int SLOTS = 8;

@@ -3,6 +3,7 @@ package io.lbmode.datapath.bpf;
 import io.lbmode.crds.cluster.v1.ForwardMode;
 import io.lbmode.datapath.maglev.Maglev;
 import io.lbmode.datapath.model.Backend;
+import io.lbmode.datapath.model.Cidr;
 import io.lbmode.datapath.model.NodeInfo;
 import io.lbmode.datapath.model.NodeState;
 import io.lbmode.datapath.model.Protocol;
@@ -27,6 +28,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.Set;
 import java.util.TreeMap;
 
@@ -59,14 +61,49 @@ public final class DsrProgrammer implements ModeProgrammer {
     private final Map<SvcKey, SvcEntry> services = new HashMap<>();
     /** Backend ids in lb_backends. */
     private final Map<BackendVal, Integer> backendIds = new HashMap<>();
-    /** Inputs each service's table was last built from; equal inputs skip the Maglev computation. */
-    private final Map<SvcKey, List<BackendVal>> built = new HashMap<>();
+    /** Inputs each service's tables were last built from; equal inputs skip the Maglev computation. */
+    private final Map<SvcKey, Tables> built = new HashMap<>();
+    /** What lb_source_ranges holds (by us): service -> allowed client prefixes. */
+    private final Map<SvcKey, Set<Cidr>> ranges = new HashMap<>();
     private int nextBackendId = 1;
 
     record SvcKey(Inet4Address vip, int port, int proto) {
     }
 
-    record SvcEntry(int offset, int size, int backends) {
+    /**
+     * @param size  Maglev table size M
+     * @param flags {@code svc_value.flags}; with {@link BpfLayout#SVC_F_DRAINING} the range holds two tables
+     */
+    record SvcEntry(int offset, int size, int backends, int flags) {
+        /** Slots the service holds in lb_maglev. */
+        int length() {
+            return (flags & BpfLayout.SVC_F_DRAINING) != 0 ? 2 * size : size;
+        }
+    }
+
+    /**
+     * What a service's tables are built from.
+     *
+     * @param fresh       where new connections go: the new-connection table
+     * @param established while endpoints drain (TCP): the ready and the serving-terminating ones, in the order every
+     *                    node uses, i.e. the backends the table had before they began terminating; else empty
+     */
+    record Tables(List<BackendVal> fresh, List<BackendVal> established) {
+        boolean draining() {
+            return !established.isEmpty();
+        }
+
+        int length(int size) {
+            return draining() ? 2 * size : size;
+        }
+
+        Tables settled() {
+            return new Tables(fresh, List.of());
+        }
+    }
+
+    /** What one service port should look like in the maps. */
+    record Desired(Tables tables, int flags, Set<Cidr> ranges) {
     }
 
     record BackendVal(Inet4Address addr, int port, boolean local) {
@@ -147,14 +184,15 @@ public final class DsrProgrammer implements ModeProgrammer {
             services.clear();
             backendIds.clear();
             built.clear();
+            ranges.clear();
             slots = new SlotAllocator(dp.maglevSlotCount());
             List<SvcKey> overlapping = new ArrayList<>();
             dp.map(DsrDatapath.SERVICES).forEach((k, v) -> {
                 MemorySegment key = MemorySegment.ofArray(k);
                 MemorySegment val = MemorySegment.ofArray(v);
                 SvcKey sk = new SvcKey(BpfLayout.getAddr(key, 0), BpfLayout.u16(key, 4), key.get(ValueLayout.JAVA_BYTE, 6));
-                SvcEntry e = new SvcEntry(val.get(BpfLayout.HOST32, 0), val.get(BpfLayout.HOST32, 4), val.get(BpfLayout.HOST32, 8));
-                if (slots.claim(e.offset(), e.size())) {
+                SvcEntry e = svcEntry(val);
+                if (slots.claim(e.offset(), e.length())) {
                     services.put(sk, e);
                 } else {
                     overlapping.add(sk); // cannot be trusted: rebuilt below as a new service
@@ -168,6 +206,7 @@ public final class DsrProgrammer implements ModeProgrammer {
                     svcMap.delete(key);
                 }
             }
+            ranges.putAll(sourceRangesIn(dp));
             dp.map(DsrDatapath.BACKENDS).forEach((k, v) -> {
                 int id = MemorySegment.ofArray(k).get(BpfLayout.HOST32, 0);
                 MemorySegment val = MemorySegment.ofArray(v);
@@ -181,6 +220,11 @@ public final class DsrProgrammer implements ModeProgrammer {
             dp.close();
             throw e;
         }
+    }
+
+    private static SvcEntry svcEntry(MemorySegment val) {
+        return new SvcEntry(val.get(BpfLayout.HOST32, 0), val.get(BpfLayout.HOST32, 4), val.get(BpfLayout.HOST32, 8),
+                val.get(BpfLayout.HOST32, 12));
     }
 
     private String resolveInterface(NodeInfo node) {
@@ -205,15 +249,40 @@ public final class DsrProgrammer implements ModeProgrammer {
 
     /** Per service port: the backends, in the order every node uses. */
     private static List<BackendVal> backendsOf(ServicePort s) {
-        // ServicePort's backends are sorted and distinct already (same order on every node); addresses are unique
+        return backendVals(s.backends(), s.localOnly());
+    }
+
+    private static List<BackendVal> backendVals(List<Backend> backends, boolean localOnly) {
+        // ServicePort's lists are sorted and distinct already (same order on every node); addresses are unique
         // per node, so address and port identify a backend.
-        List<BackendVal> out = new ArrayList<>(s.backends().size());
-        for (Backend b : s.backends()) {
-            if (!s.localOnly() || b.local()) {
-                out.add(new BackendVal((Inet4Address) b.address(), b.port(), b.local()));
+        List<BackendVal> out = new ArrayList<>(backends.size());
+        for (Backend b : backends) {
+            if (!localOnly || b.local()) {
+                out.add(new BackendVal((Inet4Address) b.address(), b.port(), b.local())); // DSR ports are IPv4 only
             }
         }
         return out;
+    }
+
+    /**
+     * Tables, flags and source ranges of a service port. Draining endpoints matter for TCP only: a UDP datagram carries
+     * nothing that tells a new flow from an old one, so UDP uses the new-connection table for every packet (datagrams
+     * stop going to a terminating endpoint at once, as its other UDP traffic would with kube-proxy's conntrack flush
+     * for endpoints that stop serving).
+     */
+    static Desired desiredOf(ServicePort s) {
+        List<BackendVal> fresh = backendsOf(s);
+        List<BackendVal> established = List.of();
+        if (s.protocol() == Protocol.TCP && !fresh.isEmpty() && !backendVals(s.draining(), s.localOnly()).isEmpty()) {
+            List<Backend> all = new ArrayList<>(s.backends());
+            all.addAll(s.draining());
+            all.sort(null); // the order ServicePort gave them while they were all ready
+            established = backendVals(all, s.localOnly());
+        }
+        int flags = (s.policy().restricted() ? BpfLayout.SVC_F_SOURCE_RANGES : 0)
+                | (s.policy().affinity() ? BpfLayout.SVC_F_AFFINITY : 0)
+                | (established.isEmpty() ? 0 : BpfLayout.SVC_F_DRAINING);
+        return new Desired(new Tables(fresh, established), flags, Set.copyOf(s.policy().sourceRanges()));
     }
 
     private static SvcKey keyOf(ServicePort s) {
@@ -247,17 +316,20 @@ public final class DsrProgrammer implements ModeProgrammer {
                 changes++;
             }
 
-            Map<SvcKey, List<BackendVal>> want = new LinkedHashMap<>();
+            Map<SvcKey, Desired> want = new LinkedHashMap<>();
             for (ServicePort s : desired.services()) {
                 if (s.family() == IpFamily.IPV4) { // the IPv4 option carries IPv4 VIPs only
-                    want.put(keyOf(s), backendsOf(s));
+                    want.put(keyOf(s), desiredOf(s));
                 }
             }
 
             // 1. Backends first, so every id a table will point at exists (one batched system call).
             MemorySegment beKey = a.allocate(4);
             Set<BackendVal> referenced = new HashSet<>();
-            want.values().forEach(referenced::addAll);
+            for (Desired d : want.values()) {
+                referenced.addAll(d.tables().fresh());
+                referenced.addAll(d.tables().established());
+            }
             List<BackendVal> added = referenced.stream().filter(b -> !backendIds.containsKey(b)).toList();
             if (!added.isEmpty()) {
                 MemorySegment keys = a.allocate(4L * added.size(), 4);
@@ -273,69 +345,93 @@ public final class DsrProgrammer implements ModeProgrammer {
                 changes += added.size();
             }
 
-            // 2. Tables and service entries. New services get the configured size M when all of them fit into the
+            // 2. Source ranges a service will check: added before its entry says to check them.
+            changes += addSourceRanges(dp, want);
+
+            // 3. Tables and service entries. New services get the configured size M when all of them fit into the
             //    free table memory, else the compact size (M above 100 x backends): decided for the whole batch so
             //    10,000 services do not leave the first few hundred with 64 KiB tables and the rest with nothing.
-            long newAtFullSize = want.keySet().stream().filter(k -> !services.containsKey(k)).count() * (long) maglevTableSize;
+            long newAtFullSize = want.entrySet().stream().filter(w -> !services.containsKey(w.getKey()))
+                    .mapToLong(w -> w.getValue().tables().length(maglevTableSize)).sum();
             boolean compactNew = newAtFullSize > slots.freeSlots();
             MemorySegment svcKey = a.allocate(BpfLayout.SVC_KEY_SIZE);
             MemorySegment svcKeys = a.allocate((long) BpfLayout.SVC_KEY_SIZE * Math.max(1, want.size()), 4);
             MemorySegment svcVals = a.allocate((long) BpfLayout.SVC_VALUE_SIZE * Math.max(1, want.size()), 4);
             int svcUpdates = 0;
-            for (Map.Entry<SvcKey, List<BackendVal>> w : want.entrySet()) {
+            List<SvcEntry> superseded = new ArrayList<>();
+            for (Map.Entry<SvcKey, Desired> w : want.entrySet()) {
                 SvcKey sk = w.getKey();
-                List<BackendVal> bes = w.getValue();
+                Tables tables = w.getValue().tables();
+                int flags = w.getValue().flags();
                 SvcEntry e = services.get(sk);
-                if (e != null && bes.equals(built.get(sk))) {
+                if (e != null && tables.equals(built.get(sk)) && e.flags() == flags) {
                     continue;
                 }
-                if (e == null) {
-                    e = allocate(sk, compactNew ? Maglev.compactSize(bes.size(), maglevTableSize) : maglevTableSize, bes.size());
+                int size = e != null ? e.size() : compactNew ? Maglev.compactSize(tables.fresh().size(), maglevTableSize) : maglevTableSize;
+                OptionalInt offset = e != null && e.length() == tables.length(size) ? OptionalInt.of(e.offset())
+                        : slots.allocate(tables.length(size));
+                if (offset.isEmpty() && tables.draining()) {
+                    // No room for a second table: this service drains its terminating endpoints abruptly for now.
+                    tables = tables.settled();
+                    flags &= ~BpfLayout.SVC_F_DRAINING;
+                    offset = e != null && e.length() == size ? OptionalInt.of(e.offset()) : slots.allocate(size);
                 }
-                int[] maglev = Maglev.table(bes.stream().map(BackendVal::name).toList(), e.size(), desired.hashSeed());
-                int[] ids = bes.stream().mapToInt(backendIds::get).toArray();
-                MemorySegment range = table.asSlice((long) e.offset() * Integer.BYTES, (long) e.size() * Integer.BYTES);
-                int[] current = range.toArray(ValueLayout.JAVA_INT);
-                int[] next = new int[e.size()];
-                int differ = 0;
-                for (int i = 0; i < next.length; i++) {
-                    next[i] = maglev[i] == Maglev.NONE ? 0 : ids[maglev[i]];
-                    differ += next[i] != current[i] ? 1 : 0;
+                if (offset.isEmpty() && e == null) {
+                    size = Maglev.compactSize(tables.fresh().size(), maglevTableSize);
+                    offset = slots.allocate(tables.length(size));
                 }
-                if (differ > 0) {
-                    // Slots that do not change are rewritten with the value they hold: invisible to packets.
-                    MemorySegment.copy(next, 0, range, ValueLayout.JAVA_INT, 0, next.length);
-                    changes += differ;
+                if (offset.isEmpty()) {
+                    throw new BpfException("service " + sk.vip().getHostAddress() + ":" + sk.port() + ": Maglev table memory is full ("
+                            + slots.capacity() + " slots, " + slots.freeSlots() + " free); use a smaller Maglev table size "
+                            + "or fewer LoadBalancer service ports on this node");
                 }
-                SvcEntry entry = new SvcEntry(e.offset(), e.size(), bes.size());
-                if (!entry.equals(services.get(sk))) {
+                SvcEntry entry = new SvcEntry(offset.getAsInt(), size, tables.fresh().size(), flags);
+                boolean moved = e != null && e.offset() != entry.offset();
+                if (moved || !tables.equals(built.get(sk))) {
+                    changes += writeTable(table, entry.offset(), size, tables.fresh(), desired.hashSeed());
+                    if (tables.draining()) {
+                        changes += writeTable(table, entry.offset() + size, size, tables.established(), desired.hashSeed());
+                    }
+                }
+                if (!entry.equals(e)) {
                     BpfLayout.svcKey(svcKeys.asSlice((long) svcUpdates * BpfLayout.SVC_KEY_SIZE, BpfLayout.SVC_KEY_SIZE),
                             sk.vip(), sk.port(), sk.proto());
                     BpfLayout.svcValue(svcVals.asSlice((long) svcUpdates * BpfLayout.SVC_VALUE_SIZE, BpfLayout.SVC_VALUE_SIZE),
-                            entry.offset(), entry.size(), entry.backends());
+                            entry.offset(), entry.size(), entry.backends(), entry.flags());
                     svcUpdates++;
                     changes++;
                 }
+                if (moved) {
+                    superseded.add(e);
+                }
                 services.put(sk, entry);
-                built.put(sk, List.copyOf(bes));
+                built.put(sk, tables);
             }
             // Service entries last, in one system call: a service becomes visible only with its table complete.
             svcMap.updateBatch(svcKeys, svcVals, svcUpdates);
+            // Ranges a service moved away from (a drain began or ended) are free once no entry points at them.
+            for (SvcEntry old : superseded) {
+                table.asSlice((long) old.offset() * Integer.BYTES, (long) old.length() * Integer.BYTES).fill((byte) 0);
+                slots.release(old.offset(), old.length());
+            }
 
-            // 3. Services that went away: entry first (stops lookups), then their slots.
+            // 4. Services that went away: entry first (stops lookups), then their slots.
             for (SvcKey sk : new ArrayList<>(services.keySet())) {
                 if (!want.containsKey(sk)) {
                     SvcEntry e = services.remove(sk);
                     BpfLayout.svcKey(svcKey, sk.vip(), sk.port(), sk.proto());
                     svcMap.delete(svcKey);
-                    table.asSlice((long) e.offset() * Integer.BYTES, (long) e.size() * Integer.BYTES).fill((byte) 0);
-                    slots.release(e.offset(), e.size());
+                    table.asSlice((long) e.offset() * Integer.BYTES, (long) e.length() * Integer.BYTES).fill((byte) 0);
+                    slots.release(e.offset(), e.length());
                     built.remove(sk);
                     changes++;
                 }
             }
 
-            // 4. Backends no table points at any more.
+            // 5. Source ranges no entry checks any more.
+            changes += removeSourceRanges(dp, want);
+
+            // 6. Backends no table points at any more.
             for (Map.Entry<BackendVal, Integer> b : new ArrayList<>(backendIds.entrySet())) {
                 if (!referenced.contains(b.getKey())) {
                     beKey.set(BpfLayout.HOST32, 0, b.getValue());
@@ -348,19 +444,72 @@ public final class DsrProgrammer implements ModeProgrammer {
         return changes;
     }
 
-    private SvcEntry allocate(SvcKey sk, int preferred, int backends) {
-        int size = preferred;
-        var offset = slots.allocate(size);
-        if (offset.isEmpty()) {
-            size = Maglev.compactSize(backends, maglevTableSize);
-            offset = slots.allocate(size);
+    /** Writes one Maglev table of {@code size} slots at {@code offset}; returns the number of slots that changed. */
+    private int writeTable(MemorySegment table, int offset, int size, List<BackendVal> bes, long seed) {
+        int[] maglev = Maglev.table(bes.stream().map(BackendVal::name).toList(), size, seed);
+        int[] ids = bes.stream().mapToInt(backendIds::get).toArray();
+        MemorySegment range = table.asSlice((long) offset * Integer.BYTES, (long) size * Integer.BYTES);
+        int[] current = range.toArray(ValueLayout.JAVA_INT);
+        int[] next = new int[size];
+        int differ = 0;
+        for (int i = 0; i < next.length; i++) {
+            next[i] = maglev[i] == Maglev.NONE ? 0 : ids[maglev[i]];
+            differ += next[i] != current[i] ? 1 : 0;
         }
-        if (offset.isEmpty()) {
-            throw new BpfException("service " + sk.vip().getHostAddress() + ":" + sk.port() + ": Maglev table memory is full ("
-                    + slots.capacity() + " slots, " + slots.freeSlots() + " free); use a smaller Maglev table size "
-                    + "or fewer LoadBalancer service ports on this node");
+        if (differ > 0) {
+            // Slots that do not change are rewritten with the value they hold: invisible to packets.
+            MemorySegment.copy(next, 0, range, ValueLayout.JAVA_INT, 0, next.length);
         }
-        return new SvcEntry(offset.getAsInt(), size, 0);
+        return differ;
+    }
+
+    private int addSourceRanges(DsrDatapath dp, Map<SvcKey, Desired> want) {
+        int changes = 0;
+        for (Map.Entry<SvcKey, Desired> w : want.entrySet()) {
+            Set<Cidr> have = ranges.getOrDefault(w.getKey(), Set.of());
+            for (Cidr c : w.getValue().ranges()) {
+                if (!have.contains(c)) {
+                    updateRange(dp, w.getKey(), c, true);
+                    ranges.computeIfAbsent(w.getKey(), k -> new HashSet<>()).add(c);
+                    changes++;
+                }
+            }
+        }
+        return changes;
+    }
+
+    private int removeSourceRanges(DsrDatapath dp, Map<SvcKey, Desired> want) {
+        int changes = 0;
+        for (Map.Entry<SvcKey, Set<Cidr>> r : new ArrayList<>(ranges.entrySet())) {
+            Desired d = want.get(r.getKey());
+            Set<Cidr> keep = d == null ? Set.of() : d.ranges();
+            for (Cidr c : List.copyOf(r.getValue())) {
+                if (!keep.contains(c)) {
+                    updateRange(dp, r.getKey(), c, false);
+                    r.getValue().remove(c);
+                    changes++;
+                }
+            }
+            if (r.getValue().isEmpty()) {
+                ranges.remove(r.getKey());
+            }
+        }
+        return changes;
+    }
+
+    private static void updateRange(DsrDatapath dp, SvcKey sk, Cidr c, boolean add) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment key = a.allocate(BpfLayout.SRC_RANGE_KEY_SIZE, 4);
+            BpfLayout.srcRangeKey(key, sk.vip(), sk.port(), sk.proto(), c.network(), c.length());
+            BpfMap map = dp.map(DsrDatapath.SOURCE_RANGES);
+            if (add) {
+                MemorySegment one = a.allocate(4, 4);
+                one.set(BpfLayout.HOST32, 0, 1);
+                map.update(key, one);
+            } else {
+                map.delete(key);
+            }
+        }
     }
 
     @Override
@@ -379,6 +528,14 @@ public final class DsrProgrammer implements ModeProgrammer {
                 out.append(": no backends (packets dropped, counted as noBackend)\n");
                 continue;
             }
+            Desired d = desiredOf(s);
+            if (!d.ranges().isEmpty()) {
+                out.append(", only from ").append(String.join(" ", s.policy().sourceRanges().stream().map(Cidr::toString).toList()))
+                        .append(" (others dropped, counted as notInSourceRanges)");
+            }
+            if (s.policy().affinity()) {
+                out.append(", session affinity by client address");
+            }
             int[] maglev = Maglev.table(bes.stream().map(BackendVal::name).toList(), maglevTableSize, desired.hashSeed());
             int[] counts = new int[bes.size()];
             for (int i : maglev) {
@@ -388,6 +545,12 @@ public final class DsrProgrammer implements ModeProgrammer {
             for (int i = 0; i < bes.size(); i++) {
                 out.append("  backend ").append(bes.get(i).name()).append(bes.get(i).local() ? " (this node, no option)" : "")
                         .append(": ").append(counts[i]).append(" of ").append(maglevTableSize).append(" slots\n");
+            }
+            if (d.tables().draining()) {
+                List<BackendVal> draining = d.tables().established().stream().filter(b -> !bes.contains(b)).toList();
+                for (BackendVal b : draining) {
+                    out.append("  backend ").append(b.name()).append(": terminating, established connections only\n");
+                }
             }
         }
         return out.toString();
@@ -407,9 +570,21 @@ public final class DsrProgrammer implements ModeProgrammer {
             MemorySegment key = MemorySegment.ofArray(k);
             MemorySegment val = MemorySegment.ofArray(v);
             inKernel.put(new SvcKey(BpfLayout.getAddr(key, 0), BpfLayout.u16(key, 4), key.get(ValueLayout.JAVA_BYTE, 6)),
-                    new SvcEntry(val.get(BpfLayout.HOST32, 0), val.get(BpfLayout.HOST32, 4), val.get(BpfLayout.HOST32, 8)));
+                    svcEntry(val));
         });
-        return !inKernel.equals(services);
+        return !inKernel.equals(services) || !sourceRangesIn(dp).equals(ranges);
+    }
+
+    /** What lb_source_ranges holds: service -> allowed client prefixes. */
+    private static Map<SvcKey, Set<Cidr>> sourceRangesIn(DsrDatapath dp) {
+        Map<SvcKey, Set<Cidr>> out = new HashMap<>();
+        dp.map(DsrDatapath.SOURCE_RANGES).forEach((k, v) -> {
+            MemorySegment key = MemorySegment.ofArray(k);
+            SvcKey sk = new SvcKey(BpfLayout.getAddr(key, 4), BpfLayout.u16(key, 8), key.get(ValueLayout.JAVA_BYTE, 10));
+            int length = key.get(BpfLayout.HOST32, 0) - BpfLayout.SRC_RANGE_SVC_BITS;
+            out.computeIfAbsent(sk, x -> new HashSet<>()).add(new Cidr(BpfLayout.getAddr(key, 12), length));
+        });
+        return out;
     }
 
     @Override
@@ -432,6 +607,7 @@ public final class DsrProgrammer implements ModeProgrammer {
         services.clear();
         backendIds.clear();
         built.clear();
+        ranges.clear();
         if (!libbpfPresent()) {
             return;
         }

@@ -42,4 +42,14 @@ class SlimStoreTest {
         assertThat(slim.endpointSlices().getFirst().getEndpoints().getFirst().getTargetRef()).isNull();
         assertThat(slim.endpointSlices().getFirst().getMetadata().getLabels()).containsOnlyKeys(NodeStateBuilder.SERVICE_NAME_LABEL);
     }
+
+    @Test
+    void aServiceKeepsItsSourceRangeAnnotationWhichTheDesiredStateReads() throws Exception {
+        Files.writeString(dir.resolve("web.yaml"), LabObjects.service("web", "172.16.20.16", false, LabObjects.webPorts(),
+                List.of(LabObjects.Ep.ready("w1p1"))));
+        var svc = new StateDirSource(dir).read().services().getFirst();
+        svc.getMetadata().setAnnotations(Map.of("a", "b", NodeStateBuilder.SOURCE_RANGES_ANNOTATION, "10.0.1.0/24"));
+        assertThat(SlimStore.slim(svc).getMetadata().getAnnotations())
+                .containsExactly(Map.entry(NodeStateBuilder.SOURCE_RANGES_ANNOTATION, "10.0.1.0/24"));
+    }
 }

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.lbmode.crds.cluster.v1.ForwardMode;
 import io.lbmode.datapath.model.Addresses;
 import io.lbmode.datapath.model.Backend;
+import io.lbmode.datapath.model.Cidr;
 import io.lbmode.datapath.model.NodeInfo;
 import io.lbmode.datapath.model.NodeState;
 import io.lbmode.datapath.model.Protocol;
@@ -83,6 +84,57 @@ class DsrUnitTest {
     }
 
     @Test
+    void sourceRangeKeyIsTheServiceKeyThenTheClientPrefix() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment key = a.allocate(BpfLayout.SRC_RANGE_KEY_SIZE);
+            BpfLayout.srcRangeKey(key, Addresses.ipv4("172.16.20.16"), 80, BpfLayout.PROTO_TCP, Addresses.ipv4("203.0.113.0"), 24);
+            // dsr.h: 58 00 00 00 | ac 10 14 10 00 50 06 00 | cb 00 71 00 (prefixlen 64 + 24, host order)
+            assertThat(HexFormat.of().formatHex(key.toArray(ValueLayout.JAVA_BYTE)))
+                    .isEqualTo("58000000" + "ac101410" + "0050" + "06" + "00" + "cb007100");
+        }
+    }
+
+    static Backend be(String ip, String node) {
+        return new Backend(Addresses.ipv4(ip), 8080, node, false);
+    }
+
+    static ServicePort port(Protocol proto, List<Backend> ready, List<Backend> draining, ServicePort.Policy policy) {
+        return new ServicePort("default", "web", "", proto, Addresses.ipv4("172.16.20.16"), 80, false, ready, draining, policy);
+    }
+
+    @Test
+    void flagsFollowTheServicePolicy() {
+        List<Backend> ready = List.of(be("10.244.1.2", "w1"), be("10.244.2.2", "w2"));
+        assertThat(DsrProgrammer.desiredOf(port(Protocol.TCP, ready, List.of(), ServicePort.Policy.OPEN)).flags()).isZero();
+        var ranged = DsrProgrammer.desiredOf(port(Protocol.TCP, ready, List.of(),
+                new ServicePort.Policy(List.of(Cidr.parse("203.0.113.0/24").orElseThrow()), 0)));
+        assertThat(ranged.flags()).isEqualTo(BpfLayout.SVC_F_SOURCE_RANGES);
+        assertThat(ranged.ranges()).containsExactly(Cidr.parse("203.0.113.0/24").orElseThrow());
+        assertThat(DsrProgrammer.desiredOf(port(Protocol.UDP, ready, List.of(), new ServicePort.Policy(List.of(), 10800))).flags())
+                .isEqualTo(BpfLayout.SVC_F_AFFINITY);
+    }
+
+    @Test
+    void whileAnEndpointDrainsTheEstablishedTableIsTheOneTheServiceHadBefore() {
+        Backend a = be("10.244.1.2", "w1");
+        Backend b = be("10.244.2.2", "w2");
+        Backend c = be("10.244.2.3", "w2");
+        var before = DsrProgrammer.desiredOf(port(Protocol.TCP, List.of(a, b, c), List.of(), ServicePort.Policy.OPEN));
+        var draining = DsrProgrammer.desiredOf(port(Protocol.TCP, List.of(a, c), List.of(b), ServicePort.Policy.OPEN));
+        assertThat(before.tables().draining()).isFalse();
+        assertThat(draining.flags() & BpfLayout.SVC_F_DRAINING).isNotZero();
+        assertThat(draining.tables().fresh()).extracting(DsrProgrammer.BackendVal::name).containsExactly("10.244.1.2:8080", "10.244.2.3:8080");
+        assertThat(draining.tables().established()).as("same backends, same order: the same Maglev table")
+                .isEqualTo(before.tables().fresh());
+        // UDP has no handshake to tell new flows from old ones: datagrams stop going to the draining endpoint at once
+        var udp = DsrProgrammer.desiredOf(port(Protocol.UDP, List.of(a, c), List.of(b), ServicePort.Policy.OPEN));
+        assertThat(udp.tables().draining()).isFalse();
+        assertThat(udp.flags() & BpfLayout.SVC_F_DRAINING).isZero();
+        // no ready endpoint left: nothing to drain towards (the model lists the serving ones as backends then)
+        assertThat(DsrProgrammer.desiredOf(port(Protocol.TCP, List.of(), List.of(b), ServicePort.Policy.OPEN)).tables().draining()).isFalse();
+    }
+
+    @Test
     void slotAllocatorReusesAndMergesFreedRanges() {
         SlotAllocator s = new SlotAllocator(1000);
         int a = s.allocate(251).orElseThrow();
@@ -116,6 +168,12 @@ class DsrUnitTest {
                 .contains("backend 10.244.0.2:8080 (this node, no option)")
                 .contains("backend 10.244.1.2:8080: ")
                 .contains("no backends (packets dropped, counted as noBackend)");
+        String policies = new DsrProgrammer("eth0", Path.of("/nonexistent"), 251).render(new NodeState(ForwardMode.DSR, node, 7, List.of(
+                port(Protocol.TCP, List.of(be("10.244.1.2", "w1")), List.of(be("10.244.2.2", "w2")),
+                        new ServicePort.Policy(List.of(Cidr.parse("203.0.113.0/24").orElseThrow()), 10800)))));
+        assertThat(policies).contains("only from 203.0.113.0/24 (others dropped, counted as notInSourceRanges)")
+                .contains("session affinity by client address")
+                .contains("backend 10.244.2.2:8080: terminating, established connections only");
         Matcher m = Pattern.compile(": (\\d+) of 251 slots").matcher(text);
         int total = 0;
         while (m.find()) {

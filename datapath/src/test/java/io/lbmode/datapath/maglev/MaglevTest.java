@@ -102,6 +102,21 @@ class MaglevTest {
         assertThatThrownBy(() -> Maglev.table(List.of("a", "a"), 251, SEED)).hasMessageContaining("distinct");
     }
 
+    /**
+     * Every LB node must compute the same table, whatever lbmode version it runs (a rolling update mixes them): the
+     * checksums were taken from the first release's implementation, which computed each probe with the formula
+     * {@code (offset + j * skip) % M}.
+     */
+    @Test
+    void tablesAreTheSameAsTheFirstReleasesSlotForSlot() {
+        int[][] golden = {{1, 251, -136027297}, {1, 16381, 680716191}, {3, 251, 84734411}, {3, 16381, -1057118175},
+                {7, 251, -1560218755}, {7, 16381, 86922875}, {100, 251, -283031364}, {100, 16381, 1172033837}};
+        for (int[] g : golden) {
+            assertThat(Arrays.hashCode(Maglev.table(backends(g[0]), g[1], SEED))).as("%d backends, M %d", g[0], g[1])
+                    .isEqualTo(g[2]);
+        }
+    }
+
     @Test
     void compactSizeKeepsMAbove100TimesBackends() {
         assertThat(Maglev.compactSize(1, 16381)).isEqualTo(251);

@@ -117,10 +117,15 @@ public final class KubeProxyComparison {
         }
     }
 
+    /** Distinguishes this run's endpoint addresses from an earlier run's on the same Services. */
+    private static final int RUN = (int) (System.currentTimeMillis() / 1000 % 250);
+
     /** Replaces the first endpoint of one Service's slice by a new address: ms until each kernel has it. */
     static double[] change(KubernetesClient client, int n, int c, Monitor mp, Monitor ma) throws InterruptedException {
         int svc = (int) (((c + 1) * 7919L) % n);
-        String fresh = c < 0 ? "10.198.0.1" : "10.199." + (c / 250) + "." + (c % 250 + 1);
+        // Addresses of this run only: a run on a kept control plane (BENCH_KEEP_KUBE) writing the previous run's
+        // address would change nothing, and no watch event would come.
+        String fresh = c < 0 ? "10.198." + RUN + ".1" : "10." + (200 + c / 250) + "." + RUN + "." + (c % 250 + 1);
         EndpointSlice slice = client.discovery().v1().endpointSlices().inNamespace(NS).withName("s" + svc + "-1").get();
         slice.getEndpoints().get(0).setAddresses(List.of(fresh));
         if (mp != null) {

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.lbmode.crds.cluster.v1.ForwardMode;
 import io.lbmode.datapath.model.Addresses;
 import io.lbmode.datapath.model.Backend;
+import io.lbmode.datapath.model.Cidr;
 import io.lbmode.datapath.model.NodeInfo;
 import io.lbmode.datapath.model.NodeState;
 import io.lbmode.datapath.model.Protocol;
@@ -40,6 +41,7 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -64,6 +66,10 @@ import org.junit.jupiter.api.TestMethodOrder;
  *       w1p1:8181 (nothing listens: reset)</li>
  *   <li>172.16.20.17 TCP/UDP 9000 -> w1p1, w2p1, w2p2 :9000 ({@link PodServer}); UDP 53 -> the same pods :8080</li>
  *   <li>172.16.20.18 TCP/UDP 9000 -> lbp1:9000, a pod on the LB node itself</li>
+ *   <li>172.16.20.19 TCP/UDP 9000 -> the pool of .17, {@code loadBalancerSourceRanges} {@link #ranges19}</li>
+ *   <li>172.16.20.20 TCP 9000 -> the pool of .17 with {@code sessionAffinity: ClientIP}</li>
+ *   <li>172.16.20.21 TCP 9000 -> {@link #pool21} ready, {@link #draining21} serving but terminating</li>
+ *   <li>172.16.20.22 UDP 9000 -> w1p1:9000, UDP 9100 -> w1p1:9100 (nothing listens: ICMP port unreachable)</li>
  * </ul>
  */
 @Tag("lab")
@@ -73,6 +79,11 @@ class DsrLabTest {
     static final String VIP16 = "172.16.20.16";
     static final String VIP17 = "172.16.20.17";
     static final String VIP18 = "172.16.20.18";
+    static final String VIP19 = "172.16.20.19";
+    static final String VIP20 = "172.16.20.20";
+    static final String VIP21 = "172.16.20.21";
+    static final String VIP22 = "172.16.20.22";
+    static final List<String> POOL = List.of("w1p1", "w2p1", "w2p2");
     static final int PORT = 9000;
     static final long SEED = 0x1b5d_2026L;
     static final String LB_POD = "lbp1";
@@ -85,7 +96,10 @@ class DsrLabTest {
     final Map<String, Netns> ns = new HashMap<>();
     final Map<String, DsrProgrammer> programmers = new LinkedHashMap<>();
     final List<PodServer> servers = new ArrayList<>();
-    List<String> pool17 = List.of("w1p1", "w2p1", "w2p2");
+    List<String> pool17 = POOL;
+    List<Cidr> ranges19 = List.of(cidr("10.0.1.0/24"));
+    List<String> pool21 = POOL;
+    List<String> draining21 = List.of();
 
     @BeforeAll
     void setUp() throws Exception {
@@ -194,6 +208,17 @@ class DsrLabTest {
                 pods.stream().map(p -> backend(p, podPort, node)).toList());
     }
 
+    static ServicePort svc(String name, Protocol proto, String vip, List<String> pods, List<String> draining, String node,
+                           ServicePort.Policy policy) {
+        return new ServicePort("default", name, "", proto, Addresses.ipv4(vip), PORT, false,
+                pods.stream().map(p -> backend(p, PORT, node)).toList(), draining.stream().map(p -> backend(p, PORT, node)).toList(),
+                policy);
+    }
+
+    static Cidr cidr(String text) {
+        return Cidr.parse(text).orElseThrow();
+    }
+
     NodeState state(String node) {
         List<ServicePort> s = List.of(
                 svc("web", Protocol.TCP, VIP16, 80, List.of("w1p1"), Lab.POD_PORT, node),
@@ -202,7 +227,14 @@ class DsrLabTest {
                 svc("pool-udp", Protocol.UDP, VIP17, PORT, pool17, PORT, node),
                 svc("dns", Protocol.UDP, VIP17, 53, pool17, Lab.POD_PORT, node),
                 svc("local", Protocol.TCP, VIP18, PORT, List.of(LB_POD), PORT, node),
-                svc("local-udp", Protocol.UDP, VIP18, PORT, List.of(LB_POD), PORT, node));
+                svc("local-udp", Protocol.UDP, VIP18, PORT, List.of(LB_POD), PORT, node),
+                svc("ranged", Protocol.TCP, VIP19, POOL, List.of(), node, new ServicePort.Policy(ranges19, 0)),
+                svc("ranged-udp", Protocol.UDP, VIP19, POOL, List.of(), node, new ServicePort.Policy(ranges19, 0)),
+                svc("sticky", Protocol.TCP, VIP20, POOL, List.of(), node,
+                        new ServicePort.Policy(List.of(), ServicePort.Policy.DEFAULT_AFFINITY_SECONDS)),
+                svc("drain", Protocol.TCP, VIP21, pool21, draining21, node, ServicePort.Policy.OPEN),
+                svc("mtu", Protocol.UDP, VIP22, PORT, List.of("w1p1"), PORT, node),
+                svc("closed-udp", Protocol.UDP, VIP22, 9100, List.of("w1p1"), 9100, node));
         return new NodeState(ForwardMode.DSR, new NodeInfo(node, Addresses.ipv4(Lab.NODE_IPS.get(node))), SEED, s);
     }
 
@@ -605,6 +637,215 @@ class DsrLabTest {
         lbNs.run(lb::repair);
         assertThat(lbNs.call(lb::drifted)).isFalse();
         assertThat(who(who(VIP17), "after repair").group(2)).isEqualTo(Lab.CLIENT_IP);
+        // someone removes the source range that lets the client reach 172.16.20.19:9000/tcp
+        exec(Lab.LB, "bpftool", "map", "delete", "pinned", DsrDatapath.pinDir(lab.bpffs(Lab.LB)).resolve(DsrDatapath.SOURCE_RANGES).toString(),
+                "key", "hex", "58", "00", "00", "00", "ac", "10", "14", "13", "23", "28", "06", "00", "0a", "00", "01", "00");
+        assertThat(lbNs.call(lb::drifted)).as("a source range missing").isTrue();
+        lbNs.run(lb::repair);
+        assertThat(lbNs.call(lb::drifted)).isFalse();
+        assertThat(who(who(VIP19), "source range repaired").group(2)).isEqualTo(Lab.CLIENT_IP);
+    }
+
+    /** Connects from the client within {@code timeoutMs}; false when nothing answered (the SYN was dropped). */
+    boolean connects(String vip, int port, int timeoutMs) throws Exception {
+        return ns.get(Lab.CLIENT).call(() -> {
+            try (Socket c = new Socket()) {
+                c.connect(new InetSocketAddress(vip, port), timeoutMs);
+                return true;
+            } catch (java.net.SocketTimeoutException e) {
+                return false;
+            }
+        });
+    }
+
+    long drops(String node, DropReason reason) {
+        return dp(node).drops().get(reason);
+    }
+
+    @Test
+    @Order(16)
+    void sourceRangesAdmitClientsInsideAndDropOthersWithTheirOwnReason() throws Exception {
+        long refused = drops(Lab.LB, DropReason.NOT_IN_SOURCE_RANGES);
+        // 10.0.1.0/24 holds the client
+        assertThat(who(who(VIP19), "client inside the range").group(2)).isEqualTo(Lab.CLIENT_IP);
+        assertThat(who(udp(VIP19, PORT, 0, 8), "udp inside the range").group(2)).isEqualTo(Lab.CLIENT_IP);
+        assertThat(drops(Lab.LB, DropReason.NOT_IN_SOURCE_RANGES)).isEqualTo(refused);
+
+        ranges19 = List.of(cidr("203.0.113.0/24"));
+        applyAll();
+        assertThat(connects(VIP19, PORT, 1000)).as("TCP from outside the range").isFalse();
+        assertThatThrownBy(() -> udp(VIP19, PORT, 0, 8)).as("UDP from outside the range").isInstanceOf(java.net.SocketTimeoutException.class);
+        assertThat(drops(Lab.LB, DropReason.NOT_IN_SOURCE_RANGES)).as("refused packets counted").isGreaterThanOrEqualTo(refused + 2);
+        assertThat(programmers.get(Lab.LB).dropCounters()).containsKey("notInSourceRanges");
+        assertThat(who(who(VIP17), "a service without ranges").group(2)).isEqualTo(Lab.CLIENT_IP);
+
+        // a longer prefix inside another range list: the client's own /32
+        ranges19 = List.of(cidr("203.0.113.0/24"), cidr(Lab.CLIENT_IP + "/32"));
+        applyAll();
+        assertThat(who(who(VIP19), "client's /32 allowed").group(2)).isEqualTo(Lab.CLIENT_IP);
+        ranges19 = List.of(cidr("10.0.1.0/24"));
+        applyAll();
+        assertThat(who(who(VIP19), "back to the client's /24").group(2)).isEqualTo(Lab.CLIENT_IP);
+    }
+
+    @Test
+    @Order(17)
+    void clientIpAffinitySendsEveryConnectionOfAClientToOnePodThroughAnyLbNode() throws Exception {
+        Set<String> sticky = new TreeSet<>();
+        Set<String> spread = new TreeSet<>();
+        for (int i = 0; i < 20; i++) {
+            sticky.add(who(who(VIP20), "affinity").group(1));
+            spread.add(who(who(VIP17), "no affinity").group(1));
+        }
+        System.out.printf("20 connections from one client: with ClientIP affinity %s, without %s%n", sticky, spread);
+        assertThat(sticky).as("pods that served the affinity service").hasSize(1);
+        assertThat(spread).as("pods that served the service without affinity").hasSizeGreaterThan(1);
+        exec(Lab.ROUTER, "ip", "route", "replace", "172.16.20.0/24", "via", Lab.NODE_IPS.get(Lab.W2));
+        try {
+            for (int i = 0; i < 10; i++) {
+                assertThat(who(who(VIP20), "affinity through w2").group(1)).as("pod through another LB node").isEqualTo(sticky.iterator().next());
+            }
+        } finally {
+            exec(Lab.ROUTER, "ip", "route", "replace", "172.16.20.0/24", "via", Lab.NODE_IPS.get(Lab.LB));
+        }
+    }
+
+    /** Pods serving 30 new connections to VIP21; every connection must work. */
+    Set<String> newConnections21() throws Exception {
+        Set<String> pods = new TreeSet<>();
+        for (int i = 0; i < 30; i++) {
+            Matcher m = who(who(VIP21), "new connection " + i);
+            assertThat(m.group(2)).isEqualTo(Lab.CLIENT_IP);
+            pods.add(m.group(1));
+        }
+        return pods;
+    }
+
+    long handoffs() {
+        return Lab.NODES.stream().mapToLong(n -> dp(n).event(DsrEvent.HANDOFF)).sum();
+    }
+
+    /**
+     * Reads a body of {@link PodServer#BLOCK} repetitions until {@code stop}; returns "bytes sha256" of what arrived
+     * (throws when the connection breaks).
+     */
+    static CompletableFuture<String> readUntil(InputStream in, AtomicLong received, AtomicBoolean stop) {
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                MessageDigest d = MessageDigest.getInstance("SHA-256");
+                byte[] buf = new byte[1 << 16];
+                while (!stop.get()) {
+                    int r = in.read(buf);
+                    if (r < 0) {
+                        throw new IOException("the download ended early, after " + received.get() + " bytes");
+                    }
+                    d.update(buf, 0, r);
+                    received.addAndGet(r);
+                }
+                return received.get() + " " + HexFormat.of().formatHex(d.digest());
+            } catch (Exception e) {
+                throw new RuntimeException("download broke after " + received.get() + " bytes: " + e, e);
+            }
+        }, r -> Thread.ofPlatform().daemon().name("download").start(r)); // not the common pool: Lab.exec needs it
+    }
+
+    @Test
+    @Order(18)
+    void aTerminatingPodKeepsItsConnectionsGetsNoNewOnesAndEveryLbNodeAgrees() throws Exception {
+        Socket s = ns.get(Lab.CLIENT).call(() -> {
+            Socket c = new Socket();
+            c.connect(new InetSocketAddress(VIP21, PORT), 3000);
+            c.setSoTimeout(15_000);
+            return c;
+        });
+        try (s) {
+            // a download far longer than this test (64 KiB every 20 ms)
+            s.getOutputStream().write(("whoslow " + (64L << 30) + "\n").getBytes(StandardCharsets.US_ASCII));
+            InputStream in = s.getInputStream();
+            StringBuilder line = new StringBuilder();
+            for (int c = in.read(); c != '\n'; c = in.read()) {
+                line.append((char) c);
+            }
+            String pod = who(line.toString(), "the download's pod").group(1);
+            AtomicLong received = new AtomicLong();
+            AtomicBoolean stop = new AtomicBoolean();
+            CompletableFuture<String> download = readUntil(in, received, stop);
+            Await.until("the first MiB of the download", () -> received.get() >= 1 << 20);
+
+            // the pod starts terminating: serving, but not ready
+            pool21 = POOL.stream().filter(p -> !p.equals(pod)).toList();
+            draining21 = List.of(pod);
+            Applied drainStart = applyAll().get(Lab.LB);
+            // more than the client's largest receive window (tcp_rmem 6 MiB): the pod must be getting its ACKs
+            long before = received.get();
+            Await.until("the download goes on", () -> received.get() >= before + (8 << 20));
+            long handoffs = handoffs();
+            Set<String> viaLb = newConnections21();
+            System.out.printf("draining %s: the LB node wrote %d entries/slots in %d ms; new connections went to %s; "
+                    + "%d packets handed off by workers%n", pod, drainStart.changes(), drainStart.took().toMillis(), viaLb,
+                    handoffs() - handoffs);
+            assertThat(viaLb).as("new connections avoid the terminating pod").doesNotContain(pod).isNotEmpty();
+            assertThat(handoffs()).as("new connections whose slot the terminating pod held in the established table")
+                    .isGreaterThan(handoffs);
+
+            // another LB node (after a failover) decides the same for the running download and for new connections:
+            // one where the terminating pod runs (it checks its own reverse entries) and one where it does not
+            for (String lbNode : List.of(Lab.W1, Lab.W2)) {
+                exec(Lab.ROUTER, "ip", "route", "replace", "172.16.20.0/24", "via", Lab.NODE_IPS.get(lbNode));
+                try {
+                    long balanced = dp(lbNode).event(DsrEvent.LB_FORWARDED) + dp(lbNode).event(DsrEvent.LB_LOCAL);
+                    assertThat(newConnections21()).as("new connections through %s", lbNode).doesNotContain(pod);
+                    long atFailover = received.get();
+                    Await.until("the download goes on through " + lbNode, () -> received.get() >= atFailover + (1 << 20));
+                    assertThat(dp(lbNode).event(DsrEvent.LB_FORWARDED) + dp(lbNode).event(DsrEvent.LB_LOCAL))
+                            .as("%s did the load balancing", lbNode).isGreaterThan(balanced + 30);
+                } finally {
+                    exec(Lab.ROUTER, "ip", "route", "replace", "172.16.20.0/24", "via", Lab.NODE_IPS.get(Lab.LB));
+                }
+            }
+
+            // a restarted programmer (a new agent on the LB node) finds exactly these tables
+            programmers.get(Lab.LB).close();
+            programmers.put(Lab.LB, new DsrProgrammer("eth0", lab.bpffs(Lab.LB), 16381));
+            Applied again = ns.get(Lab.LB).call(() -> programmers.get(Lab.LB).apply(state(Lab.LB)));
+            assertThat(again.changes()).as("entries a fresh programmer rewrote while a pod drains").isZero();
+            long atRestart = received.get();
+            Await.until("the download goes on after the restart", () -> received.get() >= atRestart + (1 << 20));
+
+            stop.set(true);
+            String[] got = download.get(30, TimeUnit.SECONDS).split(" ");
+            assertThat(got[1]).as("the %s bytes from the terminating pod", got[0]).isEqualTo(PodServer.expectedHash(Long.parseLong(got[0])));
+        } finally {
+            // the pod is gone
+            draining21 = List.of();
+            applyAll();
+        }
+        assertThat(newConnections21()).hasSize(2);
+        pool21 = POOL;
+        applyAll();
+    }
+
+    @Test
+    @Order(19)
+    void icmpErrorsFromPodsReachTheClientAsErrorsAboutTheVip() throws Exception {
+        // nothing listens on w1p1:9100: the pod's port unreachable must reach the client's connected socket
+        assertThatThrownBy(() -> udp(VIP22, 9100, 0, 8)).as("connected UDP socket to VIP:9100")
+                .isInstanceOf(java.net.PortUnreachableException.class);
+
+        // a smaller MTU between w1 and its pod: w1 answers fragmentation-needed about the packet to the pod; the client
+        // must learn the path MTU of the VIP
+        exec(Lab.CLIENT, "ip", "route", "flush", "cache");
+        exec(Lab.W1, "ip", "link", "set", "p-w1p1", "mtu", "1400");
+        exec("w1p1", "ip", "link", "set", "eth0", "mtu", "1400");
+        try {
+            assertThat(who(udp(VIP22, PORT, 0, 1300), "fits").group(1)).isEqualTo("w1p1");
+            assertThatThrownBy(() -> udp(VIP22, PORT, 0, 1450)).as("1478 bytes over a 1400-byte link").isInstanceOf(IOException.class);
+            assertThat(exec(Lab.CLIENT, "ip", "route", "get", VIP22)).as("client's path MTU to the VIP").contains("mtu 1400");
+        } finally {
+            exec("w1p1", "ip", "link", "set", "eth0", "mtu", "1500");
+            exec(Lab.W1, "ip", "link", "set", "p-w1p1", "mtu", "1500");
+            exec(Lab.CLIENT, "ip", "route", "flush", "cache");
+        }
     }
 
     @Test

@@ -18,7 +18,8 @@ import java.util.Random;
 /**
  * A test backend in a pod namespace, on TCP and UDP {@code port}. TCP: one command line per connection:
  * {@code who} (answers {@code pod=NAME client=IP:PORT}), {@code bytes N} (N bytes of {@link #payload}),
- * {@code slow N} (the same, 64 KiB every 20 ms: a long download), {@code rst} (answers, then closes with a reset).
+ * {@code slow N} (the same, 64 KiB every 20 ms: a long download), {@code whoslow N} (the {@code who} line, then
+ * {@code slow N}: a long download that says which pod serves it), {@code rst} (answers, then closes with a reset).
  * UDP: every datagram is answered with {@code pod=NAME client=IP:PORT}.
  */
 final class PodServer implements AutoCloseable {
@@ -68,9 +69,12 @@ final class PodServer implements AutoCloseable {
             String[] cmd = line.trim().split(" ");
             switch (cmd[0]) {
                 case "who" -> out.write(who(c.getInetAddress().getHostAddress(), c.getPort()));
-                case "bytes", "slow" -> {
+                case "bytes", "slow", "whoslow" -> {
                     long n = Long.parseLong(cmd[1]);
-                    boolean slow = cmd[0].equals("slow");
+                    boolean slow = !cmd[0].equals("bytes");
+                    if (cmd[0].equals("whoslow")) {
+                        out.write(who(c.getInetAddress().getHostAddress(), c.getPort()));
+                    }
                     for (long sent = 0; sent < n; ) {
                         int chunk = (int) Math.min(slow ? 64 * 1024 : BLOCK.length, n - sent);
                         int from = (int) (sent % BLOCK.length);
