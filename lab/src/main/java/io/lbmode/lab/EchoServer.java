@@ -12,7 +12,9 @@ import java.util.concurrent.Executors;
 /**
  * The lab's pod: answers HTTP {@code GET /} and every UDP datagram on the same port with
  * {@code pod=NAME client=IP:PORT}, the address the pod saw (what SNAT hides and DSR keeps).
- * {@code GET /bytes/N} returns N bytes (for byte counts on the LB node).
+ * {@code GET /bytes/N} returns N bytes (for byte counts on the LB node). {@code GET /stream/MS} writes one such line every
+ * {@code MS} milliseconds, numbered, until the client closes the connection: a long-running TCP flow whose every
+ * line names the pod that serves it (failover tests).
  *
  * <p>usage: {@code EchoServer NAME PORT}
  */
@@ -38,6 +40,21 @@ public final class EchoServer {
                     }
                 }
                 return;
+            }
+            if (path.startsWith("/stream/")) {
+                long every = Long.parseLong(path.substring("/stream/".length()));
+                ex.getResponseHeaders().set("Content-Type", "text/plain");
+                ex.sendResponseHeaders(200, 0); // chunked, no end
+                try (OutputStream out = ex.getResponseBody()) {
+                    for (long seq = 0; ; seq++) {
+                        out.write(("pod=" + name + " client=" + peer.getAddress().getHostAddress() + ":" + peer.getPort()
+                                + " seq=" + seq + "\n").getBytes(StandardCharsets.UTF_8));
+                        out.flush();
+                        Thread.sleep(every);
+                    }
+                } catch (IOException | InterruptedException e) {
+                    return; // the client went away
+                }
             }
             byte[] body = ("pod=" + name + " client=" + peer.getAddress().getHostAddress() + ":" + peer.getPort() + "\n")
                     .getBytes(StandardCharsets.UTF_8);

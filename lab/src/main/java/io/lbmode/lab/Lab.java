@@ -207,6 +207,27 @@ public final class Lab implements AutoCloseable {
         sh("ip", "-n", ns(b), "link", "set", ifB, "up");
     }
 
+    /**
+     * Adds a node to the running lab, built like the others: {@code eth0} on the router's node-network bridge with
+     * {@code ip}/24, the router as default gateway, routes to the workers' pod ranges, its own state dir and bpffs (a
+     * second LB node for failover). {@link #close()} removes it with the rest.
+     */
+    public void addNode(String node, String ip) throws IOException, InterruptedException {
+        sh("ip", "netns", "add", ns(node));
+        sh("ip", "-n", ns(node), "link", "set", "lo", "up");
+        veth(node, "eth0", ROUTER, "to-" + node);
+        sh("ip", "-n", ns(ROUTER), "link", "set", "to-" + node, "master", "br0");
+        sh("ip", "-n", ns(node), "addr", "add", ip + "/24", "dev", "eth0");
+        sh("ip", "-n", ns(node), "route", "add", "default", "via", ROUTER_NODE_IP);
+        sysctls(node);
+        Files.createDirectories(stateDir(node));
+        Files.createDirectories(bpffs(node));
+        sh("mount", "-t", "bpf", "bpf", bpffs(node).toString());
+        for (String worker : List.of(W1, W2)) {
+            sh("ip", "-n", ns(node), "route", "add", POD_CIDRS.get(worker), "via", NODE_IPS.get(worker));
+        }
+    }
+
     /** Routes a VIP to another node than the LB node (e.g. the node with the local endpoint, for externalTrafficPolicy Local). */
     public void routeVip(String vip, String node) throws IOException, InterruptedException {
         sh("ip", "-n", ns(ROUTER), "route", "replace", vip + "/32", "via", NODE_IPS.get(node));
@@ -378,6 +399,14 @@ public final class Lab implements AutoCloseable {
     public record ExecResult(int exitCode, String stdout, String stderr) {
         public boolean ok() {
             return exitCode == 0;
+        }
+
+        /** This result when the command succeeded, else an error naming {@code what} and the command's stderr. */
+        public ExecResult ok(String what) throws IOException {
+            if (exitCode != 0) {
+                throw new IOException(what + " failed (exit " + exitCode + "): " + (stderr.isBlank() ? stdout : stderr).strip());
+            }
+            return this;
         }
     }
 

@@ -61,13 +61,18 @@ public final class LabDemo {
      * @param mbPerSecond throughput of large responses, median
      * @param rpsVsDirect {@code rps} relative to the direct column's
      * @param mbpsVsDirect {@code mbPerSecond} relative to the direct column's
+     * @param vipArp      which node answered ARP for the VIP while this column was measured ("" for the direct path
+     *                    and where the VIP is routed statically)
      */
     public record Column(String name, String podSaw, long lbBytes, int conntrack, int flows, double rps, double p50Ms,
-                         double p99Ms, double mbPerSecond, double rpsVsDirect, double mbpsVsDirect) {
+                         double p99Ms, double mbPerSecond, double rpsVsDirect, double mbpsVsDirect, String vipArp) {
     }
 
-    /** The demo's result: columns (direct first) and where each mode's Cluster came from. */
-    public record Result(Settings settings, List<Column> columns, List<String> clusterSources) {
+    /**
+     * The demo's result: columns (direct first), where each mode's Cluster came from, and what drove the agents
+     * ({@link Setting#description()}).
+     */
+    public record Result(Settings settings, List<Column> columns, List<String> clusterSources, String setting) {
         public Column column(String name) {
             return columns.stream().filter(c -> c.name().equals(name)).findFirst().orElseThrow();
         }
@@ -78,12 +83,52 @@ public final class LabDemo {
     }
 
     /**
+     * How the demo brings the agents to a mode: the standalone agents of {@link #standalone} (YAML in their state
+     * dirs, the VIP routed to the LB node), or the real control plane ({@link KubeDemo}: the Cluster applied with
+     * kubectl, MetalLB answering ARP).
+     */
+    public interface Setting {
+        /** Brings every agent to {@code mode} with {@code cluster} and waits until each one programs it. */
+        void switchTo(ForwardMode mode, ClusterDoc cluster) throws Exception;
+
+        /** Which node answered ARP for the VIP, for the table ("" where the VIP is routed statically). */
+        default String vipArpAnswer() throws Exception {
+            return "";
+        }
+
+        /** What drives the agents, for the footnote. */
+        String description();
+    }
+
+    /** The standalone setting: Cluster, Nodes and Service as files in each node's state dir; agents restarted per mode. */
+    public static Setting standalone(Lab lab) {
+        return new Setting() {
+            @Override
+            public void switchTo(ForwardMode mode, ClusterDoc cluster) throws Exception {
+                LabMeasure.switchMode(lab, cluster.yaml(), mode, Duration.ofSeconds(60));
+            }
+
+            @Override
+            public String description() {
+                return "standalone agents reading YAML files, VIP routed to the LB node";
+            }
+        };
+    }
+
+    /**
      * Measures the direct path and each of {@code modes} in a lab that has pods and Service {@code web} at
      * {@code vip}; starts (or restarts) the agents with each mode's Cluster.
      */
     public static Result run(Lab lab, String vip, List<ForwardMode> modes, Function<ForwardMode, ClusterDoc> clusters,
                              Settings settings, PrintStream progress) throws Exception {
+        return run(lab, standalone(lab), vip, modes, clusters, settings, progress);
+    }
+
+    /** {@link #run(Lab, String, List, Function, Settings, PrintStream)} with the agents driven by {@code setting}. */
+    public static Result run(Lab lab, Setting setting, String vip, List<ForwardMode> modes,
+                             Function<ForwardMode, ClusterDoc> clusters, Settings settings, PrintStream progress) throws Exception {
         LabMeasure.allowManyConnections(lab);
+        List<String> arp = new ArrayList<>();
         List<String> sources = new ArrayList<>();
         List<Probe> directProbes = new ArrayList<>();
         List<Perf> directPerf = new ArrayList<>();
@@ -95,7 +140,7 @@ public final class LabDemo {
             sources.add(mode.wireName().toUpperCase(Locale.ROOT) + ": " + cluster.source());
             progress.printf("%s: agents on %s with Cluster %s...%n", mode.wireName().toUpperCase(Locale.ROOT),
                     String.join(", ", Lab.NODES), cluster.source());
-            LabMeasure.switchMode(lab, cluster.yaml(), mode, Duration.ofSeconds(60));
+            setting.switchTo(mode, cluster);
             // warm-up, not measured: this JVM's client code (JIT) and the freshly started agents settle first
             LabMeasure.requests(lab, vip, 80, settings.window());
             LabMeasure.download(lab, vip, 80, settings.throughputBytes(), 0);
@@ -111,13 +156,14 @@ public final class LabDemo {
             modeNames.add(mode.wireName().toUpperCase(Locale.ROOT));
             modeProbes.add(viaVip);
             modePerf.add(perf);
+            arp.add(setting.vipArpAnswer());
         }
         List<Column> columns = new ArrayList<>();
-        columns.add(column("direct", directProbes, directPerf, directPerf));
+        columns.add(column("direct", directProbes, directPerf, directPerf, ""));
         for (int i = 0; i < modeNames.size(); i++) {
-            columns.add(column(modeNames.get(i), List.of(modeProbes.get(i)), modePerf.get(i), directPerf));
+            columns.add(column(modeNames.get(i), List.of(modeProbes.get(i)), modePerf.get(i), directPerf, arp.get(i)));
         }
-        return new Result(settings, columns, sources);
+        return new Result(settings, columns, sources, setting.description());
     }
 
     /** Address seen, LB bytes per probe download, conntrack entries after {@code flows} flows. */
@@ -145,7 +191,7 @@ public final class LabDemo {
         return new Perf(req, mbps);
     }
 
-    private static Column column(String name, List<Probe> probes, List<Perf> perf, List<Perf> direct) {
+    private static Column column(String name, List<Probe> probes, List<Perf> perf, List<Perf> direct, String vipArp) {
         List<String> saw = probes.stream().map(Probe::podSaw).distinct().toList();
         double lb = LabMeasure.median(probes.stream().flatMap(p -> p.lbBytes().stream()).mapToDouble(Long::doubleValue).toArray());
         int conntrack = probes.stream().mapToInt(Probe::conntrack).max().orElse(0);
@@ -157,7 +203,7 @@ public final class LabDemo {
         double directRps = LabMeasure.median(direct.stream().mapToDouble(p -> p.requests().perSecond()).toArray());
         double directMbps = LabMeasure.median(direct.stream().mapToDouble(Perf::mbPerSecond).toArray());
         return new Column(name, String.join(" / ", saw), Math.round(lb), conntrack, flows, rps,
-                pooled.percentileMs(50), pooled.percentileMs(99), mbps, rps / directRps, mbps / directMbps);
+                pooled.percentileMs(50), pooled.percentileMs(99), mbps, rps / directRps, mbps / directMbps, vipArp);
     }
 
     // ---- rendering ----
@@ -175,10 +221,16 @@ public final class LabDemo {
         return "?";
     }
 
+    /** Label of the row naming the node that answered ARP for the VIP (the demo on the real control plane). */
+    public static final String ARP_ROW = "VIP answered by ARP from";
+
     /** Rows of the table: label, then one cell per column. */
-    static List<List<String>> rows(Result r) {
+    public static List<List<String>> rows(Result r) {
         List<List<String>> rows = new ArrayList<>();
         rows.add(row("", r, Column::name));
+        if (r.columns().stream().anyMatch(c -> !c.vipArp().isEmpty())) {
+            rows.add(row(ARP_ROW, r, c -> c.vipArp().isEmpty() ? "-" : c.vipArp()));
+        }
         rows.add(row("address the pod saw", r, c -> c.podSaw() + " (" + whoIs(c.podSaw()) + ")"));
         rows.add(row("LB node bytes, 1 KB request + " + mb(r.settings().probeBytes()) + " response", r,
                 c -> String.format(Locale.ROOT, "%,d", c.lbBytes())));
@@ -208,9 +260,9 @@ public final class LabDemo {
     private static String footnote(Result r) {
         return String.format(Locale.ROOT, "medians of %d round(s); small requests: %d ms bursts of GET / on fresh connections; "
                         + "direct = client to pod %s:%d, not through the LB node, its rounds interleaved with each mode's; "
-                        + "Cluster from %s",
+                        + "Cluster from %s; %s",
                 r.settings().rounds(), r.settings().window().toMillis(), DIRECT_POD, Lab.POD_PORT,
-                String.join(", ", r.clusterSources()));
+                String.join(", ", r.clusterSources()), r.setting());
     }
 
     static String title(Result r) {

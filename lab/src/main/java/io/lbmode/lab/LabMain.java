@@ -11,7 +11,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * {@code ./lbmode lab up|down|demo [--mode snat|dsr] [--name PREFIX]} (root):
@@ -24,7 +23,8 @@ import java.util.concurrent.atomic.AtomicReference;
  *       {@code examples/cluster-dsr.yaml}, and prints a side-by-side table with the direct client-to-pod path as the
  *       baseline ({@link LabDemo}); writes it as Markdown and a PNG chart to {@code DIR} (default
  *       {@code target/lab-demo} under the current directory). The lab is removed at the end, also on failure or
- *       Ctrl-C.</li>
+ *       Ctrl-C. With {@code --kube}, on the real control plane ({@link KubeDemo}): {@code kube/kube.sh up}, MetalLB,
+ *       the agents in cluster mode, the Cluster applied with kubectl.</li>
  * </ul>
  * Exit codes: 0 ok, 1 failed, 2 usage.
  */
@@ -40,20 +40,23 @@ public final class LabMain {
 
     static int run(String[] args) {
         if (args.length == 0 || !List.of("up", "down", "demo").contains(args[0])) {
-            System.err.println("usage: lbmode lab up|down|demo [--mode snat|dsr] [--name PREFIX] [--out DIR] [--examples DIR]   (needs root)");
+            System.err.println("usage: lbmode lab up|down|demo [--mode snat|dsr] [--name PREFIX] [--out DIR] [--examples DIR] [--kube]   (needs root)");
             return 2;
         }
         ForwardMode mode = null;
         String name = "lbmode";
         Path out = Path.of("target", "lab-demo");
         Path examples = null;
+        boolean kube = false;
         for (int i = 1; i < args.length; i++) {
             String a = args[i];
             String v = a.contains("=") ? a.substring(a.indexOf('=') + 1) : (i + 1 < args.length ? args[i + 1] : "");
             if (!a.contains("=") && List.of("--mode", "--name", "--out", "--examples").contains(a)) {
                 i++;
             }
-            if (a.startsWith("--mode")) {
+            if (a.equals("--kube") && args[0].equals("demo")) {
+                kube = true;
+            } else if (a.startsWith("--mode")) {
                 mode = ForwardMode.fromWireName(v).orElse(null);
                 if (mode == null) {
                     System.err.println("lbmode lab: --mode must be snat or dsr, not '" + v + "'");
@@ -97,7 +100,7 @@ public final class LabMain {
                             name.equals("lbmode") ? "" : " --name " + name));
                     yield 0; // processes keep running after this JVM exits; 'down' stops them
                 }
-                default -> demo(mode == null ? List.of(ForwardMode.SNAT, ForwardMode.DSR) : List.of(mode), out, examples);
+                default -> demo(mode == null ? List.of(ForwardMode.SNAT, ForwardMode.DSR) : List.of(mode), out, examples, kube);
             };
         } catch (Exception e) {
             System.err.println("lbmode lab: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
@@ -132,53 +135,50 @@ public final class LabMain {
 
     /**
      * The demo: one lab, the direct path and each mode through the VIP, a table on stdout and Markdown + PNG in
-     * {@code out}. A shutdown hook removes the lab when the JVM is stopped (Ctrl-C) while it runs.
+     * {@code out}; with {@code kube}, on the real control plane ({@link KubeDemo}). A shutdown hook removes what the
+     * demo started when the JVM is stopped (Ctrl-C) while it runs.
      */
-    private static int demo(List<ForwardMode> modes, Path out, Path examples) throws Exception {
+    private static int demo(List<ForwardMode> modes, Path out, Path examples, boolean kube) throws Exception {
         long t0 = System.nanoTime();
         Path examplesDir = examples != null ? examples : findExamples().orElse(null);
         if (examples != null && !Files.isDirectory(examples)) {
             System.err.println("lbmode lab: --examples " + examples + " is not a directory");
             return 2;
         }
-        LabSpec spec = LabSpec.unique();
-        AtomicReference<Lab> running = new AtomicReference<>();
+        Cleanup cleanup = new Cleanup();
         AtomicBoolean done = new AtomicBoolean();
         Thread hook = new Thread(() -> {
-            if (done.get()) {
-                return;
-            }
-            System.err.println("lbmode lab: interrupted, removing lab " + spec.prefix());
-            Lab lab = running.get();
-            if (lab != null) {
-                lab.close();
-            }
-            try {
-                Lab.teardown(spec.prefix());
-            } catch (Exception e) {
-                System.err.println("lbmode lab: cleanup incomplete: " + e.getMessage());
+            if (!done.get()) {
+                System.err.println("lbmode lab: interrupted, removing what the demo started");
+                cleanup.run();
             }
         }, "lab-teardown");
         Runtime.getRuntime().addShutdownHook(hook);
         try {
-            System.out.printf("building the lab (client, router, LB node, 2 workers, 3 pods; namespaces %s-*)...%n", spec.prefix());
-            Lab lab = Lab.start(spec);
-            running.set(lab);
-            try (lab) {
-                lab.writeObjects("web.yaml", LabObjects.service("web", VIP, false, LabObjects.webPorts(),
-                        List.of(LabObjects.Ep.ready("w1p1"), LabObjects.Ep.ready("w2p1"), LabObjects.Ep.ready("w2p2"))));
-                LabDemo.Result result = LabDemo.run(lab, VIP, modes, m -> clusterFor(m, examplesDir),
-                        LabDemo.Settings.DEMO, System.out);
-                System.out.println();
-                System.out.print(LabDemo.text(result));
-                System.out.println();
-                for (Path p : LabDemo.write(result, out)) {
-                    System.out.println("wrote " + p.toAbsolutePath().normalize());
-                }
+            if (kube) {
+                return KubeDemo.command(KubeDemo.findRoot(), modes, out, m -> clusterFor(m, examplesDir),
+                        LabDemo.Settings.DEMO, cleanup);
             }
+            LabSpec spec = LabSpec.unique();
+            System.out.printf("building the lab (client, router, LB node, 2 workers, 3 pods; namespaces %s-*)...%n", spec.prefix());
+            cleanup.push(() -> teardownQuietly(spec.prefix()));
+            Lab lab = Lab.start(spec);
+            cleanup.push(lab::close);
+            lab.writeObjects("web.yaml", LabObjects.service("web", VIP, false, LabObjects.webPorts(),
+                    List.of(LabObjects.Ep.ready("w1p1"), LabObjects.Ep.ready("w2p1"), LabObjects.Ep.ready("w2p2"))));
+            LabDemo.Result result = LabDemo.run(lab, VIP, modes, m -> clusterFor(m, examplesDir),
+                    LabDemo.Settings.DEMO, System.out);
+            System.out.println();
+            System.out.print(LabDemo.text(result));
+            System.out.println();
+            for (Path p : LabDemo.write(result, out)) {
+                System.out.println("wrote " + p.toAbsolutePath().normalize());
+            }
+            cleanup.run();
             System.out.printf("lab removed; demo took %.0f s%n", (System.nanoTime() - t0) / 1e9);
             return 0;
         } finally {
+            cleanup.run();
             done.set(true);
             try {
                 Runtime.getRuntime().removeShutdownHook(hook);
@@ -188,8 +188,35 @@ public final class LabMain {
         }
     }
 
+    static void teardownQuietly(String prefix) {
+        try {
+            Lab.teardown(prefix);
+        } catch (IOException | InterruptedException e) {
+            System.err.println("lbmode lab: cleanup of lab " + prefix + " incomplete: " + e.getMessage());
+        }
+    }
+
+    /** What the demo started, stopped in reverse order, once (at the end, on failure, or from the shutdown hook). */
+    static final class Cleanup {
+        private final java.util.Deque<Runnable> steps = new java.util.concurrent.ConcurrentLinkedDeque<>();
+
+        void push(Runnable step) {
+            steps.push(step);
+        }
+
+        void run() {
+            for (Runnable step = steps.poll(); step != null; step = steps.poll()) {
+                try {
+                    step.run();
+                } catch (RuntimeException e) {
+                    System.err.println("lbmode lab: cleanup incomplete: " + e.getMessage());
+                }
+            }
+        }
+    }
+
     /** {@code examples/cluster-MODE.yaml}, or (no examples dir) the lab's built-in Cluster of that mode. */
-    static LabDemo.ClusterDoc clusterFor(ForwardMode mode, Path examplesDir) {
+    public static LabDemo.ClusterDoc clusterFor(ForwardMode mode, Path examplesDir) {
         if (examplesDir != null) {
             Path file = examplesDir.resolve("cluster-" + mode.wireName() + ".yaml");
             try {
@@ -208,7 +235,7 @@ public final class LabMain {
     }
 
     /** The repository's {@code examples/}: above the current directory, or above the jar this class came from. */
-    static Optional<Path> findExamples() {
+    public static Optional<Path> findExamples() {
         List<Path> starts = new ArrayList<>();
         starts.add(Path.of("").toAbsolutePath());
         try {

@@ -158,27 +158,18 @@ public final class KubeControlPlane {
      * the TokenRequest API: what the agents the tests run use, so the RBAC authorizer judges the chart's roles.
      */
     public Path datapathKubeconfig(String file) throws IOException {
-        String token = kubectl("create", "token", "lbmode-datapath", "-n", NAMESPACE, "--duration", "2h")
-                .ok("kubectl create token").stdout().strip();
-        Path kubeconfig = state.resolve(file);
-        Files.writeString(kubeconfig, """
-                apiVersion: v1
-                kind: Config
-                clusters:
-                - name: lbmode-kube
-                  cluster:
-                    server: https://%s:%d
-                    certificate-authority: %s
-                users:
-                - name: lbmode-datapath
-                  user:
-                    token: %s
-                contexts:
-                - name: agent
-                  context: {cluster: lbmode-kube, user: lbmode-datapath, namespace: %s}
-                current-context: agent
-                """.formatted(ADDRESS, APISERVER_PORT, state.resolve("pki/ca.crt"), token, NAMESPACE));
-        return kubeconfig;
+        return io.lbmode.lab.KubeLab.writeDatapathKubeconfig(labPlane(), state.resolve(file));
+    }
+
+    /** This control plane for a lab on it ({@link io.lbmode.lab.KubeLab}): kubectl, the admin kubeconfig, the logs. */
+    public io.lbmode.lab.KubeLab.ControlPlane labPlane() {
+        return new io.lbmode.lab.KubeLab.ControlPlane(root, bin, kubeconfig, state.resolve("logs"));
+    }
+
+    /** MetalLB's binaries and CRDs: {@code kube/build-metallb.sh} (built once, cached outside the repository). */
+    public Path metallb() {
+        Result built = run(null, Map.of(), List.of(root.resolve("kube/build-metallb.sh").toString())).ok("kube/build-metallb.sh");
+        return Path.of(built.stdout().strip().lines().reduce((a, b) -> b).orElseThrow());
     }
 
     /** Everything the operator process wrote so far. */

@@ -247,7 +247,7 @@ public final class KubeProxyComparison {
     static final class Monitor implements AutoCloseable {
         private final Process p;
         private final Map<String, Long> firstSeen = new ConcurrentHashMap<>();
-        private final List<String> pending = new java.util.concurrent.CopyOnWriteArrayList<>();
+        private final Map<String, Pattern> pending = new ConcurrentHashMap<>();
         private final Object lock = new Object();
 
         Monitor(String netns, Path log) throws IOException {
@@ -260,9 +260,9 @@ public final class KubeProxyComparison {
                         long now = System.nanoTime();
                         w.write(line);
                         w.newLine();
-                        for (String want : pending) {
-                            if (Pattern.compile("(^|[^0-9.])" + Pattern.quote(want) + "([^0-9]|$)").matcher(line).find()) {
-                                firstSeen.putIfAbsent(want, now);
+                        for (var want : pending.entrySet()) {
+                            if (want.getValue().matcher(line).find()) {
+                                firstSeen.putIfAbsent(want.getKey(), now);
                                 synchronized (lock) {
                                     lock.notifyAll();
                                 }
@@ -279,7 +279,12 @@ public final class KubeProxyComparison {
 
         /** Milliseconds from {@code t0} until a line naming {@code address} ({@link #expect}ed before) arrived (NaN after 30 s). */
         void expect(String address) {
-            pending.add(address);
+            pending.put(address, Pattern.compile("(^|[^0-9.])" + Pattern.quote(address) + "([^0-9]|$)"));
+        }
+
+        /** Like {@link #expect} for a line that deletes something naming {@code address}; await it as {@code "delete " + address}. */
+        void expectDeletion(String address) {
+            pending.put("delete " + address, Pattern.compile("^delete .*[^0-9.]" + Pattern.quote(address) + "([^0-9]|$)"));
         }
 
         double await(String address, long t0) throws InterruptedException {
