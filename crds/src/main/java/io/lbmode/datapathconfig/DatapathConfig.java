@@ -17,9 +17,13 @@ import java.util.Objects;
  * @param clusterNamespace namespace of the Cluster object
  * @param clusterName     name of the Cluster object
  * @param hashSeed        Maglev hash seed; equal on every node so every LB node picks the same backend for a flow
+ * @param vipRanges       the addresses a Service VIP may have: every {@code spec.loadBalancer.addressPools[].addresses[]}
+ *                        entry ({@code a.b.c.d/n} or {@code a.b.c.d-e.f.g.h}), {@code vips.controlPlaneVIP} and
+ *                        {@code vips.ingressVIP}; the agent refuses any other {@code status.loadBalancer.ingress} IP.
+ *                        Empty means no Service may be programmed
  */
 public record DatapathConfig(ForwardMode forwardMode, List<String> podCidrs, List<String> serviceCidrs,
-                             String clusterNamespace, String clusterName, long hashSeed) {
+                             String clusterNamespace, String clusterName, long hashSeed, List<String> vipRanges) {
 
     public static final String CONFIG_MAP_NAME = "lbmode-datapath";
     /**
@@ -34,6 +38,7 @@ public record DatapathConfig(ForwardMode forwardMode, List<String> podCidrs, Lis
     static final String CLUSTER_NAMESPACE = "clusterNamespace";
     static final String CLUSTER_NAME = "clusterName";
     static final String HASH_SEED = "hashSeed";
+    static final String VIP_RANGES = "vipRanges";
 
     public DatapathConfig {
         Objects.requireNonNull(forwardMode, "forwardMode");
@@ -41,6 +46,7 @@ public record DatapathConfig(ForwardMode forwardMode, List<String> podCidrs, Lis
         serviceCidrs = List.copyOf(serviceCidrs);
         Objects.requireNonNull(clusterNamespace, "clusterNamespace");
         Objects.requireNonNull(clusterName, "clusterName");
+        vipRanges = List.copyOf(vipRanges);
     }
 
     /** The seed every node derives from the cluster's identity when none is configured. */
@@ -68,7 +74,25 @@ public record DatapathConfig(ForwardMode forwardMode, List<String> podCidrs, Lis
         List<String> services = network == null || network.services == null || network.services.cidrBlocks == null
                 ? List.of() : network.services.cidrBlocks;
         return new DatapathConfig(ForwardMode.effective(cluster), pods, services,
-                namespace, name, seedFor(namespace, name));
+                namespace, name, seedFor(namespace, name), vipRanges(cluster));
+    }
+
+    /** Address pools' ranges, then the control plane and ingress VIPs, as the Cluster spells them. */
+    static List<String> vipRanges(io.lbmode.crds.cluster.v1.Cluster cluster) {
+        var lb = cluster.getSpec() == null ? null : cluster.getSpec().loadBalancer;
+        if (lb == null) {
+            return List.of();
+        }
+        List<String> ranges = new java.util.ArrayList<>();
+        if (lb.addressPools != null) {
+            lb.addressPools.stream().filter(Objects::nonNull).filter(p -> p.addresses != null)
+                    .forEach(p -> p.addresses.stream().filter(Objects::nonNull).map(String::trim).forEach(ranges::add));
+        }
+        if (lb.vips != null) {
+            java.util.stream.Stream.of(lb.vips.controlPlaneVIP, lb.vips.ingressVIP).filter(Objects::nonNull)
+                    .map(String::trim).filter(v -> !v.isEmpty()).forEach(ranges::add);
+        }
+        return ranges.stream().distinct().toList();
     }
 
     /** The ConfigMap {@code data} the operator writes. */
@@ -80,13 +104,17 @@ public record DatapathConfig(ForwardMode forwardMode, List<String> podCidrs, Lis
         data.put(CLUSTER_NAMESPACE, clusterNamespace);
         data.put(CLUSTER_NAME, clusterName);
         data.put(HASH_SEED, Long.toUnsignedString(hashSeed));
+        data.put(VIP_RANGES, String.join(",", vipRanges));
         return data;
     }
 
     /**
      * Reads the ConfigMap {@code data} back.
      *
-     * @throws IllegalArgumentException naming the key when a value is missing or malformed
+     * @throws IllegalArgumentException naming the key when a value is missing or malformed. {@value #VIP_RANGES} may be
+     *                                  empty but must be present: a ConfigMap without it was written by an operator
+     *                                  older than the agent, and an agent that took its absence for "any address" would
+     *                                  program whatever VIP a Service claims
      */
     public static DatapathConfig fromConfigMapData(Map<String, String> data) {
         String mode = required(data, FORWARD_MODE);
@@ -100,8 +128,13 @@ public record DatapathConfig(ForwardMode forwardMode, List<String> podCidrs, Lis
             throw new IllegalArgumentException(
                     "ConfigMap " + CONFIG_MAP_NAME + ": " + HASH_SEED + " must be an unsigned 64-bit number, not '" + seed + "'");
         }
+        if (!data.containsKey(VIP_RANGES)) {
+            throw new IllegalArgumentException("ConfigMap " + CONFIG_MAP_NAME + ": key " + VIP_RANGES
+                    + " is missing (the ConfigMap was written by an lbmode operator older than this agent); the agent"
+                    + " programs no change until the operator of the same chart version rewrites it");
+        }
         return new DatapathConfig(forwardMode, split(data.get(POD_CIDRS)), split(data.get(SERVICE_CIDRS)),
-                required(data, CLUSTER_NAMESPACE), required(data, CLUSTER_NAME), hashSeed);
+                required(data, CLUSTER_NAMESPACE), required(data, CLUSTER_NAME), hashSeed, split(data.get(VIP_RANGES)));
     }
 
     private static String required(Map<String, String> data, String key) {

@@ -307,12 +307,13 @@ public final class Lab implements AutoCloseable {
     }
 
     /**
-     * Starts the datapath agent of a node: {@code Main --node N --state-dir DIR --bpffs DIR --interface eth0} plus
+     * Starts the datapath agent of a node: {@code Main --node N --state-dir DIR --bpffs DIR --interface eth0
+     * --health-address NODE_IP} (/healthz and /metrics on the node's address, as the DaemonSet runs it) plus
      * {@code extraArgs}. Replaces a running agent of that node only after {@link #stopAgent}.
      */
     public Process startAgent(String node, String... extraArgs) throws IOException {
         List<String> args = new ArrayList<>(List.of("--node", node, "--state-dir", stateDir(node).toString(),
-                "--bpffs", bpffs(node).toString(), "--interface", "eth0"));
+                "--bpffs", bpffs(node).toString(), "--interface", "eth0", "--health-address", NODE_IPS.get(node)));
         args.addAll(List.of(extraArgs));
         Process p = spawn(node, "agent-" + node, javaCommand("io.lbmode.datapath.Main", args.toArray(String[]::new)));
         agents.put(node, p);

@@ -45,7 +45,7 @@ class DualStackSnatLabTest {
     void up() throws Exception {
         LabSupport.requireRoot();
         lab = Lab.start(LabSpec.unique());
-        lab.writeObjects("cluster.yaml", LabObjects.cluster(ForwardMode.SNAT) + LabObjects.nodes());
+        lab.writeObjects("cluster.yaml", LabObjects.dualStackCluster(ForwardMode.SNAT) + LabObjects.nodes());
         lab.writeObjects("v6.yaml", LabObjects.familiesService("v6", List.of(V6), LabObjects.webPorts(), ALL));
         lab.writeObjects("dual.yaml", LabObjects.familiesService("dual", List.of(DUAL4, DUAL6), LabObjects.webPorts(), ALL));
         lab.writeObjects("empty6.yaml", LabObjects.familiesService("empty6", List.of(EMPTY6), LabObjects.webPorts(), List.of()));
@@ -140,5 +140,52 @@ class DualStackSnatLabTest {
             programmer.cleanup();
         }
         assertThat(lab.exec(Lab.W2, "nft", "list", "table", "ip6", "lbmode").ok()).isFalse();
+    }
+
+    /** Waits until the LB node's {@code table ip6 lbmode} lists {@code text}. */
+    void awaitIn6(String text) throws Exception {
+        lab.await(text + " in table ip6 lbmode of the LB node", Duration.ofSeconds(20),
+                () -> lab.exec(Lab.LB, "nft", "list", "table", "ip6", "lbmode").stdout().contains(text));
+    }
+
+    /**
+     * {@code loadBalancerSourceRanges} lists IPv4 prefixes only here: the IPv4 VIP admits the client inside them, the
+     * IPv6 VIP of the same Service admits nobody (dropped and counted in the ip6 table), never everybody.
+     */
+    @Test
+    void anIpv6VipWhoseSourceRangesAreAllIpv4AdmitsNoClient() throws Exception {
+        String v4 = "172.16.20.22";
+        String v6 = "fd00:172:16:20::22";
+        lab.writeObjects("closed.yaml", SnatLabTest.withSpec(LabObjects.familiesService("closed", List.of(v4, v6),
+                LabObjects.webPorts(), ALL), "  loadBalancerSourceRanges: [10.0.1.0/24]\n"));
+        awaitIn6(v6 + " . tcp . 80");
+        assertThat(pod(lab.httpGet(Lab.CLIENT, v4, 80, "/"))).as("IPv4: the client is inside 10.0.1.0/24").startsWith("w");
+        assertThatThrownBy(() -> lab.connect(Lab.CLIENT, v6, 80, Duration.ofMillis(1500)))
+                .as("IPv6: no IPv6 prefix listed, so no IPv6 client gets in (dropped)").isInstanceOf(java.net.SocketTimeoutException.class);
+        Lab.ExecResult counter = lab.exec(Lab.LB, "nft", "list", "counter", "ip6", "lbmode", "source-range-drops");
+        assertThat(Long.parseLong(counter.stdout().replaceAll("(?s).*packets (\\d+).*", "$1"))).as(counter.stdout()).isPositive();
+        assertThat(pod(lab.httpGet(Lab.CLIENT, DUAL6, 80, "/"))).as("other IPv6 VIPs are not affected").startsWith("w");
+        lab.deleteObjects("closed.yaml");
+    }
+
+    @Test
+    void ipv6ClientIpAffinityKeepsOneClientOnOnePod() throws Exception {
+        String sticky = "fd00:172:16:20::21";
+        lab.writeObjects("sticky6.yaml", SnatLabTest.withSpec(LabObjects.familiesService("sticky6", List.of(sticky),
+                LabObjects.webPorts(), ALL), "  sessionAffinity: ClientIP\n  sessionAffinityConfig: {clientIP: {timeoutSeconds: 600}}\n"));
+        awaitIn6(sticky + " . tcp . 80 : goto aff-");
+        Set<String> pods = new HashSet<>();
+        for (int i = 0; i < 20; i++) {
+            String answer = lab.httpGet(Lab.CLIENT, sticky, 80, "/");
+            assertThat(client(answer)).as("still SNAT").isEqualTo(InetAddress.getByName(Lab.NODE_IPS6.get(Lab.LB)));
+            pods.add(pod(answer));
+        }
+        assertThat(pods).as("20 connections from one IPv6 client: one pod").hasSize(1);
+        String table = lab.exec(Lab.LB, "nft", "list", "table", "ip6", "lbmode").stdout();
+        assertThat(table).as("the kernel remembers the IPv6 client, with the Service's timeout").contains("timeout 10m")
+                .contains("elements = { " + Lab.CLIENT_IP6);
+        lab.deleteObjects("sticky6.yaml");
+        lab.await("sticky VIP removed", Duration.ofSeconds(20),
+                () -> !lab.exec(Lab.LB, "nft", "list", "table", "ip6", "lbmode").stdout().contains("aff-"));
     }
 }

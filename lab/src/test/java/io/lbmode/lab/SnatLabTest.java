@@ -271,4 +271,71 @@ class SnatLabTest {
             lab.writeObjects("web.yaml", LabObjects.service("web", WEB, false, LabObjects.webPorts(), ALL));
         }
     }
+
+    /** {@code service} with {@code specLines} (two-space indented YAML) added to the Service's spec. */
+    static String withSpec(String service, String specLines) {
+        return service.replaceFirst("\nspec:\n", "\nspec:\n" + java.util.regex.Matcher.quoteReplacement(specLines));
+    }
+
+    void awaitInSet(String set, String text) throws Exception {
+        lab.await(text + " in " + set + " of the LB node", Duration.ofSeconds(20),
+                () -> lab.exec(Lab.LB, "nft", "list", "set", "ip", "lbmode", set).stdout().contains(text));
+    }
+
+    @Test
+    @Order(12)
+    void loadBalancerSourceRangesAdmitClientsInsideAndDropAndCountOthers() throws Exception {
+        String limited = "172.16.20.20";
+        lab.writeObjects("limited.yaml", withSpec(LabObjects.service("limited", limited, false, LabObjects.webPorts(), ALL),
+                "  loadBalancerSourceRanges: [" + Lab.CLIENT_IP.replaceAll("\\.\\d+$", ".0") + "/24]\n"));
+        awaitInSet("source-range-ports", limited + " . tcp . 80");
+        assertThat(pod(lab.httpGet(Lab.CLIENT, limited, 80, "/"))).as("the client is inside 10.0.1.0/24").startsWith("w");
+        // The router (10.0.0.1, outside the range) reaches the VIP through the LB node like the client, and gets nothing.
+        assertThat(pod(lab.httpGet(Lab.ROUTER, WEB, 80, "/"))).as("an unrestricted VIP answers the router").startsWith("w");
+        for (int i = 0; i < 2; i++) {
+            assertThatThrownBy(() -> lab.connect(Lab.ROUTER, limited, 80, Duration.ofMillis(1500)))
+                    .as("dropped, not refused: a client outside the ranges learns nothing").isInstanceOf(java.net.SocketTimeoutException.class);
+        }
+        String metrics = lab.httpGet(Lab.CLIENT, LB_IP, 9102, "/metrics");
+        long dropped = Long.parseLong(metrics.replaceAll("(?s).*lbmode_datapath_drops_total\\{reason=\"notInSourceRanges\"} (\\d+).*", "$1"));
+        assertThat(dropped).as("SYNs (and their retransmissions) of two attempts").isGreaterThanOrEqualTo(2);
+        lab.awaitStatus(Lab.LB, Duration.ofSeconds(10), st -> st.getStatus().drops != null
+                && st.getStatus().drops.getOrDefault("notInSourceRanges", 0L) >= dropped);
+        assertThat(pod(lab.httpGet(Lab.CLIENT, limited, 80, "/"))).as("the client still gets in").startsWith("w");
+        lab.deleteObjects("limited.yaml");
+    }
+
+    @Test
+    @Order(13)
+    void clientIpAffinityKeepsOneClientOnOnePodWhileOthersSpread() throws Exception {
+        String sticky = "172.16.20.21";
+        lab.writeObjects("sticky.yaml", withSpec(LabObjects.service("sticky", sticky, false, LabObjects.webPorts(), ALL),
+                "  sessionAffinity: ClientIP\n  sessionAffinityConfig: {clientIP: {timeoutSeconds: 600}}\n"));
+        lab.await("sticky VIP programmed", Duration.ofSeconds(20), () -> lab.exec(Lab.LB, "nft", "list", "map", "ip", "lbmode",
+                "service-ports").stdout().contains(sticky + " . tcp . 80 : goto aff-"));
+        assertThat(spread(sticky, 20)).as("20 connections from one client: one pod").hasSize(1);
+        assertThat(spread(WEB, 20).size()).as("without affinity they spread").isGreaterThan(1);
+        String sets = lab.exec(Lab.LB, "nft", "list", "ruleset").stdout();
+        assertThat(sets).as("the kernel remembers the client, with the Service's timeout").contains("timeout 10m")
+                .contains("elements = { " + Lab.CLIENT_IP);
+        lab.deleteObjects("sticky.yaml");
+        lab.await("sticky VIP removed", Duration.ofSeconds(20),
+                () -> !lab.exec(Lab.LB, "nft", "list", "table", "ip", "lbmode").stdout().contains("aff-"));
+    }
+
+    @Test
+    @Order(14)
+    void aVipOutsideTheClustersPoolsIsRefusedAndReported() throws Exception {
+        lab.writeObjects("rogue.yaml", LabObjects.service("rogue", "8.8.8.8", false, LabObjects.webPorts(), ALL));
+        var status = lab.awaitStatus(Lab.LB, Duration.ofSeconds(20), st -> st.getStatus().skippedServices != null);
+        assertThat(status.getStatus().skippedServices).isEqualTo(1);
+        assertThat(status.getStatus().skipped).singleElement().satisfies(sk -> {
+            assertThat(sk.service).isEqualTo("default/rogue");
+            assertThat(sk.reason).contains("8.8.8.8", "outside the Cluster's load-balancer address pools");
+        });
+        assertThat(lab.exec(Lab.LB, "nft", "list", "table", "ip", "lbmode").stdout()).doesNotContain("8.8.8.8");
+        assertThat(status.getStatus().lastError).isNull();
+        lab.deleteObjects("rogue.yaml");
+        lab.awaitStatus(Lab.LB, Duration.ofSeconds(20), st -> st.getStatus().skippedServices == null);
+    }
 }

@@ -1,5 +1,6 @@
 package io.lbmode.datapath.agent;
 
+import io.fabric8.kubernetes.api.model.ConditionBuilder;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.lbmode.crds.cluster.v1.ForwardMode;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplane;
@@ -7,6 +8,7 @@ import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplaneSpec;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplaneStatus;
 import io.lbmode.datapath.model.NodeState;
 import io.lbmode.datapath.model.NodeStateBuilder;
+import io.lbmode.datapath.model.VipRanges;
 import io.lbmode.datapath.program.Applied;
 import io.lbmode.datapath.program.ModeProgrammer;
 import io.lbmode.datapathconfig.DatapathConfig;
@@ -14,6 +16,7 @@ import java.time.Clock;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicLong;
@@ -33,24 +36,34 @@ public final class Agent {
     private final StatusSink sink;
     private final Clock clock;
 
+    /** The programmer of the mode the kernel holds (the old one until a new mode is programmed). */
     private Optional<ModeProgrammer> active = Optional.empty();
+    /** Skipped Services and ignored fields: logged and sent as Events once each, and kept for the status. */
+    private final ServiceReports reports;
     /** Both sources keep unchanged objects between syncs (informers; a state dir's unchanged documents), so unchanged Services are not rebuilt. */
     private final NodeStateBuilder.Memo memo;
-    private Optional<NodeState> lastState = Optional.empty();
+    /** What the kernel holds: the last state a programmer applied (or repaired) successfully. */
+    private Optional<NodeState> programmed = Optional.empty();
+    /** Why the kernel does not hold the desired state (the last sync or drift repair failed); empty when it does. */
     private Optional<String> lastError = Optional.empty();
+    private Optional<String> notProgrammedReason = Optional.empty();
+    private Instant programmedTransition = Instant.EPOCH;
     private boolean otherModeCleaned;
     private long generation;
     private Instant lastSync = Instant.EPOCH;
+    /** The uid of this agent's Node, when it exists: the NodeDataplane's owner, so it goes when the Node goes. */
+    private Optional<String> nodeUid = Optional.empty();
 
     // Metrics (read by the health server from another thread).
     final AtomicLong syncs = new AtomicLong();
     final AtomicLong syncErrors = new AtomicLong();
     final AtomicLong driftRepairs = new AtomicLong();
+    final AtomicLong driftRepairErrors = new AtomicLong();
     final AtomicLong lastApplyMicros = new AtomicLong();
     volatile int services;
     volatile int endpoints;
+    /** Whether the kernel holds the desired state; /healthz says only ok / not ok, the reason is in the status. */
     volatile boolean healthy;
-    volatile String healthMessage = "not synced yet";
 
     public Agent(AgentOptions options, Programmers programmers, StatusSink sink, Clock clock) {
         this.options = options;
@@ -58,23 +71,34 @@ public final class Agent {
         this.sink = sink;
         this.clock = clock;
         this.memo = new NodeStateBuilder.Memo();
+        this.reports = new ServiceReports(options.dryRun() ? StatusSink.NONE : sink);
     }
 
     /** Outcome of one sync; {@code error} empty on success. */
     public record SyncResult(Optional<NodeState> state, Optional<Applied> applied, Optional<String> error) {
     }
 
+    /** Reasons of the NodeDataplane's {@code Programmed} condition. */
+    static final String PROGRAMMED = "Programmed";
+    static final String SYNC_FAILED = "SyncFailed";
+    static final String MODE_CHANGE_FAILED = "ModeChangeFailed";
+    static final String REPAIR_FAILED = "RepairFailed";
+
     /** Brings the kernel to what {@code in} asks for and publishes the status. Never throws for bad input. */
     public SyncResult sync(Inputs in) {
         syncs.incrementAndGet();
         lastConfig = in.config().or(() -> lastConfig);
+        // The Node of now: a NodeDataplane written for a deleted Node must not name it, or the garbage collector
+        // deletes it again and again; without a Node it is written without owner, and owned once the Node is back.
+        nodeUid = in.nodes().stream().filter(n -> n.getMetadata() != null && options.node().equals(n.getMetadata().getName()))
+                .map(n -> n.getMetadata().getUid()).filter(u -> u != null && !u.isBlank()).findFirst();
         Optional<NodeState> state = Optional.empty();
         try {
             if (in.problem().isPresent()) {
-                return fail(state, "objects could not be read: " + in.problem().get());
+                return fail(state, SYNC_FAILED, "objects could not be read: " + in.problem().get());
             }
             if (in.config().isEmpty()) {
-                return fail(state, options.stateDir().isPresent()
+                return fail(state, SYNC_FAILED, options.stateDir().isPresent()
                         ? "no Cluster (baremetal.cluster.gke.io/v1) or ConfigMap " + DatapathConfig.CONFIG_MAP_NAME + " document in "
                           + options.stateDir().get() + ": add one so the agent knows the forward mode"
                         : "ConfigMap " + options.configNamespace() + "/" + DatapathConfig.CONFIG_MAP_NAME
@@ -83,29 +107,36 @@ public final class Agent {
             DatapathConfig config = in.config().get();
             boolean nodeKnown = in.nodes().stream().anyMatch(n -> n.getMetadata() != null && options.node().equals(n.getMetadata().getName()));
             if (!nodeKnown) {
-                return fail(state, "node " + options.node() + ": no Node object with metadata.name " + options.node()
+                return fail(state, SYNC_FAILED, "node " + options.node() + ": no Node object with metadata.name " + options.node()
                         + (options.stateDir().isPresent() ? " in " + options.stateDir().get() + ": add it or fix --node" : ": check --node / NODE_NAME"));
             }
             long buildStart = System.nanoTime();
-            NodeStateBuilder.Result built = NodeStateBuilder.build(config.forwardMode(), config.hashSeed(), options.node(),
+            NodeStateBuilder.Result built = NodeStateBuilder.build(config.forwardMode(), config.hashSeed(),
+                    VipRanges.of(config.vipRanges(), config.podCidrs(), config.serviceCidrs()), options.node(),
                     in.nodes(), in.services(), in.endpointSlices(), memo);
             double buildMillis = (System.nanoTime() - buildStart) / 1e6;
-            built.warnings().forEach(w -> LOG.warn(w));
+            reports.report(built, in.services());
             state = Optional.of(built.state());
-            ModeProgrammer programmer = programmerFor(config);
             if (options.dryRun()) {
-                System.out.println("# lbmode datapath --dry-run: node " + options.node() + ", mode " + config.forwardMode().wireName()
-                        + ", " + built.state().services().size() + " service ports, " + built.state().backendCount() + " backends, hash " + built.state().hash());
-                System.out.print(programmer.render(built.state()));
-                lastState = state;
-                publish(state, Optional.empty());
+                try (ModeProgrammer programmer = programmers.create(config.forwardMode())) {
+                    System.out.println("# lbmode datapath --dry-run: node " + options.node() + ", mode " + config.forwardMode().wireName()
+                            + ", " + built.state().services().size() + " service ports, " + built.state().backendCount() + " backends, hash " + built.state().hash());
+                    System.out.print(programmer.render(built.state()));
+                }
+                programmed = state;
+                publish();
                 return new SyncResult(state, Optional.empty(), Optional.empty());
             }
-            Applied applied = programmer.apply(built.state());
+            Applied applied;
+            try {
+                applied = program(built.state());
+            } catch (ModeChangeFailed e) {
+                return fail(state, MODE_CHANGE_FAILED, e.getMessage());
+            }
             if (!otherModeCleaned) {
                 cleanupOtherMode(config.forwardMode());
             }
-            if (applied.changedAnything() || lastState.isEmpty()) {
+            if (applied.changedAnything() || generation == 0) {
                 generation++;
                 LOG.info("programmed {} ({} service ports, {} backends, hash {}): {} {} changes in {} ms (desired state built in {} ms)",
                         config.forwardMode().wireName(), built.state().services().size(), built.state().backendCount(),
@@ -113,51 +144,104 @@ public final class Agent {
                         String.format("%.1f", applied.took().toNanos() / 1e6), String.format("%.1f", buildMillis));
             }
             lastApplyMicros.set(applied.took().toNanos() / 1000);
-            lastState = state;
-            lastError = Optional.empty();
             lastSync = clock.instant();
             services = built.state().services().size();
             endpoints = built.state().backendCount();
-            healthy = true;
-            healthMessage = "ok";
-            publish(state, Optional.empty());
+            succeeded();
+            publish();
             return new SyncResult(state, Optional.of(applied), Optional.empty());
         } catch (RuntimeException e) {
             String msg = e.getMessage() == null ? e.toString() : e.getMessage();
-            return fail(state, msg);
+            return fail(state, SYNC_FAILED, msg);
         }
     }
 
-    private SyncResult fail(Optional<NodeState> state, String message) {
-        syncErrors.incrementAndGet();
-        lastError = Optional.of(message);
-        healthy = false;
-        healthMessage = message;
-        LOG.error(message);
-        publish(state.or(() -> lastState), Optional.of(message));
-        return new SyncResult(state, Optional.empty(), Optional.of(message));
+    /** A mode change whose new mode failed; the old mode stays programmed. */
+    private static final class ModeChangeFailed extends RuntimeException {
+        ModeChangeFailed(String message, Throwable cause) {
+            super(message, cause);
+        }
     }
 
     /**
-     * The programmer of the effective mode; a mode change replaces it after removing the old mode's state. The seed
-     * travels in the {@link NodeState}: the programmer reprograms whatever depends on it when it changes.
+     * Applies {@code desired} with the programmer of its mode. A mode change programs the new mode first and only
+     * then lets the old one go (its state is removed by {@link #cleanupOtherMode}): a node whose new mode fails
+     * keeps forwarding with the old one, which goes on following the Services. The seed travels in the
+     * {@link NodeState}: the programmer reprograms whatever depends on it when it changes.
      */
-    private ModeProgrammer programmerFor(DatapathConfig config) {
-        if (active.isPresent() && active.get().mode() != config.forwardMode()) {
-            ModeProgrammer old = active.get();
-            active = Optional.empty();
-            if (!options.dryRun()) {
-                LOG.info("forward mode now {}: removing {} state", config.forwardMode().wireName(), old.mode().wireName());
-                old.cleanup();
+    private Applied program(NodeState desired) {
+        if (active.isPresent() && active.get().mode() == desired.mode()) {
+            Applied applied = active.get().apply(desired);
+            programmed = Optional.of(desired);
+            return applied;
+        }
+        ModeProgrammer next = programmers.create(desired.mode());
+        Applied applied;
+        try {
+            applied = next.apply(desired);
+        } catch (RuntimeException e) {
+            next.close();
+            String reason = e.getMessage() == null ? e.toString() : e.getMessage();
+            if (active.isEmpty()) {
+                throw e; // nothing programmed by this process: what a previous agent left stays as it is
             }
+            ModeProgrammer old = active.get();
+            // What the failed attempt may have left (DSR programs attached before a map update failed) must not
+            // catch VIP traffic beside the old mode.
+            removeQuietly(desired.mode());
+            NodeState oldMode = new NodeState(old.mode(), desired.node(), desired.hashSeed(), desired.services());
+            try {
+                old.apply(oldMode);
+                programmed = Optional.of(oldMode);
+            } catch (RuntimeException oldFailed) {
+                reason += "; keeping " + old.mode().wireName() + " up to date failed too: " + oldFailed.getMessage();
+            }
+            throw new ModeChangeFailed("forward mode " + desired.mode().wireName() + " could not be programmed, "
+                    + old.mode().wireName() + " stays programmed: " + reason, e);
+        }
+        active.ifPresent(old -> {
+            LOG.info("forward mode now {}: {} programmed, removing {} state", desired.mode().wireName(),
+                    desired.mode().wireName(), old.mode().wireName());
             old.close();
             otherModeCleaned = false;
-            lastState = Optional.empty();
+        });
+        active = Optional.of(next);
+        programmed = Optional.of(desired);
+        return applied;
+    }
+
+    private void removeQuietly(ForwardMode mode) {
+        try (ModeProgrammer p = programmers.create(mode)) {
+            p.cleanup();
+        } catch (RuntimeException e) {
+            LOG.warn("removing what the failed {} attempt left: {}", mode.wireName(), e.getMessage());
         }
-        if (active.isEmpty()) {
-            active = Optional.of(programmers.create(config.forwardMode()));
+    }
+
+    private void succeeded() {
+        if (lastError.isPresent() || programmedTransition.equals(Instant.EPOCH)) {
+            programmedTransition = clock.instant();
         }
-        return active.get();
+        lastError = Optional.empty();
+        notProgrammedReason = Optional.empty();
+        healthy = true;
+    }
+
+    private SyncResult fail(Optional<NodeState> state, String reason, String message) {
+        syncErrors.incrementAndGet();
+        failed(reason, message);
+        LOG.error(message);
+        publish();
+        return new SyncResult(state, Optional.empty(), Optional.of(message));
+    }
+
+    private void failed(String reason, String message) {
+        if (lastError.isEmpty()) {
+            programmedTransition = clock.instant();
+        }
+        lastError = Optional.of(message);
+        notProgrammedReason = Optional.of(reason);
+        healthy = false;
     }
 
     /** Only after the active mode is programmed: a node with a broken new mode keeps forwarding with the old one. */
@@ -180,10 +264,23 @@ public final class Agent {
         otherModeCleaned = cleaned;
     }
 
-    /** Called every few seconds: restores the rules when someone flushed or edited them. */
-    public void checkDrift() {
+    /** Whether the kernel is known not to hold the desired state: the runner retries with {@link #sync} then. */
+    public boolean failing() {
+        return lastError.isPresent();
+    }
+
+    /**
+     * Called every few seconds: restores the rules when someone flushed or edited them. A repair that fails leaves
+     * the status not programmed (lastError, condition Programmed=False) and returns false: the runner then retries
+     * with {@link #sync}, whose next apply replaces the rules in full (a programmer forgets what it applied when an
+     * apply or repair fails).
+     *
+     * @return false when a repair was needed and failed
+     */
+    public boolean checkDrift() {
+        refreshDrops();
         if (active.isEmpty() || lastError.isPresent() || options.dryRun()) {
-            return;
+            return true;
         }
         try {
             if (active.get().drifted()) {
@@ -191,12 +288,17 @@ public final class Agent {
                 active.get().repair();
                 driftRepairs.incrementAndGet();
                 generation++;
-                publish(lastState, Optional.empty());
+                publish();
             }
+            return true;
         } catch (RuntimeException e) {
-            LOG.error("drift repair failed: {}", e.getMessage());
-            healthy = false;
-            healthMessage = "drift repair failed: " + e.getMessage();
+            driftRepairErrors.incrementAndGet();
+            String message = active.get().mode().wireName() + " rules were changed by someone else and restoring them failed: "
+                    + (e.getMessage() == null ? e.toString() : e.getMessage());
+            LOG.error(message);
+            failed(REPAIR_FAILED, message);
+            publish();
+            return false;
         }
     }
 
@@ -216,6 +318,15 @@ public final class Agent {
         return errors.isEmpty() ? Optional.empty() : Optional.of(errors.toString());
     }
 
+    /** The drops last published: counters move without a sync, so the status follows them at the drift check's pace. */
+    private Map<String, Long> publishedDrops = Map.of();
+
+    private void refreshDrops() {
+        if (!options.dryRun() && active.isPresent() && !drops().equals(publishedDrops)) {
+            publish();
+        }
+    }
+
     Map<String, Long> drops() {
         return active.map(ModeProgrammer::dropCounters).orElse(Map.of());
     }
@@ -224,19 +335,24 @@ public final class Agent {
         return generation;
     }
 
-    /** The NodeDataplane this agent would publish now. */
-    NodeDataplane nodeDataplane(Optional<NodeState> state, Optional<String> error, Optional<DatapathConfig> config) {
+    /** The NodeDataplane this agent would publish now: what the kernel holds, and why not the desired state. */
+    NodeDataplane nodeDataplane() {
         NodeDataplane ndp = new NodeDataplane();
-        ndp.setMetadata(new ObjectMetaBuilder().withName(options.node()).build());
+        var meta = new ObjectMetaBuilder().withName(options.node());
+        // Owned by its Node: the garbage collector deletes it with the Node (no blockOwnerDeletion: that would need
+        // the Node's finalizers permission, and nothing has to wait for it).
+        nodeUid.ifPresent(uid -> meta.addNewOwnerReference().withApiVersion("v1").withKind("Node")
+                .withName(options.node()).withUid(uid).endOwnerReference());
+        ndp.setMetadata(meta.build());
         NodeDataplaneSpec spec = new NodeDataplaneSpec();
         spec.nodeName = options.node();
-        config.ifPresent(c -> {
+        lastConfig.ifPresent(c -> {
             spec.clusterNamespace = c.clusterNamespace();
             spec.clusterName = c.clusterName();
         });
         ndp.setSpec(spec);
         NodeDataplaneStatus st = new NodeDataplaneStatus();
-        state.ifPresent(s -> {
+        programmed.ifPresent(s -> {
             st.mode = s.mode().wireName();
             st.services = s.services().size();
             st.endpoints = s.backendCount();
@@ -245,24 +361,35 @@ public final class Agent {
         st.interfaceName = options.interfaceName().isEmpty() ? null : options.interfaceName();
         st.rulesetGeneration = generation;
         st.lastSyncTime = lastSync.equals(Instant.EPOCH) ? null : lastSync.truncatedTo(ChronoUnit.SECONDS).toString();
-        st.lastError = error.orElse(null);
+        st.lastError = lastError.orElse(null);
         Map<String, Long> drops = new LinkedHashMap<>(drops());
+        publishedDrops = Map.copyOf(drops);
         st.drops = drops.isEmpty() ? null : drops;
         st.agentVersion = VERSION;
+        reports.status(st);
+        if (!programmedTransition.equals(Instant.EPOCH)) {
+            st.conditions = List.of(new ConditionBuilder().withType(PROGRAMMED)
+                    .withStatus(lastError.isEmpty() ? "True" : "False")
+                    .withReason(notProgrammedReason.orElse(PROGRAMMED))
+                    .withMessage(lastError.orElse("the kernel holds the desired " + programmed.map(s -> s.mode().wireName()).orElse("")
+                            + " rules"))
+                    .withLastTransitionTime(programmedTransition.truncatedTo(ChronoUnit.SECONDS).toString())
+                    .build());
+        }
         ndp.setStatus(st);
         return ndp;
     }
 
     private Optional<DatapathConfig> lastConfig = Optional.empty();
 
-    private void publish(Optional<NodeState> state, Optional<String> error) {
+    private void publish() {
         if (options.dryRun()) {
             System.out.println("# status that would be written:");
-            System.out.print(io.lbmode.yaml.KubeYaml.toYaml(nodeDataplane(state, error, lastConfig)));
+            System.out.print(io.lbmode.yaml.KubeYaml.toYaml(nodeDataplane()));
             return;
         }
         try {
-            sink.publish(nodeDataplane(state, error, lastConfig));
+            sink.publish(nodeDataplane());
         } catch (Exception e) {
             LOG.warn("could not write NodeDataplane status for {}: {}", options.node(), e.getMessage());
         }

@@ -8,6 +8,7 @@ import java.time.Clock;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
@@ -16,7 +17,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Runs the {@link Agent} on one thread: syncs on changes (debounced), re-reads a state dir when its files change,
- * checks for drift every {@value #DRIFT_CHECK_SECONDS} s (so edits are undone within 10 s) and retries failures.
+ * checks for drift every {@value #DRIFT_CHECK_SECONDS} s (so edits are undone within 10 s) and retries a failed sync
+ * or drift repair with exponential backoff (1 s doubling to 60 s, from 1 s again after a success).
  */
 public final class AgentRunner implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(AgentRunner.class);
@@ -29,7 +31,6 @@ public final class AgentRunner implements AutoCloseable {
     static final int DEBOUNCE_MILLIS = 10;
     /** How often a state dir's file list, sizes and times are compared (a stat per file), besides the kernel's notices. */
     static final int STATE_DIR_POLL_MILLIS = 100;
-    private static final int RETRY_SECONDS = 5;
 
     private final AgentOptions options;
     private final Programmers programmers;
@@ -47,7 +48,8 @@ public final class AgentRunner implements AutoCloseable {
     /** Set once the source exists; informers may ask for a sync before that (their first list). */
     private volatile Supplier<Inputs> inputs;
     private String fingerprint = "";
-    private boolean lastFailed;
+    private final Backoff backoff;
+    private ScheduledFuture<?> retry;
 
     private final Supplier<KubernetesClient> clients;
 
@@ -57,9 +59,15 @@ public final class AgentRunner implements AutoCloseable {
 
     /** @param clients the API client for in-cluster mode (tests pass the mock server's) */
     public AgentRunner(AgentOptions options, Programmers programmers, Supplier<KubernetesClient> clients) {
+        this(options, programmers, clients, new Backoff(Backoff.FIRST, Backoff.MAX));
+    }
+
+    /** @param backoff delays between retries (tests pass short ones) */
+    AgentRunner(AgentOptions options, Programmers programmers, Supplier<KubernetesClient> clients, Backoff backoff) {
         this.options = options;
         this.programmers = programmers;
         this.clients = clients;
+        this.backoff = backoff;
     }
 
     /** Exit code: {@code --once}/{@code --dry-run}: 0 programmed, 1 not; continuous: runs until {@link #close()}. */
@@ -99,7 +107,7 @@ public final class AgentRunner implements AutoCloseable {
             });
         } else {
             KubernetesClient client = clients.get();
-            agent = new Agent(options, programmers, ClusterSource.apiSink(client), Clock.systemUTC());
+            agent = new Agent(options, programmers, ClusterSource.apiSink(client, options.node()), Clock.systemUTC());
             ClusterSource cs = new ClusterSource(client, options.configNamespace(), options.node(), this::requestSync);
             inputs = cs::read;
             goingAway = () -> Uninstall.reason(client, options.configNamespace(), cs::configMapDeleted);
@@ -109,10 +117,10 @@ public final class AgentRunner implements AutoCloseable {
             };
         }
         if (options.healthPort() > 0) {
-            health = new HealthServer(options.healthPort(), agent);
+            health = new HealthServer(options.healthAddress(), options.healthPort(), agent);
         }
         requestSync();
-        loop.scheduleWithFixedDelay(this::driftAndRetry, DRIFT_CHECK_SECONDS, DRIFT_CHECK_SECONDS, TimeUnit.SECONDS);
+        loop.scheduleWithFixedDelay(this::checkDrift, DRIFT_CHECK_SECONDS, DRIFT_CHECK_SECONDS, TimeUnit.SECONDS);
         Runtime.getRuntime().addShutdownHook(new Thread(this::close, "lbmode-agent-shutdown"));
         stopped.await();
         return 0;
@@ -134,31 +142,37 @@ public final class AgentRunner implements AutoCloseable {
         }
         try {
             Agent.SyncResult result = agent.sync(inputs.get());
-            lastFailed = result.error().isPresent();
             if (result.applied().map(Applied::full).orElse(false)) {
                 // A full load leaves its garbage (objects read, the whole script) in a heap grown for it: one full
                 // collection now lets the serial collector shrink the heap back (MaxHeapFreeRatio in jvm.options).
                 System.gc();
             }
         } catch (RuntimeException e) {
-            lastFailed = true;
             LOG.error("sync failed", e);
         }
+        afterAttempt();
     }
 
-    private int sinceRetry;
+    /** After a sync or repair: retry while the kernel lacks the desired state, each time later; else start over. */
+    private void afterAttempt() {
+        if (retry != null) {
+            retry.cancel(false);
+            retry = null;
+        }
+        if (!agent.failing()) {
+            backoff.reset();
+            return;
+        }
+        java.time.Duration delay = backoff.next();
+        LOG.info("retrying in {} s", String.format("%.1f", delay.toMillis() / 1000.0));
+        retry = loop.schedule(this::syncNow, delay.toMillis(), TimeUnit.MILLISECONDS);
+    }
 
-    private void driftAndRetry() {
+    private void checkDrift() {
         try {
-            if (lastFailed) {
-                sinceRetry += DRIFT_CHECK_SECONDS;
-                if (sinceRetry >= RETRY_SECONDS) {
-                    sinceRetry = 0;
-                    syncNow();
-                }
-                return;
+            if (!agent.failing() && !agent.checkDrift()) {
+                afterAttempt();
             }
-            agent.checkDrift();
         } catch (RuntimeException e) {
             LOG.error("drift check failed", e);
         }

@@ -15,7 +15,16 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.utils.Serialization;
+import io.fabric8.kubernetes.api.model.Event;
+import io.fabric8.kubernetes.api.model.EventBuilder;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import java.lang.reflect.Field;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.HexFormat;
 import java.lang.reflect.Modifier;
 import java.util.ArrayList;
 import java.util.List;
@@ -110,18 +119,77 @@ final class ClusterSource implements AutoCloseable {
      * null for each one this sync has no value for: a merge patch that leaves a field out keeps the stored value, which
      * would keep a {@code lastError} (and DatapathReady=False) forever after one failed sync.
      */
-    static StatusSink apiSink(KubernetesClient client) {
-        return ndp -> {
-            var resource = client.resources(NodeDataplane.class).withName(ndp.getMetadata().getName());
-            NodeDataplane existing = resource.get();
-            if (existing == null) {
-                NodeDataplane created = new NodeDataplane();
-                created.setMetadata(ndp.getMetadata());
-                created.setSpec(ndp.getSpec());
-                client.resources(NodeDataplane.class).resource(created).create();
+    static StatusSink apiSink(KubernetesClient client, String node) {
+        return new StatusSink() {
+            @Override
+            public void publish(NodeDataplane ndp) {
+                var resource = client.resources(NodeDataplane.class).withName(ndp.getMetadata().getName());
+                NodeDataplane existing = resource.get();
+                if (existing == null) {
+                    NodeDataplane created = new NodeDataplane();
+                    created.setMetadata(ndp.getMetadata());
+                    created.setSpec(ndp.getSpec());
+                    client.resources(NodeDataplane.class).resource(created).create();
+                } else if (!ndp.getMetadata().getOwnerReferences().equals(existing.getMetadata().getOwnerReferences())) {
+                    // Created before the Node was seen (or by an older agent), or its Node was created anew: owned by
+                    // the Node of now, so that the garbage collector deletes it with that Node. Its Node deleted: no
+                    // owner, so the status that says so stays readable.
+                    resource.patch(PatchContext.of(PatchType.JSON), ownerPatch(ndp));
+                }
+                resource.subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE), statusPatch(ndp.getStatus()));
             }
-            resource.subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE), statusPatch(ndp.getStatus()));
+
+            @Override
+            public void serviceEvent(ServiceEvent event) {
+                createEvent(client, node, event, Instant.now());
+            }
         };
+    }
+
+    /**
+     * Creates the Warning Event. Its name is derived from the Service and the message, not from the node: every node's
+     * agent finds the same problem, and the first one's Event stands (the others get 409 Conflict, which is fine).
+     */
+    static void createEvent(KubernetesClient client, String node, StatusSink.ServiceEvent event, Instant now) {
+        String time = now.truncatedTo(ChronoUnit.SECONDS).toString();
+        Event e = new EventBuilder()
+                .withNewMetadata().withNamespace(event.namespace()).withName(eventName(event)).endMetadata()
+                .withNewInvolvedObject().withApiVersion("v1").withKind("Service").withNamespace(event.namespace())
+                .withName(event.name()).withUid(event.uid().isEmpty() ? null : event.uid()).endInvolvedObject()
+                .withType("Warning").withReason(event.reason()).withMessage(event.message())
+                .withNewSource().withComponent(EVENT_COMPONENT).withHost(node).endSource()
+                .withReportingComponent(EVENT_COMPONENT).withReportingInstance(node)
+                .withFirstTimestamp(time).withLastTimestamp(time).withCount(1)
+                .build();
+        try {
+            client.v1().events().inNamespace(event.namespace()).resource(e).create();
+        } catch (KubernetesClientException ex) {
+            if (ex.getCode() != 409) {
+                throw ex;
+            }
+        }
+    }
+
+    static final String EVENT_COMPONENT = "lbmode-datapath";
+
+    /** {@code SERVICE.lbmode-HASH}: unique per Service and message, at most 253 characters. */
+    static String eventName(StatusSink.ServiceEvent event) {
+        try {
+            byte[] digest = MessageDigest.getInstance("SHA-256").digest((event.reason() + "\n" + event.message() + "\n" + event.uid())
+                    .getBytes(StandardCharsets.UTF_8));
+            String name = event.name().length() > 200 ? event.name().substring(0, 200) : event.name();
+            return name + ".lbmode-" + HexFormat.of().formatHex(digest, 0, 8);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every JDK has SHA-256", e);
+        }
+    }
+
+    /** A JSON patch (RFC 6902) that sets {@code metadata.ownerReferences} to the NodeDataplane's, whatever was there. */
+    static String ownerPatch(NodeDataplane ndp) {
+        var patch = Serialization.jsonMapper().createArrayNode();
+        patch.addObject().put("op", "add").put("path", "/metadata/ownerReferences")
+                .set("value", Serialization.jsonMapper().valueToTree(ndp.getMetadata().getOwnerReferences()));
+        return patch.toString();
     }
 
     /** {@code {"status": {...}}} with every field of {@link NodeDataplaneStatus}: its value, or null to remove it. */

@@ -27,7 +27,7 @@ public interface Programmers {
 
     static Programmers real(NftRunner nft, AgentOptions options) {
         return new ProgrammerFactory(nft, Conntrack.system(), Optional.of(new ProgrammerFactory.Dsr(options.interfaceName(),
-                options.bpffs(), ProgrammerFactory.DEFAULT_MAGLEV_TABLE_SIZE)));
+                options.bpffs(), ProgrammerFactory.DEFAULT_MAGLEV_TABLE_SIZE, options.allowEphemeralBpffs())));
     }
 
     /** SNAT on {@code nft} only, without conntrack cleanup; DSR reported as unavailable. */

@@ -66,7 +66,9 @@ final class SlimStore<T extends HasMetadata> implements ItemStore<T> {
             m.setAnnotations(ranges == null || !(obj instanceof Service) ? null : Map.of(NodeStateBuilder.SOURCE_RANGES_ANNOTATION, ranges));
             m.setOwnerReferences(null);
             m.setFinalizers(null);
-            m.setCreationTimestamp(null);
+            if (!(obj instanceof Service)) {
+                m.setCreationTimestamp(null); // a Service keeps it: the older of two claiming one VIP:port keeps it
+            }
             m.setGenerateName(null);
         }
         switch (obj) {

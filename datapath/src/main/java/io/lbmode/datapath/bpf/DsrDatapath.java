@@ -72,12 +72,12 @@ public final class DsrDatapath implements AutoCloseable {
     }
 
     /**
-     * Loads the programs, adopting maps pinned under {@code bpffs} (mounting a bpffs there if none is).
+     * Loads the programs, adopting maps pinned under {@code bpffs} (a mounted bpffs: {@link BpfFs#requirePersistent}).
      *
      * @throws BpfException naming what failed and what to do
      */
     public static DsrDatapath load(Path bpffs) {
-        BpfFs.ensureMounted(bpffs);
+        BpfFs.requirePersistent(bpffs);
         Path pins = pinDir(bpffs);
         try {
             Files.createDirectories(pins);

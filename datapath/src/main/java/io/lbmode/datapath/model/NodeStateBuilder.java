@@ -13,6 +13,7 @@ import io.lbmode.crds.cluster.v1.ForwardMode;
 import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -25,9 +26,14 @@ import java.util.Set;
  * Turns Kubernetes objects into this node's {@link NodeState}, with the Service semantics users know from kube-proxy.
  *
  * <ul>
- *   <li>Only {@code type: LoadBalancer} Services; each {@code status.loadBalancer.ingress[].ip}, IPv4 or IPv6, is a
- *       VIP (a dual-stack Service, {@code ipFamilies: [IPv4, IPv6]}, has one of each), served by the endpoints of
- *       its own family: IPv4 and IPv6 EndpointSlices ({@code addressType}) alike.</li>
+ *   <li>Only {@code type: LoadBalancer} Services; each {@code status.loadBalancer.ingress[].ip}, IPv4 or IPv6, that
+ *       the Cluster's address pools or VIPs hold ({@link VipRanges}) is a VIP; others are refused and reported. A
+ *       dual-stack Service ({@code ipFamilies: [IPv4, IPv6]}) has one of each, each served by the endpoints of its own
+ *       family: IPv4 and IPv6 EndpointSlices ({@code addressType}) alike.</li>
+ *   <li>Two Services claiming one VIP, protocol and port: the older keeps it ({@code metadata.creationTimestamp},
+ *       then namespace/name), the other is reported.</li>
+ *   <li>A Service (or a port or VIP of it) that can't be programmed is skipped and reported ({@link Skip}), the rest
+ *       programmed; an endpoint listed in two EndpointSlices is one backend.</li>
  *   <li>Every TCP and UDP port; the backend port comes from the EndpointSlice port with the same name and protocol
  *       (that is how named targetPorts are resolved: the EndpointSlice controller resolved them per pod); a slice
  *       without ports falls back to a numeric targetPort.</li>
@@ -50,17 +56,63 @@ public final class NodeStateBuilder {
     private NodeStateBuilder() {
     }
 
-    /** The state and what was skipped and why (to log, not to fail on: one bad Service must not stop the others). */
-    public record Result(NodeState state, List<String> warnings) {
-        public Result {
-            Objects.requireNonNull(state, "state");
-            warnings = List.copyOf(warnings);
+    /**
+     * Something of a Service that is not programmed, and why: the whole Service, or one port or VIP of it.
+     *
+     * @param namespace Service namespace
+     * @param name      Service name
+     * @param reason    what is wrong, naming the field, and what is skipped
+     */
+    public record Skip(String namespace, String name, String reason) {
+        public Skip {
+            Objects.requireNonNull(namespace, "namespace");
+            Objects.requireNonNull(name, "name");
+            Objects.requireNonNull(reason, "reason");
+        }
+
+        /** {@code namespace/name}. */
+        public String service() {
+            return namespace + "/" + name;
         }
     }
 
-    public static Result build(ForwardMode mode, long hashSeed, String nodeName, List<Node> nodes, List<Service> services,
-                               List<EndpointSlice> slices) {
-        return build(mode, hashSeed, nodeName, nodes, services, slices, Memo.none());
+    /**
+     * A field a Service sets that lbmode does not honour (README: "Service fields"): programmed without it.
+     *
+     * @param field the field and its value, e.g. {@code spec.loadBalancerClass: example.com/other}
+     */
+    public record Ignored(String namespace, String name, String field) {
+        public Ignored {
+            Objects.requireNonNull(namespace, "namespace");
+            Objects.requireNonNull(name, "name");
+            Objects.requireNonNull(field, "field");
+        }
+
+        public String service() {
+            return namespace + "/" + name;
+        }
+    }
+
+    /**
+     * The state, what was skipped and why, and the fields set but ignored: to report, not to fail on (one bad Service
+     * must not stop the others). Both lists are in Service order.
+     */
+    public record Result(NodeState state, List<Skip> skips, List<Ignored> ignored) {
+        public Result {
+            Objects.requireNonNull(state, "state");
+            skips = List.copyOf(skips);
+            ignored = List.copyOf(ignored);
+        }
+
+        /** The Services with at least one skip, in order ({@code namespace/name}). */
+        public List<String> skippedServices() {
+            return skips.stream().map(Skip::service).distinct().toList();
+        }
+    }
+
+    public static Result build(ForwardMode mode, long hashSeed, VipRanges vipRanges, String nodeName, List<Node> nodes,
+                               List<Service> services, List<EndpointSlice> slices) {
+        return build(mode, hashSeed, vipRanges, nodeName, nodes, services, slices, Memo.none());
     }
 
     /**
@@ -70,7 +122,8 @@ public final class NodeStateBuilder {
      * per change). Only for sources that keep their objects between reads (the informers); one per agent.
      */
     public static final class Memo {
-        private record Entry(Service service, List<EndpointSlice> slices, List<ServicePort> ports, List<String> warnings) {
+        private record Entry(Service service, List<EndpointSlice> slices, List<ServicePort> ports, List<Skip> skips,
+                             List<Ignored> ignored) {
             boolean sameObjects(Service s, List<EndpointSlice> sl) {
                 if (service != s || slices.size() != sl.size()) {
                     return false;
@@ -87,6 +140,7 @@ public final class NodeStateBuilder {
         private final boolean enabled;
         private Map<String, Entry> entries = new HashMap<>();
         private String nodeName = "";
+        private VipRanges vipRanges = new VipRanges(List.of(), List.of());
 
         public Memo() {
             this(true);
@@ -102,15 +156,27 @@ public final class NodeStateBuilder {
         }
     }
 
-    /** {@link #build(ForwardMode, long, String, List, List, List)}, reusing what {@code memo} remembers. */
-    public static Result build(ForwardMode mode, long hashSeed, String nodeName, List<Node> nodes, List<Service> services,
-                               List<EndpointSlice> slices, Memo memo) {
-        if (!memo.nodeName.equals(nodeName)) {
+    /**
+     * Oldest first ({@code metadata.creationTimestamp}, then namespace and name): when two Services claim one VIP and
+     * port, the one that had it first keeps it, and a new Service can't take a VIP:port from a running one. RFC 3339
+     * UTC timestamps in the API's one format order as text; a missing one sorts last.
+     */
+    private static final Comparator<Service> OLDEST_FIRST = Comparator
+            .comparing((Service s) -> Optional.ofNullable(s.getMetadata().getCreationTimestamp()).orElse("~"))
+            .thenComparing(s -> ns(s.getMetadata().getNamespace()))
+            .thenComparing(s -> Optional.ofNullable(s.getMetadata().getName()).orElse(""));
+
+    /** {@link #build(ForwardMode, long, VipRanges, String, List, List, List)}, reusing what {@code memo} remembers. */
+    public static Result build(ForwardMode mode, long hashSeed, VipRanges vipRanges, String nodeName, List<Node> nodes,
+                               List<Service> services, List<EndpointSlice> slices, Memo memo) {
+        if (!memo.nodeName.equals(nodeName) || !memo.vipRanges.equals(vipRanges)) {
             memo.entries = new HashMap<>();
             memo.nodeName = nodeName;
+            memo.vipRanges = vipRanges;
         }
         Map<String, Memo.Entry> remembered = new HashMap<>();
-        List<String> warnings = new ArrayList<>();
+        List<Skip> skips = new ArrayList<>();
+        List<Ignored> ignored = new ArrayList<>();
         NodeInfo node = new NodeInfo(nodeName, nodes.stream()
                 .filter(n -> n.getMetadata() != null && nodeName.equals(n.getMetadata().getName()))
                 .findFirst().flatMap(NodeStateBuilder::nodeAddress).orElse(NodeInfo.UNKNOWN_ADDRESS));
@@ -128,10 +194,8 @@ public final class NodeStateBuilder {
         }
 
         Map<ServicePort.Key, ServicePort> ports = new HashMap<>();
-        List<Service> sorted = services.stream().filter(s -> s.getMetadata() != null)
-                .sorted(java.util.Comparator.comparing((Service s) -> ns(s.getMetadata().getNamespace()))
-                        .thenComparing(s -> s.getMetadata().getName()))
-                .toList();
+        List<Service> sorted = services.stream().filter(s -> s.getMetadata() != null && s.getMetadata().getName() != null)
+                .sorted(OLDEST_FIRST).toList();
         for (Service svc : sorted) {
             if (svc.getSpec() == null || !"LoadBalancer".equals(svc.getSpec().getType())) {
                 continue;
@@ -142,37 +206,46 @@ public final class NodeStateBuilder {
             List<EndpointSlice> svcSlices = slicesByService.getOrDefault(key, List.of());
             Memo.Entry entry = memo.entries.get(key);
             if (entry == null || !entry.sameObjects(svc, svcSlices)) {
-                List<String> svcWarnings = new ArrayList<>();
-                entry = new Memo.Entry(svc, svcSlices, servicePorts(svc, namespace, name, svcSlices, nodeName, svcWarnings),
-                        svcWarnings);
+                List<Skip> svcSkips = new ArrayList<>();
+                List<ServicePort> svcPorts;
+                try {
+                    svcPorts = servicePorts(svc, namespace, name, svcSlices, nodeName, vipRanges, svcSkips);
+                } catch (RuntimeException e) {
+                    // Whatever the checks above missed: this Service is not programmed, every other one is.
+                    svcPorts = List.of();
+                    svcSkips.add(new Skip(namespace, name, "can't be programmed (" + (e.getMessage() == null
+                            ? e.getClass().getSimpleName() : e.getMessage()) + "); skipped"));
+                }
+                entry = new Memo.Entry(svc, svcSlices, svcPorts, svcSkips, ignoredFields(svc, namespace, name));
             }
             if (memo.enabled) {
                 remembered.put(key, entry);
             }
-            warnings.addAll(entry.warnings());
+            skips.addAll(entry.skips());
+            ignored.addAll(entry.ignored());
             for (ServicePort sp : entry.ports()) {
                 ServicePort previous = ports.putIfAbsent(sp.key(), sp);
                 if (previous != null) {
-                    warnings.add("service " + sp.displayName() + ": " + sp.key() + " is already used by "
-                            + previous.displayName() + "; skipped");
+                    skips.add(new Skip(namespace, name, sp.key() + " is already used by the older Service "
+                            + previous.namespace() + "/" + previous.name() + "; this port skipped"));
                 }
             }
         }
         memo.entries = remembered;
-        return new Result(new NodeState(mode, node, hashSeed, forwardable(mode, ports.values(), warnings)), warnings);
+        return new Result(new NodeState(mode, node, hashSeed, forwardable(mode, ports.values(), skips)), skips, ignored);
     }
 
     /**
      * The service ports the mode can forward: SNAT both families; DSR IPv4 only for now (its VIP travels in an IPv4
-     * option; the IPv6 Destination Options header is not implemented), so an IPv6 VIP in DSR mode is left out with a
-     * warning instead of being counted as programmed.
+     * option; the IPv6 Destination Options header is not implemented), so an IPv6 VIP in DSR mode is left out and
+     * reported instead of being counted as programmed.
      */
-    private static List<ServicePort> forwardable(ForwardMode mode, java.util.Collection<ServicePort> ports, List<String> warnings) {
+    private static List<ServicePort> forwardable(ForwardMode mode, java.util.Collection<ServicePort> ports, List<Skip> skips) {
         List<ServicePort> out = new ArrayList<>(ports.size());
         for (ServicePort sp : ports) {
             if (mode == ForwardMode.DSR && sp.family() == IpFamily.IPV6) {
-                warnings.add("service " + sp.displayName() + ": " + sp.key() + " is IPv6, and DSR forwards IPv4 VIPs only; "
-                        + "not programmed (SNAT forwards IPv6)");
+                skips.add(new Skip(sp.namespace(), sp.name(), sp.key() + " is IPv6, and DSR forwards IPv4 VIPs only; "
+                        + "this port not programmed (SNAT forwards IPv6)"));
             } else {
                 out.add(sp);
             }
@@ -180,60 +253,88 @@ public final class NodeStateBuilder {
         return out;
     }
 
-    /** The service ports of one LoadBalancer Service (one per VIP and port), with its warnings. */
+    /** The service ports of one LoadBalancer Service (one per VIP and port), with what was skipped. */
     private static List<ServicePort> servicePorts(Service svc, String namespace, String name, List<EndpointSlice> svcSlices,
-                                                  String nodeName, List<String> warnings) {
+                                                  String nodeName, VipRanges vipRanges, List<Skip> skips) {
         List<ServicePort> out = new ArrayList<>();
-        {
-            List<InetAddress> vips = vips(svc, warnings);
-            if (vips.isEmpty() || svc.getSpec().getPorts() == null) {
-                return out;
+        List<InetAddress> vips = vips(svc, namespace, name, vipRanges, skips);
+        if (vips.isEmpty()) {
+            return out;
+        }
+        if (svc.getSpec().getPorts() == null || svc.getSpec().getPorts().isEmpty()) {
+            skips.add(new Skip(namespace, name, "spec.ports is empty; nothing to program"));
+            return out;
+        }
+        boolean localOnly = "Local".equals(svc.getSpec().getExternalTrafficPolicy());
+        Optional<ServicePort.Policy> policy = policy(svc, namespace, name, skips);
+        if (policy.isEmpty()) {
+            return out;
+        }
+        List<io.fabric8.kubernetes.api.model.ServicePort> specPorts = svc.getSpec().getPorts();
+        for (int i = 0; i < specPorts.size(); i++) {
+            var p = specPorts.get(i);
+            String field = "spec.ports[" + i + "]" + (p.getName() == null || p.getName().isEmpty() ? "" : " (" + p.getName() + ")");
+            String portName = p.getName() == null ? "" : p.getName();
+            Optional<Protocol> protocol = Protocol.fromKubernetes(p.getProtocol());
+            if (protocol.isEmpty()) {
+                skips.add(new Skip(namespace, name, field + ".protocol " + p.getProtocol()
+                        + " is not supported (TCP and UDP are); this port skipped"));
+                continue;
             }
-            boolean localOnly = "Local".equals(svc.getSpec().getExternalTrafficPolicy());
-            Optional<ServicePort.Policy> policy = policy(svc, namespace + "/" + name, warnings);
-            if (policy.isEmpty()) {
-                return out;
+            if (p.getPort() == null || p.getPort() < 1 || p.getPort() > 65535) {
+                skips.add(new Skip(namespace, name, field + ".port " + (p.getPort() == null ? "is missing" : p.getPort() + " is not 1-65535")
+                        + "; this port skipped"));
+                continue;
             }
-            for (var p : svc.getSpec().getPorts()) {
-                String portName = p.getName() == null ? "" : p.getName();
-                Optional<Protocol> protocol = Protocol.fromKubernetes(p.getProtocol());
-                if (protocol.isEmpty()) {
-                    warnings.add("service " + namespace + "/" + name + " port " + portDisplay(p.getName(), p.getPort())
-                            + ": protocol " + p.getProtocol() + " is not supported (TCP and UDP are); skipped");
-                    continue;
-                }
-                if (p.getPort() == null) {
-                    warnings.add("service " + namespace + "/" + name + " port '" + portName + "': spec.ports[].port is missing; skipped");
-                    continue;
-                }
-                Endpoints endpoints = endpoints(svcSlices, portName, protocol.get(), p.getTargetPort(), p.getPort(), nodeName);
-                List<Backend> backends = endpoints.active();
-                List<Backend> draining = endpoints.draining();
-                if (localOnly) {
-                    backends = backends.stream().filter(Backend::local).toList();
-                    draining = draining.stream().filter(Backend::local).toList();
-                }
-                for (InetAddress vip : vips) {
-                    out.add(new ServicePort(namespace, name, portName, protocol.get(), vip, p.getPort(), localOnly,
-                            ofFamily(backends, vip), ofFamily(draining, vip), policy.get()));
-                }
+            IntOrString target = p.getTargetPort();
+            if (target != null && target.getIntVal() != null && (target.getIntVal() < 1 || target.getIntVal() > 65535)) {
+                skips.add(new Skip(namespace, name, field + ".targetPort " + target.getIntVal()
+                        + " is not 1-65535; this port skipped"));
+                continue;
+            }
+            Endpoints endpoints = endpoints(svcSlices, portName, protocol.get(), target, p.getPort(), nodeName);
+            List<Backend> backends = endpoints.active();
+            List<Backend> draining = endpoints.draining();
+            if (localOnly) {
+                backends = backends.stream().filter(Backend::local).toList();
+                draining = draining.stream().filter(Backend::local).toList();
+            }
+            for (InetAddress vip : vips) {
+                out.add(new ServicePort(namespace, name, portName, protocol.get(), vip, p.getPort(), localOnly,
+                        ofFamily(backends, vip), ofFamily(draining, vip), policy.get()));
             }
         }
         return out;
     }
 
-    /** A VIP is served by the endpoints of its own family only (an IPv6 VIP by the IPv6 EndpointSlices). */
-    private static List<Backend> ofFamily(List<Backend> backends, InetAddress vip) {
-        IpFamily family = IpFamily.of(vip);
-        return backends.stream().filter(b -> b.family() == family).toList();
+    /**
+     * Fields lbmode does not honour, when a Service sets them to something other than what the API server fills in
+     * (so that every LoadBalancer Service does not report the node ports and health-check port it always gets).
+     */
+    private static List<Ignored> ignoredFields(Service svc, String namespace, String name) {
+        var spec = svc.getSpec();
+        List<Ignored> out = new ArrayList<>();
+        if (spec.getLoadBalancerClass() != null && !spec.getLoadBalancerClass().isEmpty()) {
+            out.add(new Ignored(namespace, name, "spec.loadBalancerClass: " + spec.getLoadBalancerClass()));
+        }
+        if ("Local".equals(spec.getInternalTrafficPolicy())) {
+            out.add(new Ignored(namespace, name, "spec.internalTrafficPolicy: Local"));
+        }
+        // spec.ipFamilyPolicy is honoured: every ingress address, IPv4 and IPv6, is programmed in its family.
+        if (spec.getExternalIPs() != null && !spec.getExternalIPs().isEmpty()) {
+            out.add(new Ignored(namespace, name, "spec.externalIPs: " + String.join(",", spec.getExternalIPs())));
+        }
+        if (spec.getLoadBalancerIP() != null && !spec.getLoadBalancerIP().isEmpty()) {
+            out.add(new Ignored(namespace, name, "spec.loadBalancerIP: " + spec.getLoadBalancerIP()));
+        }
+        if (spec.getTrafficDistribution() != null && !spec.getTrafficDistribution().isEmpty()) {
+            out.add(new Ignored(namespace, name, "spec.trafficDistribution: " + spec.getTrafficDistribution()));
+        }
+        return out;
     }
 
     private static String ns(String namespace) {
         return namespace == null || namespace.isEmpty() ? "default" : namespace;
-    }
-
-    private static String portDisplay(String name, Integer port) {
-        return name != null && !name.isEmpty() ? "'" + name + "'" : String.valueOf(port);
     }
 
     /** InternalIP first (what pods on other nodes see), else ExternalIP. */
@@ -254,7 +355,14 @@ public final class NodeStateBuilder {
         return Optional.empty();
     }
 
-    private static List<InetAddress> vips(Service svc, List<String> warnings) {
+    /** A VIP is served by the endpoints of its own family only (an IPv6 VIP by the IPv6 EndpointSlices). */
+    private static List<Backend> ofFamily(List<Backend> backends, InetAddress vip) {
+        IpFamily family = IpFamily.of(vip);
+        return backends.stream().filter(b -> b.family() == family).toList();
+    }
+
+    /** The Service's ingress IPs (IPv4 and IPv6) that {@code vipRanges} allows; every other one is reported. */
+    private static List<InetAddress> vips(Service svc, String namespace, String name, VipRanges vipRanges, List<Skip> skips) {
         if (svc.getStatus() == null || svc.getStatus().getLoadBalancer() == null
                 || svc.getStatus().getLoadBalancer().getIngress() == null) {
             return List.of();
@@ -265,11 +373,16 @@ public final class NodeStateBuilder {
                 continue; // hostname-only ingress (cloud LBs): nothing to program on a node
             }
             Optional<InetAddress> ip = Addresses.parse(ingress.getIp());
-            if (ip.isPresent()) {
-                vips.add(ip.get());
+            if (ip.isEmpty()) {
+                skips.add(new Skip(namespace, name, "status.loadBalancer.ingress ip '" + ingress.getIp()
+                        + "' is not an IPv4 or IPv6 address; this VIP skipped"));
+                continue;
+            }
+            Optional<String> refusal = vipRanges.refusal(ip.get());
+            if (refusal.isPresent()) {
+                skips.add(new Skip(namespace, name, "status.loadBalancer.ingress " + refusal.get()));
             } else {
-                warnings.add("service " + ns(svc.getMetadata().getNamespace()) + "/" + svc.getMetadata().getName()
-                        + ": status.loadBalancer.ingress ip '" + ingress.getIp() + "' is not an IPv4 or IPv6 address; skipped");
+                vips.add(ip.get());
             }
         }
         return List.copyOf(vips);
@@ -279,7 +392,7 @@ public final class NodeStateBuilder {
      * The source ranges and affinity of a Service; empty (with a warning) when a source range can't be read: a Service
      * meant to be reachable from some clients only must not become reachable from all.
      */
-    private static Optional<ServicePort.Policy> policy(Service svc, String display, List<String> warnings) {
+    private static Optional<ServicePort.Policy> policy(Service svc, String namespace, String name, List<Skip> skips) {
         List<String> ranges = svc.getSpec().getLoadBalancerSourceRanges();
         String field = "spec.loadBalancerSourceRanges";
         if (ranges == null || ranges.isEmpty()) {
@@ -292,8 +405,8 @@ public final class NodeStateBuilder {
         for (String r : ranges) {
             Optional<Cidr> cidr = Cidr.parse(r);
             if (cidr.isEmpty()) {
-                warnings.add("service " + display + ": " + field + " entry '" + r.trim()
-                        + "' is not an IPv4 prefix (a.b.c.d/n); service skipped so it is not opened to every client");
+                skips.add(new Skip(namespace, name, field + " entry '" + r.trim()
+                        + "' is not an IPv4 prefix (a.b.c.d/n); Service skipped so it is not opened to every client"));
                 return Optional.empty();
             }
             cidrs.add(cidr.get());
@@ -304,9 +417,9 @@ public final class NodeStateBuilder {
             Integer timeout = config == null || config.getClientIP() == null ? null : config.getClientIP().getTimeoutSeconds();
             affinity = timeout == null ? ServicePort.Policy.DEFAULT_AFFINITY_SECONDS : timeout;
             if (affinity < 1 || affinity > ServicePort.Policy.MAX_AFFINITY_SECONDS) {
-                warnings.add("service " + display + ": sessionAffinityConfig.clientIP.timeoutSeconds " + timeout
+                skips.add(new Skip(namespace, name, "spec.sessionAffinityConfig.clientIP.timeoutSeconds " + timeout
                         + " is outside 1-" + ServicePort.Policy.MAX_AFFINITY_SECONDS + "; using "
-                        + ServicePort.Policy.DEFAULT_AFFINITY_SECONDS);
+                        + ServicePort.Policy.DEFAULT_AFFINITY_SECONDS));
                 affinity = ServicePort.Policy.DEFAULT_AFFINITY_SECONDS;
             }
         }
@@ -350,7 +463,21 @@ public final class NodeStateBuilder {
                 }
             }
         }
-        return ready.isEmpty() ? new Endpoints(servingTerminating, List.of()) : new Endpoints(ready, servingTerminating);
+        List<Backend> active = distinct(ready);
+        List<Backend> terminating = distinct(servingTerminating).stream()
+                .filter(t -> active.stream().noneMatch(a -> a.endpoint().equals(t.endpoint()))).toList();
+        return active.isEmpty() ? new Endpoints(terminating, List.of()) : new Endpoints(active, terminating);
+    }
+
+    /**
+     * One backend per address and port: the same endpoint can appear in two EndpointSlices (a controller's slice
+     * being replaced, or two slices that disagree on its node), and a backend listed twice would get twice the
+     * traffic (and two Maglev names). Of the copies, the one with the first node name wins, on every node alike.
+     */
+    private static List<Backend> distinct(List<Backend> backends) {
+        Map<String, Backend> byEndpoint = new java.util.TreeMap<>();
+        backends.stream().sorted().forEach(b -> byEndpoint.putIfAbsent(b.endpoint(), b));
+        return List.copyOf(byEndpoint.values());
     }
 
     /** The backend port for a service port in one slice: the slice port with the same name and protocol. */

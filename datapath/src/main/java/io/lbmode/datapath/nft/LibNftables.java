@@ -29,7 +29,7 @@ public final class LibNftables extends ScriptNftRunner {
     private final MethodHandle getError;
     private final Optional<MethodHandle> mallocTrim;
     private MemorySegment ctx;
-    private final Optional<NetlinkGeneration> generation = NetlinkGeneration.create();
+    private final Optional<NftNetlink> netlink = NftNetlink.create();
 
     private LibNftables(SymbolLookup lib) throws Throwable {
         Linker linker = Linker.nativeLinker();
@@ -105,7 +105,16 @@ public final class LibNftables extends ScriptNftRunner {
 
     @Override
     public java.util.OptionalLong generation() {
-        return generation.map(NetlinkGeneration::read).orElse(java.util.OptionalLong.empty());
+        return netlink.map(NftNetlink::generation).orElse(java.util.OptionalLong.empty());
+    }
+
+    /** Over netlink: {@code list counter} would make libnftables read the whole ruleset. */
+    @Override
+    public Optional<String> listCounter(String family, String table, String counter) {
+        if (netlink.isEmpty()) {
+            return super.listCounter(family, table, counter);
+        }
+        return netlink.get().counter(family, table, counter).map(v -> "packets " + v[0] + " bytes " + v[1]);
     }
 
     @Override

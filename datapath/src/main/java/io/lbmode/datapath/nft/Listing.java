@@ -20,13 +20,17 @@ record Listing(Map<String, Set<String>> elements, Map<String, Integer> ruleCount
         String set = null;
         String chain = null;
         StringBuilder elementText = null;
+        boolean skipElements = false;
         for (String raw : listing.split("\n")) {
             String line = raw.strip();
             if (elementText != null) {
                 elementText.append(' ').append(line);
                 if (line.endsWith("}")) {
-                    addElements(elements, set, elementText);
+                    if (!skipElements) {
+                        addElements(elements, set, elementText);
+                    }
                     elementText = null;
+                    skipElements = false;
                 }
                 continue;
             }
@@ -38,6 +42,15 @@ record Listing(Map<String, Set<String>> elements, Map<String, Integer> ruleCount
                 chain = line.split("\\s+")[1];
                 set = null;
                 rules.put(chain, 0);
+            } else if (line.startsWith("counter ") && line.endsWith("{")) {
+                set = null; // a named counter's block: its values change with traffic, and are not compared
+                chain = null;
+            } else if (set != null && set.startsWith(SnatRuleset.AFFINITY_PREFIX)) {
+                // an affinity set's elements are the clients the kernel remembers (update @set), not ours to compare
+                if (line.startsWith("elements = {") && !line.endsWith("}")) {
+                    elementText = new StringBuilder();
+                    skipElements = true;
+                }
             } else if (set != null && line.startsWith("elements = {")) {
                 elementText = new StringBuilder(line.substring("elements = {".length()));
                 if (line.endsWith("}")) {
@@ -74,6 +87,8 @@ record Listing(Map<String, Set<String>> elements, Map<String, Integer> ruleCount
                 case NftObject.Rule rule -> rules.merge(rule.chain(), 1, Integer::sum);
                 case NftObject.Element e -> elements.computeIfAbsent(e.set(), k -> new TreeSet<>()).add(e.body());
                 case NftObject.Table t -> {
+                }
+                case NftObject.Counter c -> {
                 }
             }
         }

@@ -67,6 +67,26 @@ sealed interface NftObject {
         }
     }
 
+    /**
+     * A named counter; {@code packets} and {@code bytes} are its starting values where it is created (a full replace
+     * of the table carries the old values over, so a restart does not reset what the status reports).
+     */
+    record Counter(String name, long packets, long bytes) implements NftObject {
+        static Counter named(String name) {
+            return new Counter(name, 0, 0);
+        }
+
+        @Override
+        public String keyword() {
+            return "counter";
+        }
+
+        @Override
+        public String body() {
+            return packets == 0 && bytes == 0 ? name : name + " { packets " + packets + " bytes " + bytes + " }";
+        }
+    }
+
     /** A rule at the end of {@code chain}, in nft's expression syntax. */
     record Rule(String chain, String expression) implements NftObject {
         @Override

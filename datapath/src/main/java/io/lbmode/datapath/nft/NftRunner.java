@@ -20,6 +20,13 @@ public interface NftRunner {
     Optional<String> listTable(String family, String table);
 
     /**
+     * A named counter's values as text containing {@code packets N bytes M} (as {@code nft list counter FAMILY TABLE
+     * NAME} writes them), or empty when the table or counter does not exist. Read at every status write, so it must
+     * be cheap at any table size (libnftables: over netlink, see {@code NftNetlink}).
+     */
+    Optional<String> listCounter(String family, String table, String counter);
+
+    /**
      * The nftables ruleset generation of this network namespace: the kernel changes it with every committed
      * transaction of any table. Empty when this runner can't tell (then drift checks always list the table).
      */

@@ -34,6 +34,11 @@ public final class NftRunners {
             }
 
             @Override
+            public Optional<String> listCounter(String family, String table, String counter) {
+                return Optional.empty();
+            }
+
+            @Override
             public String describe() {
                 return "none (dry run)";
             }

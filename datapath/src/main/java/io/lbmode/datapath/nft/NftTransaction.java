@@ -1,6 +1,7 @@
 package io.lbmode.datapath.nft;
 
 import io.lbmode.datapath.nft.NftObject.Chain;
+import io.lbmode.datapath.nft.NftObject.Counter;
 import io.lbmode.datapath.nft.NftObject.Element;
 import io.lbmode.datapath.nft.NftObject.NftSet;
 import io.lbmode.datapath.nft.NftObject.Rule;
@@ -55,6 +56,12 @@ final class NftTransaction {
         return this;
     }
 
+    /** {@code flush chain}: removes its rules (and so their references to sets and chains), keeps the chain. */
+    NftTransaction flush(NftObject object) {
+        ops.add(new Op(Verb.FLUSH, family, table, object));
+        return this;
+    }
+
     List<Op> ops() {
         return List.copyOf(ops);
     }
@@ -103,6 +110,7 @@ final class NftTransaction {
             case Table t -> "";
             case NftSet set -> set.name();
             case Chain c -> c.name();
+            case Counter c -> c.name();
             case Rule r -> r.body();
             case Element e -> e.set() + " { " + e.key() + " }";
         };
@@ -149,6 +157,12 @@ final class NftTransaction {
             case "map", "set" -> List.of(new NftSet(name, keyword.equals("map"),
                     after.isEmpty() ? "" : braces(after, line, lineNo).replaceFirst(";$", "")));
             case "chain" -> List.of(new Chain(name, after.isEmpty() ? Optional.empty() : Optional.of(braces(after, line, lineNo))));
+            case "counter" -> {
+                String values = after.isEmpty() ? "" : braces(after, line, lineNo);
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("packets (\\d+) bytes (\\d+)").matcher(values);
+                yield List.of(m.find() ? new Counter(name, Long.parseLong(m.group(1)), Long.parseLong(m.group(2)))
+                        : Counter.named(name));
+            }
             case "rule" -> List.of(new Rule(name, after));
             case "element" -> {
                 List<NftObject> elements = new ArrayList<>();

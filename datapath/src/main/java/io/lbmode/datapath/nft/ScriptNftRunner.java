@@ -28,7 +28,16 @@ abstract sealed class ScriptNftRunner implements NftRunner permits LibNftables, 
 
     @Override
     public final Optional<String> listTable(String family, String table) {
-        Answer answer = execute("list table " + family + " " + table);
+        return list("table " + family + " " + table);
+    }
+
+    @Override
+    public Optional<String> listCounter(String family, String table, String counter) {
+        return list("counter " + family + " " + table + " " + counter);
+    }
+
+    private Optional<String> list(String what) {
+        Answer answer = execute("list " + what);
         if (answer.ok()) {
             return Optional.of(answer.out());
         }

@@ -58,14 +58,15 @@ public final class SnatProgrammer implements ModeProgrammer {
                         java.util.List<SnatRuleset.StaleUdp> staleUdp) {
     }
 
-    private static Optional<Step> step(FamilyTable t, NodeState desired) {
+    private Optional<Step> step(FamilyTable t, NodeState desired) {
         if (!t.wanted(desired)) {
             return Optional.empty();
         }
         SnatRuleset.Diff diff = t.applied.isEmpty() ? null : SnatRuleset.diff(t.family, t.applied.get(), desired, t.picks);
         if (diff == null || diff.needsFullReplace()) {
             SnatRuleset.Elements elements = SnatRuleset.Elements.of(t.family, desired);
-            return Optional.of(new Step(t, true, SnatRuleset.full(t.family, desired), elements.size(), elements, java.util.List.of()));
+            return Optional.of(new Step(t, true, SnatRuleset.full(t.family, desired, dropCounter(t.family)),
+                    elements.size(), elements, java.util.List.of()));
         }
         return Optional.of(new Step(t, false, diff.script(), diff.changes(), null, diff.staleUdp()));
     }
@@ -156,7 +157,8 @@ public final class SnatProgrammer implements ModeProgrammer {
         }
         NodeState last = t.applied.get();
         return !Listing.parse(listing.get()).equals(Listing.of(
-                SnatRuleset.objects(t.family, last.node().name(), SnatRuleset.Elements.of(t.family, last), t.picks)));
+                SnatRuleset.objects(t.family, last.node().name(), SnatRuleset.Elements.of(t.family, last), t.picks,
+                        NftObject.Counter.named(SnatRuleset.SOURCE_RANGE_DROPS))));
     }
 
     @Override
@@ -185,8 +187,34 @@ public final class SnatProgrammer implements ModeProgrammer {
         knownGeneration = OptionalLong.empty();
     }
 
+    /**
+     * Packets dropped because their client is outside the port's {@code loadBalancerSourceRanges} (key
+     * {@value SnatRuleset#SOURCE_RANGE_DROP_REASON}, as DSR names its drop reasons); only when there were any.
+     * Connections to ports without endpoints are answered (reset/unreachable), not dropped, so they are not here.
+     */
     @Override
     public Map<String, Long> dropCounters() {
-        return Map.of(); // rejected connections are answered (reset/unreachable), not silently dropped
+        try {
+            long packets = 0;
+            for (SnatRuleset.Family family : SnatRuleset.Family.values()) {
+                packets += dropCounter(family).packets(); // one counter per family table, one key
+            }
+            return packets == 0 ? Map.of() : Map.of(SnatRuleset.SOURCE_RANGE_DROP_REASON, packets);
+        } catch (NftException e) {
+            return Map.of();
+        }
     }
+
+    /** {@code family}'s drop counter as the kernel has it now; zero when there is no such table (yet). */
+    private NftObject.Counter dropCounter(SnatRuleset.Family family) {
+        return nft.listCounter(family.nft, SnatRuleset.TABLE, SnatRuleset.SOURCE_RANGE_DROPS)
+                .map(listing -> {
+                    java.util.regex.Matcher m = COUNTER_VALUES.matcher(listing);
+                    return m.find() ? new NftObject.Counter(SnatRuleset.SOURCE_RANGE_DROPS, Long.parseLong(m.group(1)),
+                            Long.parseLong(m.group(2))) : null;
+                })
+                .orElse(NftObject.Counter.named(SnatRuleset.SOURCE_RANGE_DROPS));
+    }
+
+    private static final java.util.regex.Pattern COUNTER_VALUES = java.util.regex.Pattern.compile("packets (\\d+) bytes (\\d+)");
 }

@@ -3,6 +3,7 @@ package io.lbmode.datapath.nft;
 import io.lbmode.datapath.model.Addresses;
 import io.lbmode.datapath.model.Backend;
 import io.lbmode.datapath.model.IpFamily;
+import io.lbmode.datapath.model.Cidr;
 import io.lbmode.datapath.model.NodeState;
 import io.lbmode.datapath.model.ServicePort;
 import java.util.ArrayList;
@@ -20,10 +21,13 @@ import java.util.TreeSet;
  * {@link #layout} and {@link #elements}.
  *
  * <pre>
+ * firewall-prerouting / firewall-output (-110, before DNAT), new connections only:
+ *   VIP.proto.port in @source-range-ports and VIP.proto.port.saddr not in @source-ranges -> counter, drop
  * nat-prerouting / nat-output (dstnat):
  *   VIP.proto.port in @masquerade-ports -> meta mark |= 0x02000000     (postrouting masquerades marked packets)
  *   VIP.proto.port vmap @service-ports                                  (-> goto pick-N, N = number of backends)
  * pick-N:  dnat to VIP.proto.port.(numgen random mod N) map @backends   (one static chain per backend count, not per service)
+ * aff-VIP-PROTO-PORT: sessionAffinity ClientIP ports instead of pick-N ({@link Affinity})
  * nat-postrouting (srcnat): marked -> masquerade fully-random         (the backend sees the LB node, replies come back)
  * filter-{input,forward,output}: VIP.proto.port in @reject-ports -> tcp reset / icmp port unreachable
  * </pre>
@@ -43,20 +47,26 @@ public final class SnatRuleset {
 
     /** What differs between the IPv4 and the IPv6 table: the nft family, the address type and the address match. */
     public enum Family {
-        IPV4(IpFamily.IPV4, "ip", "ipv4_addr", "ip daddr"),
-        IPV6(IpFamily.IPV6, "ip6", "ipv6_addr", "ip6 daddr");
+        IPV4(IpFamily.IPV4, "ip", "ipv4_addr", "ip daddr", "ip saddr"),
+        IPV6(IpFamily.IPV6, "ip6", "ipv6_addr", "ip6 daddr", "ip6 saddr");
 
         final IpFamily ip;
         /** nft table family ({@code ip}, {@code ip6}); also the {@code dnat ip to} / {@code dnat ip6 to} keyword. */
         public final String nft;
         final String addrType;
         final String daddr;
+        final String saddr;
 
-        Family(IpFamily ip, String nft, String addrType, String daddr) {
+        Family(IpFamily ip, String nft, String addrType, String daddr, String saddr) {
             this.ip = ip;
             this.nft = nft;
             this.addrType = addrType;
             this.daddr = daddr;
+            this.saddr = saddr;
+        }
+
+        static Family of(IpFamily ip) {
+            return ip == IpFamily.IPV4 ? IPV4 : IPV6;
         }
 
         /** The match key {@code ip daddr . meta l4proto . th dport} of this family. */
@@ -71,6 +81,19 @@ public final class SnatRuleset {
     static final String BACKENDS = "backends";
     static final String MASQUERADE_PORTS = "masquerade-ports";
     static final String REJECT_PORTS = "reject-ports";
+    /** VIP ports with {@code loadBalancerSourceRanges}: only clients in {@link #SOURCE_RANGES} may open connections. */
+    static final String SOURCE_RANGE_PORTS = "source-range-ports";
+    /** {@code VIP . proto . port . client prefix}, an interval set: the clients each restricted port accepts. */
+    static final String SOURCE_RANGES = "source-ranges";
+    /** Counts the packets refused by the source-range check (NodeDataplane {@code status.drops.notInSourceRanges}). */
+    public static final String SOURCE_RANGE_DROPS = "source-range-drops";
+    /** The key of {@link #SOURCE_RANGE_DROPS} in NodeDataplane {@code status.drops}: the one DSR uses for the same drop. */
+    public static final String SOURCE_RANGE_DROP_REASON = "notInSourceRanges";
+    /**
+     * Prefix of the objects of a {@code sessionAffinity: ClientIP} port: its dispatch chain
+     * {@code aff-VIP-PROTO-PORT}, and per backend a chain and a dynamic set {@code aff-VIP-PROTO-PORT-IP-PORT}.
+     */
+    static final String AFFINITY_PREFIX = "aff-";
     /**
      * pick-1 .. pick-{@value} exist from the full load on. Why not add them when needed: nft 1.0.6 can't add a rule
      * referencing the {@code typeof ... th dport . numgen} map once it is in the kernel (it fails re-reading the map's
@@ -79,9 +102,68 @@ public final class SnatRuleset {
      */
     static final int STATIC_PICKS = 64;
 
-    /** Every element of the four maps/sets, and the pick chains they need; equal states give equal elements. */
+    /**
+     * The objects of one {@code sessionAffinity: ClientIP} port, as kube-proxy's nftables mode builds them: per backend
+     * a set of client addresses with the affinity timeout and a chain that refreshes the client's entry and DNATs to
+     * the backend; a dispatch chain sends a client found in a backend's set to that backend, any other by
+     * {@code numgen random} to one of them. Per-port objects (not map elements) because the timeout is part of a set
+     * and a client's entry must vanish with its backend; Services with affinity are few.
+     *
+     * @param dispatch      the dispatch chain ({@code service-ports} jumps there)
+     * @param dispatchRules its rules
+     * @param endpoints     backend chain/set name -> what the backend needs
+     */
+    record Affinity(String dispatch, List<String> dispatchRules, SortedMap<String, AffinityEndpoint> endpoints) {
+        static Affinity of(ServicePort sp) {
+            Family family = Family.of(sp.family());
+            // An nft name can't hold ':', so an IPv6 address is written with '.' between its groups.
+            String dispatch = AFFINITY_PREFIX + name(sp.vip()) + "-" + sp.protocol().wireName() + "-" + sp.port();
+            SortedMap<String, AffinityEndpoint> endpoints = new TreeMap<>();
+            List<String> checks = new ArrayList<>();
+            List<String> vmap = new ArrayList<>();
+            List<Backend> bs = sp.backends();
+            for (int i = 0; i < bs.size(); i++) {
+                Backend b = bs.get(i);
+                String name = dispatch + "-" + name(b.address()) + "-" + b.port();
+                endpoints.put(name, new AffinityEndpoint(
+                        "type " + family.addrType + "; flags dynamic,timeout; timeout " + sp.policy().affinityTimeoutSeconds() + "s",
+                        List.of("update @" + name + " { " + family.saddr + " }",
+                                "meta l4proto " + sp.protocol().wireName() + " dnat " + family.nft + " to " + b.endpoint())));
+                checks.add(family.saddr + " @" + name + " goto " + name);
+                vmap.add(i + " : goto " + name);
+            }
+            List<String> rules = new ArrayList<>(checks);
+            rules.add("numgen random mod " + bs.size() + " vmap { " + String.join(", ", vmap) + " }");
+            return new Affinity(dispatch, List.copyOf(rules), endpoints);
+        }
+
+        /** An address as part of an nft name: IPv4 as is, IPv6 with '.' for ':' (not allowed in a name). */
+        private static String name(java.net.InetAddress address) {
+            return Addresses.text(address).replace(':', '.');
+        }
+
+        /** In the order they can be created: sets, backend chains, dispatch chain. */
+        List<NftObject> objects() {
+            List<NftObject> l = new ArrayList<>();
+            endpoints.forEach((name, ep) -> l.add(new NftObject.NftSet(name, false, ep.setDeclaration())));
+            endpoints.forEach((name, ep) -> {
+                l.add(NftObject.Chain.regular(name));
+                ep.rules().forEach(r -> l.add(new NftObject.Rule(name, r)));
+            });
+            l.add(NftObject.Chain.regular(dispatch));
+            dispatchRules.forEach(r -> l.add(new NftObject.Rule(dispatch, r)));
+            return l;
+        }
+    }
+
+    /** A backend of an affinity port: its set's declaration (with the timeout) and its chain's rules. */
+    record AffinityEndpoint(String setDeclaration, List<String> rules) {
+    }
+
+    /** Every element of the maps/sets, the pick chains they need and the affinity objects; equal states give equal elements. */
     record Elements(SortedMap<String, String> servicePorts, SortedMap<String, String> backends,
-                    SortedSet<String> masqueradePorts, SortedSet<String> rejectPorts, SortedSet<Integer> pickChains) {
+                    SortedSet<String> masqueradePorts, SortedSet<String> rejectPorts, SortedSet<String> sourceRangePorts,
+                    SortedSet<String> sourceRanges, SortedSet<Integer> pickChains, SortedMap<String, Affinity> affinity) {
 
         /** The IPv4 table's elements. */
         static Elements of(NodeState state) {
@@ -94,32 +176,64 @@ public final class SnatRuleset {
             SortedMap<String, String> backends = new TreeMap<>();
             SortedSet<String> masq = new TreeSet<>();
             SortedSet<String> reject = new TreeSet<>();
+            SortedSet<String> rangePorts = new TreeSet<>();
+            SortedSet<String> ranges = new TreeSet<>();
             SortedSet<Integer> picks = new TreeSet<>();
+            SortedMap<String, Affinity> affinity = new TreeMap<>();
             for (ServicePort sp : state.services()) {
                 if (sp.family() != family.ip) {
                     continue;
                 }
                 String key = key(sp);
+                if (sp.policy().restricted()) {
+                    // Checked before everything else, backends or not: a refused client gets no answer at all.
+                    rangePorts.add(key);
+                    // Only the prefixes of the port's own family: an IPv6 port whose ranges are all IPv4 is in
+                    // source-range-ports with no range of its own, so it accepts no client (never all of them).
+                    outermost(sp.policy().sourceRanges()).stream().filter(c -> family == Family.IPV4)
+                            .forEach(c -> ranges.add(key + " . " + prefix(c)));
+                }
                 List<Backend> bs = sp.backends();
                 if (bs.isEmpty()) {
                     reject.add(key);
                     continue;
                 }
-                picks.add(bs.size());
-                servicePorts.put(key, "goto " + pickChain(bs.size()));
-                for (int slot = 0; slot < bs.size(); slot++) {
-                    backends.put(key + " . " + slot, Addresses.text(bs.get(slot).address()) + " . " + bs.get(slot).port());
+                if (sp.policy().affinity()) {
+                    Affinity a = Affinity.of(sp);
+                    affinity.put(key, a);
+                    servicePorts.put(key, "goto " + a.dispatch());
+                } else {
+                    picks.add(bs.size());
+                    servicePorts.put(key, "goto " + pickChain(bs.size()));
+                    for (int slot = 0; slot < bs.size(); slot++) {
+                        backends.put(key + " . " + slot, Addresses.text(bs.get(slot).address()) + " . " + bs.get(slot).port());
+                    }
                 }
                 if (!sp.localOnly()) {
                     masq.add(key); // externalTrafficPolicy Local keeps the client address: never SNAT
                 }
             }
-            return new Elements(servicePorts, backends, masq, reject, picks);
+            return new Elements(servicePorts, backends, masq, reject, rangePorts, ranges, picks, affinity);
         }
 
         int size() {
-            return servicePorts.size() + backends.size() + masqueradePorts.size() + rejectPorts.size();
+            return servicePorts.size() + backends.size() + masqueradePorts.size() + rejectPorts.size()
+                    + sourceRangePorts.size() + sourceRanges.size();
         }
+    }
+
+    /**
+     * The prefixes not inside another one of the list: an interval set refuses overlapping elements, and a prefix
+     * inside another adds no client.
+     */
+    static List<Cidr> outermost(List<Cidr> cidrs) {
+        return cidrs.stream().filter(c -> cidrs.stream().noneMatch(o -> !o.equals(c) && o.length() < c.length()
+                && o.contains(c.network()))).toList();
+    }
+
+    /** A prefix as nft lists it in an interval set: a /32 as the bare address. */
+    static String prefix(Cidr c) {
+        return c.length() == 32 ? c.network().getHostAddress() : c.toString();
     }
 
     private SnatRuleset() {
@@ -140,14 +254,15 @@ public final class SnatRuleset {
     }
 
     /**
-     * Everything of the table except elements, in the order the full load creates it: maps and sets, the base
-     * chains with their static rules, and the pick chains {@code picks}.
+     * Everything of the table except elements and affinity objects, in the order the full load creates it: maps and
+     * sets, the drop counter (starting at {@code drops}' values), the base chains with their static rules, and the
+     * pick chains {@code picks}.
      */
-    static List<NftObject> layout(String nodeName, SortedSet<Integer> picks) {
-        return layout(Family.IPV4, nodeName, picks);
+    static List<NftObject> layout(String nodeName, SortedSet<Integer> picks, NftObject.Counter drops) {
+        return layout(Family.IPV4, nodeName, picks, drops);
     }
 
-    static List<NftObject> layout(Family family, String nodeName, SortedSet<Integer> picks) {
+    static List<NftObject> layout(Family family, String nodeName, SortedSet<Integer> picks, NftObject.Counter drops) {
         String key = family.key();
         List<NftObject> l = new ArrayList<>();
         l.add(table(family, nodeName));
@@ -156,6 +271,18 @@ public final class SnatRuleset {
         l.add(new NftObject.NftSet(BACKENDS, true, "typeof " + key + " . numgen random mod 65536 : " + family.daddr + " . th dport"));
         l.add(new NftObject.NftSet(MASQUERADE_PORTS, false, "type " + family.addrType + " . inet_proto . inet_service"));
         l.add(new NftObject.NftSet(REJECT_PORTS, false, "type " + family.addrType + " . inet_proto . inet_service"));
+        l.add(new NftObject.NftSet(SOURCE_RANGE_PORTS, false, "type " + family.addrType + " . inet_proto . inet_service"));
+        l.add(new NftObject.NftSet(SOURCE_RANGES, false, "type " + family.addrType + " . inet_proto . inet_service . "
+                + family.addrType + "; flags interval"));
+        l.add(new NftObject.Counter(SOURCE_RANGE_DROPS, drops.packets(), drops.bytes()));
+        for (String hook : List.of("prerouting", "output")) {
+            // Before DNAT (-100), as kube-proxy's firewall check: new connections from clients outside the port's
+            // ranges are dropped (not rejected: a refused client learns nothing) and counted.
+            String chain = "firewall-" + hook;
+            l.add(NftObject.Chain.base(chain, "type filter hook " + hook + " priority -110; policy accept;"));
+            l.add(new NftObject.Rule(chain, "ct state new " + key + " @" + SOURCE_RANGE_PORTS + " " + key + " . "
+                    + family.saddr + " != @" + SOURCE_RANGES + " counter name " + SOURCE_RANGE_DROPS + " drop"));
+        }
         for (String hook : List.of("prerouting", "output")) {
             String chain = "nat-" + hook;
             // -100 = dstnat (the name is valid for prerouting only)
@@ -185,16 +312,20 @@ public final class SnatRuleset {
         e.servicePorts().forEach((k, v) -> l.add(NftObject.Element.of(SERVICE_PORTS, k, v)));
         e.masqueradePorts().forEach(k -> l.add(NftObject.Element.of(MASQUERADE_PORTS, k)));
         e.rejectPorts().forEach(k -> l.add(NftObject.Element.of(REJECT_PORTS, k)));
+        e.sourceRanges().forEach(k -> l.add(NftObject.Element.of(SOURCE_RANGES, k)));
+        e.sourceRangePorts().forEach(k -> l.add(NftObject.Element.of(SOURCE_RANGE_PORTS, k)));
         return l;
     }
 
     /** The table as it should be after a full load of {@code elements} with pick chains {@code picks}. */
-    static List<NftObject> objects(String nodeName, Elements elements, SortedSet<Integer> picks) {
-        return objects(Family.IPV4, nodeName, elements, picks);
+    static List<NftObject> objects(String nodeName, Elements elements, SortedSet<Integer> picks, NftObject.Counter drops) {
+        return objects(Family.IPV4, nodeName, elements, picks, drops);
     }
 
-    static List<NftObject> objects(Family family, String nodeName, Elements elements, SortedSet<Integer> picks) {
-        List<NftObject> all = new ArrayList<>(layout(family, nodeName, picks));
+    static List<NftObject> objects(Family family, String nodeName, Elements elements, SortedSet<Integer> picks,
+                                   NftObject.Counter drops) {
+        List<NftObject> all = new ArrayList<>(layout(family, nodeName, picks, drops));
+        elements.affinity().values().forEach(a -> all.addAll(a.objects())); // before the verdicts that goto them
         all.addAll(elements(elements));
         return all;
     }
@@ -204,24 +335,34 @@ public final class SnatRuleset {
      * delete safe when the table is absent; the new table exists before the transaction commits, so there is no
      * moment without rules).
      */
-    static NftTransaction fullTransaction(NodeState state) {
-        return fullTransaction(Family.IPV4, state);
+    static NftTransaction fullTransaction(NodeState state, NftObject.Counter drops) {
+        return fullTransaction(Family.IPV4, state, drops);
     }
 
-    static NftTransaction fullTransaction(Family family, NodeState state) {
+    static NftTransaction fullTransaction(Family family, NodeState state, NftObject.Counter drops) {
         Elements e = Elements.of(family, state);
         return new NftTransaction(family.nft, TABLE).add(NftObject.Table.ANY).delete(NftObject.Table.ANY)
-                .add(objects(family, state.node().name(), e, picksFor(e)));
+                .add(objects(family, state.node().name(), e, picksFor(e), drops));
     }
 
-    /** {@link #fullTransaction} as the script the kernel boundary runs (the IPv4 table). */
+    /** {@link #fullTransaction} as the script the kernel boundary runs (the IPv4 table), with the drop counter at 0. */
     public static String full(NodeState state) {
-        return fullTransaction(state).script();
+        return fullTransaction(state, NftObject.Counter.named(SOURCE_RANGE_DROPS)).script();
+    }
+
+    /** {@link #full} with the drop counter starting at {@code drops}' values. */
+    static String full(NodeState state, NftObject.Counter drops) {
+        return fullTransaction(state, drops).script();
     }
 
     /** The full load of {@code family}'s table. */
     public static String full(Family family, NodeState state) {
-        return fullTransaction(family, state).script();
+        return full(family, state, NftObject.Counter.named(SOURCE_RANGE_DROPS));
+    }
+
+    /** {@link #full(Family, NodeState)} with the drop counter starting at {@code drops}' values. */
+    static String full(Family family, NodeState state, NftObject.Counter drops) {
+        return fullTransaction(family, state, drops).script();
     }
 
     /** Whether {@code state} has service ports of {@code family} (the IPv6 table exists only once it has had some). */
@@ -290,18 +431,72 @@ public final class SnatRuleset {
             return new Diff("", 0, true, List.of());
         }
         NftTransaction tx = new NftTransaction(family.nft, TABLE);
+        // Restrictions first and lifted last: no moment in which a restricted port is open to every client.
+        gone(b.sourceRanges(), a.sourceRanges()).forEach(k -> tx.add(NftObject.Element.of(SOURCE_RANGES, k)));
+        gone(b.sourceRangePorts(), a.sourceRangePorts()).forEach(k -> tx.add(NftObject.Element.of(SOURCE_RANGE_PORTS, k)));
         // Deletes first, so a changed element can be re-added with its new value.
         changedOrGone(a.servicePorts(), b.servicePorts()).forEach(k -> tx.delete(NftObject.Element.of(SERVICE_PORTS, k)));
         changedOrGone(a.backends(), b.backends()).forEach(k -> tx.delete(NftObject.Element.of(BACKENDS, k)));
         gone(a.masqueradePorts(), b.masqueradePorts()).forEach(k -> tx.delete(NftObject.Element.of(MASQUERADE_PORTS, k)));
         gone(a.rejectPorts(), b.rejectPorts()).forEach(k -> tx.delete(NftObject.Element.of(REJECT_PORTS, k)));
+        affinityChanges(a.affinity(), b.affinity(), tx);
         // Adds: masquerade mark before the verdict so no first packet is forwarded unmasqueraded.
         gone(b.masqueradePorts(), a.masqueradePorts()).forEach(k -> tx.add(NftObject.Element.of(MASQUERADE_PORTS, k)));
         newOrChanged(a.backends(), b.backends()).forEach((k, v) -> tx.add(NftObject.Element.of(BACKENDS, k, v)));
         newOrChanged(a.servicePorts(), b.servicePorts()).forEach((k, v) -> tx.add(NftObject.Element.of(SERVICE_PORTS, k, v)));
         gone(b.rejectPorts(), a.rejectPorts()).forEach(k -> tx.add(NftObject.Element.of(REJECT_PORTS, k)));
-        return new Diff(tx.script(), tx.elementChanges(), false,
-                staleUdp(before.stream().filter(sp -> sp.family() == family.ip).toList(), after));
+        gone(a.sourceRangePorts(), b.sourceRangePorts()).forEach(k -> tx.delete(NftObject.Element.of(SOURCE_RANGE_PORTS, k)));
+        gone(a.sourceRanges(), b.sourceRanges()).forEach(k -> tx.delete(NftObject.Element.of(SOURCE_RANGES, k)));
+        return new Diff(tx.script(), tx.elementChanges() + affinityObjectChanges(tx), false, staleUdp(before.stream().filter(sp -> sp.family() == family.ip).toList(), after));
+    }
+
+    /**
+     * Affinity objects from {@code a} to {@code b}, after the {@code service-ports} deletes (nothing jumps to a chain
+     * being removed) and before the adds (a verdict's chain exists before the verdict). A backend that stays keeps
+     * its set, and with it the clients that stick to it; a changed dispatch chain is flushed and refilled.
+     */
+    private static void affinityChanges(SortedMap<String, Affinity> a, SortedMap<String, Affinity> b, NftTransaction tx) {
+        List<String> goneChains = new ArrayList<>();
+        List<String> goneSets = new ArrayList<>();
+        a.forEach((key, old) -> {
+            Affinity now = b.get(key);
+            if (now != null && now.equals(old)) {
+                return;
+            }
+            tx.flush(NftObject.Chain.regular(old.dispatch()));
+            if (now == null) {
+                goneChains.add(old.dispatch());
+            }
+            old.endpoints().forEach((name, ep) -> {
+                AffinityEndpoint kept = now == null ? null : now.endpoints().get(name);
+                if (!ep.equals(kept)) {
+                    tx.flush(NftObject.Chain.regular(name));
+                    goneChains.add(name);
+                    goneSets.add(name);
+                }
+            });
+        });
+        goneChains.forEach(c -> tx.delete(NftObject.Chain.regular(c)));
+        goneSets.forEach(set -> tx.delete(new NftObject.NftSet(set, false, "")));
+        b.forEach((key, now) -> {
+            Affinity old = a.get(key);
+            if (now.equals(old)) {
+                return;
+            }
+            now.endpoints().forEach((name, ep) -> {
+                if (old == null || !ep.equals(old.endpoints().get(name))) {
+                    tx.add(new NftObject.NftSet(name, false, ep.setDeclaration()));
+                    tx.add(NftObject.Chain.regular(name));
+                    ep.rules().forEach(r -> tx.add(new NftObject.Rule(name, r)));
+                }
+            });
+            tx.add(NftObject.Chain.regular(now.dispatch()));
+            now.dispatchRules().forEach(r -> tx.add(new NftObject.Rule(now.dispatch(), r)));
+        });
+    }
+
+    private static int affinityObjectChanges(NftTransaction tx) {
+        return (int) tx.ops().stream().filter(op -> !(op.object() instanceof NftObject.Element)).count();
     }
 
     private static List<StaleUdp> staleUdp(List<ServicePort> before, List<ServicePort> after) {

@@ -135,6 +135,47 @@ class InClusterAgentTest {
         assertThat(agent.exit().get()).isZero();
     }
 
+    /**
+     * The NodeDataplane is owned by its Node (so the garbage collector deletes it with the Node): created so when the
+     * Node is known, patched so when it was created before the Node existed, and again when the Node is created anew.
+     */
+    @Test
+    void theNodeDataplaneIsOwnedByItsNode() throws Exception {
+        createConfigMap();
+        RunningAgent agent = startAgent();
+        try {
+            Await.until("NodeDataplane n1 created before its Node, without owner", () -> {
+                NodeDataplane ndp = client.resources(NodeDataplane.class).withName("n1").get();
+                return ndp != null && ndp.getStatus() != null && ndp.getStatus().lastError != null;
+            });
+            assertThat(client.resources(NodeDataplane.class).withName("n1").get().getMetadata().getOwnerReferences()).isEmpty();
+            createNode();
+            String uid = client.nodes().withName("n1").get().getMetadata().getUid();
+            assertThat(uid).isNotBlank();
+            Await.until("NodeDataplane n1 owned by Node n1", () -> ownerUids().equals(List.of("Node/n1/" + uid)));
+
+            client.nodes().withName("n1").delete();
+            Await.until("NodeDataplane n1 without owner while its Node is gone", this::ownerUids, List::isEmpty);
+            assertThat(client.resources(NodeDataplane.class).withName("n1").get().getStatus().lastError).contains("no Node object");
+            client.nodes().resource(new NodeBuilder().withNewMetadata().withName("n1").withUid("n1-second").endMetadata()
+                    .withNewStatus().addNewAddress().withType("InternalIP").withAddress("10.0.0.10").endAddress().endStatus()
+                    .build()).create();
+            String second = client.nodes().withName("n1").get().getMetadata().getUid();
+            assertThat(second).isNotEqualTo(uid);
+            Await.until("NodeDataplane n1 owned by the new Node n1", this::ownerUids, o -> o.equals(List.of("Node/n1/" + second)));
+        } finally {
+            agent.runner().close();
+        }
+        assertThat(agent.exit().get()).isZero();
+    }
+
+    private List<String> ownerUids() {
+        NodeDataplane ndp = client.resources(NodeDataplane.class).withName("n1").get();
+        return ndp == null ? List.of() : ndp.getMetadata().getOwnerReferences().stream()
+                .map(o -> o.getKind() + "/" + o.getName() + "/" + o.getUid() + (o.getApiVersion().equals("v1") ? "" : " " + o.getApiVersion()))
+                .toList();
+    }
+
     @Test
     void theStatusPatchNamesEveryFieldWithNullForTheAbsentOnes() throws Exception {
         var status = new io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplaneStatus();
@@ -201,10 +242,106 @@ class InClusterAgentTest {
         assertThat(nft.hasTable("ip", "lbmode")).as("403 after the ConfigMap was deleted: state removed").isFalse();
     }
 
+    private void createService(String name, String vip, String loadBalancerClass) {
+        client.services().inNamespace("default").resource(new ServiceBuilder().withNewMetadata().withName(name)
+                .withNamespace("default").endMetadata().withNewSpec().withType("LoadBalancer")
+                .withLoadBalancerClass(loadBalancerClass).addNewPort().withName("http").withPort(80).withProtocol("TCP")
+                .withTargetPort(new IntOrString(8080)).endPort().endSpec()
+                .withNewStatus().withNewLoadBalancer().addNewIngress().withIp(vip).endIngress().endLoadBalancer()
+                .endStatus().build()).create();
+    }
+
+    private List<io.fabric8.kubernetes.api.model.Event> events() {
+        return client.v1().events().inNamespace("default").list().getItems();
+    }
+
+    /**
+     * Services the agent can't program are skipped, the rest programmed; each skipped one gets one Warning Event per
+     * reason (not one per sync), the status counts them and names the first 20; a field set but not honoured gets
+     * one Event too.
+     */
+    @Test
+    void skippedServicesGetOneWarningEventPerReasonAndAreCountedInTheStatus() throws Exception {
+        createConfigMap();
+        createNode();
+        createService("good", "172.16.20.16", "example.com/other");
+        for (int i = 0; i < 22; i++) {
+            createService("rogue-%02d".formatted(i), "8.8.8." + (i + 1), null);
+        }
+        RunningAgent agent = startAgent();
+        try {
+            NodeDataplane ndp = Await.until("NodeDataplane with skipped Services", () -> client.resources(NodeDataplane.class)
+                    .withName("n1").get(), n -> n != null && n.getStatus() != null && n.getStatus().skippedServices != null);
+            assertThat(ndp.getStatus().skippedServices).isEqualTo(22);
+            assertThat(ndp.getStatus().services).as("the good one is programmed").isEqualTo(1);
+            assertThat(ndp.getStatus().lastError).isNull();
+            assertThat(ndp.getStatus().skipped).hasSize(20).first().satisfies(sk -> {
+                assertThat(sk.service).isEqualTo("default/rogue-00");
+                assertThat(sk.reason).contains("VIP 8.8.8.1 is outside the Cluster's load-balancer address pools", "172.16.20.0/24");
+            });
+            assertThat(nft.elements("ip", "lbmode", "reject-ports")).containsOnlyKeys("172.16.20.16 . tcp . 80");
+
+            var events = Await.until("23 Events", this::events, e -> e.size() >= 23);
+            assertThat(events).hasSize(23);
+            assertThat(events).filteredOn(e -> e.getReason().equals("LoadBalancerSkipped")).hasSize(22).allSatisfy(e -> {
+                assertThat(e.getType()).isEqualTo("Warning");
+                assertThat(e.getInvolvedObject().getKind()).isEqualTo("Service");
+                assertThat(e.getInvolvedObject().getUid()).as("kubectl describe finds Events by uid").isEqualTo(client.services()
+                        .inNamespace("default").withName(e.getInvolvedObject().getName()).get().getMetadata().getUid());
+                assertThat(e.getMessage()).contains("status.loadBalancer.ingress VIP 8.8.8.");
+                assertThat(e.getReportingInstance()).isEqualTo("n1");
+            });
+            assertThat(events).filteredOn(e -> e.getReason().equals("LoadBalancerFieldIgnored")).singleElement()
+                    .satisfies(e -> {
+                        assertThat(e.getInvolvedObject().getName()).isEqualTo("good");
+                        assertThat(e.getMessage()).contains("spec.loadBalancerClass: example.com/other", "not honoured");
+                    });
+
+            // More syncs with the same problems: no Event again (they are deleted here so a new one would show).
+            client.v1().events().inNamespace("default").delete();
+            Await.until("Events deleted", this::events, List::isEmpty);
+            client.discovery().v1().endpointSlices().inNamespace("default").resource(new EndpointSliceBuilder()
+                    .withNewMetadata().withName("good-1").withNamespace("default")
+                    .addToLabels("kubernetes.io/service-name", "good").endMetadata().withAddressType("IPv4")
+                    .addNewPort().withName("http").withPort(8080).withProtocol("TCP").endPort()
+                    .addNewEndpoint().withAddresses("10.244.1.2").withNodeName("n2").withNewConditions().withReady(true)
+                    .endConditions().endEndpoint().build()).create();
+            Await.until("a sync after the change", () -> client.resources(NodeDataplane.class).withName("n1").get(),
+                    n -> Integer.valueOf(1).equals(n.getStatus().endpoints));
+            assertThat(events()).as("the same reasons are not reported again").isEmpty();
+
+            // A new reason is.
+            client.services().inNamespace("default").withName("rogue-00").edit(s -> new ServiceBuilder(s).editStatus()
+                    .editLoadBalancer().editFirstIngress().withIp("10.96.0.1").endIngress().endLoadBalancer().endStatus().build());
+            var again = Await.until("an Event for the new reason", this::events, e -> !e.isEmpty());
+            assertThat(again).singleElement().satisfies(e -> assertThat(e.getMessage())
+                    .contains("10.96.0.1 lies in the cluster's own pod or service range 10.96.0.0/20"));
+
+            // Fixed: the status forgets it.
+            for (int i = 0; i < 22; i++) {
+                client.services().inNamespace("default").withName("rogue-%02d".formatted(i)).delete();
+            }
+            Await.until("no skipped Services", () -> client.resources(NodeDataplane.class).withName("n1").get(),
+                    n -> n.getStatus().skippedServices == null && n.getStatus().skipped == null);
+        } finally {
+            agent.runner().close();
+        }
+        assertThat(agent.exit().get()).isZero();
+    }
+
+    @Test
+    void anEventNameIsStablePerServiceAndMessageAndValid() {
+        var a = new StatusSink.ServiceEvent("default", "web", "u1", StatusSink.ServiceEvent.SKIPPED, "m1");
+        assertThat(ClusterSource.eventName(a)).isEqualTo(ClusterSource.eventName(a)).startsWith("web.lbmode-")
+                .matches("[a-z0-9.-]+").hasSizeLessThan(254);
+        assertThat(ClusterSource.eventName(a)).isNotEqualTo(ClusterSource.eventName(
+                new StatusSink.ServiceEvent("default", "web", "u1", StatusSink.ServiceEvent.SKIPPED, "m2")));
+    }
+
     /** The agent's ConfigMap as the operator writes it: SNAT, cluster cluster-lab/lab. */
     private void createConfigMap() {
         DatapathConfig cfg = new DatapathConfig(ForwardMode.SNAT, List.of("10.244.0.0/16"), List.of("10.96.0.0/20"),
-                "cluster-lab", "lab", 42);
+                "cluster-lab", "lab", 42, List.of("172.16.20.0/24"));
         client.configMaps().inNamespace("lbmode-system").resource(new ConfigMapBuilder().withNewMetadata()
                 .withName(DatapathConfig.CONFIG_MAP_NAME).withNamespace("lbmode-system").endMetadata()
                 .withData(cfg.toConfigMapData()).build()).create();

@@ -49,6 +49,6 @@ class MemoBuildTest {
     }
 
     private static NodeStateBuilder.Result build(Inputs in, NodeStateBuilder.Memo memo) {
-        return NodeStateBuilder.build(ForwardMode.SNAT, 7, LabObjects.LB, in.nodes(), in.services(), in.endpointSlices(), memo);
+        return NodeStateBuilder.build(ForwardMode.SNAT, 7, LabObjects.VIPS, LabObjects.LB, in.nodes(), in.services(), in.endpointSlices(), memo);
     }
 }

@@ -34,8 +34,8 @@ class SlimStoreTest {
         slim.endpointSlices().forEach(SlimStore::slim);
 
         for (String node : LabObjects.NODES) {
-            assertThat(NodeStateBuilder.build(ForwardMode.SNAT, 7, node, slim.nodes(), slim.services(), slim.endpointSlices()))
-                    .isEqualTo(NodeStateBuilder.build(ForwardMode.SNAT, 7, node, full.nodes(), full.services(), full.endpointSlices()));
+            assertThat(NodeStateBuilder.build(ForwardMode.SNAT, 7, LabObjects.VIPS, node, slim.nodes(), slim.services(), slim.endpointSlices()))
+                    .isEqualTo(NodeStateBuilder.build(ForwardMode.SNAT, 7, LabObjects.VIPS, node, full.nodes(), full.services(), full.endpointSlices()));
         }
         assertThat(slim.services().getFirst().getMetadata().getManagedFields()).isNull();
         assertThat(slim.services().getFirst().getMetadata().getAnnotations()).isNull();

@@ -29,8 +29,8 @@ class StateDirSourceTest {
 
     private static void assertSameState(Inputs a, Inputs b) {
         for (String node : LabObjects.NODES) {
-            assertThat(NodeStateBuilder.build(ForwardMode.SNAT, 7, node, a.nodes(), a.services(), a.endpointSlices()))
-                    .isEqualTo(NodeStateBuilder.build(ForwardMode.SNAT, 7, node, b.nodes(), b.services(), b.endpointSlices()));
+            assertThat(NodeStateBuilder.build(ForwardMode.SNAT, 7, LabObjects.VIPS, node, a.nodes(), a.services(), a.endpointSlices()))
+                    .isEqualTo(NodeStateBuilder.build(ForwardMode.SNAT, 7, LabObjects.VIPS, node, b.nodes(), b.services(), b.endpointSlices()));
         }
         assertThat(a.config()).isEqualTo(b.config());
         assertThat(a.problem()).isEqualTo(b.problem());

@@ -22,6 +22,8 @@ import org.junit.jupiter.api.Test;
 class DualStackModelTest {
 
     /** A dual-stack Service as Kubernetes and MetalLB write it: both families, one ingress address of each. */
+    static final VipRanges VIPS = NodeStateBuilderTest.VIPS;
+
     static Service dualStack(String name, String vip4, String vip6) {
         return new ServiceBuilder(NodeStateBuilderTest.lb(name, vip4, "Cluster",
                 NodeStateBuilderTest.port("http", "TCP", 80, new IntOrString(8080))))
@@ -105,19 +107,47 @@ class DualStackModelTest {
 
     @Test
     void endpointSlicesOfBothFamiliesAreRead() {
-        var r = NodeStateBuilder.build(ForwardMode.SNAT, 7, "w1", NodeStateBuilderTest.NODES,
+        var r = NodeStateBuilder.build(ForwardMode.SNAT, 7, VIPS, "w1", NodeStateBuilderTest.NODES,
                 List.of(dualStack("web", "172.16.20.16", "fd00:172:16:20::10")),
                 List.of(ipv6Slice("web", "fd00:10:244:1::2@w1")));
-        assertThat(r.warnings()).isEmpty();
+        assertThat(r.skips()).isEmpty();
         assertThat(r.state().services()).extracting(sp -> sp.backends().size()).containsExactly(0, 1);
     }
 
     @Test
-    void dsrLeavesIpv6PortsOutWithAWarningInsteadOfCountingThemAsProgrammed() {
-        var r = NodeStateBuilder.build(ForwardMode.DSR, 7, "w1", NodeStateBuilderTest.NODES,
+    void dsrLeavesIpv6PortsOutWithASkipInsteadOfCountingThemAsProgrammed() {
+        var r = NodeStateBuilder.build(ForwardMode.DSR, 7, VIPS, "w1", NodeStateBuilderTest.NODES,
                 List.of(dualStack("web", "172.16.20.16", "fd00:172:16:20::10")), List.of());
         assertThat(r.state().services()).extracting(sp -> sp.key().toString()).containsExactly("172.16.20.16:80/tcp");
-        assertThat(r.warnings()).singleElement().asString()
-                .contains("default/web:http", "[fd00:172:16:20::10]:80/tcp", "DSR forwards IPv4 VIPs only");
+        assertThat(r.skips()).singleElement().satisfies(skip -> {
+            assertThat(skip.service()).isEqualTo("default/web");
+            assertThat(skip.reason()).contains("[fd00:172:16:20::10]:80/tcp", "DSR forwards IPv4 VIPs only");
+        });
+    }
+
+    @Test
+    void ipv6VipsAreCheckedAgainstTheIpv6PoolsAndTheClustersOwnIpv6Ranges() {
+        Service svc = new ServiceBuilder(dualStack("web", "172.16.20.16", "fd00:172:16:20::10"))
+                .editStatus().editLoadBalancer().addNewIngress().withIp("2001:db8::1").endIngress()
+                .addNewIngress().withIp("fd00:10:96::1").endIngress().endLoadBalancer().endStatus().build();
+        var r = NodeStateBuilder.build(ForwardMode.SNAT, 7, VIPS, "w1", NodeStateBuilderTest.NODES, List.of(svc), List.of());
+        assertThat(r.state().services()).extracting(sp -> Addresses.text(sp.vip()))
+                .containsExactly("172.16.20.16", "fd00:172:16:20::10");
+        assertThat(r.skips()).extracting(NodeStateBuilder.Skip::reason).satisfiesExactly(
+                w -> assertThat(w).contains("2001:db8::1", "outside the Cluster's load-balancer address pools", "fd00:172:16:20::/64"),
+                w -> assertThat(w).contains("fd00:10:96::1", "the cluster's own pod or service range fd00:10:96::/112"));
+        assertThat(VipRanges.of(List.of("fd00:172:16:20::10-fd00:172:16:20::20"), List.of(), List.of())
+                .refusal(Addresses.ip("fd00:172:16:20::20"))).isEmpty();
+        assertThat(VipRanges.of(List.of("0.0.0.0/0"), List.of(), List.of()).refusal(Addresses.ip("fd00::1")))
+                .as("an IPv4 range never holds an IPv6 address").isPresent();
+    }
+
+    @Test
+    void ipv6SourceRangesSkipTheServiceInsteadOfOpeningIt() {
+        Service svc = new ServiceBuilder(dualStack("web", "172.16.20.16", "fd00:172:16:20::10"))
+                .editSpec().withLoadBalancerSourceRanges("10.0.1.0/24", "2001:db8::/32").endSpec().build();
+        var r = NodeStateBuilder.build(ForwardMode.SNAT, 7, VIPS, "w1", NodeStateBuilderTest.NODES, List.of(svc), List.of());
+        assertThat(r.state().services()).as("IPv6 prefixes are not supported yet: fail closed").isEmpty();
+        assertThat(r.skips()).singleElement().satisfies(skip -> assertThat(skip.reason()).contains("2001:db8::/32", "not opened to every client"));
     }
 }

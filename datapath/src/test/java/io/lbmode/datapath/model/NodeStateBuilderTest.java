@@ -20,6 +20,9 @@ import org.junit.jupiter.api.Test;
 
 @Tag("unit")
 class NodeStateBuilderTest {
+    /** The lab's pools and cluster ranges, each in both families. */
+    static final VipRanges VIPS = VipRanges.of(List.of("172.16.20.0/24", "fd00:172:16:20::/64"),
+            List.of("10.244.0.0/16", "fd00:10:244::/56"), List.of("10.96.0.0/20", "fd00:10:96::/112"));
     static final List<Node> NODES = List.of(node("lb", "10.0.0.10"), node("w1", "10.0.0.11"));
 
     static Node node(String name, String ip) {
@@ -54,7 +57,7 @@ class NodeStateBuilderTest {
     }
 
     static NodeState build(List<Service> services, List<EndpointSlice> slices) {
-        return NodeStateBuilder.build(ForwardMode.SNAT, 7, "w1", NODES, services, slices).state();
+        return NodeStateBuilder.build(ForwardMode.SNAT, 7, VIPS, "w1", NODES, services, slices).state();
     }
 
     @Test
@@ -90,7 +93,7 @@ class NodeStateBuilderTest {
         ServicePort sp = s.services().getFirst();
         assertThat(sp.localOnly()).isTrue();
         assertThat(sp.backends()).extracting(Backend::endpoint).containsExactly("10.244.1.2:8080");
-        NodeState onOtherNode = NodeStateBuilder.build(ForwardMode.SNAT, 7, "lb", NODES,
+        NodeState onOtherNode = NodeStateBuilder.build(ForwardMode.SNAT, 7, VIPS, "lb", NODES,
                 List.of(lb("web", "172.16.20.16", "Local", port("", "TCP", 80, new IntOrString(8080)))),
                 List.of(slice("web", "", "TCP", 8080, "10.244.1.2@w1"))).state();
         assertThat(onOtherNode.services().getFirst().backends()).as("no local endpoint: rejects").isEmpty();
@@ -111,10 +114,10 @@ class NodeStateBuilderTest {
                 .withStatus(null).build();
         Service sctp = lb("c", "172.16.20.3", "Cluster", port("x", "SCTP", 80, new IntOrString(80)));
         Service notAnAddress = lb("d", "172.16.20", "Cluster", port("", "TCP", 80, new IntOrString(80)));
-        var r = NodeStateBuilder.build(ForwardMode.SNAT, 7, "w1", NODES, List.of(clusterIp, pending, sctp, notAnAddress), List.of());
+        var r = NodeStateBuilder.build(ForwardMode.SNAT, 7, VIPS, "w1", NODES, List.of(clusterIp, pending, sctp, notAnAddress), List.of());
         assertThat(r.state().services()).isEmpty();
-        assertThat(r.warnings()).hasSize(2).anySatisfy(w -> assertThat(w).contains("default/c", "SCTP"))
-                .anySatisfy(w -> assertThat(w).contains("default/d", "'172.16.20' is not an IPv4 or IPv6 address"));
+        assertThat(r.skips()).hasSize(2).anySatisfy(w -> assertThat(w.service() + " " + w.reason()).contains("default/c", "SCTP"))
+                .anySatisfy(w -> assertThat(w.service() + " " + w.reason()).contains("default/d", "'172.16.20' is not an IPv4 or IPv6 address"));
     }
 
     @Test
@@ -133,13 +136,97 @@ class NodeStateBuilderTest {
         assertThat(build(services, slices).hash()).isNotEqualTo(hash);
     }
 
+    static Service created(Service s, String timestamp) {
+        return new ServiceBuilder(s).editMetadata().withCreationTimestamp(timestamp).endMetadata().build();
+    }
+
     @Test
-    void twoServicesClaimingTheSameVipPortKeepTheFirstAndWarn() {
-        var r = NodeStateBuilder.build(ForwardMode.SNAT, 7, "w1", NODES,
-                List.of(lb("b", "172.16.20.16", "Cluster", port("", "TCP", 80, new IntOrString(80))),
-                        lb("a", "172.16.20.16", "Cluster", port("", "TCP", 80, new IntOrString(81)))), List.of());
-        assertThat(r.state().services()).singleElement().extracting(ServicePort::name).isEqualTo("a");
-        assertThat(r.warnings()).singleElement().asString().contains("default/b", "already used by default/a");
+    void twoServicesClaimingTheSameVipPortTheOldestKeepsItAndTheOtherIsReported() {
+        Service a = lb("a", "172.16.20.16", "Cluster", port("", "TCP", 80, new IntOrString(80)));
+        Service b = lb("b", "172.16.20.16", "Cluster", port("", "TCP", 80, new IntOrString(81)));
+        var r = NodeStateBuilder.build(ForwardMode.SNAT, 7, VIPS, "w1", NODES,
+                List.of(created(a, "2026-11-30T10:00:00Z"), created(b, "2026-11-29T10:00:00Z")), List.of());
+        assertThat(r.state().services()).singleElement().extracting(ServicePort::name).as("b is older").isEqualTo("b");
+        assertThat(r.skips()).singleElement().satisfies(skip -> {
+            assertThat(skip.service()).isEqualTo("default/a");
+            assertThat(skip.reason()).contains("172.16.20.16:80/tcp", "already used by the older Service default/b");
+        });
+        var sameAge = NodeStateBuilder.build(ForwardMode.SNAT, 7, VIPS, "w1", NODES,
+                List.of(created(b, "2026-11-30T10:00:00Z"), created(a, "2026-11-30T10:00:00Z")), List.of());
+        assertThat(sameAge.state().services()).singleElement().extracting(ServicePort::name).as("then by name").isEqualTo("a");
+    }
+
+    @Test
+    void vipsOutsideTheClustersPoolsOrInsideItsOwnRangesAreRefusedAndReported() {
+        Service svc = new ServiceBuilder(lb("web", "172.16.20.16", "Cluster", port("", "TCP", 80, new IntOrString(8080))))
+                .editStatus().editLoadBalancer().addNewIngress().withIp("8.8.8.8").endIngress()
+                .addNewIngress().withIp("10.96.0.1").endIngress().endLoadBalancer().endStatus().build();
+        var r = NodeStateBuilder.build(ForwardMode.SNAT, 7, VIPS, "w1", NODES, List.of(svc), List.of());
+        assertThat(r.state().services()).extracting(sp -> sp.vip().getHostAddress()).containsExactly("172.16.20.16");
+        assertThat(r.skips()).extracting(NodeStateBuilder.Skip::reason).satisfiesExactly(
+                w -> assertThat(w).contains("8.8.8.8", "outside the Cluster's load-balancer address pools", "172.16.20.0/24"),
+                w -> assertThat(w).contains("10.96.0.1", "the cluster's own pod or service range 10.96.0.0/20"));
+        // A dash range and single addresses (the control plane and ingress VIPs) allow exactly what they say.
+        VipRanges ranges = VipRanges.of(List.of("10.200.0.50-10.200.0.70", "10.200.0.49"), List.of(), List.of());
+        assertThat(ranges.refusal(Addresses.ipv4("10.200.0.50"))).isEmpty();
+        assertThat(ranges.refusal(Addresses.ipv4("10.200.0.70"))).isEmpty();
+        assertThat(ranges.refusal(Addresses.ipv4("10.200.0.49"))).isEmpty();
+        assertThat(ranges.refusal(Addresses.ipv4("10.200.0.71"))).isPresent();
+        assertThat(ranges.refusal(Addresses.ipv4("10.200.0.48"))).isPresent();
+        assertThat(VipRanges.of(List.of(), List.of(), List.of()).refusal(Addresses.ipv4("172.16.20.16")))
+                .as("no pools configured: nothing allowed").get().asString().contains("none configured");
+    }
+
+    @Test
+    void aServiceThatCantBeProgrammedIsSkippedAndReportedAndTheOthersAreProgrammed() {
+        Service port0 = lb("port0", "172.16.20.1", "Cluster", port("", "TCP", 0, new IntOrString(8080)));
+        Service target0 = lb("target0", "172.16.20.2", "Cluster", port("http", "TCP", 80, new IntOrString(0)),
+                port("dns", "UDP", 53, new IntOrString(53)));
+        Service noPort = lb("noport", "172.16.20.3", "Cluster", new ServicePortBuilder().withName("x").build());
+        Service noPorts = new ServiceBuilder(lb("noports", "172.16.20.4", "Cluster")).editSpec().withPorts(List.of()).endSpec().build();
+        Service good = lb("good", "172.16.20.5", "Cluster", port("", "TCP", 80, new IntOrString(8080)));
+        var r = NodeStateBuilder.build(ForwardMode.SNAT, 7, VIPS, "w1", NODES, List.of(port0, target0, noPort, noPorts, good),
+                List.of(slice("good", "", "TCP", 8080, "10.244.1.2@w1")));
+        assertThat(r.state().services()).extracting(sp -> sp.name() + ":" + sp.port()).containsExactly("target0:53", "good:80");
+        assertThat(r.skips()).extracting(sk -> sk.service() + ": " + sk.reason()).containsExactlyInAnyOrder(
+                "default/port0: spec.ports[0].port 0 is not 1-65535; this port skipped",
+                "default/target0: spec.ports[0] (http).targetPort 0 is not 1-65535; this port skipped",
+                "default/noport: spec.ports[0] (x).port is missing; this port skipped",
+                "default/noports: spec.ports is empty; nothing to program");
+        assertThat(r.skippedServices()).as("oldest first, then by name").containsExactly("default/noport", "default/noports", "default/port0", "default/target0");
+    }
+
+    @Test
+    void theSameEndpointInTwoSlicesIsOneBackend() {
+        var svc = lb("web", "172.16.20.16", "Cluster", port("", "TCP", 80, new IntOrString(8080)));
+        EndpointSlice first = slice("web", "", "TCP", 8080, "10.244.1.2@w1", "10.244.2.2@w2");
+        EndpointSlice second = new EndpointSliceBuilder(slice("web", "", "TCP", 8080, "10.244.1.2@w9", "10.244.2.3@w2"))
+                .editMetadata().withName("web-y").endMetadata().build();
+        var r = NodeStateBuilder.build(ForwardMode.DSR, 7, VIPS, "w1", NODES, List.of(svc), List.of(first, second));
+        ServicePort sp = r.state().services().getFirst();
+        assertThat(sp.backends()).extracting(Backend::endpoint).containsExactly("10.244.1.2:8080", "10.244.2.2:8080", "10.244.2.3:8080");
+        assertThat(sp.backends().getFirst().nodeName()).as("the first node name, on every node alike").isEqualTo("w1");
+        assertThat(r.skips()).isEmpty();
+        // Maglev (DSR) refused a backend listed twice for the whole node ("backend names must be distinct").
+        assertThat(io.lbmode.datapath.maglev.Maglev.table(sp.backends().stream().map(Backend::endpoint).toList(), 251, 7)).hasSize(251);
+    }
+
+    @Test
+    void fieldsLbmodeDoesNotHonourAreReportedWhenSet() {
+        var svc = new ServiceBuilder(lb("web", "172.16.20.16", "Cluster", port("", "TCP", 80, new IntOrString(8080))))
+                .editSpec().withLoadBalancerClass("example.com/other").withInternalTrafficPolicy("Local")
+                .withIpFamilyPolicy("PreferDualStack").withExternalIPs("192.0.2.1").withLoadBalancerIP("172.16.20.16")
+                .withAllocateLoadBalancerNodePorts(true).withHealthCheckNodePort(30000).endSpec().build();
+        var plain = new ServiceBuilder(lb("plain", "172.16.20.17", "Cluster", port("", "TCP", 80, new IntOrString(8080))))
+                .editSpec().withInternalTrafficPolicy("Cluster").withIpFamilyPolicy("SingleStack").endSpec().build();
+        var r = NodeStateBuilder.build(ForwardMode.SNAT, 7, VIPS, "w1", NODES, List.of(svc, plain), List.of());
+        assertThat(r.state().services()).hasSize(2);
+        assertThat(r.ignored()).extracting(NodeStateBuilder.Ignored::field).containsExactly(
+                "spec.loadBalancerClass: example.com/other", "spec.internalTrafficPolicy: Local",
+                "spec.externalIPs: 192.0.2.1", "spec.loadBalancerIP: 172.16.20.16");
+        assertThat(r.ignored()).extracting(NodeStateBuilder.Ignored::service).containsOnly("default/web");
+        assertThat(r.ignored()).as("ipFamilyPolicy is honoured (every ingress address in its family), not ignored")
+                .noneMatch(i -> i.field().contains("ipFamilyPolicy"));
     }
 
     @Test
@@ -160,13 +247,13 @@ class NodeStateBuilderTest {
                 .endMetadata().build();
         var broken = new ServiceBuilder(lb("broken", "172.16.20.18", "Cluster", port("", "TCP", 80, new IntOrString(8080))))
                 .editSpec().withLoadBalancerSourceRanges("203.0.113.0/24", "everyone").endSpec().build();
-        var result = NodeStateBuilder.build(ForwardMode.SNAT, 7, "w1", NODES, List.of(field, annotated, broken), List.of());
+        var result = NodeStateBuilder.build(ForwardMode.SNAT, 7, VIPS, "w1", NODES, List.of(field, annotated, broken), List.of());
         assertThat(result.state().services()).extracting(ServicePort::name).containsExactly("field", "annotated");
         assertThat(result.state().services().get(0).policy().sourceRanges()).extracting(Cidr::toString)
                 .containsExactly("198.51.100.1/32", "203.0.113.0/24");
         assertThat(result.state().services().get(1).policy().sourceRanges()).extracting(Cidr::toString)
                 .containsExactly("192.0.2.0/25", "192.0.2.128/25");
-        assertThat(result.warnings()).anySatisfy(w -> assertThat(w).contains("default/broken")
+        assertThat(result.skips()).singleElement().satisfies(w -> assertThat(w.service() + ": " + w.reason()).contains("default/broken")
                 .contains("spec.loadBalancerSourceRanges entry 'everyone'").contains("skipped"));
     }
 

@@ -1,6 +1,7 @@
 package io.lbmode.datapath.nft;
 
 import io.lbmode.datapath.nft.NftObject.Chain;
+import io.lbmode.datapath.nft.NftObject.Counter;
 import io.lbmode.datapath.nft.NftObject.Element;
 import io.lbmode.datapath.nft.NftObject.NftSet;
 import io.lbmode.datapath.nft.NftObject.Rule;
@@ -21,16 +22,21 @@ import java.util.TreeMap;
  * key, fails the transaction).
  */
 public final class FakeNftRunner implements NftRunner {
-    /** One table: sets/maps by name (element key -> value, "" for sets), chains by name (rules in order). */
-    private record State(Map<String, TreeMap<String, String>> sets, Map<String, List<String>> chains) {
+    /**
+     * One table: sets/maps by name (element key -> value, "" for sets), chains by name (rules in order), counters by
+     * name (packets; the fake sees no packets, {@link #count} stands in for them).
+     */
+    private record State(Map<String, TreeMap<String, String>> sets, Map<String, List<String>> chains,
+                         Map<String, Long> counters) {
         static State empty() {
-            return new State(new LinkedHashMap<>(), new LinkedHashMap<>());
+            return new State(new LinkedHashMap<>(), new LinkedHashMap<>(), new LinkedHashMap<>());
         }
 
         State copy() {
             State c = empty();
             sets.forEach((k, v) -> c.sets().put(k, new TreeMap<>(v)));
             chains.forEach((k, v) -> c.chains().put(k, new ArrayList<>(v)));
+            c.counters().putAll(counters);
             return c;
         }
     }
@@ -92,11 +98,56 @@ public final class FakeNftRunner implements NftRunner {
                 if (rules == null) {
                     throw missing("chain " + rule.chain());
                 }
+                for (String ref : references(rule.expression())) {
+                    if (!t.sets().containsKey(ref) && !t.chains().containsKey(ref)) {
+                        throw missing("set or chain " + ref + " (referenced by a rule of " + rule.chain() + ")");
+                    }
+                }
                 rules.add(rule.expression());
             }
             case Element e -> element(t, op.verb(), e);
+            case Counter c -> {
+                switch (op.verb()) {
+                    case ADD -> t.counters().putIfAbsent(c.name(), c.packets());
+                    case DELETE -> {
+                        if (t.counters().remove(c.name()) == null) {
+                            throw missing("counter " + c.name());
+                        }
+                    }
+                    case FLUSH -> throw new NftException("fake nft: flush counter is not nft syntax");
+                }
+            }
             case Table ignored -> throw new IllegalStateException("handled above");
         }
+    }
+
+    /** Sets ({@code @name}) and chains ({@code goto name}) a rule refers to: they must exist when it is added. */
+    private static List<String> references(String expression) {
+        List<String> refs = new ArrayList<>();
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("@([A-Za-z][\\w.-]*)|goto ([A-Za-z][\\w.-]*)").matcher(expression);
+        while (m.find()) {
+            refs.add(m.group(1) != null ? m.group(1) : m.group(2));
+        }
+        return refs;
+    }
+
+    /** Stands in for packets the kernel would have counted. */
+    public synchronized void count(String family, String table, String counter, long packets) {
+        State t = existing(tables, family + " " + table);
+        if (!t.counters().containsKey(counter)) {
+            throw missing("counter " + counter);
+        }
+        t.counters().merge(counter, packets, Long::sum);
+    }
+
+    @Override
+    public synchronized Optional<String> listCounter(String family, String table, String counter) {
+        State t = tables.get(family + " " + table);
+        if (t == null || !t.counters().containsKey(counter)) {
+            return Optional.empty();
+        }
+        return Optional.of("table " + family + " " + table + " {\n\tcounter " + counter + " {\n\t\tpackets "
+                + t.counters().get(counter) + " bytes 0\n\t}\n}\n");
     }
 
     private static <T> void apply(Verb verb, Map<String, T> objects, String name, java.util.function.Supplier<T> create,

@@ -106,4 +106,58 @@ class SnatIpv6Test {
         assertThat(nft.hasTable("ip", "lbmode")).isFalse();
         assertThat(nft.hasTable("ip6", "lbmode")).isFalse();
     }
+
+    @Test
+    void anIpv6PortWithOnlyIpv4SourceRangesAcceptsNoClientAndEachTableCountsItsDrops() {
+        ServicePort v4 = SnatRulesetTest.withPolicy(sp("web", "172.16.20.16", be("10.244.1.2")), List.of("10.0.1.0/24"), 0);
+        ServicePort v6 = SnatRulesetTest.withPolicy(sp("web", "fd00:172:16:20::10", be("fd00:10:244:1::2")), List.of("10.0.1.0/24"), 0);
+        programmer.apply(state(v4, v6));
+        assertThat(nft.elements("ip", "lbmode", "source-ranges")).containsOnlyKeys("172.16.20.16 . tcp . 80 . 10.0.1.0/24");
+        assertThat(nft.elements("ip6", "lbmode", "source-range-ports")).containsOnlyKeys("fd00:172:16:20::10 . tcp . 80");
+        assertThat(nft.elements("ip6", "lbmode", "source-ranges")).as("restricted, and no IPv6 client allowed: closed, never open")
+                .isEmpty();
+        assertThat(nft.scripts().getFirst()).contains(
+                "add set ip6 lbmode source-ranges { type ipv6_addr . inet_proto . inet_service . ipv6_addr; flags interval; }",
+                "add set ip lbmode source-ranges { type ipv4_addr . inet_proto . inet_service . ipv4_addr; flags interval; }");
+        for (String hook : List.of("prerouting", "output")) {
+            assertThat(nft.rules("ip6", "lbmode", "firewall-" + hook)).containsExactly(
+                    "ct state new ip6 daddr . meta l4proto . th dport @source-range-ports ip6 daddr . meta l4proto . th dport"
+                            + " . ip6 saddr != @source-ranges counter name source-range-drops drop");
+        }
+        assertThat(programmer.drifted()).isFalse();
+        nft.count("ip", "lbmode", "source-range-drops", 3);
+        nft.count("ip6", "lbmode", "source-range-drops", 4);
+        assertThat(programmer.dropCounters()).as("one key, both tables").containsExactly(Map.entry("notInSourceRanges", 7L));
+        // A full replace carries each table's own count over.
+        programmer.repair();
+        assertThat(nft.scripts().getLast()).contains("add counter ip lbmode source-range-drops { packets 3 bytes 0 }",
+                "add counter ip6 lbmode source-range-drops { packets 4 bytes 0 }");
+    }
+
+    @Test
+    void ipv6ClientIpAffinityUsesIp6SetsAndDnatWithNamesWithoutColons() {
+        ServicePort sticky = SnatRulesetTest.withPolicy(
+                sp("web", "fd00:172:16:20::10", be("fd00:10:244:1::2"), be("fd00:10:244:2::2")), List.of(), 60);
+        NodeState desired = state(sp("web", "172.16.20.16", be("10.244.1.2")), sticky);
+        programmer.apply(desired);
+        String dispatch = "aff-fd00.172.16.20..10-tcp-80";
+        String ep1 = dispatch + "-fd00.10.244.1..2-8080";
+        String ep2 = dispatch + "-fd00.10.244.2..2-8080";
+        assertThat(nft.elements("ip6", "lbmode", "service-ports")).containsOnly(Map.entry("fd00:172:16:20::10 . tcp . 80", "goto " + dispatch));
+        assertThat(nft.rules("ip6", "lbmode", dispatch)).containsExactly(
+                "ip6 saddr @" + ep1 + " goto " + ep1,
+                "ip6 saddr @" + ep2 + " goto " + ep2,
+                "numgen random mod 2 vmap { 0 : goto " + ep1 + ", 1 : goto " + ep2 + " }");
+        assertThat(nft.rules("ip6", "lbmode", ep1)).containsExactly(
+                "update @" + ep1 + " { ip6 saddr }", "meta l4proto tcp dnat ip6 to [fd00:10:244:1::2]:8080");
+        assertThat(nft.scripts().getFirst()).contains(
+                "add set ip6 lbmode " + ep1 + " { type ipv6_addr; flags dynamic,timeout; timeout 60s; }");
+        assertThat(nft.listTable("ip", "lbmode").orElseThrow()).doesNotContain("aff-");
+        assertThat(programmer.drifted()).isFalse();
+        // A backend leaves: only its objects go, in the IPv6 table.
+        programmer.apply(state(sp("web", "172.16.20.16", be("10.244.1.2")), SnatRulesetTest.withPolicy(
+                sp("web", "fd00:172:16:20::10", be("fd00:10:244:2::2")), List.of(), 60)));
+        assertThat(nft.scripts().getLast()).doesNotContain("table ip lbmode").contains("delete set ip6 lbmode " + ep1);
+        assertThat(programmer.drifted()).isFalse();
+    }
 }

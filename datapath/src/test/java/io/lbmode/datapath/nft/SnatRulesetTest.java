@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.lbmode.crds.cluster.v1.ForwardMode;
 import io.lbmode.datapath.model.Addresses;
 import io.lbmode.datapath.model.Backend;
+import io.lbmode.datapath.model.Cidr;
 import io.lbmode.datapath.model.NodeInfo;
 import io.lbmode.datapath.model.NodeState;
 import io.lbmode.datapath.model.Protocol;
@@ -204,5 +205,102 @@ class SnatRulesetTest {
         assertThat(Listing.parse(a).elements().get("s")).containsExactly("1.1.1.1 . tcp . 80", "2.2.2.2 . tcp . 80");
         assertThat(Listing.parse(a).ruleCounts()).containsEntry("c", 1);
         assertThat(Listing.parse(a.replace("\t\tip daddr 1.1.1.1 accept # handle 5\n", ""))).isNotEqualTo(Listing.parse(a));
+    }
+
+    static ServicePort withPolicy(ServicePort sp, List<String> ranges, int affinitySeconds) {
+        return new ServicePort(sp.namespace(), sp.name(), sp.portName(), sp.protocol(), sp.vip(), sp.port(), sp.localOnly(),
+                sp.backends(), sp.draining(), new ServicePort.Policy(ranges.stream().map(r -> Cidr.parse(r).orElseThrow()).toList(),
+                affinitySeconds));
+    }
+
+    @Test
+    void sourceRangesAreAnIntervalSetCheckedBeforeDnatAndRefusedPacketsAreCounted() {
+        ServicePort limited = withPolicy(sp("172.16.20.20", Protocol.TCP, 80, false, be("10.244.1.2")),
+                List.of("10.0.1.0/24", "10.0.1.128/25", "192.0.2.7/32"), 0);
+        ServicePort limitedEmpty = withPolicy(sp("172.16.20.21", Protocol.UDP, 53, false), List.of("0.0.0.0/0"), 0);
+        programmer.apply(state(limited, limitedEmpty, sp("172.16.20.22", Protocol.TCP, 80, false, be("10.244.1.3"))));
+        assertThat(el("source-range-ports")).containsOnlyKeys("172.16.20.20 . tcp . 80", "172.16.20.21 . udp . 53");
+        assertThat(el("source-ranges")).as("a prefix inside another is left out (interval sets refuse overlaps); a /32 as nft lists it")
+                .containsOnlyKeys("172.16.20.20 . tcp . 80 . 10.0.1.0/24", "172.16.20.20 . tcp . 80 . 192.0.2.7",
+                        "172.16.20.21 . udp . 53 . 0.0.0.0/0");
+        for (String hook : List.of("prerouting", "output")) {
+            assertThat(nft.rules("ip", "lbmode", "firewall-" + hook)).containsExactly(
+                    "ct state new ip daddr . meta l4proto . th dport @source-range-ports ip daddr . meta l4proto . th dport"
+                            + " . ip saddr != @source-ranges counter name source-range-drops drop");
+        }
+        assertThat(nft.scripts().getFirst()).contains("add chain ip lbmode firewall-prerouting { type filter hook prerouting priority -110;");
+        assertThat(programmer.dropCounters()).as("nothing dropped yet").isEmpty();
+        nft.count("ip", "lbmode", "source-range-drops", 3);
+        assertThat(programmer.dropCounters()).containsExactly(Map.entry("notInSourceRanges", 3L));
+
+        // Narrowing a range: the new range is added before the old one goes, in one transaction.
+        programmer.apply(state(withPolicy(limited, List.of("10.0.1.0/25"), 0), limitedEmpty,
+                sp("172.16.20.22", Protocol.TCP, 80, false, be("10.244.1.3"))));
+        assertThat(nft.scripts().getLast().lines()).containsExactly(
+                "add element ip lbmode source-ranges { 172.16.20.20 . tcp . 80 . 10.0.1.0/25 }",
+                "delete element ip lbmode source-ranges { 172.16.20.20 . tcp . 80 . 10.0.1.0/24, 172.16.20.20 . tcp . 80 . 192.0.2.7 }");
+        // Lifting the restriction removes the port from the check.
+        programmer.apply(state(sp("172.16.20.20", Protocol.TCP, 80, false, be("10.244.1.2")), limitedEmpty,
+                sp("172.16.20.22", Protocol.TCP, 80, false, be("10.244.1.3"))));
+        assertThat(el("source-range-ports")).containsOnlyKeys("172.16.20.21 . udp . 53");
+        assertThat(el("source-ranges")).containsOnlyKeys("172.16.20.21 . udp . 53 . 0.0.0.0/0");
+        assertThat(programmer.drifted()).isFalse();
+
+        // A full replace (restart, repair) carries the count over instead of starting again at 0.
+        nft.run("delete element ip lbmode source-ranges { 172.16.20.21 . udp . 53 . 0.0.0.0/0 }");
+        assertThat(programmer.drifted()).isTrue();
+        programmer.repair();
+        assertThat(nft.scripts().getLast()).contains("add counter ip lbmode source-range-drops { packets 3 bytes 0 }");
+        assertThat(programmer.dropCounters()).containsExactly(Map.entry("notInSourceRanges", 3L));
+    }
+
+    @Test
+    void clientIpAffinityIsKubeProxysPerBackendSetsCheckedBeforeTheRandomPick() {
+        ServicePort sticky = withPolicy(sp("172.16.20.30", Protocol.TCP, 80, false, be("10.244.1.2"), be("10.244.2.2")), List.of(), 60);
+        programmer.apply(state(sticky, sp("172.16.20.31", Protocol.TCP, 80, false, be("10.244.1.2"), be("10.244.2.2"))));
+        String dispatch = "aff-172.16.20.30-tcp-80";
+        String ep1 = dispatch + "-10.244.1.2-8080";
+        String ep2 = dispatch + "-10.244.2.2-8080";
+        assertThat(el("service-ports")).containsEntry("172.16.20.30 . tcp . 80", "goto " + dispatch)
+                .containsEntry("172.16.20.31 . tcp . 80", "goto pick-2");
+        assertThat(el("backends")).as("affinity ports don't use the pick map").doesNotContainKey("172.16.20.30 . tcp . 80 . 0");
+        assertThat(nft.rules("ip", "lbmode", dispatch)).containsExactly(
+                "ip saddr @" + ep1 + " goto " + ep1,
+                "ip saddr @" + ep2 + " goto " + ep2,
+                "numgen random mod 2 vmap { 0 : goto " + ep1 + ", 1 : goto " + ep2 + " }");
+        assertThat(nft.rules("ip", "lbmode", ep1)).containsExactly(
+                "update @" + ep1 + " { ip saddr }", "meta l4proto tcp dnat ip to 10.244.1.2:8080");
+        assertThat(nft.scripts().getFirst()).contains("add set ip lbmode " + ep1 + " { type ipv4_addr; flags dynamic,timeout; timeout 60s; }");
+        assertThat(el("masquerade-ports")).containsKey("172.16.20.30 . tcp . 80");
+
+        // The kernel remembers clients in the sets: not drift.
+        nft.run("add element ip lbmode " + ep1 + " { 10.0.1.2 }");
+        assertThat(programmer.drifted()).isFalse();
+
+        // A backend leaves: its chain and set go (its clients pick again), the other keeps its set and clients.
+        programmer.apply(state(withPolicy(sp("172.16.20.30", Protocol.TCP, 80, false, be("10.244.2.2")), List.of(), 60),
+                sp("172.16.20.31", Protocol.TCP, 80, false, be("10.244.1.2"), be("10.244.2.2"))));
+        assertThat(nft.scripts().getLast().lines()).containsExactly(
+                "flush chain ip lbmode " + dispatch,
+                "flush chain ip lbmode " + ep1,
+                "delete chain ip lbmode " + ep1,
+                "delete set ip lbmode " + ep1,
+                "add chain ip lbmode " + dispatch,
+                "add rule ip lbmode " + dispatch + " ip saddr @" + ep2 + " goto " + ep2,
+                "add rule ip lbmode " + dispatch + " numgen random mod 1 vmap { 0 : goto " + ep2 + " }");
+        assertThat(el(ep1)).isEmpty();
+
+        // Affinity off: back to the pick chains, every affinity object gone; equal to a fresh full load.
+        NodeState plain = state(sp("172.16.20.30", Protocol.TCP, 80, false, be("10.244.2.2")),
+                sp("172.16.20.31", Protocol.TCP, 80, false, be("10.244.1.2"), be("10.244.2.2")));
+        programmer.apply(plain);
+        assertThat(el("service-ports")).containsEntry("172.16.20.30 . tcp . 80", "goto pick-1");
+        assertThat(nft.rules("ip", "lbmode", dispatch)).isEmpty();
+        assertThat(nft.listTable("ip", "lbmode").orElseThrow()).doesNotContain("aff-");
+        assertThat(programmer.drifted()).isFalse();
+        FakeNftRunner fresh = new FakeNftRunner();
+        new SnatProgrammer(fresh).apply(plain);
+        assertThat(Listing.parse(nft.listTable("ip", "lbmode").orElseThrow()))
+                .isEqualTo(Listing.parse(fresh.listTable("ip", "lbmode").orElseThrow()));
     }
 }

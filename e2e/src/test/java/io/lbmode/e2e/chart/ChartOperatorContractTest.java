@@ -82,8 +82,10 @@ class ChartOperatorContractTest {
         assertThat(dockerfile).contains("\"io.lbmode.datapath.Main\"")
                 .contains("\"@/app/jvm.options\", \"-cp\", \"/app/lbmode-datapath.jar:/app/lib/*\"")
                 .contains("COPY datapath/jvm.options /app/jvm.options");
+        // An agent out of heap exits (and the kubelet restarts it) instead of staying half alive.
         assertThat(Files.readAllLines(HelmChart.root().resolve("datapath/jvm.options"))).as("the agent's JVM options")
-                .contains("--enable-native-access=ALL-UNNAMED");
+                .contains("--enable-native-access=ALL-UNNAMED", "-XX:+ExitOnOutOfMemoryError");
+        assertThat(Files.readString(HelmChart.root().resolve("lbmode"))).contains("@\"$ROOT/datapath/jvm.options\"");
         try (JarFile file = new JarFile(jar.toFile())) {
             assertThat(file.getEntry("io/lbmode/datapath/Main.class")).as("entrypoint class").isNotNull();
             assertThat(file.stream().map(e -> e.getName()).filter(n -> n.startsWith("bpf/") && n.endsWith(".o")))

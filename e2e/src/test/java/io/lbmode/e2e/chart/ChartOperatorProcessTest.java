@@ -176,7 +176,9 @@ class ChartOperatorProcessTest {
         assertThat(pod.getPriorityClassName()).isEqualTo("lbmode-datapath");
         assertThat(pod.getTolerations()).extracting("key").containsExactly("dedicated",
                 "node-role.kubernetes.io/control-plane", "lb-only");
-        assertThat(agent.getArgs()).contains("--interface=bond0.100", "--health-port=19102");
+        assertThat(agent.getArgs()).contains("--interface=bond0.100", "--health-port=19102", "--health-address=127.0.0.1");
+        assertThat(agent.getLivenessProbe().getHttpGet().getHost()).as("probed where it listens").isEqualTo("127.0.0.1");
+        assertThat(pod.getSecurityContext().getSeccompProfile().getType()).isEqualTo("RuntimeDefault");
         assertThat(agent.getSecurityContext().getCapabilities().getAdd()).contains("PERFMON", "SYS_RESOURCE");
         assertThat(agent.getResources().getLimits().get("cpu").toString()).isEqualTo("1500m");
         assertThat(agent.getResources().getRequests().get("memory").toString()).isEqualTo("200Mi");

@@ -72,12 +72,13 @@ class ChartRbacTest {
         }
         for (String call : List.of("get /nodes", "list /nodes", "watch /services", "list discovery.k8s.io/endpointslices",
                 "watch /configmaps", "get lbmode.io/nodedataplanes", "create lbmode.io/nodedataplanes",
-                "patch lbmode.io/nodedataplanes/status", "get apps/daemonsets")) {
+                "patch lbmode.io/nodedataplanes/status", "get apps/daemonsets", "create /events")) {
             assertThat(agent.allows(ApiCall.parse(call, "issue"))).as("agent may " + call).isTrue();
         }
         for (String call : List.of("update /nodes", "patch /services", "create discovery.k8s.io/endpointslices",
                 "update /configmaps", "get /secrets", "patch baremetal.cluster.gke.io/clusters", "create /pods",
-                "delete lbmode.io/nodedataplanes", "list apps/daemonsets", "delete apps/daemonsets")) {
+                "delete lbmode.io/nodedataplanes", "list apps/daemonsets", "delete apps/daemonsets", "update /events",
+                "delete /events")) {
             assertThat(agent.allows(ApiCall.parse(call, "least privilege"))).as("agent may not " + call).isFalse();
         }
         // The agent reads its ConfigMap only in the release namespace, never cluster-wide.

@@ -104,6 +104,7 @@ class ChartRenderTest {
                 - {key: lb-only, operator: Exists, effect: NoSchedule}
               interface: bond0.100
               healthPort: 19102
+              healthAddress: 127.0.0.1
               priorityClassName: lbmode-datapath
               extraCapabilities: [PERFMON, SYS_RESOURCE]
             webhook:
@@ -249,6 +250,7 @@ class ChartRenderTest {
                 .containsEntry("LBMODE_DATAPATH_RESOURCES_CPU_LIMIT", "1500m")
                 .containsEntry("LBMODE_DATAPATH_RESOURCES_MEMORY_LIMIT", "300Mi")
                 .containsEntry("LBMODE_DATAPATH_HEALTH_PORT", "19102")
+                .containsEntry("LBMODE_DATAPATH_HEALTH_ADDRESS", "127.0.0.1")
                 .containsEntry("LBMODE_DATAPATH_SERVICE_ACCOUNT", "lbm-edge-datapath")
                 .containsEntry("LBMODE_WEBHOOK_CERT_DIR", "/var/run/lbmode/tls");
         assertThat(rendered.one(PodDisruptionBudget.class, "lbm-edge-operator").getSpec().getMinAvailable()
@@ -313,6 +315,7 @@ class ChartRenderTest {
             datapath.interface=eth0/1               | /datapath/interface | 'eth0/1' does not match pattern
             datapath.interface=averyveryverylongname| /datapath/interface | 'averyveryverylongname' does not match pattern
             datapath.healthPort=70000               | /datapath/healthPort | maximum: got 70,000, want 65,535
+            datapath.healthAddress=node-1           | /datapath/healthAddress | 'node-1' does not match pattern
             datapath.resources.limits.memory=lots   | /datapath/resources/limits/memory | 'lots' does not match pattern
             datapath.tolerations[0].operator=Maybe  | /datapath/tolerations/0/operator | must be one of 'Exists', 'Equal'
             webhook.timeoutSeconds=60               | /webhook/timeoutSeconds | maximum: got 60, want 30

@@ -63,9 +63,11 @@ class AgentsKubeTest {
                 + " && ip link set lo up && ip route add default via " + hostSide + "'");
         createNode(kube, node, nodeAddress);
         Path log = kube.state.resolve("logs/agent-" + node + ".log");
+        // DSR pins in /sys/fs/bpf, which ip netns exec gives the agent fresh and without a bpffs: the agent mounts one
+        // that dies with it (a restart would break established DSR connections; these tests restart none).
         List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", node,
                 kube.root.resolve("lbmode").toString(), "datapath", "--node", node,
-                "--config-namespace", KubeControlPlane.NAMESPACE, "--health-port", "0"));
+                "--config-namespace", KubeControlPlane.NAMESPACE, "--health-port", "0", "--allow-ephemeral-bpffs"));
         command.addAll(List.of(extraArgs));
         ProcessBuilder agent = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
         agent.environment().put("KUBECONFIG", kubeconfig.toString());
@@ -140,6 +142,38 @@ class AgentsKubeTest {
         assertThat(cleared.at("/status/rulesetHash").asText()).isEqualTo(stored.at("/status/rulesetHash").asText());
         Await.until("Cluster lb-mode DatapathReady True again", () -> KubeState.cluster(kube, "cluster-lb-mode", "lb-mode"),
                 c -> "True".equals(KubeState.condition(c, "DatapathReady")));
+    }
+
+    /**
+     * Each NodeDataplane is owned by its Node: with the node's agent stopped (nothing writes it again), deleting the
+     * Node lets the real garbage collector (kube-controller-manager) delete the NodeDataplane.
+     */
+    @Test
+    void theGarbageCollectorDeletesANodeDataplaneWithItsNode() throws Exception {
+        String node = "lbkube-n4";
+        Process agent = startAgent(kube, node, 4);
+        try {
+            JsonNode ndp = Await.until("NodeDataplane " + node + " owned by its Node", () -> nodeDataplane(kube, node),
+                    n -> n != null && n.at("/metadata/ownerReferences/0/kind").asText().equals("Node"));
+            String uid = kube.kubectl("get", "node", node, "-o", "jsonpath={.metadata.uid}").ok("get Node uid").stdout().strip();
+            assertThat(ndp.at("/metadata/ownerReferences/0/uid").asText()).isEqualTo(uid);
+            assertThat(ndp.at("/metadata/ownerReferences/0/name").asText()).isEqualTo(node);
+            agent.destroy();
+            assertThat(agent.waitFor(30, TimeUnit.SECONDS)).as("agent stopped").isTrue();
+            kube.kubectl("delete", "node", node).ok("delete Node " + node);
+            Await.until("NodeDataplane " + node + " deleted by the garbage collector", () -> nodeDataplane(kube, node) == null);
+            // the other tests count this Cluster's nodes
+            Await.until("Cluster lb-mode counting its two nodes again", () -> KubeState.cluster(kube, "cluster-lb-mode", "lb-mode"),
+                    c -> c.at("/status/nodes/total").asInt() == NODES.size());
+        } finally {
+            if (agent.isAlive()) {
+                agent.destroyForcibly().waitFor();
+            }
+            // its kernel state lives in its network namespace: gone with it
+            removeNode(node);
+            kube.kubectl("delete", "node", node, "--ignore-not-found");
+            kube.kubectl("delete", "nodedataplanes.lbmode.io", node, "--ignore-not-found");
+        }
     }
 
     @Test

@@ -63,7 +63,8 @@ class UninstallKubeTest {
      * {@code helm uninstall} with an agent running on a node (a network namespace, as in AgentsKubeTest): no lbmode
      * object is left, and the agent, stopped as the kubelet stops the Pods of the DaemonSet the garbage collector
      * deleted (SIGTERM; there is no kubelet here, so the test sends it), removes its tc programs from the node's eth0
-     * (its pinned maps live in the bpffs that ip netns exec mounts for it alone, so they can't be observed from here).
+     * (its pinned maps live in the bpffs it mounts for itself with --allow-ephemeral-bpffs in the mount namespace
+     * ip netns exec gives it, so they can't be observed from here).
      */
     @Test
     @Order(3)

@@ -157,7 +157,7 @@ public final class KubeProxyComparison {
             client.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(ns).endMetadata().build()).serverSideApply();
         }
         DatapathConfig config = new DatapathConfig(ForwardMode.SNAT, List.of("10.244.0.0/16"), List.of("10.96.0.0/12"),
-                "cluster-bench", "bench", DatapathConfig.seedFor("cluster-bench", "bench"));
+                "cluster-bench", "bench", DatapathConfig.seedFor("cluster-bench", "bench"), List.of("172.20.0.0/16"));
         client.configMaps().inNamespace(SYSTEM_NS).resource(new ConfigMapBuilder().withNewMetadata()
                 .withName(DatapathConfig.CONFIG_MAP_NAME).endMetadata().withData(config.toConfigMapData()).build()).serverSideApply();
         for (int i = 0; i < nodes.size(); i++) {

@@ -69,6 +69,16 @@ public final class NftLoadBenchmark {
             current = withServiceAdded(current, n + i);
             oursAdd[i] = ms(p.apply(current));
         }
+        // The drop counter, read at every status write: libnftables' "list counter" (it fills its whole cache
+        // first) against the agent's read (one netlink message).
+        double[] listCounter = new double[lightRuns];
+        double[] netlinkCounter = new double[lightRuns];
+        for (int i = 0; i < lightRuns; i++) {
+            listCounter[i] = time(nft, "list counter ip lbmode " + io.lbmode.datapath.nft.SnatRuleset.SOURCE_RANGE_DROPS + "\n");
+            long start = System.nanoTime();
+            p.dropCounters();
+            netlinkCounter[i] = (System.nanoTime() - start) / 1e6;
+        }
         nft.run("add table ip lbmode\ndelete table ip lbmode\n");
 
         // kube-proxy-style baseline
@@ -93,6 +103,8 @@ public final class NftLoadBenchmark {
         row(n, "atomic full replace", kpReplace, oursReplace);
         row(n, "one endpoint change", kpEndpoint, oursEndpoint);
         row(n, "one service added", kpAdd, oursAdd);
+        System.out.printf(Locale.ROOT, "%-9d %-22s %12.2f %12.2f %7.1fx   (baseline: nft list counter)%n", n,
+                "read the drop counter", median(listCounter), median(netlinkCounter), median(listCounter) / median(netlinkCounter));
     }
 
     private static void row(int n, String op, double[] baseline, double[] ours) {

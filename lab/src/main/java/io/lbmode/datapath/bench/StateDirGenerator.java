@@ -15,7 +15,9 @@ public final class StateDirGenerator {
         int n = Integer.parseInt(args[1]);
         int k = Integer.parseInt(args[2]);
         Files.createDirectories(dir);
+        // The VIPs (KubeProxyLayout.vip) go beyond the lab's pool: the agent programs only VIPs from the Cluster's pools.
         Files.writeString(dir.resolve("cluster.yaml"), io.lbmode.datapath.fixtures.LabObjects.cluster(io.lbmode.crds.cluster.v1.ForwardMode.SNAT)
+                .replace("addresses: [172.16.20.0/24]", "addresses: [172.16.0.0/12]")
                 + "---\napiVersion: v1\nkind: Node\nmetadata: {name: bench}\nstatus:\n  addresses: [{type: InternalIP, address: 10.0.0.10}]\n");
         // Several files: KubeYaml caps one file at 3 MB.
         int perFile = 2000;

@@ -17,7 +17,8 @@ import java.util.Optional;
 
 /**
  * ConfigMap {@value DatapathConfig#CONFIG_MAP_NAME} in the operator's namespace: what every datapath agent programs
- * (effective mode, pod and service ranges, cluster identity, hash seed), built by {@link DatapathConfig#fromCluster}.
+ * (effective mode, pod and service ranges, cluster identity, hash seed, the address pools and VIPs a Service VIP must
+ * come from), built by {@link DatapathConfig#fromCluster}.
  *
  * <p>The Cluster is not its owner: it lives in another namespace and owner references can't cross namespaces. The
  * primary is found again through JOSDK's primary-name annotations. Deleting the self-managed Cluster object leaves

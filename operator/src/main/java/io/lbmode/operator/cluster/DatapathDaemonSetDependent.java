@@ -34,7 +34,9 @@ import java.util.Optional;
  * (nftables, conntrack, tc qdiscs and filters) and BPF (load programs, create and pin maps) on top of dropping all
  * others, and not privileged. No SYS_ADMIN: bpffs is expected mounted by the host at {@code /sys/fs/bpf} (systemd
  * does so); mounting it from a container would need SYS_ADMIN plus Bidirectional propagation, which Kubernetes
- * only allows for privileged containers. No NET_RAW: the agent opens no raw sockets.
+ * only allows for privileged containers. No NET_RAW: the agent opens no raw sockets. The runtime's default seccomp
+ * profile (RuntimeDefault) allows bpf(2) to a process holding CAP_BPF. {@code /healthz} and {@code /metrics} listen
+ * on the node's IP ({@code status.hostIP}), not on every interface of the host.
  * The same owner-reference reasoning as {@link DatapathConfigMapDependent} applies.
  */
 @KubernetesDependent(informer = @Informer(namespaces = Constants.WATCH_CURRENT_NAMESPACE,
@@ -67,8 +69,12 @@ public class DatapathDaemonSetDependent extends KubernetesDependentResource<Daem
 
     /** The whole object from configuration alone: the cluster's settings reach the agent through the ConfigMap. */
     static DaemonSet build(OperatorConfig.Datapath datapath, String namespace) {
+        Optional<String> healthAddress = datapath.healthAddress().map(String::trim).filter(s -> !s.isEmpty());
         List<String> args = new ArrayList<>(List.of("--node=$(NODE_NAME)", "--config-namespace=$(POD_NAMESPACE)",
-                "--bpffs=" + BPFFS, "--health-port=" + datapath.healthPort()));
+                "--bpffs=" + BPFFS, "--health-port=" + datapath.healthPort(),
+                "--health-address=" + healthAddress.orElse("$(HOST_IP)")));
+        // The kubelet probes the pod IP (the node's, on the host network) unless the agent listens elsewhere.
+        String probeHost = healthAddress.filter(a -> !a.equals("0.0.0.0") && !a.equals("::")).orElse(null);
         datapath.interfaceName().filter(s -> !s.isBlank()).ifPresent(i -> args.add("--interface=" + i));
 
         List<String> capabilities = new ArrayList<>(CAPABILITIES);
@@ -90,7 +96,9 @@ public class DatapathDaemonSetDependent extends KubernetesDependentResource<Daem
                 .withEnv(new EnvVarBuilder().withName("NODE_NAME").withNewValueFrom().withNewFieldRef()
                                 .withFieldPath("spec.nodeName").endFieldRef().endValueFrom().build(),
                         new EnvVarBuilder().withName("POD_NAMESPACE").withNewValueFrom().withNewFieldRef()
-                                .withFieldPath("metadata.namespace").endFieldRef().endValueFrom().build())
+                                .withFieldPath("metadata.namespace").endFieldRef().endValueFrom().build(),
+                        new EnvVarBuilder().withName("HOST_IP").withNewValueFrom().withNewFieldRef()
+                                .withFieldPath("status.hostIP").endFieldRef().endValueFrom().build())
                 .withResources(new ResourceRequirementsBuilder().withRequests(requests).withLimits(limits).build())
                 .withNewSecurityContext()
                 .withPrivileged(false)
@@ -104,10 +112,10 @@ public class DatapathDaemonSetDependent extends KubernetesDependentResource<Daem
                         new VolumeMountBuilder().withName("bpffs").withMountPath(BPFFS)
                                 .withMountPropagation("HostToContainer").build(),
                         new VolumeMountBuilder().withName("tmp").withMountPath("/tmp").build())
-                .withNewLivenessProbe().withNewHttpGet().withPath("/healthz")
+                .withNewLivenessProbe().withNewHttpGet().withHost(probeHost).withPath("/healthz")
                 .withNewPort(datapath.healthPort()).endHttpGet()
                 .withInitialDelaySeconds(10).withPeriodSeconds(10).withFailureThreshold(6).endLivenessProbe()
-                .withNewReadinessProbe().withNewHttpGet().withPath("/healthz")
+                .withNewReadinessProbe().withNewHttpGet().withHost(probeHost).withPath("/healthz")
                 .withNewPort(datapath.healthPort()).endHttpGet()
                 .withPeriodSeconds(5).endReadinessProbe()
                 .build();
@@ -129,6 +137,7 @@ public class DatapathDaemonSetDependent extends KubernetesDependentResource<Daem
                 .endMetadata()
                 .withNewSpec()
                 .withServiceAccountName(datapath.serviceAccount())
+                .withNewSecurityContext().withNewSeccompProfile().withType("RuntimeDefault").endSeccompProfile().endSecurityContext()
                 .withHostNetwork(true)
                 .withDnsPolicy("ClusterFirstWithHostNet")
                 .withPriorityClassName(datapath.priorityClassName().filter(s -> !s.isBlank()).orElse(null))

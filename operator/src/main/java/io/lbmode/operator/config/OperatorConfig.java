@@ -38,6 +38,12 @@ public interface OperatorConfig {
         @WithDefault("9102")
         int healthPort();
 
+        /**
+         * Address the agent's {@code /healthz} and {@code /metrics} listen on; unset: the node's IP (the pod's
+         * {@code status.hostIP}), so they are not served on the host's other interfaces.
+         */
+        Optional<String> healthAddress();
+
         @WithDefault("system-node-critical")
         Optional<String> priorityClassName();
 

@@ -93,7 +93,9 @@ class ClusterReconcilerTest {
         ConfigMap config = Await.until("the datapath ConfigMap", () -> configMap(), c -> c != null);
         assertThat(config.getData()).containsEntry("forwardMode", "dsr").containsEntry("podCIDRs", "192.168.0.0/16")
                 .containsEntry("serviceCIDRs", "10.96.0.0/20").containsEntry("clusterNamespace", NS)
-                .containsEntry("clusterName", "lb-mode");
+                .containsEntry("clusterName", "lb-mode")
+                .as("the pool, the control plane VIP and the ingress VIP: what agents accept as VIPs")
+                .containsEntry("vipRanges", "10.200.0.72-10.200.0.90,10.200.0.71,10.200.0.72");
         assertThat(DatapathConfig.fromConfigMapData(config.getData()).hashSeed())
                 .isEqualTo(DatapathConfig.seedFor(NS, "lb-mode"));
 

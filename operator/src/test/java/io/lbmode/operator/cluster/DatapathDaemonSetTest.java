@@ -17,14 +17,14 @@ class DatapathDaemonSetTest {
     }
 
     record Datapath(String image, String imagePullPolicy, String serviceAccount, Optional<String> interfaceName,
-                    int healthPort, Optional<String> priorityClassName, boolean tolerateAll,
+                    int healthPort, Optional<String> healthAddress, Optional<String> priorityClassName, boolean tolerateAll,
                     Optional<List<String>> tolerations, Optional<List<String>> extraCapabilities,
                     OperatorConfig.Resources resources) implements OperatorConfig.Datapath {
     }
 
     static Datapath config(boolean tolerateAll, List<String> tolerations, List<String> extraCaps, String iface) {
         return new Datapath("registry.example/lbmode/datapath:1.2.3", "Always", "agent-sa", Optional.ofNullable(iface),
-                9200, Optional.of("system-node-critical"), tolerateAll, Optional.of(tolerations), Optional.of(extraCaps),
+                9200, Optional.empty(), Optional.of("system-node-critical"), tolerateAll, Optional.of(tolerations), Optional.of(extraCaps),
                 new Resources("50m", "64Mi", Optional.of("1"), "256Mi"));
     }
 
@@ -44,7 +44,27 @@ class DatapathDaemonSetTest {
         assertThat(pod.getServiceAccountName()).isEqualTo("agent-sa");
         assertThat(pod.getTolerations()).singleElement().satisfies(t -> assertThat(t.getOperator()).isEqualTo("Exists"));
         assertThat(ds.getSpec().getSelector().getMatchLabels()).isEqualTo(DatapathLabels.selector());
-        assertThat(pod.getContainers().getFirst().getEnv()).extracting(e -> e.getName()).containsExactly("NODE_NAME", "POD_NAMESPACE");
+        assertThat(pod.getContainers().getFirst().getEnv()).extracting(e -> e.getName()).containsExactly("NODE_NAME", "POD_NAMESPACE", "HOST_IP");
+    }
+
+    /** The agent's pod: the runtime's default seccomp profile; /healthz and /metrics on the node's IP, probed there. */
+    @Test
+    void seccompRuntimeDefaultAndHealthOnTheNodesAddress() {
+        var ds = DatapathDaemonSetDependent.build(config(true, List.of(), List.of(), null), "ns");
+        var pod = ds.getSpec().getTemplate().getSpec();
+        var container = pod.getContainers().getFirst();
+        assertThat(pod.getSecurityContext().getSeccompProfile().getType()).isEqualTo("RuntimeDefault");
+        assertThat(container.getArgs()).contains("--health-address=$(HOST_IP)");
+        assertThat(container.getEnv()).filteredOn(e -> e.getName().equals("HOST_IP")).singleElement()
+                .satisfies(e -> assertThat(e.getValueFrom().getFieldRef().getFieldPath()).isEqualTo("status.hostIP"));
+        assertThat(container.getLivenessProbe().getHttpGet().getHost()).as("the pod IP: the node's, on the host network").isNull();
+
+        var local = new Datapath("img", "Always", "sa", Optional.empty(), 9102, Optional.of("127.0.0.1"), Optional.empty(), true,
+                Optional.empty(), Optional.empty(), new Resources("50m", "64Mi", Optional.empty(), "256Mi"));
+        var localContainer = DatapathDaemonSetDependent.build(local, "ns").getSpec().getTemplate().getSpec().getContainers().getFirst();
+        assertThat(localContainer.getArgs()).contains("--health-address=127.0.0.1");
+        assertThat(localContainer.getLivenessProbe().getHttpGet().getHost()).isEqualTo("127.0.0.1");
+        assertThat(localContainer.getReadinessProbe().getHttpGet().getHost()).isEqualTo("127.0.0.1");
     }
 
     @Test
