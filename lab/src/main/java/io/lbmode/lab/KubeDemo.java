@@ -97,23 +97,11 @@ public final class KubeDemo {
                 }
             });
         }
-        Path kubeconfig = null;
-        Path bin = null;
-        for (String line : up.stdout().lines().toList()) {
-            if (line.startsWith("export KUBECONFIG=")) {
-                kubeconfig = Path.of(line.substring("export KUBECONFIG=".length()));
-            } else if (line.startsWith("export PATH=")) {
-                bin = Path.of(line.substring("export PATH=".length()).replace(":$PATH", ""));
-            }
-        }
-        if (kubeconfig == null || bin == null) {
-            throw new IOException("kube/kube.sh up did not print its exports: " + up.stdout());
-        }
         System.out.println("MetalLB: kube/build-metallb.sh (the first run builds v0.15.2 from Go modules: about 3 minutes)...");
         Lab.ExecResult built = script(root.resolve("kube/build-metallb.sh").toString());
         built.ok("kube/build-metallb.sh");
         Path metallb = Path.of(built.stdout().strip().lines().reduce((a, b) -> b).orElseThrow());
-        KubeLab.ControlPlane plane = new KubeLab.ControlPlane(root, bin, kubeconfig, kubeconfig.getParent().resolve("logs"));
+        KubeLab.ControlPlane plane = KubeLab.ControlPlane.fromKubeUp(root, up.stdout());
 
         LabSpec spec = LabSpec.unique();
         System.out.printf("building the lab (client, router, LB node, 2 workers, 3 pods; namespaces %s-*)...%n", spec.prefix());

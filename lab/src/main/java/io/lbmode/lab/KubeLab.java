@@ -65,6 +65,26 @@ public final class KubeLab implements AutoCloseable {
      * kubectl, the admin kubeconfig, and where the processes started here log.
      */
     public record ControlPlane(Path root, Path bin, Path kubeconfig, Path logDir) {
+
+        /**
+         * The control plane {@code ./lbmode kube up} started, from the two lines it ends with
+         * ({@code export KUBECONFIG=...}, {@code export PATH=...:$PATH}); logs beside the kubeconfig.
+         */
+        public static ControlPlane fromKubeUp(Path root, String stdout) throws IOException {
+            Path kubeconfig = null;
+            Path bin = null;
+            for (String line : stdout.lines().toList()) {
+                if (line.startsWith("export KUBECONFIG=")) {
+                    kubeconfig = Path.of(line.substring("export KUBECONFIG=".length()));
+                } else if (line.startsWith("export PATH=")) {
+                    bin = Path.of(line.substring("export PATH=".length()).replace(":$PATH", ""));
+                }
+            }
+            if (kubeconfig == null || bin == null) {
+                throw new IOException("./lbmode kube up did not end with its export lines: " + stdout);
+            }
+            return new ControlPlane(root, bin, kubeconfig, kubeconfig.getParent().resolve("logs"));
+        }
     }
 
     private final Lab lab;

@@ -99,18 +99,8 @@ public final class KubeControlPlane {
         try {
             Result up = starting.lbmode("kube", "up");
             up.ok("./lbmode kube up (logs in " + state.resolve("logs") + ")");
-            Path kubeconfig = null;
-            Path bin = null;
-            for (String line : up.stdout().lines().toList()) {
-                if (line.startsWith("export KUBECONFIG=")) {
-                    kubeconfig = Path.of(line.substring("export KUBECONFIG=".length()));
-                } else if (line.startsWith("export PATH=")) {
-                    bin = Path.of(line.substring("export PATH=".length()).replace(":$PATH", ""));
-                }
-            }
-            assertThat(kubeconfig).as("kube up's last lines export KUBECONFIG: %s", up.stdout()).isNotNull();
-            assertThat(bin).as("kube up's last lines export PATH: %s", up.stdout()).isNotNull();
-            current = new KubeControlPlane(root, state, kubeconfig, bin);
+            io.lbmode.lab.KubeLab.ControlPlane plane = io.lbmode.lab.KubeLab.ControlPlane.fromKubeUp(root, up.stdout());
+            current = new KubeControlPlane(root, state, plane.kubeconfig(), plane.bin());
             return current;
         } catch (IOException e) {
             throw new IllegalStateException("could not run ./lbmode kube up", e);
