@@ -37,6 +37,8 @@ import java.util.stream.Stream;
  *                                                      ├── w1  10.0.0.11 ── cbr0 10.244.1.1 ── pod w1p1 10.244.1.2
  *                                                      └── w2  10.0.0.12 ── cbr0 10.244.2.1 ── pods w2p1 10.244.2.2, w2p2 10.244.2.3
  * </pre>
+ * IPv6 (ULA, inside the lab's namespaces only) beside it: client fd00:1::2, router fd00:1::1 / fd00::1, nodes
+ * fd00::10-12, pods fd00:10:244:N::2.., VIPs fd00:172:16:20::/64 routed to the LB node; see {@link #buildIpv6()}.
  * The router stands in for the MetalLB speaker's announcement (VIP route to the LB node) and is also the workers'
  * default gateway: the direct return path to the client that bypasses the LB node (DSR). Each node has a state dir
  * for a standalone agent, a bpffs directory and a log directory under {@code /run/lbmode-lab/PREFIX/}.
@@ -56,6 +58,13 @@ public final class Lab implements AutoCloseable {
     /** Pod name -> (node, address). */
     public static final Map<String, List<String>> PODS = LabObjects.PODS;
     public static final String VIP_RANGE = "172.16.20.0/24";
+    public static final String CLIENT_IP6 = "fd00:1::2";
+    public static final String ROUTER_NODE_IP6 = "fd00::1";
+    public static final Map<String, String> NODE_IPS6 = LabObjects.NODE_IPS6;
+    public static final Map<String, String> POD_CIDRS6 = Map.of(W1, "fd00:10:244:1::/64", W2, "fd00:10:244:2::/64");
+    /** Pod name -> IPv6 address. */
+    public static final Map<String, String> PODS6 = LabObjects.PODS6;
+    public static final String VIP_RANGE6 = "fd00:172:16:20::/64";
     public static final int POD_PORT = LabObjects.POD_PORT;
     public static final Path RUN = Path.of("/run/lbmode-lab");
 
@@ -151,6 +160,38 @@ public final class Lab implements AutoCloseable {
             }
             for (String other : Stream.concat(NODES.stream(), Stream.of(ROUTER)).filter(n -> !n.equals(worker)).toList()) {
                 sh("ip", "-n", ns(other), "route", "add", POD_CIDRS.get(worker), "via", NODE_IPS.get(worker));
+            }
+        }
+        buildIpv6();
+    }
+
+    /**
+     * The same topology in IPv6 (ULA addresses, every one inside the lab's namespaces): the links exist already, this
+     * adds addresses and routes. {@code nodad}: the addresses are usable at once (no duplicate address detection
+     * wait); forwarding on the router and the nodes, as {@link #sysctls} does for IPv4.
+     */
+    private void buildIpv6() throws IOException, InterruptedException {
+        sh("ip", "-n", ns(CLIENT), "-6", "addr", "add", CLIENT_IP6 + "/64", "dev", "eth0", "nodad");
+        sh("ip", "-n", ns(CLIENT), "-6", "route", "add", "default", "via", "fd00:1::1");
+        sh("ip", "-n", ns(ROUTER), "-6", "addr", "add", "fd00:1::1/64", "dev", "to-client", "nodad");
+        sh("ip", "-n", ns(ROUTER), "-6", "addr", "add", ROUTER_NODE_IP6 + "/64", "dev", "br0", "nodad");
+        for (String member : Stream.concat(Stream.of(ROUTER), NODES.stream()).toList()) {
+            sh("ip", "netns", "exec", ns(member), "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1");
+        }
+        for (String node : NODES) {
+            sh("ip", "-n", ns(node), "-6", "addr", "add", NODE_IPS6.get(node) + "/64", "dev", "eth0", "nodad");
+            sh("ip", "-n", ns(node), "-6", "route", "add", "default", "via", ROUTER_NODE_IP6);
+        }
+        sh("ip", "-n", ns(ROUTER), "-6", "route", "add", VIP_RANGE6, "via", NODE_IPS6.get(LB));
+        for (String worker : List.of(W1, W2)) {
+            String gw = POD_CIDRS6.get(worker).replace("::/64", "::1");
+            sh("ip", "-n", ns(worker), "-6", "addr", "add", gw + "/64", "dev", "cbr0", "nodad");
+            for (var pod : PODS.entrySet().stream().filter(p -> p.getValue().get(0).equals(worker)).sorted(Map.Entry.comparingByKey()).toList()) {
+                sh("ip", "-n", ns(pod.getKey()), "-6", "addr", "add", PODS6.get(pod.getKey()) + "/64", "dev", "eth0", "nodad");
+                sh("ip", "-n", ns(pod.getKey()), "-6", "route", "add", "default", "via", gw);
+            }
+            for (String other : Stream.concat(NODES.stream(), Stream.of(ROUTER)).filter(n -> !n.equals(worker)).toList()) {
+                sh("ip", "-n", ns(other), "-6", "route", "add", POD_CIDRS6.get(worker), "via", NODE_IPS6.get(worker));
             }
         }
     }

@@ -42,6 +42,14 @@ public final class ClusterValidator {
             java.util.regex.Pattern.compile("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
     /** What the API server requires of a namespace name (IsDNS1123Label). */
     private static final java.util.regex.Pattern DNS_LABEL = java.util.regex.Pattern.compile("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
+    /** GDC "IPv4/IPv6 dual-stack networking": the source of every dual-stack rule below. */
+    static final String GDC_DUAL_STACK =
+            "https://cloud.google.com/kubernetes-engine/distributed-cloud/bare-metal/docs/how-to/dual-stack-networking";
+    /** kube-apiserver's checks of --service-cluster-ip-range (one range per family, IPv6 at most 20 host bits). */
+    static final String KUBE_APISERVER_RANGES =
+            "https://github.com/kubernetes/kubernetes/blob/master/cmd/kube-apiserver/app/options/validation.go";
+    /** kube-apiserver: a service range has at most 20 host bits, so an IPv6 one is /108 or smaller. */
+    static final int IPV6_SERVICE_LARGEST = 108;
 
     private ClusterValidator() {
     }
@@ -52,6 +60,7 @@ public final class ClusterValidator {
         List<String> warnings = new ArrayList<>();
         problems.addAll(ForwardModes.checkCreate(cluster));
         warnings.addAll(ForwardModes.warnCreate(cluster));
+        warnings.addAll(dualStackWarnings(cluster.getSpec()));
         return new Verdict(problems, warnings, ForwardModes.migrationFor(cluster));
     }
 
@@ -202,8 +211,8 @@ public final class ClusterValidator {
                     + "' is not a version; write MAJOR.MINOR.PATCH with an optional build suffix, e.g. 1.28.300-gke.131");
         }
         int controlPlaneNodes = controlPlane(spec, p);
-        clusterNetwork(spec.clusterNetwork, p);
-        List<Ipv4.Range> poolRanges = loadBalancer(spec, p);
+        boolean dualStack = clusterNetwork(spec.clusterNetwork, p);
+        List<Ipv4.Range> poolRanges = loadBalancer(spec, dualStack, p);
         nodeConfig(spec, controlPlaneNodes, p);
         p.list.addAll(vips(spec, poolRanges));
         return p.list;
@@ -247,13 +256,15 @@ public final class ClusterValidator {
         }
     }
 
-    private static void clusterNetwork(ClusterNetwork network, Problems p) {
+    /** Checks the pod and service ranges; returns whether the cluster is dual-stack (it has an IPv6 service block). */
+    private static boolean clusterNetwork(ClusterNetwork network, Problems p) {
         if (network == null) {
             p.add("spec.clusterNetwork", "is required: set pods.cidrBlocks and services.cidrBlocks");
-            return;
+            return false;
         }
-        List<Ipv4.Range> pods = cidrs("spec.clusterNetwork.pods.cidrBlocks", network.pods, 8, 18, p);
-        List<Ipv4.Range> services = cidrs("spec.clusterNetwork.services.cidrBlocks", network.services, 12, 24, p);
+        List<Ipv4.Range> pods = cidrs("spec.clusterNetwork.pods.cidrBlocks", network.pods, 8, 18, Ipv6Blocks.POD, p);
+        List<Ipv4.Range> services = cidrs("spec.clusterNetwork.services.cidrBlocks", network.services, 12, 24,
+                Ipv6Blocks.SERVICE, p);
         for (int s = 0; s < services.size(); s++) {
             for (Ipv4.Range pod : pods) {
                 if (services.get(s).overlaps(pod)) {
@@ -262,18 +273,77 @@ public final class ClusterValidator {
                 }
             }
         }
+        return dualStack(network);
     }
 
-    /** Parses and size-checks CIDR blocks; returns the good ones, with their list index lost only for bad entries. */
-    private static List<Ipv4.Range> cidrs(String field, CidrBlocks blocks, int largest, int smallest, Problems p) {
+    /**
+     * GDC: "if you provide Service CIDR ranges for both IPv4 and IPv6, your cluster will have a dual-stack network"
+     * (the enabling criterion, {@link #GDC_DUAL_STACK}).
+     */
+    static boolean dualStack(ClusterNetwork network) {
+        return network != null && blocks(network.services).stream().anyMatch(Ipv6::looksLike);
+    }
+
+    /** What an IPv6 block may be in a CIDR list: pods take none (GDC), services one of at most /108. */
+    private enum Ipv6Blocks { POD, SERVICE }
+
+    /**
+     * One IPv6 entry of pods.cidrBlocks or services.cidrBlocks. GDC ({@link #GDC_DUAL_STACK}): under
+     * clusterNetwork.pods.cidrBlocks "specify an IPv4 CIDR range, but don't specify an IPv6 CIDR range" (the IPv6
+     * pod ranges are in ClusterCIDRConfig resources); under services.cidrBlocks "specify both an IPv4 CIDR range
+     * and an IPv6 CIDR range". kube-apiserver ({@link #KUBE_APISERVER_RANGES}) limits a service range to 20 host
+     * bits ("for 128-bit addresses, the mask must be >= 108"). Returns whether the entry is a good IPv6 block.
+     */
+    private static boolean ipv6Block(String at, String text, Ipv6Blocks kind, Problems p) {
+        switch (Ipv6.cidr(text)) {
+            case Ipv6.Result.Bad(String message) -> {
+                p.add(at, message);
+                return false;
+            }
+            case Ipv6.Result.Ok(Ipv6.Range range) -> {
+                if (kind == Ipv6Blocks.POD) {
+                    p.add(at, range.text() + " is an IPv6 block; list only the IPv4 pod range here: a dual-stack cluster's "
+                            + "IPv6 pod ranges go in ClusterCIDRConfig resources (" + GDC_DUAL_STACK + ")");
+                    return false;
+                }
+                if (range.prefix() < IPV6_SERVICE_LARGEST) {
+                    p.add(at, range.text() + " is a /" + range.prefix() + "; an IPv6 service block is /"
+                            + IPV6_SERVICE_LARGEST + " or smaller (kube-apiserver allows 20 host bits: " + KUBE_APISERVER_RANGES + ")");
+                }
+                return true;
+            }
+        }
+    }
+
+    /**
+     * Parses and size-checks CIDR blocks; returns the good IPv4 ones, with their list index lost only for bad
+     * entries. At most one block per family: kube-apiserver takes one service range per family
+     * ("--service-cluster-ip-range[0] and --service-cluster-ip-range[1] must be of different IP family",
+     * {@link #KUBE_APISERVER_RANGES}), and GDC asks for "an IPv4 CIDR range" of pods and of services
+     * ({@link #GDC_DUAL_STACK}).
+     */
+    private static List<Ipv4.Range> cidrs(String field, CidrBlocks blocks, int largest, int smallest, Ipv6Blocks ipv6,
+                                          Problems p) {
         List<Ipv4.Range> ranges = new ArrayList<>();
         if (blocks == null || blocks.cidrBlocks == null || blocks.cidrBlocks.isEmpty()) {
             p.add(field, "is required: one IPv4 CIDR block between /" + largest + " and /" + smallest);
             return ranges;
         }
+        int ipv4Blocks = 0;
+        int ipv6Blocks = 0;
         for (int i = 0; i < blocks.cidrBlocks.size(); i++) {
             String at = field + "[" + i + "]";
-            switch (Ipv4.cidr(blocks.cidrBlocks.get(i))) {
+            String text = blocks.cidrBlocks.get(i);
+            if (Ipv6.looksLike(text)) {
+                if (ipv6Block(at, text, ipv6, p) && ++ipv6Blocks == 2) {
+                    p.add(at, "is a second IPv6 block; list at most one block per family (" + KUBE_APISERVER_RANGES + ")");
+                }
+                continue;
+            }
+            if (Ipv4.cidr(text) instanceof Ipv4.Result.Ok && ++ipv4Blocks == 2) {
+                p.add(at, "is a second IPv4 block; list at most one block per family (" + KUBE_APISERVER_RANGES + ")");
+            }
+            switch (Ipv4.cidr(text)) {
                 case Ipv4.Result.Bad(String message) -> p.add(at, message);
                 case Ipv4.Result.Ok(Ipv4.Range range) -> {
                     if (range.prefix() < largest || range.prefix() > smallest) {
@@ -284,11 +354,15 @@ public final class ClusterValidator {
                 }
             }
         }
+        if (ipv4Blocks == 0 && ipv6Blocks > 0) {
+            p.add(field, "has no IPv4 block; a cluster is IPv4 or dual-stack: list one IPv4 block between /" + largest
+                    + " and /" + smallest + " beside the IPv6 one (" + GDC_DUAL_STACK + ")");
+        }
         return ranges;
     }
 
     /** Checks the load balancer; returns every good address-pool range, for the VIP rules. */
-    private static List<Ipv4.Range> loadBalancer(ClusterSpec spec, Problems p) {
+    private static List<Ipv4.Range> loadBalancer(ClusterSpec spec, boolean dualStack, Problems p) {
         List<Ipv4.Range> all = new ArrayList<>();
         LoadBalancer lb = spec.loadBalancer;
         if (lb == null) {
@@ -317,6 +391,8 @@ public final class ClusterValidator {
         }
         Set<String> names = new HashSet<>();
         List<String> owners = new ArrayList<>();
+        List<Ipv6.Range> all6 = new ArrayList<>();
+        List<String> owners6 = new ArrayList<>();
         for (int i = 0; i < lb.addressPools.size(); i++) {
             AddressPool pool = lb.addressPools.get(i);
             String at = "spec.loadBalancer.addressPools[" + i + "]";
@@ -335,6 +411,11 @@ public final class ClusterValidator {
             }
             for (int j = 0; j < pool.addresses.size(); j++) {
                 String entry = at + ".addresses[" + j + "]";
+                String owner = "pool '" + (pool.name == null ? "#" + i : pool.name) + "'";
+                if (Ipv6.looksLike(pool.addresses.get(j))) {
+                    ipv6PoolRange(entry, pool.addresses.get(j), owner, dualStack, all6, owners6, p);
+                    continue;
+                }
                 switch (Ipv4.poolRange(pool.addresses.get(j))) {
                     case Ipv4.Result.Bad(String message) -> p.add(entry, message);
                     case Ipv4.Result.Ok(Ipv4.Range range) -> {
@@ -351,6 +432,51 @@ public final class ClusterValidator {
             }
         }
         return all;
+    }
+
+    /**
+     * One IPv6 entry of an address pool. GDC ({@link #GDC_DUAL_STACK}): with bundled load balancing a dual-stack
+     * cluster lists "both IPv4 and IPv6 addresses" in loadBalancer.addressPools; a cluster is dual-stack only when
+     * its services.cidrBlocks has an IPv6 block, so an IPv6 VIP of a single-stack cluster could never be served.
+     * Ranges must not overlap, within or across pools, as for IPv4.
+     */
+    private static void ipv6PoolRange(String entry, String text, String owner, boolean dualStack, List<Ipv6.Range> all,
+                                      List<String> owners, Problems p) {
+        switch (Ipv6.poolRange(text)) {
+            case Ipv6.Result.Bad(String message) -> p.add(entry, message);
+            case Ipv6.Result.Ok(Ipv6.Range range) -> {
+                if (!dualStack) {
+                    p.add(entry, range.text() + " is IPv6 but the cluster is not dual-stack: only a cluster created with an "
+                            + "IPv6 block in clusterNetwork.services.cidrBlocks serves IPv6 VIPs (" + GDC_DUAL_STACK + ")");
+                }
+                for (int k = 0; k < all.size(); k++) {
+                    if (all.get(k).overlaps(range)) {
+                        p.add(entry, range.text() + " overlaps " + all.get(k).text() + " of " + owners.get(k)
+                                + "; address ranges must not overlap, within or across pools");
+                    }
+                }
+                all.add(range);
+                owners.add(owner);
+            }
+        }
+    }
+
+    /**
+     * GDC ({@link #GDC_DUAL_STACK}): "If you are using bundled load balancing, specify both IPv4 and IPv6 addresses
+     * in the loadBalancer.addressPools section". A warning, not a problem: without IPv6 pool addresses the cluster
+     * still works, its IPv6 LoadBalancer Services just get no VIP.
+     */
+    static List<String> dualStackWarnings(ClusterSpec spec) {
+        if (spec == null || !dualStack(spec.clusterNetwork) || spec.loadBalancer == null
+                || spec.loadBalancer.mode != LoadBalancerMode.BUNDLED || spec.loadBalancer.addressPools == null
+                || spec.loadBalancer.addressPools.isEmpty()) {
+            return List.of();
+        }
+        boolean anyIpv6 = spec.loadBalancer.addressPools.stream()
+                .filter(pool -> pool != null && pool.addresses != null)
+                .anyMatch(pool -> pool.addresses.stream().anyMatch(Ipv6::looksLike));
+        return anyIpv6 ? List.of() : List.of("spec.loadBalancer.addressPools: the cluster is dual-stack but no pool has "
+                + "IPv6 addresses, so IPv6 LoadBalancer Services get no VIP; list IPv6 addresses too (" + GDC_DUAL_STACK + ")");
     }
 
     private static List<Problem> vips(ClusterSpec spec, List<Ipv4.Range> pools) {
@@ -421,7 +547,13 @@ public final class ClusterValidator {
         same(p, "spec.clusterNetwork.multipleNetworkInterfaces", orFalse(on.multipleNetworkInterfaces),
                 orFalse(nn.multipleNetworkInterfaces), b -> b);
         same(p, "spec.clusterNetwork.pods.cidrBlocks", blocks(on.pods), blocks(nn.pods), b -> b);
-        servicesGrowOnly(p, blocks(on.services), blocks(nn.services));
+        if (dualStack(on) != dualStack(nn)) {
+            // GDC: "you can't enable dual-stack networking for an existing cluster" (GDC_DUAL_STACK); nor undo it.
+            p.add("spec.clusterNetwork.services.cidrBlocks", (dualStack(on) ? "can't drop the IPv6 block" : "can't add an IPv6 block")
+                    + ": dual-stack networking is chosen when the cluster is created (" + GDC_DUAL_STACK + ")");
+        } else {
+            servicesGrowOnly(p, blocks(on.services), blocks(nn.services));
+        }
 
         if (o.controlPlane != null && n.controlPlane != null) {
             k8sIPs(p, "spec.controlPlane.nodePoolSpec.nodes", o.controlPlane.nodePoolSpec, n.controlPlane.nodePoolSpec);
@@ -471,6 +603,13 @@ public final class ClusterValidator {
         for (int i = 0; i < old.size(); i++) {
             if (Ipv4.cidr(old.get(i)) instanceof Ipv4.Result.Ok(Ipv4.Range was)
                     && Ipv4.cidr(updated.get(i)) instanceof Ipv4.Result.Ok(Ipv4.Range now)
+                    && !now.contains(was)) {
+                p.add(field + "[" + i + "]", "can't change from " + was.text() + " to " + now.text()
+                        + "; the service range may only grow (a shorter mask that contains " + was.text() + ")");
+            }
+            // The IPv6 block of a dual-stack cluster grows only, as the IPv4 one does.
+            if (Ipv6.cidr(old.get(i)) instanceof Ipv6.Result.Ok(Ipv6.Range was)
+                    && Ipv6.cidr(updated.get(i)) instanceof Ipv6.Result.Ok(Ipv6.Range now)
                     && !now.contains(was)) {
                 p.add(field + "[" + i + "]", "can't change from " + was.text() + " to " + now.text()
                         + "; the service range may only grow (a shorter mask that contains " + was.text() + ")");

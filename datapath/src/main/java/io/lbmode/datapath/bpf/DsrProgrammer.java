@@ -14,6 +14,7 @@ import io.lbmode.datapath.program.ProgrammingException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import io.lbmode.datapath.model.IpFamily;
 import java.net.Inet4Address;
 import java.net.NetworkInterface;
 import java.net.SocketException;
@@ -257,7 +258,7 @@ public final class DsrProgrammer implements ModeProgrammer {
         List<BackendVal> out = new ArrayList<>(backends.size());
         for (Backend b : backends) {
             if (!localOnly || b.local()) {
-                out.add(new BackendVal(b.address(), b.port(), b.local()));
+                out.add(new BackendVal((Inet4Address) b.address(), b.port(), b.local())); // DSR ports are IPv4 only
             }
         }
         return out;
@@ -285,7 +286,7 @@ public final class DsrProgrammer implements ModeProgrammer {
     }
 
     private static SvcKey keyOf(ServicePort s) {
-        return new SvcKey(s.vip(), s.port(), s.protocol() == Protocol.TCP ? BpfLayout.PROTO_TCP : BpfLayout.PROTO_UDP);
+        return new SvcKey((Inet4Address) s.vip(), s.port(), s.protocol() == Protocol.TCP ? BpfLayout.PROTO_TCP : BpfLayout.PROTO_UDP);
     }
 
     /** Brings the maps to {@code desired}; returns the number of map entries and slots written or deleted. */
@@ -317,7 +318,9 @@ public final class DsrProgrammer implements ModeProgrammer {
 
             Map<SvcKey, Desired> want = new LinkedHashMap<>();
             for (ServicePort s : desired.services()) {
-                want.put(keyOf(s), desiredOf(s));
+                if (s.family() == IpFamily.IPV4) { // the IPv4 option carries IPv4 VIPs only
+                    want.put(keyOf(s), desiredOf(s));
+                }
             }
 
             // 1. Backends first, so every id a table will point at exists (one batched system call).

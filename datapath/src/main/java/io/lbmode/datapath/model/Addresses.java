@@ -1,18 +1,100 @@
 package io.lbmode.datapath.model;
 
 import java.net.Inet4Address;
+import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.Comparator;
 import java.util.Optional;
 
-/** IPv4 literal parsing without DNS lookups, and a numeric order so rendered rules and hashes are stable. */
+/**
+ * IPv4 and IPv6 literal parsing without DNS lookups, one text form per address, and a numeric order so rendered
+ * rules and hashes are stable (every IPv4 address sorts before every IPv6 one, so IPv4-only states keep their order).
+ */
 public final class Addresses {
     private Addresses() {
     }
 
-    /** Numeric order of IPv4 addresses (InetAddress has none). */
-    public static final Comparator<Inet4Address> ORDER = Comparator.comparingLong(Addresses::toLong);
+    /** Numeric order: IPv4 addresses first (by value), then IPv6 ones (by value); InetAddress has none. */
+    public static final Comparator<InetAddress> ORDER = Addresses::compare;
+
+    private static int compare(InetAddress a, InetAddress b) {
+        if (a instanceof Inet4Address a4 && b instanceof Inet4Address b4) {
+            return Long.compare(toLong(a4), toLong(b4));
+        }
+        if (a instanceof Inet4Address != b instanceof Inet4Address) {
+            return a instanceof Inet4Address ? -1 : 1;
+        }
+        return java.util.Arrays.compareUnsigned(a.getAddress(), b.getAddress());
+    }
+
+    /**
+     * The one text form: dotted quad for IPv4; for IPv6 RFC 5952's (lower case, the longest run of two or more zero
+     * groups as {@code ::}), which is how nft lists addresses, so rendered and listed rules compare as text.
+     */
+    public static String text(InetAddress address) {
+        if (address instanceof Inet4Address) {
+            return address.getHostAddress();
+        }
+        byte[] b = address.getAddress();
+        int[] groups = new int[8];
+        for (int i = 0; i < 8; i++) {
+            groups[i] = ((b[2 * i] & 0xff) << 8) | (b[2 * i + 1] & 0xff);
+        }
+        int bestStart = -1;
+        int bestLength = 1;
+        for (int i = 0; i < 8; ) {
+            int j = i;
+            while (j < 8 && groups[j] == 0) {
+                j++;
+            }
+            if (j - i > bestLength) {
+                bestStart = i;
+                bestLength = j - i;
+            }
+            i = j == i ? i + 1 : j;
+        }
+        StringBuilder text = new StringBuilder();
+        for (int i = 0; i < 8; i++) {
+            if (i == bestStart) {
+                text.append("::");
+                i += bestLength - 1;
+                continue;
+            }
+            if (!text.isEmpty() && text.charAt(text.length() - 1) != ':') {
+                text.append(':');
+            }
+            text.append(Integer.toHexString(groups[i]));
+        }
+        return text.toString();
+    }
+
+    /** Parses an IPv6 literal (no zone, no IPv4-mapped form); empty for anything else (hostnames are never resolved). */
+    public static Optional<Inet6Address> parseIpv6(String text) {
+        if (text == null) {
+            return Optional.empty();
+        }
+        String t = text.trim();
+        if (t.indexOf(':') < 0 || t.indexOf('%') >= 0 || !t.chars().allMatch(c -> Character.digit(c, 16) >= 0 || c == ':' || c == '.')) {
+            return Optional.empty();
+        }
+        try {
+            return InetAddress.ofLiteral(t) instanceof Inet6Address a ? Optional.of(a) : Optional.empty();
+        } catch (IllegalArgumentException e) {
+            return Optional.empty();
+        }
+    }
+
+    /** An IPv4 or IPv6 literal. */
+    public static Optional<InetAddress> parse(String text) {
+        Optional<Inet4Address> v4 = parseIpv4(text);
+        return v4.isPresent() ? Optional.of(v4.get()) : parseIpv6(text).map(a -> a);
+    }
+
+    /** For constants and tests: parses either family or throws naming the text. */
+    public static InetAddress ip(String text) {
+        return parse(text).orElseThrow(() -> new IllegalArgumentException("not an IP address: '" + text + "'"));
+    }
 
     public static long toLong(Inet4Address a) {
         byte[] b = a.getAddress();

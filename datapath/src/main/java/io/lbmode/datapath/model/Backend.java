@@ -1,6 +1,6 @@
 package io.lbmode.datapath.model;
 
-import java.net.Inet4Address;
+import java.net.InetAddress;
 import java.util.Comparator;
 import java.util.Objects;
 
@@ -12,7 +12,7 @@ import java.util.Objects;
  * @param nodeName node the pod runs on; empty when the EndpointSlice does not say
  * @param local    the pod runs on this agent's node
  */
-public record Backend(Inet4Address address, int port, String nodeName, boolean local) implements Comparable<Backend> {
+public record Backend(InetAddress address, int port, String nodeName, boolean local) implements Comparable<Backend> {
     private static final Comparator<Backend> ORDER = Comparator.comparing(Backend::address, Addresses.ORDER)
             .thenComparingInt(Backend::port).thenComparing(Backend::nodeName);
 
@@ -29,8 +29,12 @@ public record Backend(Inet4Address address, int port, String nodeName, boolean l
         return ORDER.compare(this, o);
     }
 
-    /** {@code 10.244.1.2:8080}. */
+    /** {@code 10.244.1.2:8080}, {@code [fd00::2]:8080}. */
     public String endpoint() {
-        return address.getHostAddress() + ":" + port;
+        return family() == IpFamily.IPV4 ? address.getHostAddress() + ":" + port : "[" + Addresses.text(address) + "]:" + port;
+    }
+
+    public IpFamily family() {
+        return IpFamily.of(address);
     }
 }

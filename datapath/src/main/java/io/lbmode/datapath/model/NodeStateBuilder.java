@@ -11,6 +11,7 @@ import io.fabric8.kubernetes.api.model.discovery.v1.EndpointPort;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import io.lbmode.crds.cluster.v1.ForwardMode;
 import java.net.Inet4Address;
+import java.net.InetAddress;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -25,8 +26,10 @@ import java.util.Set;
  * Turns Kubernetes objects into this node's {@link NodeState}, with the Service semantics users know from kube-proxy.
  *
  * <ul>
- *   <li>Only {@code type: LoadBalancer} Services; each IPv4 {@code status.loadBalancer.ingress[].ip} that the
- *       Cluster's address pools or VIPs hold ({@link VipRanges}) is a VIP; others are refused and reported.</li>
+ *   <li>Only {@code type: LoadBalancer} Services; each {@code status.loadBalancer.ingress[].ip}, IPv4 or IPv6, that
+ *       the Cluster's address pools or VIPs hold ({@link VipRanges}) is a VIP; others are refused and reported. A
+ *       dual-stack Service ({@code ipFamilies: [IPv4, IPv6]}) has one of each, each served by the endpoints of its own
+ *       family: IPv4 and IPv6 EndpointSlices ({@code addressType}) alike.</li>
  *   <li>Two Services claiming one VIP, protocol and port: the older keeps it ({@code metadata.creationTimestamp},
  *       then namespace/name), the other is reported.</li>
  *   <li>A Service (or a port or VIP of it) that can't be programmed is skipped and reported ({@link Skip}), the rest
@@ -184,7 +187,8 @@ public final class NodeStateBuilder {
                 continue;
             }
             String svc = slice.getMetadata().getLabels().get(SERVICE_NAME_LABEL);
-            if (svc != null && (slice.getAddressType() == null || "IPv4".equals(slice.getAddressType()))) {
+            if (svc != null && (slice.getAddressType() == null || "IPv4".equals(slice.getAddressType())
+                    || "IPv6".equals(slice.getAddressType()))) {
                 slicesByService.computeIfAbsent(slice.getMetadata().getNamespace() + "/" + svc, k -> new ArrayList<>()).add(slice);
             }
         }
@@ -228,14 +232,32 @@ public final class NodeStateBuilder {
             }
         }
         memo.entries = remembered;
-        return new Result(new NodeState(mode, node, hashSeed, new ArrayList<>(ports.values())), skips, ignored);
+        return new Result(new NodeState(mode, node, hashSeed, forwardable(mode, ports.values(), skips)), skips, ignored);
+    }
+
+    /**
+     * The service ports the mode can forward: SNAT both families; DSR IPv4 only for now (its VIP travels in an IPv4
+     * option; the IPv6 Destination Options header is not implemented), so an IPv6 VIP in DSR mode is left out and
+     * reported instead of being counted as programmed.
+     */
+    private static List<ServicePort> forwardable(ForwardMode mode, java.util.Collection<ServicePort> ports, List<Skip> skips) {
+        List<ServicePort> out = new ArrayList<>(ports.size());
+        for (ServicePort sp : ports) {
+            if (mode == ForwardMode.DSR && sp.family() == IpFamily.IPV6) {
+                skips.add(new Skip(sp.namespace(), sp.name(), sp.key() + " is IPv6, and DSR forwards IPv4 VIPs only; "
+                        + "this port not programmed (SNAT forwards IPv6)"));
+            } else {
+                out.add(sp);
+            }
+        }
+        return out;
     }
 
     /** The service ports of one LoadBalancer Service (one per VIP and port), with what was skipped. */
     private static List<ServicePort> servicePorts(Service svc, String namespace, String name, List<EndpointSlice> svcSlices,
                                                   String nodeName, VipRanges vipRanges, List<Skip> skips) {
         List<ServicePort> out = new ArrayList<>();
-        List<Inet4Address> vips = vips(svc, namespace, name, vipRanges, skips);
+        List<InetAddress> vips = vips(svc, namespace, name, vipRanges, skips);
         if (vips.isEmpty()) {
             return out;
         }
@@ -277,9 +299,9 @@ public final class NodeStateBuilder {
                 backends = backends.stream().filter(Backend::local).toList();
                 draining = draining.stream().filter(Backend::local).toList();
             }
-            for (Inet4Address vip : vips) {
-                out.add(new ServicePort(namespace, name, portName, protocol.get(), vip, p.getPort(), localOnly, backends,
-                        draining, policy.get()));
+            for (InetAddress vip : vips) {
+                out.add(new ServicePort(namespace, name, portName, protocol.get(), vip, p.getPort(), localOnly,
+                        ofFamily(backends, vip), ofFamily(draining, vip), policy.get()));
             }
         }
         return out;
@@ -298,9 +320,7 @@ public final class NodeStateBuilder {
         if ("Local".equals(spec.getInternalTrafficPolicy())) {
             out.add(new Ignored(namespace, name, "spec.internalTrafficPolicy: Local"));
         }
-        if (spec.getIpFamilyPolicy() != null && !"SingleStack".equals(spec.getIpFamilyPolicy())) {
-            out.add(new Ignored(namespace, name, "spec.ipFamilyPolicy: " + spec.getIpFamilyPolicy()));
-        }
+        // spec.ipFamilyPolicy is honoured: every ingress address, IPv4 and IPv6, is programmed in its family.
         if (spec.getExternalIPs() != null && !spec.getExternalIPs().isEmpty()) {
             out.add(new Ignored(namespace, name, "spec.externalIPs: " + String.join(",", spec.getExternalIPs())));
         }
@@ -335,21 +355,27 @@ public final class NodeStateBuilder {
         return Optional.empty();
     }
 
-    /** The Service's IPv4 ingress IPs that {@code vipRanges} allows; every other one is reported. */
-    private static List<Inet4Address> vips(Service svc, String namespace, String name, VipRanges vipRanges, List<Skip> skips) {
+    /** A VIP is served by the endpoints of its own family only (an IPv6 VIP by the IPv6 EndpointSlices). */
+    private static List<Backend> ofFamily(List<Backend> backends, InetAddress vip) {
+        IpFamily family = IpFamily.of(vip);
+        return backends.stream().filter(b -> b.family() == family).toList();
+    }
+
+    /** The Service's ingress IPs (IPv4 and IPv6) that {@code vipRanges} allows; every other one is reported. */
+    private static List<InetAddress> vips(Service svc, String namespace, String name, VipRanges vipRanges, List<Skip> skips) {
         if (svc.getStatus() == null || svc.getStatus().getLoadBalancer() == null
                 || svc.getStatus().getLoadBalancer().getIngress() == null) {
             return List.of();
         }
-        Set<Inet4Address> vips = new LinkedHashSet<>();
+        Set<InetAddress> vips = new LinkedHashSet<>();
         for (LoadBalancerIngress ingress : svc.getStatus().getLoadBalancer().getIngress()) {
             if (ingress.getIp() == null) {
                 continue; // hostname-only ingress (cloud LBs): nothing to program on a node
             }
-            Optional<Inet4Address> ip = Addresses.parseIpv4(ingress.getIp());
+            Optional<InetAddress> ip = Addresses.parse(ingress.getIp());
             if (ip.isEmpty()) {
                 skips.add(new Skip(namespace, name, "status.loadBalancer.ingress ip '" + ingress.getIp()
-                        + "' is not IPv4 (IPv6 is not supported yet); this VIP skipped"));
+                        + "' is not an IPv4 or IPv6 address; this VIP skipped"));
                 continue;
             }
             Optional<String> refusal = vipRanges.refusal(ip.get());
@@ -424,7 +450,7 @@ public final class NodeStateBuilder {
                     continue;
                 }
                 for (String address : ep.getAddresses()) {
-                    Optional<Inet4Address> ip = Addresses.parseIpv4(address);
+                    Optional<InetAddress> ip = Addresses.parse(address);
                     if (ip.isEmpty()) {
                         continue;
                     }

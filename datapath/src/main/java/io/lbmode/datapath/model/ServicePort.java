@@ -1,6 +1,6 @@
 package io.lbmode.datapath.model;
 
-import java.net.Inet4Address;
+import java.net.InetAddress;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Objects;
@@ -12,16 +12,16 @@ import java.util.Objects;
  * @param name      Service name
  * @param portName  {@code spec.ports[].name}; empty for an unnamed single port
  * @param protocol  TCP or UDP
- * @param vip       {@code status.loadBalancer.ingress[].ip}
+ * @param vip       {@code status.loadBalancer.ingress[].ip}, IPv4 or IPv6
  * @param port      {@code spec.ports[].port}
  * @param localOnly {@code externalTrafficPolicy: Local}: only local backends, and the client address is kept (never SNAT)
- * @param backends  sorted, distinct; where new connections go; empty means the VIP port rejects connections
+ * @param backends  sorted, distinct, of the VIP's family; where new connections go; empty means the VIP port rejects connections
  *                  (TCP reset / ICMP unreachable)
  * @param draining  serving-but-terminating endpoints while ready ones exist: no new connections, but established ones
  *                  may finish (kube-proxy's graceful termination); sorted, distinct, none also in {@code backends}
  * @param policy    who may connect and whether a client sticks to one backend
  */
-public record ServicePort(String namespace, String name, String portName, Protocol protocol, Inet4Address vip, int port,
+public record ServicePort(String namespace, String name, String portName, Protocol protocol, InetAddress vip, int port,
                           boolean localOnly, List<Backend> backends, List<Backend> draining, Policy policy)
         implements Comparable<ServicePort> {
     private static final Comparator<ServicePort> ORDER = Comparator.comparing(ServicePort::vip, Addresses.ORDER)
@@ -38,15 +38,24 @@ public record ServicePort(String namespace, String name, String portName, Protoc
             throw new IllegalArgumentException("service " + namespace + "/" + name + ": port must be 1-65535, not " + port);
         }
         Objects.requireNonNull(policy, "policy");
+        IpFamily family = IpFamily.of(vip);
+        if (backends.stream().anyMatch(b -> b.family() != family) || draining.stream().anyMatch(b -> b.family() != family)) {
+            throw new IllegalArgumentException("service " + namespace + "/" + name + ": a " + family.kubernetesName()
+                    + " VIP's backends must be " + family.kubernetesName() + " too");
+        }
         backends = backends.stream().distinct().sorted().toList();
         List<Backend> active = backends;
         draining = draining.stream().distinct().sorted().filter(b -> !active.contains(b)).toList();
     }
 
     /** A port with no draining endpoints and no policy (everyone may connect, no affinity). */
-    public ServicePort(String namespace, String name, String portName, Protocol protocol, Inet4Address vip, int port,
+    public ServicePort(String namespace, String name, String portName, Protocol protocol, InetAddress vip, int port,
                        boolean localOnly, List<Backend> backends) {
         this(namespace, name, portName, protocol, vip, port, localOnly, backends, List.of(), Policy.OPEN);
+    }
+
+    public IpFamily family() {
+        return IpFamily.of(vip);
     }
 
     /** The kernel-facing identity: what packets are matched on. */
@@ -104,7 +113,7 @@ public record ServicePort(String namespace, String name, String portName, Protoc
     }
 
     /** What a packet is matched on: destination VIP, protocol and port. */
-    public record Key(Inet4Address vip, Protocol protocol, int port) implements Comparable<Key> {
+    public record Key(InetAddress vip, Protocol protocol, int port) implements Comparable<Key> {
         private static final Comparator<Key> ORDER = Comparator.comparing(Key::vip, Addresses.ORDER)
                 .thenComparing(Key::protocol).thenComparingInt(Key::port);
 
@@ -120,7 +129,9 @@ public record ServicePort(String namespace, String name, String portName, Protoc
 
         @Override
         public String toString() {
-            return vip.getHostAddress() + ":" + port + "/" + protocol.wireName();
+            // IPv4 as before (the state hash of IPv4-only nodes does not change); IPv6 bracketed.
+            return (vip instanceof java.net.Inet4Address ? vip.getHostAddress() : "[" + Addresses.text(vip) + "]") + ":" + port
+                    + "/" + protocol.wireName();
         }
     }
 }

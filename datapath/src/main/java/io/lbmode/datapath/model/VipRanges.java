@@ -1,6 +1,7 @@
 package io.lbmode.datapath.model;
 
-import java.net.Inet4Address;
+import java.math.BigInteger;
+import java.net.InetAddress;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -11,18 +12,23 @@ import java.util.Optional;
  * VIPs (the datapath ConfigMap's {@code vipRanges}), never inside the cluster's own pod or service ranges. An address
  * found in {@code status.loadBalancer.ingress} outside them is refused: anyone who may write a Service's status could
  * otherwise make every node capture traffic for 8.8.8.8 or for the cluster's own 10.96.0.1, also the node's own
- * traffic through the output hook (the CVE-2020-8554 class).
+ * traffic through the output hook (the CVE-2020-8554 class). IPv4 and IPv6 alike (a dual-stack Cluster has IPv6 pool
+ * ranges and an IPv6 service range); a range only ever holds addresses of its own family.
  *
  * @param allowed  address pools and VIPs; empty allows nothing
  * @param internal the cluster's pod and service ranges: refused even when a pool overlaps them
  */
-public record VipRanges(List<Range> allowed, List<Cidr> internal) {
+public record VipRanges(List<Range> allowed, List<Range> internal) {
 
-    /** An inclusive range of IPv4 addresses ({@code a.b.c.d/n}, {@code a.b.c.d-e.f.g.h} or one address). */
-    public record Range(long first, long last, String text) {
+    /**
+     * An inclusive range of addresses of one family ({@code a.b.c.d/n}, {@code a.b.c.d-e.f.g.h}, one address, and the
+     * same forms in IPv6), as unsigned numbers.
+     */
+    public record Range(IpFamily family, BigInteger first, BigInteger last, String text) {
         public Range {
+            Objects.requireNonNull(family, "family");
             Objects.requireNonNull(text, "text");
-            if (first > last) {
+            if (first.compareTo(last) > 0) {
                 throw new IllegalArgumentException("range " + text + " ends before it starts");
             }
         }
@@ -32,22 +38,36 @@ public record VipRanges(List<Range> allowed, List<Cidr> internal) {
             String t = text == null ? "" : text.trim();
             int dash = t.indexOf('-');
             if (dash >= 0) {
-                Optional<Inet4Address> a = Addresses.parseIpv4(t.substring(0, dash));
-                Optional<Inet4Address> b = Addresses.parseIpv4(t.substring(dash + 1));
-                if (a.isEmpty() || b.isEmpty() || Addresses.toLong(a.get()) > Addresses.toLong(b.get())) {
+                Optional<InetAddress> a = Addresses.parse(t.substring(0, dash));
+                Optional<InetAddress> b = Addresses.parse(t.substring(dash + 1));
+                if (a.isEmpty() || b.isEmpty() || IpFamily.of(a.get()) != IpFamily.of(b.get())
+                        || value(a.get()).compareTo(value(b.get())) > 0) {
                     return Optional.empty();
                 }
-                return Optional.of(new Range(Addresses.toLong(a.get()), Addresses.toLong(b.get()), t));
+                return Optional.of(new Range(IpFamily.of(a.get()), value(a.get()), value(b.get()), t));
             }
-            return Cidr.parse(t).map(c -> {
-                long start = Addresses.toLong(c.network());
-                return new Range(start, start + (1L << (32 - c.length())) - 1, t);
-            });
+            int slash = t.indexOf('/');
+            Optional<InetAddress> base = Addresses.parse(slash < 0 ? t : t.substring(0, slash));
+            if (base.isEmpty()) {
+                return Optional.empty();
+            }
+            int bits = base.get().getAddress().length * 8;
+            String len = slash < 0 ? Integer.toString(bits) : t.substring(slash + 1);
+            if (len.isEmpty() || len.length() > 3 || !len.chars().allMatch(Character::isDigit) || Integer.parseInt(len) > bits) {
+                return Optional.empty();
+            }
+            BigInteger hostMask = BigInteger.ONE.shiftLeft(bits - Integer.parseInt(len)).subtract(BigInteger.ONE);
+            BigInteger network = value(base.get()).andNot(hostMask); // host bits cleared, as kube-proxy and nft do
+            return Optional.of(new Range(IpFamily.of(base.get()), network, network.or(hostMask), t));
         }
 
-        boolean contains(Inet4Address address) {
-            long a = Addresses.toLong(address);
-            return a >= first && a <= last;
+        boolean contains(InetAddress address) {
+            BigInteger a = value(address);
+            return IpFamily.of(address) == family && a.compareTo(first) >= 0 && a.compareTo(last) <= 0;
+        }
+
+        private static BigInteger value(InetAddress address) {
+            return new BigInteger(1, address.getAddress());
         }
     }
 
@@ -63,24 +83,25 @@ public record VipRanges(List<Range> allowed, List<Cidr> internal) {
     public static VipRanges of(List<String> vipRanges, List<String> podCidrs, List<String> serviceCidrs) {
         List<Range> allowed = new ArrayList<>();
         vipRanges.forEach(r -> Range.parse(r).ifPresent(allowed::add));
-        List<Cidr> internal = new ArrayList<>();
-        podCidrs.forEach(c -> Cidr.parse(c).ifPresent(internal::add));
-        serviceCidrs.forEach(c -> Cidr.parse(c).ifPresent(internal::add));
+        List<Range> internal = new ArrayList<>();
+        podCidrs.forEach(c -> Range.parse(c).ifPresent(internal::add));
+        serviceCidrs.forEach(c -> Range.parse(c).ifPresent(internal::add));
         return new VipRanges(allowed, internal);
     }
 
     /** Why {@code vip} may not be programmed; empty when it may. */
-    public Optional<String> refusal(Inet4Address vip) {
-        for (Cidr c : internal) {
+    public Optional<String> refusal(InetAddress vip) {
+        String text = Addresses.text(vip);
+        for (Range c : internal) {
             if (c.contains(vip)) {
-                return Optional.of("VIP " + vip.getHostAddress() + " lies in the cluster's own pod or service range " + c
+                return Optional.of("VIP " + text + " lies in the cluster's own pod or service range " + c.text()
                         + ": refused");
             }
         }
         if (allowed.stream().anyMatch(r -> r.contains(vip))) {
             return Optional.empty();
         }
-        return Optional.of("VIP " + vip.getHostAddress() + " is outside the Cluster's load-balancer address pools and VIPs"
+        return Optional.of("VIP " + text + " is outside the Cluster's load-balancer address pools and VIPs"
                 + (allowed.isEmpty() ? " (none configured)" : " (" + String.join(", ", allowed.stream().map(Range::text).toList()) + ")")
                 + ": refused; add it to spec.loadBalancer.addressPools of the Cluster");
     }

@@ -21,8 +21,12 @@ public interface Conntrack {
     static Conntrack system() {
         return (vip, port, backend) -> {
             try {
-                Process p = new ProcessBuilder(List.of("conntrack", "-D", "-p", "udp", "--orig-dst", vip,
-                        "--dport", Integer.toString(port), "--reply-src", backend))
+                // conntrack(8) reads IPv4 unless told the family.
+                List<String> family = vip.indexOf(':') >= 0 ? List.of("-f", "ipv6") : List.of();
+                List<String> command = new java.util.ArrayList<>(List.of("conntrack", "-D"));
+                command.addAll(family);
+                command.addAll(List.of("-p", "udp", "--orig-dst", vip, "--dport", Integer.toString(port), "--reply-src", backend));
+                Process p = new ProcessBuilder(command)
                         .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
                 if (!p.waitFor(5, TimeUnit.SECONDS)) {
                     p.destroyForcibly();

@@ -13,17 +13,63 @@ import java.util.SortedSet;
 import java.util.TreeSet;
 
 /**
- * SNAT mode: the table {@code ip lbmode} (see {@link SnatRuleset} for its layout). The first apply replaces any
- * existing table atomically (adoption after a restart: conntrack keeps established connections on their backends
- * since NAT bindings live in conntrack, not in the rules); later applies send only element changes.
+ * SNAT mode: the table {@code ip lbmode} (see {@link SnatRuleset} for its layout) and, once the node has IPv6
+ * service ports, the table {@code ip6 lbmode} with the same layout. The first apply replaces any existing table
+ * atomically (adoption after a restart: conntrack keeps established connections on their backends since NAT
+ * bindings live in conntrack, not in the rules); later applies send only element changes. Both tables change in
+ * one nft transaction, so a dual-stack Service appears in both families at once.
  */
 public final class SnatProgrammer implements ModeProgrammer {
     private final NftRunner nft;
     private final Conntrack conntrack;
-    private Optional<NodeState> applied = Optional.empty();
-    private final SortedSet<Integer> picks = new TreeSet<>();
+    /** The IPv4 table, always programmed (an IPv4-only node sees exactly what it saw before IPv6 existed). */
+    private final FamilyTable ipv4 = new FamilyTable(SnatRuleset.Family.IPV4);
+    /** The IPv6 table: loaded the first time the node has an IPv6 service port, kept (maybe empty) after that. */
+    private final FamilyTable ipv6 = new FamilyTable(SnatRuleset.Family.IPV6);
     /** The ruleset generation after our last transaction or last clean drift check (see {@link #drifted}). */
     private OptionalLong knownGeneration = OptionalLong.empty();
+
+    /** What is programmed in one family's table. */
+    private static final class FamilyTable {
+        final SnatRuleset.Family family;
+        Optional<NodeState> applied = Optional.empty();
+        final SortedSet<Integer> picks = new TreeSet<>();
+        /** The table may exist in the kernel (loaded once, not cleaned up since): it stays managed. */
+        boolean loaded;
+
+        FamilyTable(SnatRuleset.Family family) {
+            this.family = family;
+        }
+
+        /** The IPv4 table always; the IPv6 one when it was loaded before or {@code desired} needs it. */
+        boolean wanted(NodeState desired) {
+            return family == SnatRuleset.Family.IPV4 || loaded || SnatRuleset.uses(family, desired);
+        }
+
+        /** After a failure: the next apply loads the table whole again. */
+        void forget() {
+            applied = Optional.empty();
+            picks.clear();
+        }
+    }
+
+    /** One family's part of a change, before it runs. */
+    private record Step(FamilyTable table, boolean full, String script, int changes, SnatRuleset.Elements elements,
+                        java.util.List<SnatRuleset.StaleUdp> staleUdp) {
+    }
+
+    private Optional<Step> step(FamilyTable t, NodeState desired) {
+        if (!t.wanted(desired)) {
+            return Optional.empty();
+        }
+        SnatRuleset.Diff diff = t.applied.isEmpty() ? null : SnatRuleset.diff(t.family, t.applied.get(), desired, t.picks);
+        if (diff == null || diff.needsFullReplace()) {
+            SnatRuleset.Elements elements = SnatRuleset.Elements.of(t.family, desired);
+            return Optional.of(new Step(t, true, SnatRuleset.full(t.family, desired, dropCounter(t.family)),
+                    elements.size(), elements, java.util.List.of()));
+        }
+        return Optional.of(new Step(t, false, diff.script(), diff.changes(), null, diff.staleUdp()));
+    }
 
     /** Without conntrack cleanup: for tests on the fake kernel and dry runs. */
     public SnatProgrammer(NftRunner nft) {
@@ -44,89 +90,101 @@ public final class SnatProgrammer implements ModeProgrammer {
     public Applied apply(NodeState desired) {
         long start = System.nanoTime();
         try {
-            SnatRuleset.Diff diff = applied.isEmpty() ? null : SnatRuleset.diff(applied.get(), desired, picks);
-            if (diff == null || diff.needsFullReplace()) {
-                SnatRuleset.Elements elements = SnatRuleset.Elements.of(desired);
-                nft.run(SnatRuleset.full(desired, dropCounter()));
-                picks.clear();
-                picks.addAll(SnatRuleset.picksFor(elements));
-                remember(desired);
+            java.util.List<Step> steps = new java.util.ArrayList<>();
+            step(ipv4, desired).ifPresent(steps::add);
+            step(ipv6, desired).ifPresent(steps::add);
+            String script = steps.stream().map(Step::script).collect(java.util.stream.Collectors.joining());
+            boolean ran = !script.isEmpty();
+            if (ran) {
+                nft.run(script);
                 knownGeneration = nft.generation();
-                return new Applied(true, elements.size(), Duration.ofNanos(System.nanoTime() - start));
             }
-            if (!diff.isEmpty()) {
-                nft.run(diff.script());
-                knownGeneration = nft.generation();
-                diff.staleUdp().forEach(st -> conntrack.deleteUdp(st.vip(), st.port(), st.backend()));
+            for (Step st : steps) {
+                if (st.full()) {
+                    st.table().picks.clear();
+                    st.table().picks.addAll(SnatRuleset.picksFor(st.elements()));
+                } else {
+                    st.staleUdp().forEach(u -> conntrack.deleteUdp(u.vip(), u.port(), u.backend()));
+                }
+                // no read-back here: a change must cost O(change), drift checks read the kernel
+                st.table().applied = Optional.of(desired);
+                st.table().loaded = true;
             }
-            remember(desired);
-            return new Applied(false, diff.changes(), Duration.ofNanos(System.nanoTime() - start));
+            boolean full = steps.stream().anyMatch(Step::full);
+            return new Applied(full, steps.stream().mapToInt(Step::changes).sum(), Duration.ofNanos(System.nanoTime() - start));
         } catch (NftException e) {
             // A failed incremental change may mean someone else changed the table: next apply starts from scratch.
-            applied = Optional.empty();
+            ipv4.forget();
+            ipv6.forget(); // still "loaded": reloaded next time, since it may hold IPv6 ports
             knownGeneration = OptionalLong.empty();
             throw new ProgrammingException("SNAT rules for node " + desired.node().name() + ": " + e.getMessage(), e);
         }
     }
 
-    private void remember(NodeState desired) {
-        applied = Optional.of(desired); // no read-back here: a change must cost O(change), drift checks read the kernel
-    }
-
     @Override
     public String render(NodeState desired) {
-        return SnatRuleset.full(desired);
+        return SnatRuleset.full(desired) + (SnatRuleset.uses(SnatRuleset.Family.IPV6, desired)
+                ? SnatRuleset.full(SnatRuleset.Family.IPV6, desired) : "");
     }
 
     /**
-     * Lists the table and compares it only when the kernel's ruleset generation moved since our last transaction (or
-     * last clean check): at 10,000 services a listing costs about a second and 100 MB of libnftables memory, a
+     * Lists the tables and compares them only when the kernel's ruleset generation moved since our last transaction
+     * (or last clean check): at 10,000 services a listing costs about a second and 100 MB of libnftables memory, a
      * generation one netlink round trip. A generation that moved for another table's sake costs one listing. (An
      * edit committed between our transaction and our reading of the generation right after it would go unseen until
      * the next change of any table: a window of microseconds.)
      */
     @Override
     public boolean drifted() {
-        if (applied.isEmpty()) {
+        if (ipv4.applied.isEmpty()) {
             return false;
         }
         OptionalLong generation = nft.generation();
         if (generation.isPresent() && generation.equals(knownGeneration)) {
             return false;
         }
-        Optional<String> listing = nft.listTable(SnatRuleset.FAMILY, SnatRuleset.TABLE);
-        if (listing.isEmpty()) {
-            return true;
-        }
-        NodeState last = applied.get();
-        boolean drifted = !Listing.parse(listing.get()).equals(Listing.of(SnatRuleset.objects(last.node().name(),
-                SnatRuleset.Elements.of(last), picks, NftObject.Counter.named(SnatRuleset.SOURCE_RANGE_DROPS))));
+        boolean drifted = drifted(ipv4) || (ipv6.applied.isPresent() && drifted(ipv6));
         if (!drifted) {
             knownGeneration = generation; // read before the listing: an edit during it moves the generation again
         }
         return drifted;
     }
 
+    private boolean drifted(FamilyTable t) {
+        Optional<String> listing = nft.listTable(t.family.nft, SnatRuleset.TABLE);
+        if (listing.isEmpty()) {
+            return true;
+        }
+        NodeState last = t.applied.get();
+        return !Listing.parse(listing.get()).equals(Listing.of(
+                SnatRuleset.objects(t.family, last.node().name(), SnatRuleset.Elements.of(t.family, last), t.picks,
+                        NftObject.Counter.named(SnatRuleset.SOURCE_RANGE_DROPS))));
+    }
+
     @Override
     public void repair() {
-        Optional<NodeState> last = applied;
+        Optional<NodeState> last = ipv4.applied;
         if (last.isEmpty()) {
             return;
         }
-        applied = Optional.empty();
+        ipv4.forget();
+        ipv6.forget();
         apply(last.get());
     }
 
     @Override
     public void cleanup() {
-        try {
-            nft.run(SnatRuleset.remove());
-        } catch (NftException e) {
-            throw new ProgrammingException("removing table " + SnatRuleset.FAMILY + " " + SnatRuleset.TABLE + ": " + e.getMessage(), e);
+        for (SnatRuleset.Family family : SnatRuleset.Family.values()) {
+            try {
+                nft.run(SnatRuleset.remove(family));
+            } catch (NftException e) {
+                throw new ProgrammingException("removing table " + family.nft + " " + SnatRuleset.TABLE + ": " + e.getMessage(), e);
+            }
         }
-        applied = Optional.empty();
+        ipv4.forget();
+        ipv6.forget();
+        ipv6.loaded = false;
         knownGeneration = OptionalLong.empty();
-        picks.clear();
     }
 
     /**
@@ -137,16 +195,19 @@ public final class SnatProgrammer implements ModeProgrammer {
     @Override
     public Map<String, Long> dropCounters() {
         try {
-            long packets = dropCounter().packets();
+            long packets = 0;
+            for (SnatRuleset.Family family : SnatRuleset.Family.values()) {
+                packets += dropCounter(family).packets(); // one counter per family table, one key
+            }
             return packets == 0 ? Map.of() : Map.of(SnatRuleset.SOURCE_RANGE_DROP_REASON, packets);
         } catch (NftException e) {
             return Map.of();
         }
     }
 
-    /** The drop counter as the kernel has it now; zero when there is no table (yet). */
-    private NftObject.Counter dropCounter() {
-        return nft.listCounter(SnatRuleset.FAMILY, SnatRuleset.TABLE, SnatRuleset.SOURCE_RANGE_DROPS)
+    /** {@code family}'s drop counter as the kernel has it now; zero when there is no such table (yet). */
+    private NftObject.Counter dropCounter(SnatRuleset.Family family) {
+        return nft.listCounter(family.nft, SnatRuleset.TABLE, SnatRuleset.SOURCE_RANGE_DROPS)
                 .map(listing -> {
                     java.util.regex.Matcher m = COUNTER_VALUES.matcher(listing);
                     return m.find() ? new NftObject.Counter(SnatRuleset.SOURCE_RANGE_DROPS, Long.parseLong(m.group(1)),

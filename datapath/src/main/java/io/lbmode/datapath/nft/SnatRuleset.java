@@ -1,6 +1,8 @@
 package io.lbmode.datapath.nft;
 
+import io.lbmode.datapath.model.Addresses;
 import io.lbmode.datapath.model.Backend;
+import io.lbmode.datapath.model.IpFamily;
 import io.lbmode.datapath.model.Cidr;
 import io.lbmode.datapath.model.NodeState;
 import io.lbmode.datapath.model.ServicePort;
@@ -33,10 +35,46 @@ import java.util.TreeSet;
  * spreads new connections exactly evenly, whatever that number is (a fixed slot count would favour some backends
  * when it is not a multiple). They depend only on the set of backend counts in use, so they are few and stable;
  * conntrack keeps each connection on the backend picked by its first packet.
+ *
+ * <p>IPv6: the same layout in its own table {@code ip6 lbmode} ({@link Family#IPV6}), holding the IPv6 service ports
+ * only; the IPv4 table holds the IPv4 ones, rendered exactly as before IPv6 existed. A dual-stack Service has a port
+ * in each.
  */
 public final class SnatRuleset {
+    /** The IPv4 table's family ({@link Family#IPV4}). */
     public static final String FAMILY = "ip";
     public static final String TABLE = "lbmode";
+
+    /** What differs between the IPv4 and the IPv6 table: the nft family, the address type and the address match. */
+    public enum Family {
+        IPV4(IpFamily.IPV4, "ip", "ipv4_addr", "ip daddr", "ip saddr"),
+        IPV6(IpFamily.IPV6, "ip6", "ipv6_addr", "ip6 daddr", "ip6 saddr");
+
+        final IpFamily ip;
+        /** nft table family ({@code ip}, {@code ip6}); also the {@code dnat ip to} / {@code dnat ip6 to} keyword. */
+        public final String nft;
+        final String addrType;
+        final String daddr;
+        final String saddr;
+
+        Family(IpFamily ip, String nft, String addrType, String daddr, String saddr) {
+            this.ip = ip;
+            this.nft = nft;
+            this.addrType = addrType;
+            this.daddr = daddr;
+            this.saddr = saddr;
+        }
+
+        static Family of(IpFamily ip) {
+            return ip == IpFamily.IPV4 ? IPV4 : IPV6;
+        }
+
+        /** The match key {@code ip daddr . meta l4proto . th dport} of this family. */
+        String key() {
+            return daddr + " . meta l4proto . th dport";
+        }
+    }
+
     /** Packet-mark bit asking postrouting to masquerade; a high bit so it does not collide with kube-proxy's 0x4000. */
     public static final String MASQUERADE_MARK = "0x02000000";
     static final String SERVICE_PORTS = "service-ports";
@@ -63,7 +101,6 @@ public final class SnatRuleset {
      * a service with more backends than this triggers.
      */
     static final int STATIC_PICKS = 64;
-    private static final String KEY = "ip daddr . meta l4proto . th dport";
 
     /**
      * The objects of one {@code sessionAffinity: ClientIP} port, as kube-proxy's nftables mode builds them: per backend
@@ -78,24 +115,31 @@ public final class SnatRuleset {
      */
     record Affinity(String dispatch, List<String> dispatchRules, SortedMap<String, AffinityEndpoint> endpoints) {
         static Affinity of(ServicePort sp) {
-            String dispatch = AFFINITY_PREFIX + sp.vip().getHostAddress() + "-" + sp.protocol().wireName() + "-" + sp.port();
+            Family family = Family.of(sp.family());
+            // An nft name can't hold ':', so an IPv6 address is written with '.' between its groups.
+            String dispatch = AFFINITY_PREFIX + name(sp.vip()) + "-" + sp.protocol().wireName() + "-" + sp.port();
             SortedMap<String, AffinityEndpoint> endpoints = new TreeMap<>();
             List<String> checks = new ArrayList<>();
             List<String> vmap = new ArrayList<>();
             List<Backend> bs = sp.backends();
             for (int i = 0; i < bs.size(); i++) {
                 Backend b = bs.get(i);
-                String name = dispatch + "-" + b.address().getHostAddress() + "-" + b.port();
+                String name = dispatch + "-" + name(b.address()) + "-" + b.port();
                 endpoints.put(name, new AffinityEndpoint(
-                        "type ipv4_addr; flags dynamic,timeout; timeout " + sp.policy().affinityTimeoutSeconds() + "s",
-                        List.of("update @" + name + " { ip saddr }",
-                                "meta l4proto " + sp.protocol().wireName() + " dnat ip to " + b.endpoint())));
-                checks.add("ip saddr @" + name + " goto " + name);
+                        "type " + family.addrType + "; flags dynamic,timeout; timeout " + sp.policy().affinityTimeoutSeconds() + "s",
+                        List.of("update @" + name + " { " + family.saddr + " }",
+                                "meta l4proto " + sp.protocol().wireName() + " dnat " + family.nft + " to " + b.endpoint())));
+                checks.add(family.saddr + " @" + name + " goto " + name);
                 vmap.add(i + " : goto " + name);
             }
             List<String> rules = new ArrayList<>(checks);
             rules.add("numgen random mod " + bs.size() + " vmap { " + String.join(", ", vmap) + " }");
             return new Affinity(dispatch, List.copyOf(rules), endpoints);
+        }
+
+        /** An address as part of an nft name: IPv4 as is, IPv6 with '.' for ':' (not allowed in a name). */
+        private static String name(java.net.InetAddress address) {
+            return Addresses.text(address).replace(':', '.');
         }
 
         /** In the order they can be created: sets, backend chains, dispatch chain. */
@@ -121,7 +165,13 @@ public final class SnatRuleset {
                     SortedSet<String> masqueradePorts, SortedSet<String> rejectPorts, SortedSet<String> sourceRangePorts,
                     SortedSet<String> sourceRanges, SortedSet<Integer> pickChains, SortedMap<String, Affinity> affinity) {
 
+        /** The IPv4 table's elements. */
         static Elements of(NodeState state) {
+            return of(Family.IPV4, state);
+        }
+
+        /** The elements of {@code family}'s table: its service ports only. */
+        static Elements of(Family family, NodeState state) {
             SortedMap<String, String> servicePorts = new TreeMap<>();
             SortedMap<String, String> backends = new TreeMap<>();
             SortedSet<String> masq = new TreeSet<>();
@@ -131,11 +181,17 @@ public final class SnatRuleset {
             SortedSet<Integer> picks = new TreeSet<>();
             SortedMap<String, Affinity> affinity = new TreeMap<>();
             for (ServicePort sp : state.services()) {
+                if (sp.family() != family.ip) {
+                    continue;
+                }
                 String key = key(sp);
                 if (sp.policy().restricted()) {
                     // Checked before everything else, backends or not: a refused client gets no answer at all.
                     rangePorts.add(key);
-                    outermost(sp.policy().sourceRanges()).forEach(c -> ranges.add(key + " . " + prefix(c)));
+                    // Only the prefixes of the port's own family: an IPv6 port whose ranges are all IPv4 is in
+                    // source-range-ports with no range of its own, so it accepts no client (never all of them).
+                    outermost(sp.policy().sourceRanges()).stream().filter(c -> family == Family.IPV4)
+                            .forEach(c -> ranges.add(key + " . " + prefix(c)));
                 }
                 List<Backend> bs = sp.backends();
                 if (bs.isEmpty()) {
@@ -150,7 +206,7 @@ public final class SnatRuleset {
                     picks.add(bs.size());
                     servicePorts.put(key, "goto " + pickChain(bs.size()));
                     for (int slot = 0; slot < bs.size(); slot++) {
-                        backends.put(key + " . " + slot, bs.get(slot).address().getHostAddress() + " . " + bs.get(slot).port());
+                        backends.put(key + " . " + slot, Addresses.text(bs.get(slot).address()) + " . " + bs.get(slot).port());
                     }
                 }
                 if (!sp.localOnly()) {
@@ -184,7 +240,7 @@ public final class SnatRuleset {
     }
 
     static String key(ServicePort sp) {
-        return sp.vip().getHostAddress() + " . " + sp.protocol().wireName() + " . " + sp.port();
+        return Addresses.text(sp.vip()) + " . " + sp.protocol().wireName() + " . " + sp.port();
     }
 
     static String pickChain(int n) {
@@ -192,8 +248,9 @@ public final class SnatRuleset {
     }
 
     /** The table with its comment, as the full load creates it. */
-    private static NftObject.Table table(String nodeName) {
-        return new NftObject.Table(Optional.of("lbmode SNAT datapath of node " + nodeName + ": managed by the lbmode agent, edits are undone"));
+    private static NftObject.Table table(Family family, String nodeName) {
+        return new NftObject.Table(Optional.of("lbmode SNAT datapath of node " + nodeName
+                + (family == Family.IPV6 ? " (IPv6)" : "") + ": managed by the lbmode agent, edits are undone"));
     }
 
     /**
@@ -202,42 +259,48 @@ public final class SnatRuleset {
      * pick chains {@code picks}.
      */
     static List<NftObject> layout(String nodeName, SortedSet<Integer> picks, NftObject.Counter drops) {
+        return layout(Family.IPV4, nodeName, picks, drops);
+    }
+
+    static List<NftObject> layout(Family family, String nodeName, SortedSet<Integer> picks, NftObject.Counter drops) {
+        String key = family.key();
         List<NftObject> l = new ArrayList<>();
-        l.add(table(nodeName));
-        l.add(new NftObject.NftSet(SERVICE_PORTS, true, "type ipv4_addr . inet_proto . inet_service : verdict"));
+        l.add(table(family, nodeName));
+        l.add(new NftObject.NftSet(SERVICE_PORTS, true, "type " + family.addrType + " . inet_proto . inet_service : verdict"));
         // typeof, because a numgen value has no named type a "type" declaration could use.
-        l.add(new NftObject.NftSet(BACKENDS, true, "typeof " + KEY + " . numgen random mod 65536 : ip daddr . th dport"));
-        l.add(new NftObject.NftSet(MASQUERADE_PORTS, false, "type ipv4_addr . inet_proto . inet_service"));
-        l.add(new NftObject.NftSet(REJECT_PORTS, false, "type ipv4_addr . inet_proto . inet_service"));
-        l.add(new NftObject.NftSet(SOURCE_RANGE_PORTS, false, "type ipv4_addr . inet_proto . inet_service"));
-        l.add(new NftObject.NftSet(SOURCE_RANGES, false, "type ipv4_addr . inet_proto . inet_service . ipv4_addr; flags interval"));
+        l.add(new NftObject.NftSet(BACKENDS, true, "typeof " + key + " . numgen random mod 65536 : " + family.daddr + " . th dport"));
+        l.add(new NftObject.NftSet(MASQUERADE_PORTS, false, "type " + family.addrType + " . inet_proto . inet_service"));
+        l.add(new NftObject.NftSet(REJECT_PORTS, false, "type " + family.addrType + " . inet_proto . inet_service"));
+        l.add(new NftObject.NftSet(SOURCE_RANGE_PORTS, false, "type " + family.addrType + " . inet_proto . inet_service"));
+        l.add(new NftObject.NftSet(SOURCE_RANGES, false, "type " + family.addrType + " . inet_proto . inet_service . "
+                + family.addrType + "; flags interval"));
         l.add(new NftObject.Counter(SOURCE_RANGE_DROPS, drops.packets(), drops.bytes()));
         for (String hook : List.of("prerouting", "output")) {
             // Before DNAT (-100), as kube-proxy's firewall check: new connections from clients outside the port's
             // ranges are dropped (not rejected: a refused client learns nothing) and counted.
             String chain = "firewall-" + hook;
             l.add(NftObject.Chain.base(chain, "type filter hook " + hook + " priority -110; policy accept;"));
-            l.add(new NftObject.Rule(chain, "ct state new " + KEY + " @" + SOURCE_RANGE_PORTS + " " + KEY + " . ip saddr != @"
-                    + SOURCE_RANGES + " counter name " + SOURCE_RANGE_DROPS + " drop"));
+            l.add(new NftObject.Rule(chain, "ct state new " + key + " @" + SOURCE_RANGE_PORTS + " " + key + " . "
+                    + family.saddr + " != @" + SOURCE_RANGES + " counter name " + SOURCE_RANGE_DROPS + " drop"));
         }
         for (String hook : List.of("prerouting", "output")) {
             String chain = "nat-" + hook;
             // -100 = dstnat (the name is valid for prerouting only)
             l.add(NftObject.Chain.base(chain, "type nat hook " + hook + " priority -100; policy accept;"));
-            l.add(new NftObject.Rule(chain, KEY + " @" + MASQUERADE_PORTS + " meta mark set meta mark | " + MASQUERADE_MARK));
-            l.add(new NftObject.Rule(chain, KEY + " vmap @" + SERVICE_PORTS));
+            l.add(new NftObject.Rule(chain, key + " @" + MASQUERADE_PORTS + " meta mark set meta mark | " + MASQUERADE_MARK));
+            l.add(new NftObject.Rule(chain, key + " vmap @" + SERVICE_PORTS));
         }
         l.add(NftObject.Chain.base("nat-postrouting", "type nat hook postrouting priority srcnat; policy accept;"));
         l.add(new NftObject.Rule("nat-postrouting", "meta mark & " + MASQUERADE_MARK + " == " + MASQUERADE_MARK + " masquerade fully-random"));
         for (String hook : List.of("input", "forward", "output")) {
             String chain = "filter-" + hook;
             l.add(NftObject.Chain.base(chain, "type filter hook " + hook + " priority filter - 10; policy accept;"));
-            l.add(new NftObject.Rule(chain, KEY + " @" + REJECT_PORTS + " meta l4proto tcp reject with tcp reset"));
-            l.add(new NftObject.Rule(chain, KEY + " @" + REJECT_PORTS + " reject"));
+            l.add(new NftObject.Rule(chain, key + " @" + REJECT_PORTS + " meta l4proto tcp reject with tcp reset"));
+            l.add(new NftObject.Rule(chain, key + " @" + REJECT_PORTS + " reject"));
         }
         for (int n : picks) {
             l.add(NftObject.Chain.regular(pickChain(n)));
-            l.add(new NftObject.Rule(pickChain(n), "dnat ip to " + KEY + " . numgen random mod " + n + " map @" + BACKENDS));
+            l.add(new NftObject.Rule(pickChain(n), "dnat " + family.nft + " to " + key + " . numgen random mod " + n + " map @" + BACKENDS));
         }
         return l;
     }
@@ -256,7 +319,12 @@ public final class SnatRuleset {
 
     /** The table as it should be after a full load of {@code elements} with pick chains {@code picks}. */
     static List<NftObject> objects(String nodeName, Elements elements, SortedSet<Integer> picks, NftObject.Counter drops) {
-        List<NftObject> all = new ArrayList<>(layout(nodeName, picks, drops));
+        return objects(Family.IPV4, nodeName, elements, picks, drops);
+    }
+
+    static List<NftObject> objects(Family family, String nodeName, Elements elements, SortedSet<Integer> picks,
+                                   NftObject.Counter drops) {
+        List<NftObject> all = new ArrayList<>(layout(family, nodeName, picks, drops));
         elements.affinity().values().forEach(a -> all.addAll(a.objects())); // before the verdicts that goto them
         all.addAll(elements(elements));
         return all;
@@ -268,12 +336,16 @@ public final class SnatRuleset {
      * moment without rules).
      */
     static NftTransaction fullTransaction(NodeState state, NftObject.Counter drops) {
-        Elements e = Elements.of(state);
-        return new NftTransaction(FAMILY, TABLE).add(NftObject.Table.ANY).delete(NftObject.Table.ANY)
-                .add(objects(state.node().name(), e, picksFor(e), drops));
+        return fullTransaction(Family.IPV4, state, drops);
     }
 
-    /** {@link #fullTransaction} as the script the kernel boundary runs, with the drop counter starting at 0. */
+    static NftTransaction fullTransaction(Family family, NodeState state, NftObject.Counter drops) {
+        Elements e = Elements.of(family, state);
+        return new NftTransaction(family.nft, TABLE).add(NftObject.Table.ANY).delete(NftObject.Table.ANY)
+                .add(objects(family, state.node().name(), e, picksFor(e), drops));
+    }
+
+    /** {@link #fullTransaction} as the script the kernel boundary runs (the IPv4 table), with the drop counter at 0. */
     public static String full(NodeState state) {
         return fullTransaction(state, NftObject.Counter.named(SOURCE_RANGE_DROPS)).script();
     }
@@ -281,6 +353,21 @@ public final class SnatRuleset {
     /** {@link #full} with the drop counter starting at {@code drops}' values. */
     static String full(NodeState state, NftObject.Counter drops) {
         return fullTransaction(state, drops).script();
+    }
+
+    /** The full load of {@code family}'s table. */
+    public static String full(Family family, NodeState state) {
+        return full(family, state, NftObject.Counter.named(SOURCE_RANGE_DROPS));
+    }
+
+    /** {@link #full(Family, NodeState)} with the drop counter starting at {@code drops}' values. */
+    static String full(Family family, NodeState state, NftObject.Counter drops) {
+        return fullTransaction(family, state, drops).script();
+    }
+
+    /** Whether {@code state} has service ports of {@code family} (the IPv6 table exists only once it has had some). */
+    static boolean uses(Family family, NodeState state) {
+        return state.services().stream().anyMatch(sp -> sp.family() == family.ip);
     }
 
     /** Pick chains a full load creates for these elements: the static ones plus any larger count in use. */
@@ -311,6 +398,11 @@ public final class SnatRuleset {
      *                      ({@link #STATIC_PICKS})
      */
     static Diff diff(NodeState old, NodeState desired, SortedSet<Integer> existingPicks) {
+        return diff(Family.IPV4, old, desired, existingPicks);
+    }
+
+    /** {@link #diff(NodeState, NodeState, SortedSet)} of {@code family}'s table. */
+    static Diff diff(Family family, NodeState old, NodeState desired, SortedSet<Integer> existingPicks) {
         // Walk both sorted service lists and build elements only for service ports that differ: a change costs
         // O(services) record comparisons plus O(change) element work, not O(all elements).
         List<ServicePort> before = new ArrayList<>();
@@ -333,12 +425,12 @@ public final class SnatRuleset {
                 after.add(b0.get(j++));
             }
         }
-        Elements a = Elements.of(new NodeState(old.mode(), old.node(), old.hashSeed(), before));
-        Elements b = Elements.of(new NodeState(desired.mode(), desired.node(), desired.hashSeed(), after));
+        Elements a = Elements.of(family, new NodeState(old.mode(), old.node(), old.hashSeed(), before));
+        Elements b = Elements.of(family, new NodeState(desired.mode(), desired.node(), desired.hashSeed(), after));
         if (!existingPicks.containsAll(b.pickChains())) {
             return new Diff("", 0, true, List.of());
         }
-        NftTransaction tx = new NftTransaction(FAMILY, TABLE);
+        NftTransaction tx = new NftTransaction(family.nft, TABLE);
         // Restrictions first and lifted last: no moment in which a restricted port is open to every client.
         gone(b.sourceRanges(), a.sourceRanges()).forEach(k -> tx.add(NftObject.Element.of(SOURCE_RANGES, k)));
         gone(b.sourceRangePorts(), a.sourceRangePorts()).forEach(k -> tx.add(NftObject.Element.of(SOURCE_RANGE_PORTS, k)));
@@ -355,7 +447,7 @@ public final class SnatRuleset {
         gone(b.rejectPorts(), a.rejectPorts()).forEach(k -> tx.add(NftObject.Element.of(REJECT_PORTS, k)));
         gone(a.sourceRangePorts(), b.sourceRangePorts()).forEach(k -> tx.delete(NftObject.Element.of(SOURCE_RANGE_PORTS, k)));
         gone(a.sourceRanges(), b.sourceRanges()).forEach(k -> tx.delete(NftObject.Element.of(SOURCE_RANGES, k)));
-        return new Diff(tx.script(), tx.elementChanges() + affinityObjectChanges(tx), false, staleUdp(before, after));
+        return new Diff(tx.script(), tx.elementChanges() + affinityObjectChanges(tx), false, staleUdp(before.stream().filter(sp -> sp.family() == family.ip).toList(), after));
     }
 
     /**
@@ -417,7 +509,7 @@ public final class SnatRuleset {
                     .map(ServicePort::backends).orElse(List.of());
             for (Backend b : old.backends()) {
                 if (!now.contains(b)) {
-                    stale.add(new StaleUdp(old.vip().getHostAddress(), old.port(), b.address().getHostAddress()));
+                    stale.add(new StaleUdp(Addresses.text(old.vip()), old.port(), Addresses.text(b.address())));
                 }
             }
         }
@@ -450,6 +542,10 @@ public final class SnatRuleset {
 
     /** Script removing the table (and with it every chain, map and set lbmode made). */
     static String remove() {
-        return new NftTransaction(FAMILY, TABLE).add(NftObject.Table.ANY).delete(NftObject.Table.ANY).script();
+        return remove(Family.IPV4);
+    }
+
+    static String remove(Family family) {
+        return new NftTransaction(family.nft, TABLE).add(NftObject.Table.ANY).delete(NftObject.Table.ANY).script();
     }
 }

@@ -20,7 +20,9 @@ import org.junit.jupiter.api.Test;
 
 @Tag("unit")
 class NodeStateBuilderTest {
-    static final VipRanges VIPS = VipRanges.of(List.of("172.16.20.0/24"), List.of("10.244.0.0/16"), List.of("10.96.0.0/20"));
+    /** The lab's pools and cluster ranges, each in both families. */
+    static final VipRanges VIPS = VipRanges.of(List.of("172.16.20.0/24", "fd00:172:16:20::/64"),
+            List.of("10.244.0.0/16", "fd00:10:244::/56"), List.of("10.96.0.0/20", "fd00:10:96::/112"));
     static final List<Node> NODES = List.of(node("lb", "10.0.0.10"), node("w1", "10.0.0.11"));
 
     static Node node(String name, String ip) {
@@ -111,11 +113,11 @@ class NodeStateBuilderTest {
         Service pending = new ServiceBuilder(lb("b", "172.16.20.2", "Cluster", port("", "TCP", 80, new IntOrString(80))))
                 .withStatus(null).build();
         Service sctp = lb("c", "172.16.20.3", "Cluster", port("x", "SCTP", 80, new IntOrString(80)));
-        Service ipv6 = lb("d", "fd00::1", "Cluster", port("", "TCP", 80, new IntOrString(80)));
-        var r = NodeStateBuilder.build(ForwardMode.SNAT, 7, VIPS, "w1", NODES, List.of(clusterIp, pending, sctp, ipv6), List.of());
+        Service notAnAddress = lb("d", "172.16.20", "Cluster", port("", "TCP", 80, new IntOrString(80)));
+        var r = NodeStateBuilder.build(ForwardMode.SNAT, 7, VIPS, "w1", NODES, List.of(clusterIp, pending, sctp, notAnAddress), List.of());
         assertThat(r.state().services()).isEmpty();
         assertThat(r.skips()).hasSize(2).anySatisfy(w -> assertThat(w.service() + " " + w.reason()).contains("default/c", "SCTP"))
-                .anySatisfy(w -> assertThat(w.service() + " " + w.reason()).contains("default/d", "fd00::1", "IPv6"));
+                .anySatisfy(w -> assertThat(w.service() + " " + w.reason()).contains("default/d", "'172.16.20' is not an IPv4 or IPv6 address"));
     }
 
     @Test
@@ -221,8 +223,10 @@ class NodeStateBuilderTest {
         assertThat(r.state().services()).hasSize(2);
         assertThat(r.ignored()).extracting(NodeStateBuilder.Ignored::field).containsExactly(
                 "spec.loadBalancerClass: example.com/other", "spec.internalTrafficPolicy: Local",
-                "spec.ipFamilyPolicy: PreferDualStack", "spec.externalIPs: 192.0.2.1", "spec.loadBalancerIP: 172.16.20.16");
+                "spec.externalIPs: 192.0.2.1", "spec.loadBalancerIP: 172.16.20.16");
         assertThat(r.ignored()).extracting(NodeStateBuilder.Ignored::service).containsOnly("default/web");
+        assertThat(r.ignored()).as("ipFamilyPolicy is honoured (every ingress address in its family), not ignored")
+                .noneMatch(i -> i.field().contains("ipFamilyPolicy"));
     }
 
     @Test
