@@ -420,8 +420,8 @@ public final class Lab implements AutoCloseable {
 
     private static ExecResult run(List<String> cmd) throws IOException, InterruptedException {
         Process p = new ProcessBuilder(cmd).start();
-        var out = java.util.concurrent.CompletableFuture.supplyAsync(() -> readAll(p.getInputStream()));
-        var err = java.util.concurrent.CompletableFuture.supplyAsync(() -> readAll(p.getErrorStream()));
+        var out = java.util.concurrent.CompletableFuture.supplyAsync(() -> readAll(p.getInputStream()), OUTPUT_READERS);
+        var err = java.util.concurrent.CompletableFuture.supplyAsync(() -> readAll(p.getErrorStream()), OUTPUT_READERS);
         p.getOutputStream().close();
         if (!p.waitFor(60, TimeUnit.SECONDS)) {
             p.destroyForcibly();
@@ -429,6 +429,13 @@ public final class Lab implements AutoCloseable {
         }
         return new ExecResult(p.exitValue(), out.join(), err.join());
     }
+
+    /**
+     * Threads of their own for reading command output: the common pool has one worker on a 2-core machine, so a caller
+     * that blocks it (a test reading a stream) would leave every exec waiting for its output forever.
+     */
+    private static final java.util.concurrent.ExecutorService OUTPUT_READERS = java.util.concurrent.Executors.newCachedThreadPool(
+            Thread.ofPlatform().daemon().name("lab-exec-output-", 0).factory());
 
     private static String readAll(java.io.InputStream in) {
         try (in) {
