@@ -64,6 +64,11 @@ public final class Agent {
     volatile int endpoints;
     /** Whether the kernel holds the desired state; /healthz says only ok / not ok, the reason is in the status. */
     volatile boolean healthy;
+    /**
+     * When the agent's loop last ran its periodic check ({@link System#nanoTime}): /livez fails when it stops, not when
+     * the kernel refuses rules (a restart would not help that, and the retries with backoff already run).
+     */
+    volatile long loopTick = System.nanoTime();
 
     public Agent(AgentOptions options, Programmers programmers, StatusSink sink, Clock clock) {
         this.options = options;

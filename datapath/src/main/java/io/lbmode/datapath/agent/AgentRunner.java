@@ -169,6 +169,7 @@ public final class AgentRunner implements AutoCloseable {
     }
 
     private void checkDrift() {
+        agent.loopTick = System.nanoTime();
         try {
             if (!agent.failing() && !agent.checkDrift()) {
                 afterAttempt();

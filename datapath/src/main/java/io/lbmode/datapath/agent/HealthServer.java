@@ -10,12 +10,16 @@ import java.nio.charset.StandardCharsets;
 import java.util.Map;
 
 /**
- * {@code GET /healthz} (200 {@code ok} when the kernel holds the desired state, else 503 {@code not ok}) and
- * {@code GET /metrics} (Prometheus text), on one address of the node. Anyone who reaches the port may ask, so the
+ * {@code GET /healthz} (200 {@code ok} when the kernel holds the desired state, else 503 {@code not ok}: readiness),
+ * {@code GET /livez} (200 while the agent's loop runs, 503 when it has not ticked for {@link #LOOP_STALL}: liveness;
+ * a kernel that refuses rules is retried with backoff, and a restart would not fix it) and {@code GET /metrics}
+ * (Prometheus text), on one address of the node. Anyone who reaches the port may ask, so the
  * answers hold no error text (object names, addresses, paths): why the node is not programmed is in the
  * NodeDataplane status and the log, where RBAC decides who reads it.
  */
 final class HealthServer implements AutoCloseable {
+    /** How long the loop may go without its 3-second check before /livez fails (a full load at 10,000 Services takes ~4 s). */
+    static final java.time.Duration LOOP_STALL = java.time.Duration.ofSeconds(60);
     private final HttpServer server;
 
     HealthServer(InetAddress address, int port, Agent agent) throws IOException {
@@ -23,6 +27,10 @@ final class HealthServer implements AutoCloseable {
         server.createContext("/healthz", ex -> {
             boolean ok = agent.healthy;
             reply(ex, ok ? 200 : 503, "text/plain", ok ? "ok\n" : "not ok\n");
+        });
+        server.createContext("/livez", ex -> {
+            boolean alive = System.nanoTime() - agent.loopTick < LOOP_STALL.toNanos();
+            reply(ex, alive ? 200 : 503, "text/plain", alive ? "ok\n" : "not ok\n");
         });
         server.createContext("/metrics", ex -> {
             StringBuilder m = new StringBuilder();

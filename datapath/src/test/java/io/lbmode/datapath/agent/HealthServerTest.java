@@ -36,6 +36,15 @@ class HealthServerTest {
                     HttpResponse.BodyHandlers.ofString());
             assertThat(healthz.statusCode()).isEqualTo(503);
             assertThat(healthz.body()).isEqualTo("not ok\n");
+            // Not programmed, but its loop runs: alive, so liveness does not restart it (retries run with backoff).
+            HttpResponse<String> livez = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + health.port() + "/livez")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(livez.statusCode()).isEqualTo(200);
+            agent.loopTick = System.nanoTime() - HealthServer.LOOP_STALL.toNanos() - 1;
+            HttpResponse<String> stalled = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + health.port() + "/livez")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(stalled.statusCode()).isEqualTo(503);
+            assertThat(stalled.body()).isEqualTo("not ok\n");
             HttpResponse<String> metrics = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + health.port() + "/metrics")).build(),
                     HttpResponse.BodyHandlers.ofString());
             assertThat(metrics.body()).contains("lbmode_agent_healthy 0", "lbmode_agent_sync_errors_total 1")

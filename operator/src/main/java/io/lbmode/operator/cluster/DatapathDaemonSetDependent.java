@@ -112,7 +112,7 @@ public class DatapathDaemonSetDependent extends KubernetesDependentResource<Daem
                         new VolumeMountBuilder().withName("bpffs").withMountPath(BPFFS)
                                 .withMountPropagation("HostToContainer").build(),
                         new VolumeMountBuilder().withName("tmp").withMountPath("/tmp").build())
-                .withNewLivenessProbe().withNewHttpGet().withHost(probeHost).withPath("/healthz")
+                .withNewLivenessProbe().withNewHttpGet().withHost(probeHost).withPath("/livez")
                 .withNewPort(datapath.healthPort()).endHttpGet()
                 .withInitialDelaySeconds(10).withPeriodSeconds(10).withFailureThreshold(6).endLivenessProbe()
                 .withNewReadinessProbe().withNewHttpGet().withHost(probeHost).withPath("/healthz")

@@ -58,6 +58,9 @@ class DatapathDaemonSetTest {
         assertThat(container.getEnv()).filteredOn(e -> e.getName().equals("HOST_IP")).singleElement()
                 .satisfies(e -> assertThat(e.getValueFrom().getFieldRef().getFieldPath()).isEqualTo("status.hostIP"));
         assertThat(container.getLivenessProbe().getHttpGet().getHost()).as("the pod IP: the node's, on the host network").isNull();
+        assertThat(container.getLivenessProbe().getHttpGet().getPath()).as("liveness: the loop runs, not the kernel holds everything")
+                .isEqualTo("/livez");
+        assertThat(container.getReadinessProbe().getHttpGet().getPath()).isEqualTo("/healthz");
 
         var local = new Datapath("img", "Always", "sa", Optional.empty(), 9102, Optional.of("127.0.0.1"), Optional.empty(), true,
                 Optional.empty(), Optional.empty(), new Resources("50m", "64Mi", Optional.empty(), "256Mi"));
