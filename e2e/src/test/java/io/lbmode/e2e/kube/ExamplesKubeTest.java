@@ -36,7 +36,7 @@ class ExamplesKubeTest {
      */
     @AfterAll
     static void deleteTheExamples() {
-        deleteClusters(KubeControlPlane.get(), "lb-full", "lb-mode", "lb-preview", "lb-snat");
+        deleteClusters(KubeControlPlane.get(), "lb-dual-stack", "lb-full", "lb-mode", "lb-preview", "lb-snat");
     }
 
     @Test
