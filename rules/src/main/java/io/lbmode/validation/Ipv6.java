@@ -1,5 +1,6 @@
 package io.lbmode.validation;
 
+import io.lbmode.net.Ipv6Text;
 import java.math.BigInteger;
 import java.net.Inet6Address;
 import java.net.InetAddress;
@@ -45,40 +46,6 @@ final class Ipv6 {
         }
     }
 
-    /** The shortest form (RFC 5952): lower case, the longest run of two or more zero groups as {@code ::}. */
-    static String format(BigInteger address) {
-        int[] groups = new int[8];
-        for (int i = 0; i < 8; i++) {
-            groups[i] = address.shiftRight(16 * (7 - i)).intValue() & 0xffff;
-        }
-        int bestStart = -1;
-        int bestLength = 1;
-        for (int i = 0; i < 8; ) {
-            int j = i;
-            while (j < 8 && groups[j] == 0) {
-                j++;
-            }
-            if (j - i > bestLength) {
-                bestStart = i;
-                bestLength = j - i;
-            }
-            i = j == i ? i + 1 : j;
-        }
-        StringBuilder text = new StringBuilder();
-        for (int i = 0; i < 8; i++) {
-            if (i == bestStart) {
-                text.append("::");
-                i += bestLength - 1;
-                continue;
-            }
-            if (!text.isEmpty() && text.charAt(text.length() - 1) != ':') {
-                text.append(':');
-            }
-            text.append(Integer.toHexString(groups[i]));
-        }
-        return text.toString();
-    }
-
     /** Parses {@code x::/n}; the error says what is wrong, e.g. host bits set. */
     static Result cidr(String text) {
         int slash = text == null ? -1 : text.indexOf('/');
@@ -94,7 +61,7 @@ final class Ipv6 {
         BigInteger hostMask = BigInteger.ONE.shiftLeft(128 - prefix).subtract(BigInteger.ONE);
         BigInteger network = base.get().and(ALL.xor(hostMask));
         if (!network.equals(base.get())) {
-            return new Result.Bad("'" + text + "' has host bits set; did you mean " + format(network) + "/" + prefix + "?");
+            return new Result.Bad("'" + text + "' has host bits set; did you mean " + Ipv6Text.of(network) + "/" + prefix + "?");
         }
         return new Result.Ok(new Range(network, network.or(hostMask), prefix, text));
     }
