@@ -19,7 +19,6 @@ import io.lbmode.testsupport.ApiCallLog;
 import io.lbmode.testsupport.Await;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
@@ -354,24 +353,11 @@ class InClusterAgentTest {
     }
 
     /** An agent for node n1 running in cluster mode; {@code exit} completes with run()'s exit code after close. */
-    private record RunningAgent(AgentRunner runner, CompletableFuture<Integer> exit) {
-    }
-
     private RunningAgent startAgent() throws AgentOptions.UsageException {
         AgentOptions options = AgentOptions.parse(new String[]{"--node", "n1", "--health-port", "0"},
                 Map.of("POD_NAMESPACE", "lbmode-system"));
         AgentRunner runner = new AgentRunner(options, Programmers.snatOnly(nft), () -> clientWithAgent("lbmode-datapath-agent"));
-        // A thread of its own: run() blocks, and on 2 cores the common pool (which the HTTP client's async
-        // continuations use) has a single worker.
-        CompletableFuture<Integer> exit = new CompletableFuture<>();
-        Thread.ofPlatform().name("agent-under-test").start(() -> {
-            try {
-                exit.complete(runner.run());
-            } catch (Exception e) {
-                exit.completeExceptionally(e);
-            }
-        });
-        return new RunningAgent(runner, exit);
+        return RunningAgent.start(runner);
     }
 
     private void runUntilProgrammedThenStop() throws Exception {

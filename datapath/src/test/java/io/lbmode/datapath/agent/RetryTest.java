@@ -22,7 +22,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
-import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -102,7 +101,7 @@ class RetryTest {
     void aFailingSyncIsRetriedWithGrowingDelaysAndTheStatusSaysNotProgrammedUntilItSucceeds() throws Exception {
         objects();
         nft.failures = 3;
-        try (Running agent = start()) {
+        try (RunningAgent agent = start()) {
             Await.until("programmed after three refusals", () -> kernel.hasTable("ip", "lbmode") && status().contains("status: \"True\""));
             assertThat(delays).containsExactly(ms(40), ms(80), ms(160));
             // Attempt 1 found no status yet; attempts 2-4 each found the failure before them reported.
@@ -131,7 +130,7 @@ class RetryTest {
     void aFailedDriftRepairSetsLastErrorAndIsRetriedUntilTheTableIsBack() throws Exception {
         objects();
         nft.failures = 1;
-        try (Running agent = start()) {
+        try (RunningAgent agent = start()) {
             Await.until("programmed", () -> kernel.hasTable("ip", "lbmode") && status().contains("status: \"True\""));
             assertThat(delays).containsExactly(ms(40));
             delays.clear();
@@ -151,7 +150,7 @@ class RetryTest {
                 assertThat(c.getReason()).isEqualTo("RepairFailed");
             });
             assertThat(kernel.elements("ip", "lbmode", "backends")).containsValue("10.244.1.2 . 8080");
-            assertThat(agent.runner.agent().driftRepairErrors.get()).isEqualTo(1);
+            assertThat(agent.runner().agent().driftRepairErrors.get()).isEqualTo(1);
         }
     }
 
@@ -169,15 +168,7 @@ class RetryTest {
                 List.of(LabObjects.Ep.ready("w1p1"))));
     }
 
-    record Running(AgentRunner runner, CompletableFuture<Integer> exit) implements AutoCloseable {
-        @Override
-        public void close() throws Exception {
-            runner.close();
-            assertThat(exit.get()).isZero();
-        }
-    }
-
-    Running start() throws Exception {
+    RunningAgent start() throws Exception {
         AgentOptions o = AgentOptions.parse(new String[]{"--node", "lb", "--state-dir", dir.toString(), "--health-port", "0"}, Map.of());
         Backoff recording = new Backoff(ms(40), ms(1000)) {
             @Override
@@ -190,14 +181,6 @@ class RetryTest {
         AgentRunner runner = new AgentRunner(o, Programmers.snatOnly(nft), () -> {
             throw new AssertionError("no API client in state-dir mode");
         }, recording);
-        CompletableFuture<Integer> exit = new CompletableFuture<>();
-        Thread.ofPlatform().name("agent-under-test").start(() -> {
-            try {
-                exit.complete(runner.run());
-            } catch (Exception e) {
-                exit.completeExceptionally(e);
-            }
-        });
-        return new Running(runner, exit);
+        return RunningAgent.start(runner);
     }
 }
