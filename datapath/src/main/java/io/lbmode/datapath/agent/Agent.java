@@ -6,6 +6,7 @@ import io.lbmode.crds.cluster.v1.ForwardMode;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplane;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplaneSpec;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplaneStatus;
+import io.lbmode.datapath.model.DesiredState;
 import io.lbmode.datapath.model.NodeState;
 import io.lbmode.datapath.model.NodeStateBuilder;
 import io.lbmode.datapath.model.VipRanges;
@@ -40,8 +41,12 @@ public final class Agent {
     private Optional<ModeProgrammer> active = Optional.empty();
     /** Skipped Services and ignored fields: logged and sent as Events once each, and kept for the status. */
     private final ServiceReports reports;
-    /** Both sources keep unchanged objects between syncs (informers; a state dir's unchanged documents), so unchanged Services are not rebuilt. */
-    private final NodeStateBuilder.Memo memo;
+    /**
+     * The objects and the desired state built from them, kept up to date change by change: informers hand over what
+     * changed, a state dir every object (its unchanged documents keep their objects), and only the Services those
+     * touch are rebuilt.
+     */
+    private final DesiredState desiredState = new DesiredState();
     /** What the kernel holds: the last state a programmer applied (or repaired) successfully. */
     private Optional<NodeState> programmed = Optional.empty();
     /** Why the kernel does not hold the desired state (the last sync or drift repair failed); empty when it does. */
@@ -75,7 +80,6 @@ public final class Agent {
         this.programmers = programmers;
         this.sink = sink;
         this.clock = clock;
-        this.memo = new NodeStateBuilder.Memo();
         this.reports = new ServiceReports(options.dryRun() ? StatusSink.NONE : sink);
     }
 
@@ -99,6 +103,11 @@ public final class Agent {
                 .map(n -> n.getMetadata().getUid()).filter(u -> u != null && !u.isBlank()).findFirst();
         Optional<NodeState> state = Optional.empty();
         try {
+            // First, whatever else fails: a change set is handed over once. A full read with a problem is partial:
+            // the objects of the last good one stay.
+            if (in.problem().isEmpty() || in.objects() instanceof Inputs.Changed) {
+                take(in.objects());
+            }
             if (in.problem().isPresent()) {
                 return fail(state, SYNC_FAILED, "objects could not be read: " + in.problem().get());
             }
@@ -116,11 +125,10 @@ public final class Agent {
                         + (options.stateDir().isPresent() ? " in " + options.stateDir().get() + ": add it or fix --node" : ": check --node / NODE_NAME"));
             }
             long buildStart = System.nanoTime();
-            NodeStateBuilder.Result built = NodeStateBuilder.build(config.forwardMode(), config.hashSeed(),
-                    VipRanges.of(config.vipRanges(), config.podCidrs(), config.serviceCidrs()), options.node(),
-                    in.nodes(), in.services(), in.endpointSlices(), memo);
+            NodeStateBuilder.Result built = desiredState.build(config.forwardMode(), config.hashSeed(),
+                    VipRanges.of(config.vipRanges(), config.podCidrs(), config.serviceCidrs()), options.node(), in.nodes());
             double buildMillis = (System.nanoTime() - buildStart) / 1e6;
-            reports.report(built, in.services());
+            reports.report(built, desiredState);
             state = Optional.of(built.state());
             if (options.dryRun()) {
                 try (ModeProgrammer programmer = programmers.create(config.forwardMode())) {
@@ -158,6 +166,17 @@ public final class Agent {
         } catch (RuntimeException e) {
             String msg = e.getMessage() == null ? e.toString() : e.getMessage();
             return fail(state, SYNC_FAILED, msg);
+        }
+    }
+
+    private void take(Inputs.ServiceObjects objects) {
+        switch (objects) {
+            case Inputs.Every every -> desiredState.replaceAll(every.services(), every.endpointSlices());
+            case Inputs.Changed changed -> {
+                changed.services().forEach((key, s) -> s.ifPresentOrElse(desiredState::putService, () -> desiredState.removeService(key)));
+                changed.endpointSlices().forEach((key, s) -> s.ifPresentOrElse(slice -> desiredState.putSlice(key, slice),
+                        () -> desiredState.removeSlice(key)));
+            }
         }
     }
 

@@ -8,6 +8,7 @@ import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import io.fabric8.kubernetes.client.informers.cache.Cache;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplane;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplaneStatus;
 import io.lbmode.datapathconfig.DatapathConfig;
@@ -27,12 +28,20 @@ import java.time.temporal.ChronoUnit;
 import java.util.HexFormat;
 import java.lang.reflect.Modifier;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
 
 /**
  * In-cluster source: informers on ConfigMap {@code lbmode-datapath} (in the agent's namespace), this node's Node,
- * every Service and every EndpointSlice (cached without what the agent never reads). Any event calls {@code onChange}; {@link #read()} snapshots the caches.
+ * every Service and every EndpointSlice (cached without what the agent never reads). Any event calls {@code onChange}.
+ * {@link #read()} hands over every Service and EndpointSlice the first time, after that only those changed since the
+ * previous read: the keys the events named, each as the cache holds it now (or deleted).
  */
 final class ClusterSource implements AutoCloseable {
     private final List<SharedIndexInformer<?>> informers = new ArrayList<>();
@@ -42,41 +51,60 @@ final class ClusterSource implements AutoCloseable {
     private final SharedIndexInformer<EndpointSlice> slices;
 
     ClusterSource(KubernetesClient client, String namespace, String node, Runnable onChange) {
-        ResourceEventHandler<HasMetadata> handler = calling(onChange, () -> { }, () -> { });
+        ResourceEventHandler<HasMetadata> handler = calling(onChange, o -> { }, o -> { }, o -> { });
         ResourceEventHandler<HasMetadata> configMapHandler = calling(onChange,
-                () -> configMapDeleted = false, () -> configMapDeleted = true);
+                o -> configMapDeleted = false, o -> { }, o -> configMapDeleted = true);
+        ResourceEventHandler<HasMetadata> serviceHandler = noting(changedServices, onChange);
+        ResourceEventHandler<HasMetadata> sliceHandler = noting(changedSlices, onChange);
         configMaps = add(client.configMaps().inNamespace(namespace).withName(DatapathConfig.CONFIG_MAP_NAME).inform(handler(configMapHandler)));
         nodes = add(client.nodes().withName(node).inform(handler(handler)));
         // Services and EndpointSlices are cached slimmed (SlimStore): at 10,000 Services they are most of the heap.
         services = add(client.services().inAnyNamespace().runnableInformer(0)
-                .itemStore(new SlimStore<>()).addEventHandler(handler(handler)));
+                .itemStore(new SlimStore<>()).addEventHandler(handler(serviceHandler)));
         slices = add(client.discovery().v1().endpointSlices().inAnyNamespace().runnableInformer(0)
-                .itemStore(new SlimStore<>()).addEventHandler(handler(handler)));
+                .itemStore(new SlimStore<>()).addEventHandler(handler(sliceHandler)));
         services.run();
         slices.run();
     }
 
-    /** A handler that runs {@code onChange} on every event, after {@code onAdd} or {@code onDelete} for those. */
-    private static ResourceEventHandler<HasMetadata> calling(Runnable onChange, Runnable onAdd, Runnable onDelete) {
+    /** A handler that runs {@code onChange} on every event, after {@code onAdd}, {@code onUpdate} or {@code onDelete}. */
+    private static ResourceEventHandler<HasMetadata> calling(Runnable onChange, Consumer<HasMetadata> onAdd,
+                                                             Consumer<HasMetadata> onUpdate, Consumer<HasMetadata> onDelete) {
         return new ResourceEventHandler<>() {
             @Override
             public void onAdd(HasMetadata obj) {
-                onAdd.run();
+                onAdd.accept(obj);
                 onChange.run();
             }
 
             @Override
             public void onUpdate(HasMetadata oldObj, HasMetadata newObj) {
+                onUpdate.accept(newObj);
                 onChange.run();
             }
 
             @Override
             public void onDelete(HasMetadata obj, boolean deletedFinalStateUnknown) {
-                onDelete.run();
+                onDelete.accept(obj);
                 onChange.run();
             }
         };
     }
+
+    /** A handler that notes the key of every object it hears of in {@code keys}, then runs {@code onChange}. */
+    private static ResourceEventHandler<HasMetadata> noting(Set<String> keys, Runnable onChange) {
+        Consumer<HasMetadata> note = o -> keys.add(Cache.metaNamespaceKeyFunc(o));
+        return calling(onChange, note, note, note);
+    }
+
+    /**
+     * Keys ({@code namespace/name}) of the Services and EndpointSlices changed since the last read. An event comes
+     * after the cache holds the change, so a key noted is read as the cache holds it then (or later).
+     */
+    private final Set<String> changedServices = ConcurrentHashMap.newKeySet();
+    private final Set<String> changedSlices = ConcurrentHashMap.newKeySet();
+    /** Whether {@link #read()} handed over every object once (the agent's thread only). */
+    private boolean everyObjectRead;
 
     @SuppressWarnings("unchecked")
     private static <T extends HasMetadata> ResourceEventHandler<T> handler(ResourceEventHandler<HasMetadata> h) {
@@ -105,7 +133,28 @@ final class ClusterSource implements AutoCloseable {
                 problem = Optional.of(e.getMessage());
             }
         }
-        return new Inputs(config, nodes.getStore().list(), services.getStore().list(), slices.getStore().list(), problem);
+        Inputs.ServiceObjects objects;
+        if (!everyObjectRead) {
+            // Keys noted from here on are read again next time: at worst the same object twice, which changes nothing.
+            changedServices.clear();
+            changedSlices.clear();
+            objects = new Inputs.Every(services.getStore().list(), slices.getStore().list());
+            everyObjectRead = true;
+        } else {
+            objects = new Inputs.Changed(take(changedServices, services), take(changedSlices, slices));
+        }
+        return new Inputs(config, nodes.getStore().list(), objects, problem);
+    }
+
+    /** Empties {@code keys}: each key with its object as the cache holds it now, empty when deleted. */
+    private static <T> Map<String, Optional<T>> take(Set<String> keys, SharedIndexInformer<T> informer) {
+        Map<String, Optional<T>> out = new HashMap<>();
+        for (Iterator<String> it = keys.iterator(); it.hasNext(); ) {
+            String key = it.next();
+            it.remove(); // before reading the cache: a change after this is noted again
+            out.put(key, Optional.ofNullable(informer.getStore().getByKey(key)));
+        }
+        return out;
     }
 
     @Override

@@ -1,11 +1,10 @@
 package io.lbmode.datapath.agent;
 
-import io.fabric8.kubernetes.api.model.Service;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplaneStatus;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplaneStatus.SkippedService;
+import io.lbmode.datapath.model.DesiredState;
 import io.lbmode.datapath.model.NodeStateBuilder;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -32,10 +31,9 @@ final class ServiceReports {
         this.sink = sink;
     }
 
-    /** Logs and sends what is new in {@code built}; {@code services} give the uid an Event names. */
-    void report(NodeStateBuilder.Result built, List<Service> services) {
+    /** Logs and sends what is new in {@code built}; {@code objects} give the uid an Event names. */
+    void report(NodeStateBuilder.Result built, DesiredState objects) {
         Set<String> now = new HashSet<>();
-        Map<String, String> uids = null;
         Map<String, List<String>> skippedNow = new LinkedHashMap<>();
         for (NodeStateBuilder.Skip skip : built.skips()) {
             skippedNow.computeIfAbsent(skip.service(), k -> new ArrayList<>()).add(skip.reason());
@@ -43,8 +41,7 @@ final class ServiceReports {
             now.add(key);
             if (!reported.contains(key)) {
                 LOG.warn("service {}: {}", skip.service(), skip.reason());
-                uids = uids == null ? uids(services) : uids;
-                send(new StatusSink.ServiceEvent(skip.namespace(), skip.name(), uids.getOrDefault(skip.service(), ""),
+                send(new StatusSink.ServiceEvent(skip.namespace(), skip.name(), objects.uid(skip.namespace(), skip.name()).orElse(""),
                         StatusSink.ServiceEvent.SKIPPED, skip.reason()));
             }
         }
@@ -55,8 +52,7 @@ final class ServiceReports {
             now.add(key);
             if (!reported.contains(key)) {
                 LOG.info("service {}: {}", ignored.service(), message);
-                uids = uids == null ? uids(services) : uids;
-                send(new StatusSink.ServiceEvent(ignored.namespace(), ignored.name(), uids.getOrDefault(ignored.service(), ""),
+                send(new StatusSink.ServiceEvent(ignored.namespace(), ignored.name(), objects.uid(ignored.namespace(), ignored.name()).orElse(""),
                         StatusSink.ServiceEvent.IGNORED, message));
             }
         }
@@ -70,17 +66,6 @@ final class ServiceReports {
         } catch (Exception e) {
             LOG.warn("could not write an Event on service {}/{}: {}", event.namespace(), event.name(), e.getMessage());
         }
-    }
-
-    private static Map<String, String> uids(List<Service> services) {
-        Map<String, String> uids = new HashMap<>();
-        for (Service s : services) {
-            if (s.getMetadata() != null && s.getMetadata().getUid() != null) {
-                String ns = s.getMetadata().getNamespace() == null ? "default" : s.getMetadata().getNamespace();
-                uids.put(ns + "/" + s.getMetadata().getName(), s.getMetadata().getUid());
-            }
-        }
-        return uids;
     }
 
     /** Sets {@code skippedServices} and the first {@value NodeDataplaneStatus#SKIPPED_LISTED} of them. */

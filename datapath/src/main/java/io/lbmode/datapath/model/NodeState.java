@@ -1,9 +1,7 @@
 package io.lbmode.datapath.model;
 
 import io.lbmode.crds.cluster.v1.ForwardMode;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Objects;
@@ -25,51 +23,82 @@ public record NodeState(ForwardMode mode, NodeInfo node, long hashSeed, List<Ser
     public NodeState {
         Objects.requireNonNull(mode, "mode");
         Objects.requireNonNull(node, "node");
-        services = services.stream().sorted().toList();
-        for (int i = 1; i < services.size(); i++) {
-            if (services.get(i - 1).key().equals(services.get(i).key())) {
-                throw new IllegalArgumentException("two service ports claim " + services.get(i).key() + ": "
-                        + services.get(i - 1).displayName() + " and " + services.get(i).displayName());
-            }
-        }
+        services = SortedServicePorts.of(services);
     }
 
     public static NodeState empty(ForwardMode mode, NodeInfo node, long hashSeed) {
         return new NodeState(mode, node, hashSeed, List.of());
     }
 
-    /** Number of backends over all service ports (the NodeDataplane status {@code endpoints}). */
+    /** Number of backends over all service ports (the NodeDataplane status {@code endpoints}); counted once per state. */
     public int backendCount() {
-        return services.stream().mapToInt(s -> s.backends().size()).sum();
+        return ((SortedServicePorts) services).backendCount();
     }
 
     /**
      * Stable hash of the desired state (NodeDataplane {@code status.rulesetHash}): the first 16 hex digits of a
-     * SHA-256 over a canonical text, independent of JVM, object order and map iteration order.
+     * SHA-256 over the mode, the node, the seed, the number of service ports and the sum of their digests
+     * ({@link SortedServicePorts#digest}), independent of JVM, object order and map iteration order. A sum, so that
+     * the desired state kept up to date by {@link DesiredState} updates it by the changed ports alone.
      */
     public String hash() {
-        StringBuilder canonical = new StringBuilder(64 + services.size() * 64);
-        canonical.append("mode=").append(mode.wireName()).append('\n')
-                .append("node=").append(node.name()).append(' ').append(node.address().getHostAddress()).append('\n')
-                .append("seed=").append(Long.toUnsignedString(hashSeed)).append('\n');
-        for (ServicePort s : services) {
-            canonical.append(s.key()).append(' ').append(s.displayName()).append(s.localOnly() ? " local" : " cluster");
-            for (Backend b : s.backends()) {
-                canonical.append(' ').append(b.endpoint()).append('@').append(b.nodeName()).append(b.local() ? "*" : "");
+        String canonical = "mode=" + mode.wireName() + "\n"
+                + "node=" + node.name() + ' ' + node.address().getHostAddress() + "\n"
+                + "seed=" + Long.toUnsignedString(hashSeed) + "\n"
+                + "ports=" + services.size() + " sum=" + Long.toHexString(((SortedServicePorts) services).digestSum()) + "\n";
+        return HexFormat.of().formatHex(SortedServicePorts.sha256(canonical), 0, 8);
+    }
+
+    /**
+     * The service ports that differ between {@code older} and this state: the old and the new version of each
+     * (a port only in one of them is in one list only), both sorted. Ports that are the same object in both (all a
+     * {@link DesiredState} did not rebuild) are passed over without a comparison, so a change costs one reference
+     * comparison per port and work for the changed ones only.
+     */
+    public Changes changesFrom(NodeState older) {
+        List<ServicePort> before = new ArrayList<>();
+        List<ServicePort> after = new ArrayList<>();
+        List<ServicePort> a = older.services();
+        List<ServicePort> b = services;
+        int i = 0;
+        int j = 0;
+        while (i < a.size() || j < b.size()) {
+            if (i < a.size() && j < b.size() && a.get(i) == b.get(j)) {
+                i++;
+                j++;
+                continue;
             }
-            for (Backend b : s.draining()) {
-                canonical.append(" ~").append(b.endpoint()).append('@').append(b.nodeName()).append(b.local() ? "*" : "");
+            int c = i >= a.size() ? 1 : j >= b.size() ? -1 : a.get(i).key().compareTo(b.get(j).key());
+            if (c == 0) {
+                if (!a.get(i).equals(b.get(j))) {
+                    before.add(a.get(i));
+                    after.add(b.get(j));
+                }
+                i++;
+                j++;
+            } else if (c < 0) {
+                before.add(a.get(i++));
+            } else {
+                after.add(b.get(j++));
             }
-            if (!s.policy().equals(ServicePort.Policy.OPEN)) {
-                canonical.append(' ').append(s.policy().canonical());
-            }
-            canonical.append('\n');
         }
-        try {
-            byte[] digest = MessageDigest.getInstance("SHA-256").digest(canonical.toString().getBytes(StandardCharsets.UTF_8));
-            return HexFormat.of().formatHex(digest, 0, 8);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("every JDK has SHA-256", e);
+        return new Changes(before, after);
+    }
+
+    /**
+     * What changed between two states.
+     *
+     * @param before the old version of each changed or removed port
+     * @param after  the new version of each changed or added port
+     */
+    public record Changes(List<ServicePort> before, List<ServicePort> after) {
+        public Changes {
+            before = List.copyOf(before);
+            after = List.copyOf(after);
+        }
+
+        public boolean isEmpty() {
+            return before.isEmpty() && after.isEmpty();
         }
     }
 }

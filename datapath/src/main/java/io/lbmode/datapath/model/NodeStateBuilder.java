@@ -13,17 +13,16 @@ import io.lbmode.crds.cluster.v1.ForwardMode;
 import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.util.ArrayList;
-import java.util.Comparator;
-import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 
 /**
- * Turns Kubernetes objects into this node's {@link NodeState}, with the Service semantics users know from kube-proxy.
+ * Turns Kubernetes objects into this node's {@link NodeState}, with the Service semantics users know from kube-proxy:
+ * what each Service asks for on its own is here, the rules between Services (who keeps a VIP:port two claim, what the
+ * mode forwards) and the state kept up to date change by change are in {@link DesiredState}.
  *
  * <ul>
  *   <li>Only {@code type: LoadBalancer} Services; each {@code status.loadBalancer.ingress[].ip}, IPv4 or IPv6, that
@@ -31,7 +30,7 @@ import java.util.Set;
  *       dual-stack Service ({@code ipFamilies: [IPv4, IPv6]}) has one of each, each served by the endpoints of its own
  *       family: IPv4 and IPv6 EndpointSlices ({@code addressType}) alike.</li>
  *   <li>Two Services claiming one VIP, protocol and port: the older keeps it ({@code metadata.creationTimestamp},
- *       then namespace/name), the other is reported.</li>
+ *       then namespace/name), the other is reported ({@link DesiredState}).</li>
  *   <li>A Service (or a port or VIP of it) that can't be programmed is skipped and reported ({@link Skip}), the rest
  *       programmed; an endpoint listed in two EndpointSlices is one backend.</li>
  *   <li>Every TCP and UDP port; the backend port comes from the EndpointSlice port with the same name and protocol
@@ -110,147 +109,72 @@ public final class NodeStateBuilder {
         }
     }
 
+    /** The desired state of {@code nodeName} from every Node, Service and EndpointSlice there is. */
     public static Result build(ForwardMode mode, long hashSeed, VipRanges vipRanges, String nodeName, List<Node> nodes,
                                List<Service> services, List<EndpointSlice> slices) {
-        return build(mode, hashSeed, vipRanges, nodeName, nodes, services, slices, Memo.none());
+        DesiredState desired = new DesiredState();
+        desired.replaceAll(services, slices);
+        return desired.build(mode, hashSeed, vipRanges, nodeName, nodes);
     }
 
-    /**
-     * Remembers each Service's ports from one build to the next, keyed by the identity of the Service object and of
-     * its EndpointSlices: an informer cache replaces an object on every change, so the same instances mean the same
-     * content and the ports are reused instead of rebuilt (at 10,000 Services a rebuild of all of them cost 60-325 ms
-     * per change). Only for sources that keep their objects between reads (the informers); one per agent.
-     */
-    public static final class Memo {
-        private record Entry(Service service, List<EndpointSlice> slices, List<ServicePort> ports, List<Skip> skips,
-                             List<Ignored> ignored) {
-            boolean sameObjects(Service s, List<EndpointSlice> sl) {
-                if (service != s || slices.size() != sl.size()) {
-                    return false;
-                }
-                for (EndpointSlice x : sl) {
-                    if (slices.stream().noneMatch(y -> y == x)) {
-                        return false;
-                    }
-                }
-                return true;
-            }
-        }
-
-        private final boolean enabled;
-        private Map<String, Entry> entries = new HashMap<>();
-        private String nodeName = "";
-        private VipRanges vipRanges = new VipRanges(List.of(), List.of());
-
-        public Memo() {
-            this(true);
-        }
-
-        private Memo(boolean enabled) {
-            this.enabled = enabled;
-        }
-
-        /** Remembers nothing (every build rebuilds every Service). */
-        public static Memo none() {
-            return new Memo(false);
-        }
-    }
-
-    /**
-     * Oldest first ({@code metadata.creationTimestamp}, then namespace and name): when two Services claim one VIP and
-     * port, the one that had it first keeps it, and a new Service can't take a VIP:port from a running one. RFC 3339
-     * UTC timestamps in the API's one format order as text; a missing one sorts last.
-     */
-    private static final Comparator<Service> OLDEST_FIRST = Comparator
-            .comparing((Service s) -> Optional.ofNullable(s.getMetadata().getCreationTimestamp()).orElse("~"))
-            .thenComparing(s -> ns(s.getMetadata().getNamespace()))
-            .thenComparing(s -> Optional.ofNullable(s.getMetadata().getName()).orElse(""));
-
-    /** {@link #build(ForwardMode, long, VipRanges, String, List, List, List)}, reusing what {@code memo} remembers. */
-    public static Result build(ForwardMode mode, long hashSeed, VipRanges vipRanges, String nodeName, List<Node> nodes,
-                               List<Service> services, List<EndpointSlice> slices, Memo memo) {
-        if (!memo.nodeName.equals(nodeName) || !memo.vipRanges.equals(vipRanges)) {
-            memo.entries = new HashMap<>();
-            memo.nodeName = nodeName;
-            memo.vipRanges = vipRanges;
-        }
-        Map<String, Memo.Entry> remembered = new HashMap<>();
-        List<Skip> skips = new ArrayList<>();
-        List<Ignored> ignored = new ArrayList<>();
-        NodeInfo node = new NodeInfo(nodeName, nodes.stream()
+    /** This node as the Node objects describe it (its address unknown while there is no Node of that name). */
+    static NodeInfo nodeInfo(String nodeName, List<Node> nodes) {
+        return new NodeInfo(nodeName, nodes.stream()
                 .filter(n -> n.getMetadata() != null && nodeName.equals(n.getMetadata().getName()))
                 .findFirst().flatMap(NodeStateBuilder::nodeAddress).orElse(NodeInfo.UNKNOWN_ADDRESS));
+    }
 
-        Map<String, List<EndpointSlice>> slicesByService = new HashMap<>();
-        for (EndpointSlice slice : slices) {
-            if (slice.getMetadata() == null || slice.getMetadata().getLabels() == null) {
-                continue;
-            }
-            String svc = slice.getMetadata().getLabels().get(SERVICE_NAME_LABEL);
-            if (svc != null && (slice.getAddressType() == null || "IPv4".equals(slice.getAddressType())
-                    || "IPv6".equals(slice.getAddressType()))) {
-                slicesByService.computeIfAbsent(slice.getMetadata().getNamespace() + "/" + svc, k -> new ArrayList<>()).add(slice);
-            }
+    /** The Service whose endpoints {@code slice} holds ({@code namespace/name}); empty when it holds none (no label, FQDN). */
+    static Optional<String> serviceOf(EndpointSlice slice) {
+        if (slice.getMetadata() == null || slice.getMetadata().getLabels() == null) {
+            return Optional.empty();
         }
-
-        Map<ServicePort.Key, ServicePort> ports = new HashMap<>();
-        List<Service> sorted = services.stream().filter(s -> s.getMetadata() != null && s.getMetadata().getName() != null)
-                .sorted(OLDEST_FIRST).toList();
-        for (Service svc : sorted) {
-            if (svc.getSpec() == null || !"LoadBalancer".equals(svc.getSpec().getType())) {
-                continue;
-            }
-            String namespace = ns(svc.getMetadata().getNamespace());
-            String name = svc.getMetadata().getName();
-            String key = namespace + "/" + name;
-            List<EndpointSlice> svcSlices = slicesByService.getOrDefault(key, List.of());
-            Memo.Entry entry = memo.entries.get(key);
-            if (entry == null || !entry.sameObjects(svc, svcSlices)) {
-                List<Skip> svcSkips = new ArrayList<>();
-                List<ServicePort> svcPorts;
-                try {
-                    svcPorts = servicePorts(svc, namespace, name, svcSlices, nodeName, vipRanges, svcSkips);
-                } catch (RuntimeException e) {
-                    // Whatever the checks above missed: this Service is not programmed, every other one is.
-                    svcPorts = List.of();
-                    svcSkips.add(new Skip(namespace, name, "can't be programmed (" + (e.getMessage() == null
-                            ? e.getClass().getSimpleName() : e.getMessage()) + "); skipped"));
-                }
-                entry = new Memo.Entry(svc, svcSlices, svcPorts, svcSkips, ignoredFields(svc, namespace, name));
-            }
-            if (memo.enabled) {
-                remembered.put(key, entry);
-            }
-            skips.addAll(entry.skips());
-            ignored.addAll(entry.ignored());
-            for (ServicePort sp : entry.ports()) {
-                ServicePort previous = ports.putIfAbsent(sp.key(), sp);
-                if (previous != null) {
-                    skips.add(new Skip(namespace, name, sp.key() + " is already used by the older Service "
-                            + previous.namespace() + "/" + previous.name() + "; this port skipped"));
-                }
-            }
+        String svc = slice.getMetadata().getLabels().get(SERVICE_NAME_LABEL);
+        if (svc == null || !(slice.getAddressType() == null || "IPv4".equals(slice.getAddressType())
+                || "IPv6".equals(slice.getAddressType()))) {
+            return Optional.empty();
         }
-        memo.entries = remembered;
-        return new Result(new NodeState(mode, node, hashSeed, forwardable(mode, ports.values(), skips)), skips, ignored);
+        return Optional.of(ns(slice.getMetadata().getNamespace()) + "/" + svc);
     }
 
     /**
-     * The service ports the mode can forward: SNAT both families; DSR IPv4 only for now (its VIP travels in an IPv4
-     * option; the IPv6 Destination Options header is not implemented), so an IPv6 VIP in DSR mode is left out and
-     * reported instead of being counted as programmed.
+     * What one LoadBalancer Service asks for on its own, before it meets the others (which of two Services claiming one
+     * VIP:port keeps it is {@link DesiredState}'s part): its service ports in {@code spec.ports} order, what of it is
+     * skipped and why, and the fields it sets that lbmode ignores.
      */
-    private static List<ServicePort> forwardable(ForwardMode mode, java.util.Collection<ServicePort> ports, List<Skip> skips) {
-        List<ServicePort> out = new ArrayList<>(ports.size());
-        for (ServicePort sp : ports) {
-            if (mode == ForwardMode.DSR && sp.family() == IpFamily.IPV6) {
-                skips.add(new Skip(sp.namespace(), sp.name(), sp.key() + " is IPv6, and DSR forwards IPv4 VIPs only; "
-                        + "this port not programmed (SNAT forwards IPv6)"));
-            } else {
-                out.add(sp);
-            }
+    record Contribution(List<ServicePort> ports, List<Skip> skips, List<Ignored> ignored) {
+        Contribution {
+            ports = List.copyOf(ports);
+            skips = List.copyOf(skips);
+            ignored = List.copyOf(ignored);
         }
-        return out;
+    }
+
+    /** {@link Contribution} of {@code svc}, a LoadBalancer Service, with the EndpointSlices labelled with its name. */
+    static Contribution contribution(Service svc, String namespace, String name, List<EndpointSlice> slices,
+                                     String nodeName, VipRanges vipRanges) {
+        List<Skip> skips = new ArrayList<>();
+        List<ServicePort> ports;
+        try {
+            ports = servicePorts(svc, namespace, name, slices, nodeName, vipRanges, skips);
+        } catch (RuntimeException e) {
+            // Whatever the checks missed: this Service is not programmed, every other one is.
+            ports = List.of();
+            skips.add(new Skip(namespace, name, "can't be programmed (" + (e.getMessage() == null
+                    ? e.getClass().getSimpleName() : e.getMessage()) + "); skipped"));
+        }
+        return new Contribution(ports, skips, ignoredFields(svc, namespace, name));
+    }
+
+    /** Whether lbmode programs {@code svc} at all: a named Service of {@code type: LoadBalancer}. */
+    static boolean isLoadBalancer(Service svc) {
+        return svc.getMetadata() != null && svc.getMetadata().getName() != null
+                && svc.getSpec() != null && "LoadBalancer".equals(svc.getSpec().getType());
+    }
+
+    /** {@code namespace/name}, the namespace {@code default} when empty: how Services and their slices find each other. */
+    static String serviceKey(String namespace, String name) {
+        return ns(namespace) + "/" + name;
     }
 
     /** The service ports of one LoadBalancer Service (one per VIP and port), with what was skipped. */
@@ -333,7 +257,7 @@ public final class NodeStateBuilder {
         return out;
     }
 
-    private static String ns(String namespace) {
+    static String ns(String namespace) {
         return namespace == null || namespace.isEmpty() ? "default" : namespace;
     }
 
@@ -475,7 +399,7 @@ public final class NodeStateBuilder {
      * traffic (and two Maglev names). Of the copies, the one with the first node name wins, on every node alike.
      */
     private static List<Backend> distinct(List<Backend> backends) {
-        Map<String, Backend> byEndpoint = new java.util.TreeMap<>();
+        java.util.Map<String, Backend> byEndpoint = new java.util.TreeMap<>();
         backends.stream().sorted().forEach(b -> byEndpoint.putIfAbsent(b.endpoint(), b));
         return List.copyOf(byEndpoint.values());
     }

@@ -403,28 +403,10 @@ public final class SnatRuleset {
 
     /** {@link #diff(NodeState, NodeState, SortedSet)} of {@code family}'s table. */
     static Diff diff(Family family, NodeState old, NodeState desired, SortedSet<Integer> existingPicks) {
-        // Walk both sorted service lists and build elements only for service ports that differ: a change costs
-        // O(services) record comparisons plus O(change) element work, not O(all elements).
-        List<ServicePort> before = new ArrayList<>();
-        List<ServicePort> after = new ArrayList<>();
-        List<ServicePort> a0 = old.services();
-        List<ServicePort> b0 = desired.services();
-        int i = 0, j = 0;
-        while (i < a0.size() || j < b0.size()) {
-            int c = i >= a0.size() ? 1 : j >= b0.size() ? -1 : a0.get(i).key().compareTo(b0.get(j).key());
-            if (c == 0) {
-                if (!a0.get(i).equals(b0.get(j))) {
-                    before.add(a0.get(i));
-                    after.add(b0.get(j));
-                }
-                i++;
-                j++;
-            } else if (c < 0) {
-                before.add(a0.get(i++));
-            } else {
-                after.add(b0.get(j++));
-            }
-        }
+        // Elements only for the service ports that differ: a change costs O(change) element work, not O(all elements).
+        NodeState.Changes changes = desired.changesFrom(old);
+        List<ServicePort> before = changes.before();
+        List<ServicePort> after = changes.after();
         Elements a = Elements.of(family, new NodeState(old.mode(), old.node(), old.hashSeed(), before));
         Elements b = Elements.of(family, new NodeState(desired.mode(), desired.node(), desired.hashSeed(), after));
         if (!existingPicks.containsAll(b.pickChains())) {

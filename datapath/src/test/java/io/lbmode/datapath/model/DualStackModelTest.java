@@ -70,20 +70,24 @@ class DualStackModelTest {
     }
 
     @Test
-    void ipv4SortsBeforeIpv6AndTheIpv4HashIsTheOneBeforeIpv6Existed() throws Exception {
+    void ipv4SortsBeforeIpv6AndTheHashIsPinnedToTheCanonicalTextOfEachPort() throws Exception {
         NodeState s = NodeStateBuilderTest.build(List.of(NodeStateBuilderTest.lb("web", "172.16.20.16", "Cluster",
                         NodeStateBuilderTest.port("", "TCP", 80, new IntOrString(8080)))),
                 List.of(NodeStateBuilderTest.slice("web", "", "TCP", 8080, "10.244.1.2@w1", "10.244.2.2@w2")));
-        // The canonical text as NodeState.hash wrote it for IPv4 before IPv6 support: status.rulesetHash of an
-        // IPv4-only node does not change with the upgrade.
-        String before = "mode=snat\nnode=w1 10.0.0.11\nseed=7\n"
-                + "172.16.20.16:80/tcp default/web cluster 10.244.1.2:8080@w1* 10.244.2.2:8080@w2\n";
-        byte[] digest = MessageDigest.getInstance("SHA-256").digest(before.getBytes(StandardCharsets.UTF_8));
-        assertThat(s.hash()).isEqualTo(HexFormat.of().formatHex(digest, 0, 8));
+        // status.rulesetHash: a port's digest is the first 8 bytes of a SHA-256 over its canonical text (the line the
+        // whole-state hash used before it was kept up to date port by port); the state's hash covers their sum.
+        byte[] port = sha256("172.16.20.16:80/tcp default/web cluster 10.244.1.2:8080@w1* 10.244.2.2:8080@w2");
+        long sum = java.nio.ByteBuffer.wrap(port, 0, 8).getLong();
+        String state = "mode=snat\nnode=w1 10.0.0.11\nseed=7\nports=1 sum=" + Long.toHexString(sum) + "\n";
+        assertThat(s.hash()).isEqualTo(HexFormat.of().formatHex(sha256(state), 0, 8));
 
         assertThat(List.of(Addresses.ip("fd00::1"), Addresses.ip("255.255.255.255"), Addresses.ip("::2"), Addresses.ip("0.0.0.1"))
                 .stream().sorted(Addresses.ORDER).map(Addresses::text).toList())
                 .containsExactly("0.0.0.1", "255.255.255.255", "::2", "fd00::1");
+    }
+
+    private static byte[] sha256(String text) throws Exception {
+        return MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8));
     }
 
     @Test
