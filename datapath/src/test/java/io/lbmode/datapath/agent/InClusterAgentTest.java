@@ -241,6 +241,67 @@ class InClusterAgentTest {
         assertThat(nft.hasTable("ip", "lbmode")).as("403 after the ConfigMap was deleted: state removed").isFalse();
     }
 
+    /**
+     * After the first read the agent hears of changes only (the objects the events name): an updated slice, a deleted
+     * Service, a Service that takes a VIP:port over when the older one claiming it goes, and a deleted slice each
+     * reach the kernel.
+     */
+    @Test
+    void changesAfterTheFirstReadReachTheKernel() throws Exception {
+        createConfigMap();
+        createNode();
+        createService("a-old", "172.16.20.16", null);
+        createSlice("a-old", "10.244.1.2");
+        createService("c-other", "172.16.20.18", null);
+        createSlice("c-other", "10.244.1.4");
+        RunningAgent agent = startAgent();
+        try {
+            Await.until("both programmed", () -> "10.244.1.2 . 8080".equals(backend("172.16.20.16"))
+                    && "10.244.1.4 . 8080".equals(backend("172.16.20.18")));
+            createService("b-new", "172.16.20.16", null); // a-old's VIP:port: the older keeps it
+            createSlice("b-new", "10.244.1.3");
+            Await.until("b-new reported as skipped", () -> {
+                NodeDataplane ndp = client.resources(NodeDataplane.class).withName("n1").get();
+                return ndp != null && ndp.getStatus() != null && Integer.valueOf(1).equals(ndp.getStatus().skippedServices);
+            });
+            assertThat(backend("172.16.20.16")).isEqualTo("10.244.1.2 . 8080");
+
+            client.discovery().v1().endpointSlices().inNamespace("default").withName("a-old-1").edit(e -> {
+                e.getEndpoints().getFirst().setAddresses(List.of("10.244.1.5"));
+                return e;
+            });
+            Await.until("updated slice", () -> "10.244.1.5 . 8080".equals(backend("172.16.20.16")));
+
+            client.services().inNamespace("default").withName("c-other").delete();
+            Await.until("deleted Service", () -> !nft.elements("ip", "lbmode", "service-ports").containsKey("172.16.20.18 . tcp . 80"));
+
+            client.services().inNamespace("default").withName("a-old").delete();
+            Await.until("b-new holds the VIP:port now", () -> "10.244.1.3 . 8080".equals(backend("172.16.20.16")));
+            Await.until("nothing skipped any more", () -> client.resources(NodeDataplane.class).withName("n1").get()
+                    .getStatus().skippedServices == null);
+
+            client.discovery().v1().endpointSlices().inNamespace("default").withName("b-new-1").delete();
+            Await.until("deleted slice: the port rejects", () -> nft.elements("ip", "lbmode", "reject-ports").containsKey("172.16.20.16 . tcp . 80"));
+        } finally {
+            agent.runner().close();
+        }
+        assertThat(agent.exit().get()).isZero();
+    }
+
+    /** The first backend of the VIP's port 80/tcp as the fake kernel holds it. */
+    private String backend(String vip) {
+        return nft.elements("ip", "lbmode", "backends").get(vip + " . tcp . 80 . 0");
+    }
+
+    private void createSlice(String service, String address) {
+        client.discovery().v1().endpointSlices().inNamespace("default").resource(new EndpointSliceBuilder()
+                .withNewMetadata().withName(service + "-1").withNamespace("default")
+                .addToLabels("kubernetes.io/service-name", service).endMetadata().withAddressType("IPv4")
+                .addNewPort().withName("http").withPort(8080).withProtocol("TCP").endPort()
+                .addNewEndpoint().withAddresses(address).withNodeName("n2").withNewConditions().withReady(true)
+                .endConditions().endEndpoint().build()).create();
+    }
+
     private void createService(String name, String vip, String loadBalancerClass) {
         client.services().inNamespace("default").resource(new ServiceBuilder().withNewMetadata().withName(name)
                 .withNamespace("default").endMetadata().withNewSpec().withType("LoadBalancer")
