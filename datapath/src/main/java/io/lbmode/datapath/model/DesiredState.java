@@ -21,7 +21,8 @@ import java.util.TreeMap;
 /**
  * One node's desired state kept up to date object by object: the Services and EndpointSlices it is built from, what
  * each LoadBalancer Service contributes on its own ({@link NodeStateBuilder}'s rules), which Service holds each
- * VIP:port, and the service ports the mode forwards, sorted, with the sum of their digests (the state hash).
+ * VIP:port, and the service ports the mode forwards, sorted, with their totals (the sum of their digests for the
+ * state hash, backends, IPv6 ports).
  *
  * <p>A changed object marks the one Service it belongs to; {@link #build} rebuilds the marked Services and settles
  * the VIP:ports they claim or claimed, nothing else. So one change costs what it touches (plus an array copy of
@@ -98,9 +99,9 @@ public final class DesiredState {
 
     private final Map<String, Built> built = new HashMap<>();
     private final Map<ServicePort.Key, List<Claim>> claims = new HashMap<>();
-    /** The holders the mode forwards, sorted (distinct keys) and the sum of their digests. */
+    /** The holders the mode forwards, sorted (distinct keys), and their totals. */
     private final ArrayList<ServicePort> forwarded = new ArrayList<>();
-    private long digestSum;
+    private SortedServicePorts.Totals totals = SortedServicePorts.Totals.NONE;
     /** Services with anything to report, oldest first. */
     private final TreeMap<Age, Reports> reports = new TreeMap<>();
     /** The last build's result, returned again while nothing changed. */
@@ -233,7 +234,7 @@ public final class DesiredState {
             throw e;
         }
         NodeState state = new NodeState(mode, node, hashSeed,
-                SortedServicePorts.trusted(forwarded.toArray(ServicePort[]::new), digestSum));
+                SortedServicePorts.trusted(forwarded.toArray(ServicePort[]::new), totals));
         List<Skip> skips = new ArrayList<>();
         List<Ignored> ignored = new ArrayList<>();
         for (Reports r : reports.values()) {
@@ -248,7 +249,7 @@ public final class DesiredState {
         built.clear();
         claims.clear();
         forwarded.clear();
-        digestSum = 0;
+        totals = SortedServicePorts.Totals.NONE;
         reports.clear();
         last = null;
         changed.addAll(services.keySet());
@@ -350,13 +351,13 @@ public final class DesiredState {
     private void forward(Claim c) {
         int at = Collections.binarySearch(forwarded, c.port());
         forwarded.add(-at - 1, c.port());
-        digestSum += c.digest();
+        totals = totals.plus(c.port(), c.digest());
     }
 
     private void unforward(Claim c) {
         int at = Collections.binarySearch(forwarded, c.port());
         forwarded.remove(at);
-        digestSum -= c.digest();
+        totals = totals.minus(c.port(), c.digest());
     }
 
     private Reports reportsOf(Built b) {

@@ -32,7 +32,16 @@ public record NodeState(ForwardMode mode, NodeInfo node, long hashSeed, List<Ser
 
     /** Number of backends over all service ports (the NodeDataplane status {@code endpoints}); counted once per state. */
     public int backendCount() {
-        return ((SortedServicePorts) services).backendCount();
+        return totals().backends();
+    }
+
+    /** Whether any service port has a VIP of {@code family}. */
+    public boolean hasPortsOf(IpFamily family) {
+        return family == IpFamily.IPV6 ? totals().ipv6Ports() > 0 : totals().ipv6Ports() < services.size();
+    }
+
+    private SortedServicePorts.Totals totals() {
+        return ((SortedServicePorts) services).totals();
     }
 
     /**
@@ -45,7 +54,7 @@ public record NodeState(ForwardMode mode, NodeInfo node, long hashSeed, List<Ser
         String canonical = "mode=" + mode.wireName() + "\n"
                 + "node=" + node.name() + ' ' + node.address().getHostAddress() + "\n"
                 + "seed=" + Long.toUnsignedString(hashSeed) + "\n"
-                + "ports=" + services.size() + " sum=" + Long.toHexString(((SortedServicePorts) services).digestSum()) + "\n";
+                + "ports=" + services.size() + " sum=" + Long.toHexString(totals().digests()) + "\n";
         return HexFormat.of().formatHex(SortedServicePorts.sha256(canonical), 0, 8);
     }
 

@@ -9,27 +9,44 @@ import java.util.List;
 import java.util.RandomAccess;
 
 /**
- * The service ports of a {@link NodeState}: immutable, sorted, at most one per {@link ServicePort.Key}, with the sum
- * of their {@linkplain #digest digests} (the state hash) and their backend count. {@link DesiredState} hands over
- * its ports already sorted with the digest sum it keeps up to date, so a state after one change costs an array copy,
- * not a sort and a hash of every port; any other list is sorted, checked and summed here.
+ * The service ports of a {@link NodeState}: immutable, sorted, at most one per {@link ServicePort.Key}, with their
+ * {@link Totals} (the sum of their digests for the state hash, backends, IPv6 ports). {@link DesiredState} hands over
+ * its ports already sorted with the totals it keeps up to date, so a state after one change costs an array copy, not
+ * a sort and a pass over every port; any other list is sorted, checked and summed here.
  */
 final class SortedServicePorts extends AbstractList<ServicePort> implements RandomAccess {
     private final ServicePort[] ports;
-    /** Sum of the ports' digests; computed on first use when the creator did not know it. */
-    private long digestSum;
-    private boolean digestKnown;
-    private int backendCount = -1;
+    /** What {@link DesiredState} keeps summed up as ports come and go; computed on first use for any other list. */
+    private Totals totals;
 
-    private SortedServicePorts(ServicePort[] ports, long digestSum, boolean digestKnown) {
-        this.ports = ports;
-        this.digestSum = digestSum;
-        this.digestKnown = digestKnown;
+    /**
+     * Sums over the ports, kept up to date by {@link DesiredState} port by port so that a new state after one change
+     * costs no pass over every port.
+     *
+     * @param digests   sum of the ports' {@linkplain #digest digests}: the state hash
+     * @param backends  number of backends
+     * @param ipv6Ports number of ports with an IPv6 VIP
+     */
+    record Totals(long digests, int backends, int ipv6Ports) {
+        static final Totals NONE = new Totals(0, 0, 0);
+
+        Totals plus(ServicePort port, long digest) {
+            return new Totals(digests + digest, backends + port.backends().size(), ipv6Ports + (port.family() == IpFamily.IPV6 ? 1 : 0));
+        }
+
+        Totals minus(ServicePort port, long digest) {
+            return new Totals(digests - digest, backends - port.backends().size(), ipv6Ports - (port.family() == IpFamily.IPV6 ? 1 : 0));
+        }
     }
 
-    /** {@code sorted} must be sorted with distinct keys and summing to {@code digestSum}: {@link DesiredState} keeps them so. */
-    static SortedServicePorts trusted(ServicePort[] sorted, long digestSum) {
-        return new SortedServicePorts(sorted, digestSum, true);
+    private SortedServicePorts(ServicePort[] ports, Totals totals) {
+        this.ports = ports;
+        this.totals = totals;
+    }
+
+    /** {@code sorted} must be sorted with distinct keys, and {@code totals} its totals: {@link DesiredState} keeps them so. */
+    static SortedServicePorts trusted(ServicePort[] sorted, Totals totals) {
+        return new SortedServicePorts(sorted, totals);
     }
 
     /** Sorts {@code ports}; two with one key are refused. */
@@ -45,7 +62,7 @@ final class SortedServicePorts extends AbstractList<ServicePort> implements Rand
                         + sorted[i - 1].displayName() + " and " + sorted[i].displayName());
             }
         }
-        return new SortedServicePorts(sorted, 0, false);
+        return new SortedServicePorts(sorted, null);
     }
 
     @Override
@@ -58,27 +75,15 @@ final class SortedServicePorts extends AbstractList<ServicePort> implements Rand
         return ports.length;
     }
 
-    synchronized long digestSum() {
-        if (!digestKnown) {
-            long sum = 0;
+    synchronized Totals totals() {
+        if (totals == null) {
+            Totals t = Totals.NONE;
             for (ServicePort p : ports) {
-                sum += digest(p);
+                t = t.plus(p, digest(p));
             }
-            digestSum = sum;
-            digestKnown = true;
+            totals = t;
         }
-        return digestSum;
-    }
-
-    synchronized int backendCount() {
-        if (backendCount < 0) {
-            int n = 0;
-            for (ServicePort p : ports) {
-                n += p.backends().size();
-            }
-            backendCount = n;
-        }
-        return backendCount;
+        return totals;
     }
 
     /**

@@ -367,7 +367,7 @@ public final class SnatRuleset {
 
     /** Whether {@code state} has service ports of {@code family} (the IPv6 table exists only once it has had some). */
     static boolean uses(Family family, NodeState state) {
-        return state.services().stream().anyMatch(sp -> sp.family() == family.ip);
+        return state.hasPortsOf(family.ip);
     }
 
     /** Pick chains a full load creates for these elements: the static ones plus any larger count in use. */

@@ -146,9 +146,14 @@ class DesiredStateTest {
                 Result reference = reference(mode, List.copyOf(services.values()), List.copyOf(slices.values()));
                 String at = "seed " + seed + " step " + step;
                 assertThat(incremental).as(at).isEqualTo(scratch).isEqualTo(reference);
+                NodeState summedAnew = new NodeState(mode, incremental.state().node(), 7, new ArrayList<>(incremental.state().services()));
                 assertThat(incremental.state().hash()).as(at).isEqualTo(scratch.state().hash())
-                        .as("the sum kept equals the sum over every port")
-                        .isEqualTo(new NodeState(mode, incremental.state().node(), 7, new ArrayList<>(incremental.state().services())).hash());
+                        .as("the sum kept equals the sum over every port").isEqualTo(summedAnew.hash());
+                assertThat(incremental.state().backendCount()).as(at).isEqualTo(summedAnew.backendCount());
+                for (IpFamily family : IpFamily.values()) {
+                    assertThat(incremental.state().hasPortsOf(family)).as(at + " " + family).isEqualTo(summedAnew.hasPortsOf(family))
+                            .isEqualTo(summedAnew.services().stream().anyMatch(sp -> sp.family() == family));
+                }
                 clashes += (int) incremental.skips().stream().filter(sk -> sk.reason().contains("already used by the older")).count();
             }
             assertThat(clashes).as("seed " + seed + " met VIP:ports two Services claim").isPositive();
