@@ -2,6 +2,7 @@ package io.lbmode.datapath.agent;
 
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.OwnerReference;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
@@ -163,15 +164,41 @@ final class ClusterSource implements AutoCloseable {
     }
 
     /**
-     * Writes the NodeDataplane: created with its spec when missing, status patched after every sync. The agent owns
+     * Writes the NodeDataplane: created with its spec when missing (looked for at the first write, when its owner
+     * changes and when a status patch finds it gone), status patched after every sync. The agent owns
      * the whole status, so the patch is a JSON merge patch (RFC 7386) that names every status field, with an explicit
      * null for each one this sync has no value for: a merge patch that leaves a field out keeps the stored value, which
      * would keep a {@code lastError} (and DatapathReady=False) forever after one failed sync.
      */
     static StatusSink apiSink(KubernetesClient client, String node) {
         return new StatusSink() {
+            /**
+             * The owner references the stored NodeDataplane was last seen or written with; null until then and after
+             * it was found gone. While they are what this sync would write, a status write is one patch: the read
+             * before it cost an API round trip per sync.
+             */
+            private List<OwnerReference> stored;
+
             @Override
             public void publish(NodeDataplane ndp) {
+                var resource = client.resources(NodeDataplane.class).withName(ndp.getMetadata().getName());
+                if (!ndp.getMetadata().getOwnerReferences().equals(stored)) {
+                    ensure(ndp);
+                }
+                try {
+                    resource.subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE), statusPatch(ndp.getStatus()));
+                } catch (KubernetesClientException e) {
+                    if (e.getCode() != 404) {
+                        throw e;
+                    }
+                    ensure(ndp); // deleted since it was last written: created again
+                    resource.subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE), statusPatch(ndp.getStatus()));
+                }
+            }
+
+            /** Creates the NodeDataplane when missing, or sets its owner references when they differ. */
+            private void ensure(NodeDataplane ndp) {
+                stored = null;
                 var resource = client.resources(NodeDataplane.class).withName(ndp.getMetadata().getName());
                 NodeDataplane existing = resource.get();
                 if (existing == null) {
@@ -185,7 +212,7 @@ final class ClusterSource implements AutoCloseable {
                     // owner, so the status that says so stays readable.
                     resource.patch(PatchContext.of(PatchType.JSON), ownerPatch(ndp));
                 }
-                resource.subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE), statusPatch(ndp.getStatus()));
+                stored = List.copyOf(ndp.getMetadata().getOwnerReferences());
             }
 
             @Override

@@ -282,6 +282,16 @@ class InClusterAgentTest {
 
             client.discovery().v1().endpointSlices().inNamespace("default").withName("b-new-1").delete();
             Await.until("deleted slice: the port rejects", () -> nft.elements("ip", "lbmode", "reject-ports").containsKey("172.16.20.16 . tcp . 80"));
+
+            // The status is patched without reading the NodeDataplane first: one deleted meanwhile is created again.
+            client.resources(NodeDataplane.class).withName("n1").delete();
+            Await.until("NodeDataplane deleted", () -> client.resources(NodeDataplane.class).withName("n1").get() == null);
+            createSlice("b-new", "10.244.1.6");
+            Await.until("NodeDataplane created again with the status", () -> {
+                NodeDataplane ndp = client.resources(NodeDataplane.class).withName("n1").get();
+                return ndp != null && ndp.getStatus() != null && Integer.valueOf(1).equals(ndp.getStatus().endpoints)
+                        && ndp.getMetadata().getOwnerReferences().size() == 1;
+            });
         } finally {
             agent.runner().close();
         }
