@@ -179,21 +179,31 @@ final class ClusterSource implements AutoCloseable {
              */
             private List<OwnerReference> stored;
 
+            /** The last status patch written: the same again (no-op syncs in a burst of events) is not sent. */
+            private String written;
+
             @Override
             public void publish(NodeDataplane ndp) {
                 var resource = client.resources(NodeDataplane.class).withName(ndp.getMetadata().getName());
-                if (!ndp.getMetadata().getOwnerReferences().equals(stored)) {
+                String patch = statusPatch(ndp.getStatus());
+                if (ndp.getMetadata().getOwnerReferences().equals(stored)) {
+                    if (patch.equals(written)) {
+                        return;
+                    }
+                } else {
                     ensure(ndp);
                 }
+                written = null;
                 try {
-                    resource.subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE), statusPatch(ndp.getStatus()));
+                    resource.subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE), patch);
                 } catch (KubernetesClientException e) {
                     if (e.getCode() != 404) {
                         throw e;
                     }
                     ensure(ndp); // deleted since it was last written: created again
-                    resource.subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE), statusPatch(ndp.getStatus()));
+                    resource.subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE), patch);
                 }
+                written = patch;
             }
 
             /** Creates the NodeDataplane when missing, or sets its owner references when they differ. */
