@@ -18,7 +18,11 @@ import io.lbmode.datapath.model.IpFamily;
 import java.net.Inet4Address;
 import java.net.NetworkInterface;
 import java.net.SocketException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -46,7 +50,8 @@ import java.util.TreeMap;
  * </ul>
  * Backends for a service are all its endpoints, or only this node's with {@code externalTrafficPolicy: Local}.
  * The first apply of a process adopts the maps a previous agent pinned and rewrites only what differs, so
- * established flows keep their backends and reverse entries across restarts.
+ * established flows keep their backends and reverse entries across restarts. lb_maglev_inputs keeps a digest of each
+ * table range's inputs beside it, so a restarted agent does not even compute the tables whose inputs did not change.
  */
 public final class DsrProgrammer implements ModeProgrammer {
     private final String interfaceName;
@@ -65,6 +70,9 @@ public final class DsrProgrammer implements ModeProgrammer {
     private final Map<SvcKey, Tables> built = new HashMap<>();
     /** What lb_source_ranges holds (by us): service -> allowed client prefixes. */
     private final Map<SvcKey, Set<Cidr>> ranges = new HashMap<>();
+    /** What lb_maglev_inputs holds (by us): a table range's first slot -> digest of the inputs it holds the tables of. */
+    private final Map<Integer, Digest> digests = new HashMap<>();
+    private final MessageDigest sha256 = sha256();
     private int nextBackendId = 1;
 
     record SvcKey(Inet4Address vip, int port, int proto) {
@@ -104,6 +112,41 @@ public final class DsrProgrammer implements ModeProgrammer {
 
     /** What one service port should look like in the maps. */
     record Desired(Tables tables, int flags, Set<Cidr> ranges) {
+    }
+
+    /** A SHA-256 digest of a table range's inputs ({@link #digestOf}), as four longs for equals and hashCode. */
+    record Digest(long a, long b, long c, long d) {
+        static Digest of(byte[] sha256) {
+            ByteBuffer b = ByteBuffer.wrap(sha256);
+            return new Digest(b.getLong(), b.getLong(), b.getLong(), b.getLong());
+        }
+
+        void writeTo(MemorySegment s) {
+            s.set(BpfLayout.HOST64, 0, a);
+            s.set(BpfLayout.HOST64, 8, b);
+            s.set(BpfLayout.HOST64, 16, c);
+            s.set(BpfLayout.HOST64, 24, d);
+        }
+
+        static Digest readFrom(MemorySegment s) {
+            return new Digest(s.get(BpfLayout.HOST64, 0), s.get(BpfLayout.HOST64, 8), s.get(BpfLayout.HOST64, 16),
+                    s.get(BpfLayout.HOST64, 24));
+        }
+    }
+
+    /**
+     * Names the way {@link Maglev#table} fills a table: part of every digest, so a build that fills tables differently
+     * (MaglevTest's golden checksums would change with it) rewrites the tables an older agent left instead of trusting
+     * their digests. Change it together with the algorithm.
+     */
+    static final String MAGLEV_FILL = "lbmode maglev v1";
+
+    private static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every Java runtime has SHA-256", e);
+        }
     }
 
     record BackendVal(Inet4Address addr, int port, boolean local) {
@@ -185,6 +228,7 @@ public final class DsrProgrammer implements ModeProgrammer {
             backendIds.clear();
             built.clear();
             ranges.clear();
+            digests.clear();
             slots = new SlotAllocator(dp.maglevSlotCount());
             List<SvcKey> overlapping = new ArrayList<>();
             dp.map(DsrDatapath.SERVICES).forEach((k, v) -> {
@@ -207,6 +251,7 @@ public final class DsrProgrammer implements ModeProgrammer {
                 }
             }
             ranges.putAll(sourceRangesIn(dp));
+            adoptDigests(dp);
             dp.map(DsrDatapath.BACKENDS).forEach((k, v) -> {
                 int id = MemorySegment.ofArray(k).get(BpfLayout.HOST32, 0);
                 MemorySegment val = MemorySegment.ofArray(v);
@@ -220,6 +265,59 @@ public final class DsrProgrammer implements ModeProgrammer {
             dp.close();
             throw e;
         }
+    }
+
+    /**
+     * Keeps the pinned digests of ranges an adopted service starts at; deletes the others (left by a service the
+     * previous agent removed without getting to its digest, or by one dropped above as overlapping), so a later
+     * service allocated there cannot match a stale digest.
+     */
+    private void adoptDigests(DsrDatapath dp) {
+        Set<Integer> starts = new HashSet<>();
+        services.values().forEach(e -> starts.add(e.offset()));
+        BpfMap map = dp.map(DsrDatapath.MAGLEV_INPUTS);
+        List<Integer> stale = new ArrayList<>();
+        map.forEach((k, v) -> {
+            int offset = MemorySegment.ofArray(k).get(BpfLayout.HOST32, 0);
+            if (starts.contains(offset)) {
+                digests.put(offset, Digest.readFrom(MemorySegment.ofArray(v)));
+            } else {
+                stale.add(offset);
+            }
+        });
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment key = a.allocate(4, 4);
+            for (int offset : stale) {
+                key.set(BpfLayout.HOST32, 0, offset);
+                map.delete(key);
+            }
+        }
+    }
+
+    /** Removes the digest of the range at {@code offset} from lb_maglev_inputs, before the range changes. */
+    private void forgetDigest(BpfMap map, MemorySegment key4, int offset) {
+        if (digests.remove(offset) != null) {
+            key4.set(BpfLayout.HOST32, 0, offset);
+            map.delete(key4);
+        }
+    }
+
+    /**
+     * Digest of everything a service's table range is computed from: the fill algorithm, seed, size M, and each table's
+     * backends in order with the ids its slots hold. Equal digests: equal slots.
+     */
+    private Digest digestOf(Tables tables, int size, long seed) {
+        ByteBuffer b = ByteBuffer.allocate(32 + 16 * (tables.fresh().size() + tables.established().size()));
+        b.putLong(seed).putInt(size);
+        for (List<BackendVal> bes : List.of(tables.fresh(), tables.established())) {
+            b.putInt(bes.size());
+            for (BackendVal be : bes) {
+                b.put(be.addr().getAddress()).putInt(be.port()).put((byte) (be.local() ? 1 : 0)).putInt(backendIds.get(be));
+            }
+        }
+        sha256.update(MAGLEV_FILL.getBytes(StandardCharsets.US_ASCII));
+        sha256.update(b.array(), 0, b.position());
+        return Digest.of(sha256.digest());
     }
 
     private static SvcEntry svcEntry(MemorySegment val) {
@@ -358,6 +456,9 @@ public final class DsrProgrammer implements ModeProgrammer {
             MemorySegment svcKeys = a.allocate((long) BpfLayout.SVC_KEY_SIZE * Math.max(1, want.size()), 4);
             MemorySegment svcVals = a.allocate((long) BpfLayout.SVC_VALUE_SIZE * Math.max(1, want.size()), 4);
             int svcUpdates = 0;
+            BpfMap digestMap = dp.map(DsrDatapath.MAGLEV_INPUTS);
+            MemorySegment key4b = a.allocate(4, 4);
+            Map<Integer, Digest> written = new LinkedHashMap<>();
             List<SvcEntry> superseded = new ArrayList<>();
             for (Map.Entry<SvcKey, Desired> w : want.entrySet()) {
                 SvcKey sk = w.getKey();
@@ -388,9 +489,15 @@ public final class DsrProgrammer implements ModeProgrammer {
                 SvcEntry entry = new SvcEntry(offset.getAsInt(), size, tables.fresh().size(), flags);
                 boolean moved = e != null && e.offset() != entry.offset();
                 if (moved || !tables.equals(built.get(sk))) {
-                    changes += writeTable(table, entry.offset(), size, tables.fresh(), desired.hashSeed());
-                    if (tables.draining()) {
-                        changes += writeTable(table, entry.offset() + size, size, tables.established(), desired.hashSeed());
+                    Digest inputs = digestOf(tables, size, desired.hashSeed());
+                    // Equal digest: the range holds these tables already (a restarted agent, whose built is empty).
+                    if (!inputs.equals(digests.get(entry.offset()))) {
+                        forgetDigest(digestMap, key4b, entry.offset());
+                        changes += writeTable(table, entry.offset(), size, tables.fresh(), desired.hashSeed());
+                        if (tables.draining()) {
+                            changes += writeTable(table, entry.offset() + size, size, tables.established(), desired.hashSeed());
+                        }
+                        written.put(entry.offset(), inputs);
                     }
                 }
                 if (!entry.equals(e)) {
@@ -409,8 +516,22 @@ public final class DsrProgrammer implements ModeProgrammer {
             }
             // Service entries last, in one system call: a service becomes visible only with its table complete.
             svcMap.updateBatch(svcKeys, svcVals, svcUpdates);
+            // Digests of the ranges written, after them (one system call).
+            if (!written.isEmpty()) {
+                MemorySegment offsets = a.allocate(4L * written.size(), 4);
+                MemorySegment values = a.allocate((long) BpfLayout.MAGLEV_DIGEST_SIZE * written.size(), 8);
+                int i = 0;
+                for (Map.Entry<Integer, Digest> w : written.entrySet()) {
+                    offsets.setAtIndex(ValueLayout.JAVA_INT, i, w.getKey());
+                    w.getValue().writeTo(values.asSlice((long) i * BpfLayout.MAGLEV_DIGEST_SIZE, BpfLayout.MAGLEV_DIGEST_SIZE));
+                    i++;
+                }
+                digestMap.updateBatch(offsets, values, written.size());
+                digests.putAll(written);
+            }
             // Ranges a service moved away from (a drain began or ended) are free once no entry points at them.
             for (SvcEntry old : superseded) {
+                forgetDigest(digestMap, key4b, old.offset());
                 table.asSlice((long) old.offset() * Integer.BYTES, (long) old.length() * Integer.BYTES).fill((byte) 0);
                 slots.release(old.offset(), old.length());
             }
@@ -421,6 +542,7 @@ public final class DsrProgrammer implements ModeProgrammer {
                     SvcEntry e = services.remove(sk);
                     BpfLayout.svcKey(svcKey, sk.vip(), sk.port(), sk.proto());
                     svcMap.delete(svcKey);
+                    forgetDigest(digestMap, key4b, e.offset());
                     table.asSlice((long) e.offset() * Integer.BYTES, (long) e.length() * Integer.BYTES).fill((byte) 0);
                     slots.release(e.offset(), e.length());
                     built.remove(sk);
@@ -608,6 +730,7 @@ public final class DsrProgrammer implements ModeProgrammer {
         backendIds.clear();
         built.clear();
         ranges.clear();
+        digests.clear();
         if (!libbpfPresent()) {
             return;
         }
