@@ -140,6 +140,7 @@ public final class DsrProgrammer implements ModeProgrammer {
      * their digests. Change it together with the algorithm.
      */
     static final String MAGLEV_FILL = "lbmode maglev v1";
+    private static final byte[] MAGLEV_FILL_BYTES = MAGLEV_FILL.getBytes(StandardCharsets.US_ASCII);
 
     private static MessageDigest sha256() {
         try {
@@ -315,7 +316,7 @@ public final class DsrProgrammer implements ModeProgrammer {
                 b.put(be.addr().getAddress()).putInt(be.port()).put((byte) (be.local() ? 1 : 0)).putInt(backendIds.get(be));
             }
         }
-        sha256.update(MAGLEV_FILL.getBytes(StandardCharsets.US_ASCII));
+        sha256.update(MAGLEV_FILL_BYTES);
         sha256.update(b.array(), 0, b.position());
         return Digest.of(sha256.digest());
     }
