@@ -153,12 +153,12 @@ struct {
 } lb_maglev SEC(".maps");
 
 /* Agent bookkeeping, never read by the programs: for each Maglev table range (keyed by its first slot in lb_maglev),
- * a SHA-256 digest of the inputs the agent built it from (algorithm version, seed, size, backends and their ids). A
+ * a 128-bit digest of the inputs the agent built it from (algorithm version, seed, size, backends and their ids). A
  * restarted agent whose desired tables have the same digest leaves the range alone instead of computing it again.
  * The agent removes a range's digest before it rewrites the range, so a crash midway never leaves a digest that
  * vouches for a half-written table. One per service (both families share lb_maglev). */
 struct maglev_digest {
-	__u8 sha256[32];
+	__u64 hash[2];
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

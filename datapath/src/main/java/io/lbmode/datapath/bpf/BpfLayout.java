@@ -43,8 +43,8 @@ final class BpfLayout {
     static final int REV_KEY_SIZE = 16;
     /** struct rev_value: vip(4) vip_port(2) flags(1) pad(1). */
     static final int REV_VALUE_SIZE = 8;
-    /** struct maglev_digest: a SHA-256 digest (lb_maglev_inputs, keyed by a table range's first slot, u32). */
-    static final int MAGLEV_DIGEST_SIZE = 32;
+    /** struct maglev_digest: a 128-bit digest as two u64 (lb_maglev_inputs, keyed by a table range's first slot, u32). */
+    static final int MAGLEV_DIGEST_SIZE = 16;
     /** struct lb_config: hash_seed(4) flags(4). */
     static final int CONFIG_SIZE = 8;
 

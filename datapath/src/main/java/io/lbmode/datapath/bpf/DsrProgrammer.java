@@ -18,11 +18,7 @@ import io.lbmode.datapath.model.IpFamily;
 import java.net.Inet4Address;
 import java.net.NetworkInterface;
 import java.net.SocketException;
-import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -72,7 +68,6 @@ public final class DsrProgrammer implements ModeProgrammer {
     private final Map<SvcKey, Set<Cidr>> ranges = new HashMap<>();
     /** What lb_maglev_inputs holds (by us): a table range's first slot -> digest of the inputs it holds the tables of. */
     private final Map<Integer, Digest> digests = new HashMap<>();
-    private final MessageDigest sha256 = sha256();
     private int nextBackendId = 1;
 
     record SvcKey(Inet4Address vip, int port, int proto) {
@@ -114,23 +109,20 @@ public final class DsrProgrammer implements ModeProgrammer {
     record Desired(Tables tables, int flags, Set<Cidr> ranges) {
     }
 
-    /** A SHA-256 digest of a table range's inputs ({@link #digestOf}), as four longs for equals and hashCode. */
-    record Digest(long a, long b, long c, long d) {
-        static Digest of(byte[] sha256) {
-            ByteBuffer b = ByteBuffer.wrap(sha256);
-            return new Digest(b.getLong(), b.getLong(), b.getLong(), b.getLong());
-        }
-
+    /**
+     * A 128-bit digest of a table range's inputs ({@link #digestOf}). Not a cryptographic hash: SHA-256 cost a restarted
+     * agent more than the tables it let it skip (10,000 digests in a fresh JVM, before the JIT compiles SHA-256:
+     * 100-200 ms). A collision needs two input sets of the same service port, both from the cluster's own endpoints,
+     * and could only leave that service its own previous table; about 2^-128 by chance.
+     */
+    record Digest(long high, long low) {
         void writeTo(MemorySegment s) {
-            s.set(BpfLayout.HOST64, 0, a);
-            s.set(BpfLayout.HOST64, 8, b);
-            s.set(BpfLayout.HOST64, 16, c);
-            s.set(BpfLayout.HOST64, 24, d);
+            s.set(BpfLayout.HOST64, 0, high);
+            s.set(BpfLayout.HOST64, 8, low);
         }
 
         static Digest readFrom(MemorySegment s) {
-            return new Digest(s.get(BpfLayout.HOST64, 0), s.get(BpfLayout.HOST64, 8), s.get(BpfLayout.HOST64, 16),
-                    s.get(BpfLayout.HOST64, 24));
+            return new Digest(s.get(BpfLayout.HOST64, 0), s.get(BpfLayout.HOST64, 8));
         }
     }
 
@@ -139,14 +131,35 @@ public final class DsrProgrammer implements ModeProgrammer {
      * (MaglevTest's golden checksums would change with it) rewrites the tables an older agent left instead of trusting
      * their digests. Change it together with the algorithm.
      */
-    static final String MAGLEV_FILL = "lbmode maglev v1";
-    private static final byte[] MAGLEV_FILL_BYTES = MAGLEV_FILL.getBytes(StandardCharsets.US_ASCII);
+    static final long MAGLEV_FILL = 0x6c62_6d67_6c76_0001L; // "lbmglv" v1
 
-    private static MessageDigest sha256() {
-        try {
-            return MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("every Java runtime has SHA-256", e);
+    /** Two independent 64-bit lanes, each word multiplied in, rotated and folded (the Maglev name hash's mixing). */
+    private static final class Digester {
+        private long high = 0x243f_6a88_85a3_08d3L;
+        private long low = 0x1319_8a2e_0370_7344L;
+
+        Digester add(long word) {
+            high = lane(high, word, 0x9e37_79b9_7f4a_7c15L);
+            low = lane(low, word, 0xc2b2_ae3d_27d4_eb4fL);
+            return this;
+        }
+
+        private static long lane(long h, long word, long k) {
+            h ^= word * k;
+            h = Long.rotateLeft(h, 29) * 0xbf58_476d_1ce4_e5b9L;
+            return h ^ (h >>> 32);
+        }
+
+        Digest digest() {
+            return new Digest(fmix(high ^ low >>> 1), fmix(low ^ high << 1));
+        }
+
+        private static long fmix(long h) {
+            h ^= h >>> 33;
+            h *= 0xff51_afd7_ed55_8ccdL;
+            h ^= h >>> 33;
+            h *= 0xc4ce_b9fe_1a85_ec53L;
+            return h ^ (h >>> 33);
         }
     }
 
@@ -308,17 +321,16 @@ public final class DsrProgrammer implements ModeProgrammer {
      * backends in order with the ids its slots hold. Equal digests: equal slots.
      */
     private Digest digestOf(Tables tables, int size, long seed) {
-        ByteBuffer b = ByteBuffer.allocate(32 + 16 * (tables.fresh().size() + tables.established().size()));
-        b.putLong(seed).putInt(size);
+        Digester d = new Digester().add(MAGLEV_FILL).add(seed).add(size);
         for (List<BackendVal> bes : List.of(tables.fresh(), tables.established())) {
-            b.putInt(bes.size());
+            d.add(bes.size());
             for (BackendVal be : bes) {
-                b.put(be.addr().getAddress()).putInt(be.port()).put((byte) (be.local() ? 1 : 0)).putInt(backendIds.get(be));
+                byte[] a = be.addr().getAddress();
+                long addr = (a[0] & 0xffL) << 24 | (a[1] & 0xffL) << 16 | (a[2] & 0xffL) << 8 | (a[3] & 0xffL);
+                d.add(addr << 32 | (long) be.port() << 1 | (be.local() ? 1 : 0)).add(backendIds.get(be));
             }
         }
-        sha256.update(MAGLEV_FILL_BYTES);
-        sha256.update(b.array(), 0, b.position());
-        return Digest.of(sha256.digest());
+        return d.digest();
     }
 
     private static SvcEntry svcEntry(MemorySegment val) {
