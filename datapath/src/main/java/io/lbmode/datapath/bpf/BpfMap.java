@@ -3,6 +3,7 @@ package io.lbmode.datapath.bpf;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.function.BiConsumer;
 
@@ -122,9 +123,12 @@ public record BpfMap(String name, int fd, int keySize, int valueSize, int maxEnt
                     throw new BpfException("map " + name + ": batch lookup failed: " + LibBpf.errno(rc));
                 }
                 int got = n.get(java.lang.foreign.ValueLayout.JAVA_INT, 0);
+                // one copy per batch, then plain array copies: cheap before the JIT compiles segment accesses
+                byte[] k = keys.asSlice(0, (long) got * keySize).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+                byte[] v = values.asSlice(0, (long) got * valueSize).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
                 for (int i = 0; i < got; i++) {
-                    each.accept(keys.asSlice((long) i * keySize, keySize).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE),
-                            values.asSlice((long) i * valueSize, valueSize).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+                    each.accept(Arrays.copyOfRange(k, i * keySize, (i + 1) * keySize),
+                            Arrays.copyOfRange(v, i * valueSize, (i + 1) * valueSize));
                 }
                 if (rc == -LibBpf.ENOENT) {
                     return true;

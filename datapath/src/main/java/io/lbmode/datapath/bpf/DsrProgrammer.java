@@ -62,6 +62,8 @@ public final class DsrProgrammer implements ModeProgrammer {
     private final Map<SvcKey, SvcEntry> services = new HashMap<>();
     /** Backend ids in lb_backends. */
     private final Map<BackendVal, Integer> backendIds = new HashMap<>();
+    /** Each backend's name as Maglev hashes it, built once instead of once per table it is in; pruned with its id. */
+    private final Map<BackendVal, String> backendNames = new HashMap<>();
     /** Inputs each service's tables were last built from; equal inputs skip the Maglev computation. */
     private final Map<SvcKey, Tables> built = new HashMap<>();
     /** What lb_source_ranges holds (by us): service -> allowed client prefixes. */
@@ -70,7 +72,22 @@ public final class DsrProgrammer implements ModeProgrammer {
     private final Map<Integer, Digest> digests = new HashMap<>();
     private int nextBackendId = 1;
 
+    /*
+     * equals and hashCode written out in the records used as hash keys and compared per service on every apply: a
+     * record's generated ones go through method handles, which a fresh JVM interprets (an agent's first programming
+     * of 10,000 services makes some 100,000 such calls).
+     */
+
     record SvcKey(Inet4Address vip, int port, int proto) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof SvcKey k && port == k.port && proto == k.proto && vip.equals(k.vip);
+        }
+
+        @Override
+        public int hashCode() {
+            return (vip.hashCode() * 31 + port) * 31 + proto;
+        }
     }
 
     /**
@@ -78,6 +95,16 @@ public final class DsrProgrammer implements ModeProgrammer {
      * @param flags {@code svc_value.flags}; with {@link BpfLayout#SVC_F_DRAINING} the range holds two tables
      */
     record SvcEntry(int offset, int size, int backends, int flags) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof SvcEntry e && offset == e.offset && size == e.size && backends == e.backends && flags == e.flags;
+        }
+
+        @Override
+        public int hashCode() {
+            return ((offset * 31 + size) * 31 + backends) * 31 + flags;
+        }
+
         /** Slots the service holds in lb_maglev. */
         int length() {
             return (flags & BpfLayout.SVC_F_DRAINING) != 0 ? 2 * size : size;
@@ -92,6 +119,16 @@ public final class DsrProgrammer implements ModeProgrammer {
      *                    node uses, i.e. the backends the table had before they began terminating; else empty
      */
     record Tables(List<BackendVal> fresh, List<BackendVal> established) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Tables t && fresh.equals(t.fresh) && established.equals(t.established);
+        }
+
+        @Override
+        public int hashCode() {
+            return fresh.hashCode() * 31 + established.hashCode();
+        }
+
         boolean draining() {
             return !established.isEmpty();
         }
@@ -116,14 +153,21 @@ public final class DsrProgrammer implements ModeProgrammer {
      * and could only leave that service its own previous table; about 2^-128 by chance.
      */
     record Digest(long high, long low) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Digest d && high == d.high && low == d.low;
+        }
+
+        @Override
+        public int hashCode() {
+            return Long.hashCode(high ^ low);
+        }
+
         void writeTo(MemorySegment s) {
             s.set(BpfLayout.HOST64, 0, high);
             s.set(BpfLayout.HOST64, 8, low);
         }
 
-        static Digest readFrom(MemorySegment s) {
-            return new Digest(s.get(BpfLayout.HOST64, 0), s.get(BpfLayout.HOST64, 8));
-        }
     }
 
     /**
@@ -164,6 +208,16 @@ public final class DsrProgrammer implements ModeProgrammer {
     }
 
     record BackendVal(Inet4Address addr, int port, boolean local) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof BackendVal b && port == b.port && local == b.local && addr.equals(b.addr);
+        }
+
+        @Override
+        public int hashCode() {
+            return (addr.hashCode() * 31 + port) * 2 + (local ? 1 : 0);
+        }
+
         String name() {
             return addr.getHostAddress() + ":" + port;
         }
@@ -240,16 +294,15 @@ public final class DsrProgrammer implements ModeProgrammer {
             dp.attach(iface);
             services.clear();
             backendIds.clear();
+            backendNames.clear();
             built.clear();
             ranges.clear();
             digests.clear();
             slots = new SlotAllocator(dp.maglevSlotCount());
             List<SvcKey> overlapping = new ArrayList<>();
             dp.map(DsrDatapath.SERVICES).forEach((k, v) -> {
-                MemorySegment key = MemorySegment.ofArray(k);
-                MemorySegment val = MemorySegment.ofArray(v);
-                SvcKey sk = new SvcKey(BpfLayout.getAddr(key, 0), BpfLayout.u16(key, 4), key.get(ValueLayout.JAVA_BYTE, 6));
-                SvcEntry e = svcEntry(val);
+                SvcKey sk = svcKey(k);
+                SvcEntry e = svcEntry(v);
                 if (slots.claim(e.offset(), e.length())) {
                     services.put(sk, e);
                 } else {
@@ -267,10 +320,8 @@ public final class DsrProgrammer implements ModeProgrammer {
             ranges.putAll(sourceRangesIn(dp));
             adoptDigests(dp);
             dp.map(DsrDatapath.BACKENDS).forEach((k, v) -> {
-                int id = MemorySegment.ofArray(k).get(BpfLayout.HOST32, 0);
-                MemorySegment val = MemorySegment.ofArray(v);
-                BackendVal b = new BackendVal(BpfLayout.getAddr(val, 0), BpfLayout.u16(val, 4),
-                        (val.get(ValueLayout.JAVA_BYTE, 6) & BpfLayout.BACKEND_F_LOCAL) != 0);
+                int id = BpfLayout.host32(k, 0);
+                BackendVal b = new BackendVal(BpfLayout.getAddr(v, 0), BpfLayout.u16(v, 4), (v[6] & BpfLayout.BACKEND_F_LOCAL) != 0);
                 backendIds.put(b, id);
                 nextBackendId = Math.max(nextBackendId, id + 1);
             });
@@ -292,9 +343,9 @@ public final class DsrProgrammer implements ModeProgrammer {
         BpfMap map = dp.map(DsrDatapath.MAGLEV_INPUTS);
         List<Integer> stale = new ArrayList<>();
         map.forEach((k, v) -> {
-            int offset = MemorySegment.ofArray(k).get(BpfLayout.HOST32, 0);
+            int offset = BpfLayout.host32(k, 0);
             if (starts.contains(offset)) {
-                digests.put(offset, Digest.readFrom(MemorySegment.ofArray(v)));
+                digests.put(offset, new Digest(BpfLayout.host64(v, 0), BpfLayout.host64(v, 8)));
             } else {
                 stale.add(offset);
             }
@@ -333,9 +384,14 @@ public final class DsrProgrammer implements ModeProgrammer {
         return d.digest();
     }
 
-    private static SvcEntry svcEntry(MemorySegment val) {
-        return new SvcEntry(val.get(BpfLayout.HOST32, 0), val.get(BpfLayout.HOST32, 4), val.get(BpfLayout.HOST32, 8),
-                val.get(BpfLayout.HOST32, 12));
+    /** An lb_services key as read by {@link BpfMap#forEach}. */
+    private static SvcKey svcKey(byte[] k) {
+        return new SvcKey(BpfLayout.getAddr(k, 0), BpfLayout.u16(k, 4), k[6]);
+    }
+
+    /** An lb_services value as read by {@link BpfMap#forEach}. */
+    private static SvcEntry svcEntry(byte[] v) {
+        return new SvcEntry(BpfLayout.host32(v, 0), BpfLayout.host32(v, 4), BpfLayout.host32(v, 8), BpfLayout.host32(v, 12));
     }
 
     private String resolveInterface(NodeInfo node) {
@@ -572,6 +628,7 @@ public final class DsrProgrammer implements ModeProgrammer {
                     beKey.set(BpfLayout.HOST32, 0, b.getValue());
                     beMap.delete(beKey);
                     backendIds.remove(b.getKey());
+                    backendNames.remove(b.getKey());
                     changes++;
                 }
             }
@@ -581,8 +638,15 @@ public final class DsrProgrammer implements ModeProgrammer {
 
     /** Writes one Maglev table of {@code size} slots at {@code offset}; returns the number of slots that changed. */
     private int writeTable(MemorySegment table, int offset, int size, List<BackendVal> bes, long seed) {
-        int[] maglev = Maglev.table(bes.stream().map(BackendVal::name).toList(), size, seed);
-        int[] ids = bes.stream().mapToInt(backendIds::get).toArray();
+        // loops, not streams: this runs once per table, 10,000 times in an agent's first programming, mostly interpreted
+        List<String> names = new ArrayList<>(bes.size());
+        int[] ids = new int[bes.size()];
+        for (int i = 0; i < ids.length; i++) {
+            BackendVal b = bes.get(i);
+            names.add(backendNames.computeIfAbsent(b, BackendVal::name));
+            ids[i] = backendIds.get(b);
+        }
+        int[] maglev = Maglev.table(names, size, seed);
         MemorySegment range = table.asSlice((long) offset * Integer.BYTES, (long) size * Integer.BYTES);
         int[] current = range.toArray(ValueLayout.JAVA_INT);
         int[] next = new int[size];
@@ -701,12 +765,7 @@ public final class DsrProgrammer implements ModeProgrammer {
             return true;
         }
         Map<SvcKey, SvcEntry> inKernel = new HashMap<>();
-        dp.map(DsrDatapath.SERVICES).forEach((k, v) -> {
-            MemorySegment key = MemorySegment.ofArray(k);
-            MemorySegment val = MemorySegment.ofArray(v);
-            inKernel.put(new SvcKey(BpfLayout.getAddr(key, 0), BpfLayout.u16(key, 4), key.get(ValueLayout.JAVA_BYTE, 6)),
-                    svcEntry(val));
-        });
+        dp.map(DsrDatapath.SERVICES).forEach((k, v) -> inKernel.put(svcKey(k), svcEntry(v)));
         return !inKernel.equals(services) || !sourceRangesIn(dp).equals(ranges);
     }
 
@@ -741,6 +800,7 @@ public final class DsrProgrammer implements ModeProgrammer {
         applied = Optional.empty();
         services.clear();
         backendIds.clear();
+        backendNames.clear();
         built.clear();
         ranges.clear();
         digests.clear();

@@ -46,7 +46,7 @@ public final class Maglev {
         if (n == 0) {
             return table;
         }
-        if (backendNames.stream().distinct().count() != n) {
+        if (!distinct(backendNames)) {
             throw new IllegalArgumentException("Maglev backend names must be distinct: " + backendNames);
         }
         // Backend i's preference list is offset, offset + skip, offset + 2 skip, ... (mod M): kept as the slot it has
@@ -79,6 +79,22 @@ public final class Maglev {
                 }
             }
         }
+    }
+
+    /** Pairwise for the usual handful of backends (no set to build per table), a set for more. */
+    private static boolean distinct(List<String> names) {
+        int n = names.size();
+        if (n > 16) {
+            return new java.util.HashSet<>(names).size() == n;
+        }
+        for (int i = 0; i < n; i++) {
+            for (int j = i + 1; j < n; j++) {
+                if (names.get(i).equals(names.get(j))) {
+                    return false;
+                }
+            }
+        }
+        return true;
     }
 
     /**
