@@ -23,8 +23,10 @@ import java.util.stream.Stream;
 /**
  * An informer's cache that keeps only what {@link NodeStateBuilder} reads: objects lose their managed fields,
  * annotations (but a Service's source-range annotation), owner references and (Services) labels and conditions, (EndpointSlices) every label but the
- * Service name and each endpoint's target reference, hints and topology. At 10,000 Services the full objects
- * were most of the agent's heap (the managed fields alone are larger than the rest of an object).
+ * Service name and each endpoint's target reference, hints and topology (the full list: {@link #slim}), and what
+ * stays is compacted. At 10,000 Services the full objects were most of the agent's heap (the managed fields alone
+ * are larger than the rest of an object); slimmed, a Service and its slice of 4 endpoints hold 15% of the heap they
+ * held as deserialised ({@code SlimStoreFootprintTest}).
  */
 final class SlimStore<T extends HasMetadata> implements ItemStore<T> {
     private final ConcurrentHashMap<String, T> items = new ConcurrentHashMap<>();
