@@ -89,7 +89,9 @@ final class SlimStore<T extends HasMetadata> implements ItemStore<T> {
             }
             m.setGenerateName(null);
             m.setNamespace(shared(m.getNamespace()));
-            m.setName(shared(m.getName())); // a Service's name is also its slices' service-name label: one string
+            if (obj instanceof Service) {
+                m.setName(shared(m.getName())); // also its slices' service-name label: one string
+            }
         }
         switch (obj) {
             case Service s -> {
