@@ -14,8 +14,9 @@ import io.lbmode.datapath.program.ProgrammingException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import io.lbmode.datapath.model.IpFamily;
-import java.net.Inet4Address;
+import java.net.Inet6Address;
+import java.net.InetAddress;
+import io.lbmode.datapath.model.Addresses;
 import java.net.NetworkInterface;
 import java.net.SocketException;
 import java.nio.file.Path;
@@ -67,7 +68,23 @@ public final class DsrProgrammer implements ModeProgrammer {
     private final Map<SvcKey, Set<Cidr>> ranges = new HashMap<>();
     private int nextBackendId = 1;
 
-    record SvcKey(Inet4Address vip, int port, int proto) {
+    /** A service port's key: an IPv4 VIP's goes to lb_services, an IPv6 VIP's to lb_services6. */
+    record SvcKey(InetAddress vip, int port, int proto) {
+        boolean ipv6() {
+            return vip instanceof Inet6Address;
+        }
+
+        String mapName() {
+            return ipv6() ? DsrDatapath.SERVICES6 : DsrDatapath.SERVICES;
+        }
+
+        String rangesMapName() {
+            return ipv6() ? DsrDatapath.SOURCE_RANGES6 : DsrDatapath.SOURCE_RANGES;
+        }
+
+        String text() {
+            return Addresses.text(vip) + ":" + port;
+        }
     }
 
     /**
@@ -106,9 +123,15 @@ public final class DsrProgrammer implements ModeProgrammer {
     record Desired(Tables tables, int flags, Set<Cidr> ranges) {
     }
 
-    record BackendVal(Inet4Address addr, int port, boolean local) {
+    /** A backend: an IPv4 pod's goes to lb_backends, an IPv6 pod's to lb_backends6 (one id space for both). */
+    record BackendVal(InetAddress addr, int port, boolean local) {
+        /** What the Maglev table is built from: the same text on every node (IPv6 in brackets, RFC 5952 form). */
         String name() {
-            return addr.getHostAddress() + ":" + port;
+            return addr instanceof Inet6Address ? "[" + Addresses.text(addr) + "]:" + port : addr.getHostAddress() + ":" + port;
+        }
+
+        String mapName() {
+            return addr instanceof Inet6Address ? DsrDatapath.BACKENDS6 : DsrDatapath.BACKENDS;
         }
     }
 
@@ -187,11 +210,7 @@ public final class DsrProgrammer implements ModeProgrammer {
             ranges.clear();
             slots = new SlotAllocator(dp.maglevSlotCount());
             List<SvcKey> overlapping = new ArrayList<>();
-            dp.map(DsrDatapath.SERVICES).forEach((k, v) -> {
-                MemorySegment key = MemorySegment.ofArray(k);
-                MemorySegment val = MemorySegment.ofArray(v);
-                SvcKey sk = new SvcKey(BpfLayout.getAddr(key, 0), BpfLayout.u16(key, 4), key.get(ValueLayout.JAVA_BYTE, 6));
-                SvcEntry e = svcEntry(val);
+            servicesIn(dp).forEach((sk, e) -> {
                 if (slots.claim(e.offset(), e.length())) {
                     services.put(sk, e);
                 } else {
@@ -199,27 +218,46 @@ public final class DsrProgrammer implements ModeProgrammer {
                 }
             });
             try (Arena a = Arena.ofConfined()) {
-                BpfMap svcMap = dp.map(DsrDatapath.SERVICES);
-                MemorySegment key = a.allocate(BpfLayout.SVC_KEY_SIZE);
+                MemorySegment key = a.allocate(BpfLayout.SVC6_KEY_SIZE);
                 for (SvcKey sk : overlapping) {
                     BpfLayout.svcKey(key, sk.vip(), sk.port(), sk.proto());
-                    svcMap.delete(key);
+                    dp.map(sk.mapName()).delete(key.asSlice(0, BpfLayout.svcKeySize(sk.vip())));
                 }
             }
             ranges.putAll(sourceRangesIn(dp));
-            dp.map(DsrDatapath.BACKENDS).forEach((k, v) -> {
-                int id = MemorySegment.ofArray(k).get(BpfLayout.HOST32, 0);
-                MemorySegment val = MemorySegment.ofArray(v);
-                BackendVal b = new BackendVal(BpfLayout.getAddr(val, 0), BpfLayout.u16(val, 4),
-                        (val.get(ValueLayout.JAVA_BYTE, 6) & BpfLayout.BACKEND_F_LOCAL) != 0);
-                backendIds.put(b, id);
-                nextBackendId = Math.max(nextBackendId, id + 1);
-            });
+            for (String name : List.of(DsrDatapath.BACKENDS, DsrDatapath.BACKENDS6)) {
+                boolean v6 = name.equals(DsrDatapath.BACKENDS6);
+                int n = v6 ? 16 : 4;
+                dp.map(name).forEach((k, v) -> {
+                    int id = MemorySegment.ofArray(k).get(BpfLayout.HOST32, 0);
+                    MemorySegment val = MemorySegment.ofArray(v);
+                    BackendVal b = new BackendVal(v6 ? BpfLayout.getAddr6(val, 0) : BpfLayout.getAddr(val, 0), BpfLayout.u16(val, n),
+                            (val.get(ValueLayout.JAVA_BYTE, n + 2) & BpfLayout.BACKEND_F_LOCAL) != 0);
+                    backendIds.put(b, id);
+                    nextBackendId = Math.max(nextBackendId, id + 1);
+                });
+            }
             datapath = Optional.of(dp);
         } catch (RuntimeException e) {
             dp.close();
             throw e;
         }
+    }
+
+    /** What lb_services and lb_services6 hold. */
+    private static Map<SvcKey, SvcEntry> servicesIn(DsrDatapath dp) {
+        Map<SvcKey, SvcEntry> out = new LinkedHashMap<>();
+        dp.map(DsrDatapath.SERVICES).forEach((k, v) -> {
+            MemorySegment key = MemorySegment.ofArray(k);
+            out.put(new SvcKey(BpfLayout.getAddr(key, 0), BpfLayout.u16(key, 4), key.get(ValueLayout.JAVA_BYTE, 6)),
+                    svcEntry(MemorySegment.ofArray(v)));
+        });
+        dp.map(DsrDatapath.SERVICES6).forEach((k, v) -> {
+            MemorySegment key = MemorySegment.ofArray(k);
+            out.put(new SvcKey(BpfLayout.getAddr6(key, 0), BpfLayout.u16(key, 16), key.get(ValueLayout.JAVA_BYTE, 18)),
+                    svcEntry(MemorySegment.ofArray(v)));
+        });
+        return out;
     }
 
     private static SvcEntry svcEntry(MemorySegment val) {
@@ -258,7 +296,7 @@ public final class DsrProgrammer implements ModeProgrammer {
         List<BackendVal> out = new ArrayList<>(backends.size());
         for (Backend b : backends) {
             if (!localOnly || b.local()) {
-                out.add(new BackendVal((Inet4Address) b.address(), b.port(), b.local())); // DSR ports are IPv4 only
+                out.add(new BackendVal(b.address(), b.port(), b.local())); // of the VIP's family (ServicePort checks)
             }
         }
         return out;
@@ -282,18 +320,29 @@ public final class DsrProgrammer implements ModeProgrammer {
         int flags = (s.policy().restricted() ? BpfLayout.SVC_F_SOURCE_RANGES : 0)
                 | (s.policy().affinity() ? BpfLayout.SVC_F_AFFINITY : 0)
                 | (established.isEmpty() ? 0 : BpfLayout.SVC_F_DRAINING);
-        return new Desired(new Tables(fresh, established), flags, Set.copyOf(s.policy().sourceRanges()));
+        // Only prefixes of the VIP's own family can match its clients: an IPv6 VIP whose ranges are all IPv4 keeps
+        // the flag with no entry, so it admits nobody (as SNAT does), never everybody.
+        Set<Cidr> ranges = new HashSet<>();
+        for (Cidr c : s.policy().sourceRanges()) {
+            if (sameFamily(c.network(), s.vip())) {
+                ranges.add(c);
+            }
+        }
+        return new Desired(new Tables(fresh, established), flags, Set.copyOf(ranges));
+    }
+
+    private static boolean sameFamily(InetAddress a, InetAddress b) {
+        return (a instanceof Inet6Address) == (b instanceof Inet6Address);
     }
 
     private static SvcKey keyOf(ServicePort s) {
-        return new SvcKey((Inet4Address) s.vip(), s.port(), s.protocol() == Protocol.TCP ? BpfLayout.PROTO_TCP : BpfLayout.PROTO_UDP);
+        return new SvcKey(s.vip(), s.port(), s.protocol() == Protocol.TCP ? BpfLayout.PROTO_TCP : BpfLayout.PROTO_UDP);
     }
 
     /** Brings the maps to {@code desired}; returns the number of map entries and slots written or deleted. */
     private int program(NodeState desired) {
         DsrDatapath dp = datapath.orElseThrow();
         BpfMap svcMap = dp.map(DsrDatapath.SERVICES);
-        BpfMap beMap = dp.map(DsrDatapath.BACKENDS);
         MemorySegment table = dp.maglevSlots();
         int changes = 0;
         int newSeed = fold(desired.hashSeed());
@@ -318,9 +367,7 @@ public final class DsrProgrammer implements ModeProgrammer {
 
             Map<SvcKey, Desired> want = new LinkedHashMap<>();
             for (ServicePort s : desired.services()) {
-                if (s.family() == IpFamily.IPV4) { // the IPv4 option carries IPv4 VIPs only
-                    want.put(keyOf(s), desiredOf(s));
-                }
+                want.put(keyOf(s), desiredOf(s)); // IPv4 VIPs to lb_services, IPv6 ones to lb_services6
             }
 
             // 1. Backends first, so every id a table will point at exists (one batched system call).
@@ -330,18 +377,22 @@ public final class DsrProgrammer implements ModeProgrammer {
                 referenced.addAll(d.tables().fresh());
                 referenced.addAll(d.tables().established());
             }
-            List<BackendVal> added = referenced.stream().filter(b -> !backendIds.containsKey(b)).toList();
-            if (!added.isEmpty()) {
+            for (boolean v6 : new boolean[]{false, true}) { // one batch per family: lb_backends, lb_backends6
+                List<BackendVal> added = referenced.stream().filter(b -> !backendIds.containsKey(b))
+                        .filter(b -> (b.addr() instanceof Inet6Address) == v6).toList();
+                if (added.isEmpty()) {
+                    continue;
+                }
+                int valueSize = v6 ? BpfLayout.BACKEND6_VALUE_SIZE : BpfLayout.BACKEND_VALUE_SIZE;
                 MemorySegment keys = a.allocate(4L * added.size(), 4);
-                MemorySegment values = a.allocate((long) BpfLayout.BACKEND_VALUE_SIZE * added.size(), 4);
+                MemorySegment values = a.allocate((long) valueSize * added.size(), 4);
                 for (int i = 0; i < added.size(); i++) {
                     BackendVal b = added.get(i);
                     keys.setAtIndex(ValueLayout.JAVA_INT, i, nextBackendId);
-                    BpfLayout.backendValue(values.asSlice((long) i * BpfLayout.BACKEND_VALUE_SIZE, BpfLayout.BACKEND_VALUE_SIZE),
-                            b.addr(), b.port(), b.local());
+                    BpfLayout.backendValue(values.asSlice((long) i * valueSize, valueSize), b.addr(), b.port(), b.local());
                     backendIds.put(b, nextBackendId++);
                 }
-                beMap.updateBatch(keys, values, added.size());
+                dp.map(added.getFirst().mapName()).updateBatch(keys, values, added.size());
                 changes += added.size();
             }
 
@@ -354,10 +405,13 @@ public final class DsrProgrammer implements ModeProgrammer {
             long newAtFullSize = want.entrySet().stream().filter(w -> !services.containsKey(w.getKey()))
                     .mapToLong(w -> w.getValue().tables().length(maglevTableSize)).sum();
             boolean compactNew = newAtFullSize > slots.freeSlots();
-            MemorySegment svcKey = a.allocate(BpfLayout.SVC_KEY_SIZE);
-            MemorySegment svcKeys = a.allocate((long) BpfLayout.SVC_KEY_SIZE * Math.max(1, want.size()), 4);
-            MemorySegment svcVals = a.allocate((long) BpfLayout.SVC_VALUE_SIZE * Math.max(1, want.size()), 4);
-            int svcUpdates = 0;
+            MemorySegment svcKey = a.allocate(BpfLayout.SVC6_KEY_SIZE);
+            // one batch per family (the key sizes differ): [0] lb_services, [1] lb_services6
+            MemorySegment[] svcKeys = {a.allocate((long) BpfLayout.SVC_KEY_SIZE * Math.max(1, want.size()), 4),
+                    a.allocate((long) BpfLayout.SVC6_KEY_SIZE * Math.max(1, want.size()), 4)};
+            MemorySegment[] svcVals = {a.allocate((long) BpfLayout.SVC_VALUE_SIZE * Math.max(1, want.size()), 4),
+                    a.allocate((long) BpfLayout.SVC_VALUE_SIZE * Math.max(1, want.size()), 4)};
+            int[] svcUpdates = new int[2];
             List<SvcEntry> superseded = new ArrayList<>();
             for (Map.Entry<SvcKey, Desired> w : want.entrySet()) {
                 SvcKey sk = w.getKey();
@@ -381,7 +435,7 @@ public final class DsrProgrammer implements ModeProgrammer {
                     offset = slots.allocate(tables.length(size));
                 }
                 if (offset.isEmpty()) {
-                    throw new BpfException("service " + sk.vip().getHostAddress() + ":" + sk.port() + ": Maglev table memory is full ("
+                    throw new BpfException("service " + sk.text() + ": Maglev table memory is full ("
                             + slots.capacity() + " slots, " + slots.freeSlots() + " free); use a smaller Maglev table size "
                             + "or fewer LoadBalancer service ports on this node");
                 }
@@ -394,11 +448,12 @@ public final class DsrProgrammer implements ModeProgrammer {
                     }
                 }
                 if (!entry.equals(e)) {
-                    BpfLayout.svcKey(svcKeys.asSlice((long) svcUpdates * BpfLayout.SVC_KEY_SIZE, BpfLayout.SVC_KEY_SIZE),
-                            sk.vip(), sk.port(), sk.proto());
-                    BpfLayout.svcValue(svcVals.asSlice((long) svcUpdates * BpfLayout.SVC_VALUE_SIZE, BpfLayout.SVC_VALUE_SIZE),
+                    int f = sk.ipv6() ? 1 : 0;
+                    int keySize = BpfLayout.svcKeySize(sk.vip());
+                    BpfLayout.svcKey(svcKeys[f].asSlice((long) svcUpdates[f] * keySize, keySize), sk.vip(), sk.port(), sk.proto());
+                    BpfLayout.svcValue(svcVals[f].asSlice((long) svcUpdates[f] * BpfLayout.SVC_VALUE_SIZE, BpfLayout.SVC_VALUE_SIZE),
                             entry.offset(), entry.size(), entry.backends(), entry.flags());
-                    svcUpdates++;
+                    svcUpdates[f]++;
                     changes++;
                 }
                 if (moved) {
@@ -408,7 +463,10 @@ public final class DsrProgrammer implements ModeProgrammer {
                 built.put(sk, tables);
             }
             // Service entries last, in one system call: a service becomes visible only with its table complete.
-            svcMap.updateBatch(svcKeys, svcVals, svcUpdates);
+            svcMap.updateBatch(svcKeys[0], svcVals[0], svcUpdates[0]);
+            if (svcUpdates[1] > 0) {
+                dp.map(DsrDatapath.SERVICES6).updateBatch(svcKeys[1], svcVals[1], svcUpdates[1]);
+            }
             // Ranges a service moved away from (a drain began or ended) are free once no entry points at them.
             for (SvcEntry old : superseded) {
                 table.asSlice((long) old.offset() * Integer.BYTES, (long) old.length() * Integer.BYTES).fill((byte) 0);
@@ -420,7 +478,7 @@ public final class DsrProgrammer implements ModeProgrammer {
                 if (!want.containsKey(sk)) {
                     SvcEntry e = services.remove(sk);
                     BpfLayout.svcKey(svcKey, sk.vip(), sk.port(), sk.proto());
-                    svcMap.delete(svcKey);
+                    dp.map(sk.mapName()).delete(svcKey.asSlice(0, BpfLayout.svcKeySize(sk.vip())));
                     table.asSlice((long) e.offset() * Integer.BYTES, (long) e.length() * Integer.BYTES).fill((byte) 0);
                     slots.release(e.offset(), e.length());
                     built.remove(sk);
@@ -435,7 +493,7 @@ public final class DsrProgrammer implements ModeProgrammer {
             for (Map.Entry<BackendVal, Integer> b : new ArrayList<>(backendIds.entrySet())) {
                 if (!referenced.contains(b.getKey())) {
                     beKey.set(BpfLayout.HOST32, 0, b.getValue());
-                    beMap.delete(beKey);
+                    dp.map(b.getKey().mapName()).delete(beKey);
                     backendIds.remove(b.getKey());
                     changes++;
                 }
@@ -499,9 +557,9 @@ public final class DsrProgrammer implements ModeProgrammer {
 
     private static void updateRange(DsrDatapath dp, SvcKey sk, Cidr c, boolean add) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment key = a.allocate(BpfLayout.SRC_RANGE_KEY_SIZE, 4);
+            MemorySegment key = a.allocate(BpfLayout.srcRangeKeySize(sk.vip()), 4);
             BpfLayout.srcRangeKey(key, sk.vip(), sk.port(), sk.proto(), c.network(), c.length());
-            BpfMap map = dp.map(DsrDatapath.SOURCE_RANGES);
+            BpfMap map = dp.map(sk.rangesMapName());
             if (add) {
                 MemorySegment one = a.allocate(4, 4);
                 one.set(BpfLayout.HOST32, 0, 1);
@@ -565,17 +623,13 @@ public final class DsrProgrammer implements ModeProgrammer {
         if (!dp.stillAttached()) {
             return true;
         }
-        Map<SvcKey, SvcEntry> inKernel = new HashMap<>();
-        dp.map(DsrDatapath.SERVICES).forEach((k, v) -> {
-            MemorySegment key = MemorySegment.ofArray(k);
-            MemorySegment val = MemorySegment.ofArray(v);
-            inKernel.put(new SvcKey(BpfLayout.getAddr(key, 0), BpfLayout.u16(key, 4), key.get(ValueLayout.JAVA_BYTE, 6)),
-                    svcEntry(val));
-        });
-        return !inKernel.equals(services) || !sourceRangesIn(dp).equals(ranges);
+        return !servicesIn(dp).equals(services) || !sourceRangesIn(dp).equals(ranges);
     }
 
-    /** What lb_source_ranges holds: service -> allowed client prefixes. */
+    /**
+     * What lb_source_ranges holds: service -> allowed client prefixes. lb_src_ranges6 is not read: the model's source
+     * ranges are IPv4 prefixes, so nothing is written there (an IPv6 VIP with ranges admits nobody).
+     */
     private static Map<SvcKey, Set<Cidr>> sourceRangesIn(DsrDatapath dp) {
         Map<SvcKey, Set<Cidr>> out = new HashMap<>();
         dp.map(DsrDatapath.SOURCE_RANGES).forEach((k, v) -> {
