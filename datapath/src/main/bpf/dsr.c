@@ -1067,12 +1067,81 @@ static __always_inline int dsr_ingress6(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
+#define ICMP6_DEST_UNREACH 1
+#define ICMP6_TIME_EXCEEDED 3
+
+/* An ICMPv6 error after its 8-byte header: the offending packet's IPv6 header and first 8 payload bytes (the worker
+ * and the pods quote more; these are what the client's stack matches on). */
+struct icmp6_error_quote {
+	__u8 type;
+	__u8 code;
+	__u16 checksum;
+	__be32 word; /* unused, the MTU of a Packet Too Big */
+	struct ipv6hdr ip;
+	__be16 sport;
+	__be16 dport;
+	__be16 l4_w2; /* UDP length, TCP sequence (high half) */
+	__be16 l4_w3; /* UDP checksum, TCP sequence (low half) */
+};
+
+/* reverse_icmp_error for IPv6: destination unreachable, Packet Too Big and time exceeded quoting a client -> pod packet
+ * of a DSR flow get VIP:port as the quoted destination (the quoted UDP checksum fixed) and, when the pod sent them, the
+ * VIP as their source; the ICMPv6 checksum (which covers the pseudo header) follows. Packet Too Big matters more than
+ * in IPv4: routers do not fragment IPv6, so a smaller MTU between a worker and its pod reaches the client only so. */
+static __always_inline int reverse_icmp6_error(struct __sk_buff *skb, const struct flow6 *f)
+{
+	struct icmp6_error_quote q;
+	__u32 icmp_off = f->l4_off;
+	__u32 csum_off = icmp_off + offsetof(struct icmp6_error_quote, checksum);
+
+	if (f->fragment || f->has_dsr_opt || bpf_skb_load_bytes(skb, icmp_off, &q, sizeof(q)) < 0)
+		return TC_ACT_OK;
+	if ((q.type != ICMP6_DEST_UNREACH && q.type != ICMP6_PACKET_TOO_BIG && q.type != ICMP6_TIME_EXCEEDED) ||
+	    q.ip.version != 6 || (q.ip.nexthdr != IPPROTO_TCP && q.ip.nexthdr != IPPROTO_UDP))
+		return TC_ACT_OK;
+	struct rev6_key k = { .pod_port = q.dport, .client_port = q.sport, .proto = q.ip.nexthdr };
+	__builtin_memcpy(&k.pod_addr, &q.ip.daddr, sizeof(k.pod_addr));
+	__builtin_memcpy(&k.client_addr, &q.ip.saddr, sizeof(k.client_addr));
+	struct rev6_value *v = bpf_map_lookup_elem(&lb_reverse6, &k);
+	if (!v)
+		return TC_ACT_OK;
+	struct rev6_value r = *v;
+
+	__u8 old[sizeof(q) - 8];
+	__builtin_memcpy(old, &q.ip, sizeof(old));
+	if (q.ip.nexthdr == IPPROTO_UDP && q.l4_w3 != 0) {
+		/* the quoted UDP checksum covers the destination address (pseudo header) and port */
+		__be32 from[5] = { k.pod_addr.w[0], k.pod_addr.w[1], k.pod_addr.w[2], k.pod_addr.w[3], q.dport };
+		__be32 to[5] = { r.vip.w[0], r.vip.w[1], r.vip.w[2], r.vip.w[3], r.vip_port };
+		__u16 c = ~csum_fold(bpf_csum_diff(from, sizeof(from), to, sizeof(to), (__u16)~q.l4_w3));
+		q.l4_w3 = c ? c : 0xffff;
+	}
+	__builtin_memcpy(&q.ip.daddr, &r.vip, sizeof(r.vip));
+	q.dport = r.vip_port;
+	__s64 diff = bpf_csum_diff((void *)old, sizeof(old), (void *)&q.ip, sizeof(old), 0);
+	if (bpf_skb_store_bytes(skb, icmp_off + 8, &q.ip, sizeof(old), 0) < 0 ||
+	    bpf_l4_csum_replace(skb, csum_off, 0, diff, 0) < 0)
+		return drop(DROP_REWRITE);
+	if (addr6_eq(&f->saddr, &k.pod_addr)) {
+		struct addr6 pod = k.pod_addr, vip = r.vip;
+		__s64 d = bpf_csum_diff(pod.w, sizeof(pod), vip.w, sizeof(vip), 0);
+		if (bpf_l4_csum_replace(skb, csum_off, 0, d, BPF_F_PSEUDO_HDR) < 0 ||
+		    bpf_skb_store_bytes(skb, IP6_SADDR_OFF, &vip, sizeof(vip), 0) < 0)
+			return drop(DROP_REWRITE);
+	}
+	count_event(EV_REPLY_REWRITTEN);
+	return TC_ACT_OK;
+}
+
 /* Reply path for IPv6: a pod's reply with a reverse entry leaves with VIP:port as its source. */
 static __always_inline int dsr_egress6(struct __sk_buff *skb)
 {
 	struct flow6 f = {};
 
-	if (parse_ipv6(skb, &f) != 1 || f.fragment || f.has_dsr_opt)
+	int rc = parse_ipv6(skb, &f);
+	if (rc == 0 && f.proto == NEXTHDR_ICMP6_)
+		return reverse_icmp6_error(skb, &f);
+	if (rc != 1 || f.fragment || f.has_dsr_opt)
 		return TC_ACT_OK;
 	struct rev6_key k = {
 		.pod_addr = f.saddr, .client_addr = f.daddr, .pod_port = f.sport, .client_port = f.dport,
