@@ -320,19 +320,8 @@ public final class DsrProgrammer implements ModeProgrammer {
         int flags = (s.policy().restricted() ? BpfLayout.SVC_F_SOURCE_RANGES : 0)
                 | (s.policy().affinity() ? BpfLayout.SVC_F_AFFINITY : 0)
                 | (established.isEmpty() ? 0 : BpfLayout.SVC_F_DRAINING);
-        // Only prefixes of the VIP's own family can match its clients: an IPv6 VIP whose ranges are all IPv4 keeps
-        // the flag with no entry, so it admits nobody (as SNAT does), never everybody.
-        Set<Cidr> ranges = new HashSet<>();
-        for (Cidr c : s.policy().sourceRanges()) {
-            if (sameFamily(c.network(), s.vip())) {
-                ranges.add(c);
-            }
-        }
-        return new Desired(new Tables(fresh, established), flags, Set.copyOf(ranges));
-    }
-
-    private static boolean sameFamily(InetAddress a, InetAddress b) {
-        return (a instanceof Inet6Address) == (b instanceof Inet6Address);
+        // The VIP's own family's prefixes: restricted with none of them (only IPv6 ranges) admits no client.
+        return new Desired(new Tables(fresh, established), flags, Set.copyOf(s.sourceRanges()));
     }
 
     private static SvcKey keyOf(ServicePort s) {
@@ -587,8 +576,9 @@ public final class DsrProgrammer implements ModeProgrammer {
                 continue;
             }
             Desired d = desiredOf(s);
-            if (!d.ranges().isEmpty()) {
-                out.append(", only from ").append(String.join(" ", s.policy().sourceRanges().stream().map(Cidr::toString).toList()))
+            if (s.policy().restricted()) {
+                out.append(d.ranges().isEmpty() ? ", from no client (no source range of the VIP's family)"
+                                : ", only from " + String.join(" ", s.sourceRanges().stream().map(Cidr::toString).toList()))
                         .append(" (others dropped, counted as notInSourceRanges)");
             }
             if (s.policy().affinity()) {
@@ -626,10 +616,7 @@ public final class DsrProgrammer implements ModeProgrammer {
         return !servicesIn(dp).equals(services) || !sourceRangesIn(dp).equals(ranges);
     }
 
-    /**
-     * What lb_source_ranges holds: service -> allowed client prefixes. lb_src_ranges6 is not read: the model's source
-     * ranges are IPv4 prefixes, so nothing is written there (an IPv6 VIP with ranges admits nobody).
-     */
+    /** What lb_source_ranges and lb_src_ranges6 hold: service -> allowed client prefixes. */
     private static Map<SvcKey, Set<Cidr>> sourceRangesIn(DsrDatapath dp) {
         Map<SvcKey, Set<Cidr>> out = new HashMap<>();
         dp.map(DsrDatapath.SOURCE_RANGES).forEach((k, v) -> {
@@ -637,6 +624,12 @@ public final class DsrProgrammer implements ModeProgrammer {
             SvcKey sk = new SvcKey(BpfLayout.getAddr(key, 4), BpfLayout.u16(key, 8), key.get(ValueLayout.JAVA_BYTE, 10));
             int length = key.get(BpfLayout.HOST32, 0) - BpfLayout.SRC_RANGE_SVC_BITS;
             out.computeIfAbsent(sk, x -> new HashSet<>()).add(new Cidr(BpfLayout.getAddr(key, 12), length));
+        });
+        dp.map(DsrDatapath.SOURCE_RANGES6).forEach((k, v) -> {
+            MemorySegment key = MemorySegment.ofArray(k);
+            SvcKey sk = new SvcKey(BpfLayout.getAddr6(key, 4), BpfLayout.u16(key, 20), key.get(ValueLayout.JAVA_BYTE, 22));
+            int length = key.get(BpfLayout.HOST32, 0) - BpfLayout.SRC_RANGE6_SVC_BITS;
+            out.computeIfAbsent(sk, x -> new HashSet<>()).add(new Cidr(BpfLayout.getAddr6(key, 24), length));
         });
         return out;
     }

@@ -107,6 +107,11 @@ class DsrUnitTest {
             BpfLayout.backendValue(be, Addresses.ip("fd00:10:244:1::2"), 8080, true);
             assertThat(HexFormat.of().formatHex(be.toArray(ValueLayout.JAVA_BYTE)))
                     .isEqualTo("fd000010024400010000000000000002" + "1f90" + "01" + "00");
+            MemorySegment range = a.allocate(BpfLayout.srcRangeKeySize(Addresses.ip("fd00:172:16:20::10")));
+            BpfLayout.srcRangeKey(range, Addresses.ip("fd00:172:16:20::10"), 80, BpfLayout.PROTO_TCP, Addresses.ip("fd00:1::"), 64);
+            // lb_src_ranges6: prefixlen 160 + 64 (host order) | svc6_key | client prefix
+            assertThat(HexFormat.of().formatHex(range.toArray(ValueLayout.JAVA_BYTE))).isEqualTo("e0000000"
+                    + "fd000172001600200000000000000010" + "0050" + "06" + "00" + "fd000001000000000000000000000000");
             // the IPv4 layouts an older agent pinned are unchanged by the IPv6 additions
             assertThat(BpfLayout.svcKeySize(Addresses.ip("172.16.20.16"))).isEqualTo(8);
             assertThat(BpfLayout.srcRangeKeySize(Addresses.ip("172.16.20.16"))).isEqualTo(16);
@@ -150,6 +155,14 @@ class DsrUnitTest {
                 new ServicePort.Policy(List.of(Cidr.parse("203.0.113.0/24").orElseThrow()), 0)));
         assertThat(ranged.flags()).isEqualTo(BpfLayout.SVC_F_SOURCE_RANGES);
         assertThat(ranged.ranges()).containsExactly(Cidr.parse("203.0.113.0/24").orElseThrow());
+        var ipv6Ranged = DsrProgrammer.desiredOf(port(Protocol.TCP, ready, List.of(), new ServicePort.Policy(
+                List.of(Cidr.parse("203.0.113.0/24").orElseThrow(), Cidr.parse("2001:db8::/32").orElseThrow()), 0)));
+        assertThat(ipv6Ranged.ranges()).as("an IPv4 VIP checks its IPv4 prefixes only")
+                .containsExactly(Cidr.parse("203.0.113.0/24").orElseThrow());
+        var onlyIpv6 = DsrProgrammer.desiredOf(port(Protocol.TCP, ready, List.of(),
+                new ServicePort.Policy(List.of(Cidr.parse("2001:db8::/32").orElseThrow()), 0)));
+        assertThat(onlyIpv6.flags()).as("still checked").isEqualTo(BpfLayout.SVC_F_SOURCE_RANGES);
+        assertThat(onlyIpv6.ranges()).as("and no IPv4 client is in a range: closed").isEmpty();
         assertThat(DsrProgrammer.desiredOf(port(Protocol.UDP, ready, List.of(), new ServicePort.Policy(List.of(), 10800))).flags())
                 .isEqualTo(BpfLayout.SVC_F_AFFINITY);
     }

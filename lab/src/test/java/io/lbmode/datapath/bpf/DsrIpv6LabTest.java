@@ -59,6 +59,7 @@ import org.junit.jupiter.api.TestMethodOrder;
  *   <li>fd00:172:16:20::17 TCP/UDP 9000 -> w1p1, w2p1, w2p2 :9000</li>
  *   <li>dual stack: 172.16.20.16 and fd00:172:16:20::16 TCP 9000 -> the same pods, each VIP by its own family</li>
  *   <li>fd00:172:16:20::19 TCP 9000 -> the pool, {@code loadBalancerSourceRanges} [10.0.1.0/24] (IPv4 only)</li>
+ *   <li>fd00:172:16:20::18 TCP 9000 -> the pool, {@code loadBalancerSourceRanges} {@link #ranges18} (IPv6 prefixes)</li>
  *   <li>fd00:172:16:20::22 UDP 9000 -> w1p1:9000 (oversized datagrams: Packet Too Big), UDP 9100 -> w1p1:9100 (nothing
  *       listens: ICMPv6 port unreachable)</li>
  * </ul>
@@ -72,6 +73,7 @@ class DsrIpv6LabTest {
     static final String DUAL4 = "172.16.20.16";
     static final String DUAL6 = "fd00:172:16:20::16";
     static final String V6_RANGED = "fd00:172:16:20::19";
+    static final String V6_RANGED6 = "fd00:172:16:20::18";
     static final String V6_MTU = "fd00:172:16:20::22";
     static final List<String> POOL = List.of("w1p1", "w2p1", "w2p2");
     static final int PORT = 9000;
@@ -82,6 +84,7 @@ class DsrIpv6LabTest {
     final Map<String, Netns> ns = new HashMap<>();
     final Map<String, DsrProgrammer> programmers = new LinkedHashMap<>();
     final List<PodServer> servers = new ArrayList<>();
+    List<Cidr> ranges18 = List.of(Cidr.parse("fd00:1::/64").orElseThrow(), Cidr.parse("10.0.1.0/24").orElseThrow());
 
     @BeforeAll
     void setUp() throws Exception {
@@ -185,6 +188,7 @@ class DsrIpv6LabTest {
                 svc("dual", Protocol.TCP, DUAL6, PORT, POOL, PORT, node),
                 svc("ranged", Protocol.TCP, V6_RANGED, PORT, POOL, PORT, node,
                         new ServicePort.Policy(List.of(Cidr.parse("10.0.1.0/24").orElseThrow()), 0)),
+                svc("ranged6", Protocol.TCP, V6_RANGED6, PORT, POOL, PORT, node, new ServicePort.Policy(ranges18, 0)),
                 svc("mtu", Protocol.UDP, V6_MTU, PORT, List.of("w1p1"), PORT, node),
                 svc("closed-udp", Protocol.UDP, V6_MTU, 9100, List.of("w1p1"), 9100, node));
         return new NodeState(ForwardMode.DSR, new NodeInfo(node, Addresses.ipv4(Lab.NODE_IPS.get(node))), SEED, s);
@@ -442,6 +446,35 @@ class DsrIpv6LabTest {
         assertThat(dp(Lab.LB).drops().get(DropReason.NOT_IN_SOURCE_RANGES)).isGreaterThan(refused);
     }
 
+    boolean connects(String vip) throws Exception {
+        return ns.get(Lab.CLIENT).call(() -> {
+            try (Socket c = new Socket()) {
+                c.connect(new InetSocketAddress(vip, PORT), 1000);
+                return true;
+            } catch (java.net.SocketTimeoutException e) {
+                return false;
+            }
+        });
+    }
+
+    @Test
+    @Order(7)
+    void ipv6SourceRangesAdmitClientsInsideAndDropOthers() throws Exception {
+        assertThat(who(who(V6_RANGED6, PORT))[1]).as("the client is in fd00:1::/64").isEqualTo(CLIENT6);
+        long refused = dp(Lab.LB).drops().get(DropReason.NOT_IN_SOURCE_RANGES);
+        ranges18 = List.of(Cidr.parse("2001:db8::/32").orElseThrow(), Cidr.parse("10.0.1.0/24").orElseThrow());
+        applyAll();
+        assertThat(connects(V6_RANGED6)).as("the client is outside 2001:db8::/32 (the IPv4 prefix is not for IPv6)").isFalse();
+        assertThat(dp(Lab.LB).drops().get(DropReason.NOT_IN_SOURCE_RANGES)).isGreaterThan(refused);
+        // the client's own /128 beside the other prefix: the longest match admits it
+        ranges18 = List.of(Cidr.parse("2001:db8::/32").orElseThrow(), Cidr.parse(Lab.CLIENT_IP6 + "/128").orElseThrow());
+        applyAll();
+        assertThat(who(who(V6_RANGED6, PORT))[1]).isEqualTo(CLIENT6);
+        ranges18 = List.of(Cidr.parse("fd00:1::/64").orElseThrow(), Cidr.parse("10.0.1.0/24").orElseThrow());
+        applyAll();
+        assertThat(who(who(V6_RANGED6, PORT))[1]).isEqualTo(CLIENT6);
+    }
+
     @Test
     @Order(8)
     void driftInTheIpv6MapsIsSeenAndRepairedAndARestartAdoptsThem() throws Exception {
@@ -459,6 +492,19 @@ class DsrIpv6LabTest {
         lbNs.run(lb::repair);
         assertThat(lbNs.call(lb::drifted)).isFalse();
         assertThat(who(who(V6_POOL, PORT))[1]).isEqualTo(CLIENT6);
+        // someone removes the IPv6 source range that lets the client reach fd00:172:16:20::18:9000/tcp
+        List<String> range = new ArrayList<>(List.of("bpftool", "map", "delete", "pinned",
+                DsrDatapath.pinDir(lab.bpffs(Lab.LB)).resolve(DsrDatapath.SOURCE_RANGES6).toString(), "key", "hex",
+                "e0", "00", "00", "00"));
+        for (String b : ("fd 00 01 72 00 16 00 20 00 00 00 00 00 00 00 18 23 28 06 00 "
+                + "fd 00 00 01 00 00 00 00 00 00 00 00 00 00 00 00").split(" ")) {
+            range.add(b);
+        }
+        exec(Lab.LB, range.toArray(String[]::new));
+        assertThat(lbNs.call(lb::drifted)).as("an IPv6 source range missing").isTrue();
+        lbNs.run(lb::repair);
+        assertThat(lbNs.call(lb::drifted)).isFalse();
+        assertThat(who(who(V6_RANGED6, PORT))[1]).as("source range repaired").isEqualTo(CLIENT6);
 
         // a restarted agent finds exactly these IPv6 entries and tables in the pinned maps
         lb.close();
