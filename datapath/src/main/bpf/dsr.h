@@ -84,14 +84,14 @@ enum drop_reason {
 	DROP_NO_BACKEND = 1,     /* noBackend: service without backends, or table slot empty */
 	DROP_FRAGMENT = 2,       /* ipFragment: fragment of a packet to a VIP (no ports to hash on) */
 	DROP_NO_OPTION_SPACE = 3,/* noOptionSpace: IHL + 8 bytes would exceed 60 bytes of header */
-	DROP_FRAG_NEEDED = 4,    /* fragNeeded: packet + option exceeds the MTU (ICMP sent when DF is set) */
+	DROP_FRAG_NEEDED = 4,    /* fragNeeded: packet + option exceeds the MTU (ICMP sent when DF is set; ICMPv6 Packet Too Big) */
 	DROP_NO_ROUTE = 5,       /* noRoute: no route (FIB lookup failed) to the backend */
-	DROP_BAD_OPTION = 6,     /* badDsrOption: option type 0x9a with a length other than 8 */
+	DROP_BAD_OPTION = 6,     /* badDsrOption: option 0x9a not 8 bytes long, or IPv6 option 0x1b not 20 */
 	DROP_RESIZE = 7,         /* resizeFailed: the kernel refused to insert or remove the option bytes */
-	DROP_MALFORMED = 8,      /* malformed: truncated or inconsistent IPv4/L4 header */
+	DROP_MALFORMED = 8,      /* malformed: truncated or inconsistent IPv4/IPv6/L4 header */
 	DROP_REWRITE = 9,        /* rewriteFailed: storing bytes or fixing a checksum failed */
 	DROP_UNSUPPORTED = 10,   /* unsupportedProtocol: DSR option on a packet that is neither TCP nor UDP */
-	DROP_FWD_DISABLED = 11,  /* forwardingDisabled: IPv4 forwarding is off on the interface (sysctl) */
+	DROP_FWD_DISABLED = 11,  /* forwardingDisabled: IPv4/IPv6 forwarding is off (sysctl) */
 	DROP_SOURCE_RANGE = 12,  /* notInSourceRanges: client outside the service's loadBalancerSourceRanges */
 	DROP_MAX = 16,
 };

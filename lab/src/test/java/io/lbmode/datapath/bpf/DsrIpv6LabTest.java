@@ -60,6 +60,7 @@ import org.junit.jupiter.api.TestMethodOrder;
  *   <li>dual stack: 172.16.20.16 and fd00:172:16:20::16 TCP 9000 -> the same pods, each VIP by its own family</li>
  *   <li>fd00:172:16:20::19 TCP 9000 -> the pool, {@code loadBalancerSourceRanges} [10.0.1.0/24] (IPv4 only)</li>
  *   <li>fd00:172:16:20::18 TCP 9000 -> the pool, {@code loadBalancerSourceRanges} {@link #ranges18} (IPv6 prefixes)</li>
+ *   <li>fd00:172:16:20::21 TCP 9000 -> {@link #pool21} ready, {@link #draining21} serving but terminating</li>
  *   <li>fd00:172:16:20::22 UDP 9000 -> w1p1:9000 (oversized datagrams: Packet Too Big), UDP 9100 -> w1p1:9100 (nothing
  *       listens: ICMPv6 port unreachable)</li>
  * </ul>
@@ -75,6 +76,7 @@ class DsrIpv6LabTest {
     static final String V6_RANGED = "fd00:172:16:20::19";
     static final String V6_RANGED6 = "fd00:172:16:20::18";
     static final String V6_MTU = "fd00:172:16:20::22";
+    static final String V6_DRAIN = "fd00:172:16:20::21";
     static final List<String> POOL = List.of("w1p1", "w2p1", "w2p2");
     static final int PORT = 9000;
     static final long SEED = 0x1b5d_2026L;
@@ -84,6 +86,8 @@ class DsrIpv6LabTest {
     final Map<String, Netns> ns = new HashMap<>();
     final Map<String, DsrProgrammer> programmers = new LinkedHashMap<>();
     final List<PodServer> servers = new ArrayList<>();
+    List<String> pool21 = POOL;
+    List<String> draining21 = List.of();
     List<Cidr> ranges18 = List.of(Cidr.parse("fd00:1::/64").orElseThrow(), Cidr.parse("10.0.1.0/24").orElseThrow());
 
     @BeforeAll
@@ -189,6 +193,9 @@ class DsrIpv6LabTest {
                 svc("ranged", Protocol.TCP, V6_RANGED, PORT, POOL, PORT, node,
                         new ServicePort.Policy(List.of(Cidr.parse("10.0.1.0/24").orElseThrow()), 0)),
                 svc("ranged6", Protocol.TCP, V6_RANGED6, PORT, POOL, PORT, node, new ServicePort.Policy(ranges18, 0)),
+                new ServicePort("default", "drain", "", Protocol.TCP, Addresses.ip(V6_DRAIN), PORT, false,
+                        pool21.stream().map(p -> backend(p, PORT, node, true)).toList(),
+                        draining21.stream().map(p -> backend(p, PORT, node, true)).toList(), ServicePort.Policy.OPEN),
                 svc("mtu", Protocol.UDP, V6_MTU, PORT, List.of("w1p1"), PORT, node),
                 svc("closed-udp", Protocol.UDP, V6_MTU, 9100, List.of("w1p1"), 9100, node));
         return new NodeState(ForwardMode.DSR, new NodeInfo(node, Addresses.ipv4(Lab.NODE_IPS.get(node))), SEED, s);
@@ -535,6 +542,51 @@ class DsrIpv6LabTest {
             exec("w1p1", "ip", "link", "set", "eth0", "mtu", "1500");
             exec(Lab.W1, "ip", "link", "set", "p-w1p1", "mtu", "1500");
             exec(Lab.CLIENT, "ip", "-6", "route", "flush", "cache");
+        }
+    }
+
+    @Test
+    @Order(10)
+    void aTerminatingIpv6PodKeepsItsConnectionAndGetsNoNewOnes() throws Exception {
+        try (Socket s = connect(V6_DRAIN, PORT, 15_000)) {
+            // a download far longer than this test (64 KiB every 20 ms)
+            s.getOutputStream().write(("whoslow " + (64L << 30) + "\n").getBytes(StandardCharsets.US_ASCII));
+            InputStream in = s.getInputStream();
+            StringBuilder line = new StringBuilder();
+            for (int c = in.read(); c != '\n'; c = in.read()) {
+                line.append((char) c);
+            }
+            String pod = (String) who(line.toString())[0];
+            byte[] buf = new byte[1 << 16];
+            long received = 0;
+            while (received < 1 << 20) {
+                received += in.read(buf);
+            }
+            pool21 = POOL.stream().filter(p -> !p.equals(pod)).toList();
+            draining21 = List.of(pod);
+            applyAll();
+            long handoffs = events(DsrEvent.HANDOFF, Lab.NODES.toArray(String[]::new));
+            // more than the client's receive window: the terminating pod keeps getting the client's ACKs
+            for (long more = 0; more < 8 << 20; ) {
+                int r = in.read(buf);
+                assertThat(r).as("the download from the terminating pod goes on").isPositive();
+                more += r;
+            }
+            Set<String> fresh = new TreeSet<>();
+            for (int i = 0; i < 30; i++) {
+                Object[] w = who(who(V6_DRAIN, PORT));
+                assertThat(w[1]).isEqualTo(CLIENT6);
+                fresh.add((String) w[0]);
+            }
+            System.out.printf("IPv6 drain of %s: new connections went to %s, %d packets handed off%n", pod, fresh,
+                    events(DsrEvent.HANDOFF, Lab.NODES.toArray(String[]::new)) - handoffs);
+            assertThat(fresh).as("new connections avoid the terminating pod").doesNotContain(pod).isNotEmpty();
+            assertThat(events(DsrEvent.HANDOFF, Lab.NODES.toArray(String[]::new)))
+                    .as("new connections whose established slot is the terminating pod's, handed on by its node").isGreaterThan(handoffs);
+        } finally {
+            draining21 = List.of();
+            pool21 = POOL;
+            applyAll();
         }
     }
 }
