@@ -61,6 +61,7 @@ import org.junit.jupiter.api.TestMethodOrder;
  *   <li>fd00:172:16:20::19 TCP 9000 -> the pool, {@code loadBalancerSourceRanges} [10.0.1.0/24] (IPv4 only)</li>
  *   <li>fd00:172:16:20::18 TCP 9000 -> the pool, {@code loadBalancerSourceRanges} {@link #ranges18} (IPv6 prefixes)</li>
  *   <li>fd00:172:16:20::21 TCP 9000 -> {@link #pool21} ready, {@link #draining21} serving but terminating</li>
+ *   <li>fd00:172:16:20::23 TCP/UDP 9000 -> lbp1:9000, a pod on the LB node itself (fd00:10:244:ff::2)</li>
  *   <li>fd00:172:16:20::22 UDP 9000 -> w1p1:9000 (oversized datagrams: Packet Too Big), UDP 9100 -> w1p1:9100 (nothing
  *       listens: ICMPv6 port unreachable)</li>
  * </ul>
@@ -77,10 +78,13 @@ class DsrIpv6LabTest {
     static final String V6_RANGED6 = "fd00:172:16:20::18";
     static final String V6_MTU = "fd00:172:16:20::22";
     static final String V6_DRAIN = "fd00:172:16:20::21";
+    static final String V6_LOCAL = "fd00:172:16:20::23";
+    static final String LB_POD = "lbp1";
+    static final String LB_POD_IP6 = "fd00:10:244:ff::2";
     static final List<String> POOL = List.of("w1p1", "w2p1", "w2p2");
     static final int PORT = 9000;
     static final long SEED = 0x1b5d_2026L;
-    static final Map<String, String> POD_NODE = Map.of("w1p1", Lab.W1, "w2p1", Lab.W2, "w2p2", Lab.W2);
+    static final Map<String, String> POD_NODE = Map.of("w1p1", Lab.W1, "w2p1", Lab.W2, "w2p2", Lab.W2, LB_POD, Lab.LB);
 
     Lab lab;
     final Map<String, Netns> ns = new HashMap<>();
@@ -95,9 +99,19 @@ class DsrIpv6LabTest {
         LabSupport.requireRoot();
         lab = Lab.start(LabSpec.unique());
         try {
-            for (String m : List.of(Lab.CLIENT, Lab.ROUTER, Lab.LB, Lab.W1, Lab.W2, "w1p1", "w2p1", "w2p2")) {
+            // A pod on the LB node (the shared lab has none), IPv6 only: namespace, veth, addresses, route.
+            sh("ip", "netns", "add", lab.ns(LB_POD));
+            sh("ip", "link", "add", "eth0", "netns", lab.ns(LB_POD), "type", "veth", "peer", "p-lbp1", "netns", lab.ns(Lab.LB));
+            sh("ip", "-n", lab.ns(LB_POD), "link", "set", "lo", "up");
+            sh("ip", "-n", lab.ns(LB_POD), "link", "set", "eth0", "up");
+            sh("ip", "-n", lab.ns(LB_POD), "-6", "addr", "add", LB_POD_IP6 + "/64", "dev", "eth0", "nodad");
+            sh("ip", "-n", lab.ns(Lab.LB), "-6", "addr", "add", "fd00:10:244:ff::1/64", "dev", "p-lbp1", "nodad");
+            sh("ip", "-n", lab.ns(Lab.LB), "link", "set", "p-lbp1", "up");
+            sh("ip", "-n", lab.ns(LB_POD), "-6", "route", "add", "default", "via", "fd00:10:244:ff::1");
+            for (String m : List.of(Lab.CLIENT, Lab.ROUTER, Lab.LB, Lab.W1, Lab.W2, "w1p1", "w2p1", "w2p2", LB_POD)) {
                 ns.put(m, new Netns(lab.ns(m)));
             }
+            servers.add(new PodServer(ns.get(LB_POD), LB_POD, PORT));
             for (String pod : POOL) {
                 servers.add(new PodServer(ns.get(pod), pod, PORT));
             }
@@ -149,6 +163,14 @@ class DsrIpv6LabTest {
 
     // ---------------------------------------------------------------------------------------------------------------
 
+    static void sh(String... cmd) throws Exception {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) {
+            throw new IOException(String.join(" ", cmd) + " failed: " + out);
+        }
+    }
+
     String exec(String member, String... cmd) throws Exception {
         Lab.ExecResult r = lab.exec(member, cmd);
         if (!r.ok()) {
@@ -168,7 +190,7 @@ class DsrIpv6LabTest {
     }
 
     static Backend backend(String pod, int port, String node, boolean ipv6) {
-        String ip = ipv6 ? Lab.PODS6.get(pod) : Lab.PODS.get(pod).get(1);
+        String ip = pod.equals(LB_POD) ? LB_POD_IP6 : ipv6 ? Lab.PODS6.get(pod) : Lab.PODS.get(pod).get(1);
         return new Backend(Addresses.ip(ip), port, POD_NODE.get(pod), POD_NODE.get(pod).equals(node));
     }
 
@@ -196,6 +218,8 @@ class DsrIpv6LabTest {
                 new ServicePort("default", "drain", "", Protocol.TCP, Addresses.ip(V6_DRAIN), PORT, false,
                         pool21.stream().map(p -> backend(p, PORT, node, true)).toList(),
                         draining21.stream().map(p -> backend(p, PORT, node, true)).toList(), ServicePort.Policy.OPEN),
+                svc("local", Protocol.TCP, V6_LOCAL, PORT, List.of(LB_POD), PORT, node),
+                svc("local-udp", Protocol.UDP, V6_LOCAL, PORT, List.of(LB_POD), PORT, node),
                 svc("mtu", Protocol.UDP, V6_MTU, PORT, List.of("w1p1"), PORT, node),
                 svc("closed-udp", Protocol.UDP, V6_MTU, 9100, List.of("w1p1"), 9100, node));
         return new NodeState(ForwardMode.DSR, new NodeInfo(node, Addresses.ipv4(Lab.NODE_IPS.get(node))), SEED, s);
@@ -588,5 +612,20 @@ class DsrIpv6LabTest {
             pool21 = POOL;
             applyAll();
         }
+    }
+
+    @Test
+    @Order(11)
+    void aPodOnTheLbNodeItselfIsReachedWithoutTheHeaderAndAnswersFromTheVip() throws Exception {
+        long local = dp(Lab.LB).event(DsrEvent.LB_LOCAL);
+        long options = dp(Lab.LB).event(DsrEvent.LB_OPTION);
+        assertThat(who(who(V6_LOCAL, PORT))).containsExactly(LB_POD, CLIENT6);
+        assertThat(who(udp(V6_LOCAL, PORT, 20))).containsExactly(LB_POD, CLIENT6);
+        try (Socket s = connect(V6_LOCAL, PORT, 15_000)) {
+            s.getOutputStream().write(("bytes " + (2 << 20) + "\n").getBytes(StandardCharsets.US_ASCII));
+            assertThat(sha256(s.getInputStream(), 2 << 20)).isEqualTo(PodServer.expectedHash(2 << 20));
+        }
+        assertThat(dp(Lab.LB).event(DsrEvent.LB_LOCAL)).as("delivered to the local pod").isGreaterThan(local);
+        assertThat(dp(Lab.LB).event(DsrEvent.LB_OPTION)).as("no header for a pod of this node").isEqualTo(options);
     }
 }
