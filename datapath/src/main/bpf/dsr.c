@@ -11,6 +11,9 @@
  *   dsr_egress   Reply path:  pod -> client packets leaving by the node interface get their source rewritten back
  *                             to VIP:port (TCP including RST; FIN/RST end the entry) and go straight to the client.
  *
+ * IPv6 packets take the same roles with Cilium's Destination Options header in place of the IPv4 option (the IPv6
+ * section below; dsr_ingress6, dsr_egress6).
+ *
  * Why egress on the node interface rather than the pod-facing veths: one attach point per node, independent of the
  * CNI's pod interfaces, and it also covers pods on the LB node itself (their replies leave by the same interface).
  */
@@ -1052,15 +1055,13 @@ static __always_inline int dsr_ingress6(struct __sk_buff *skb)
 	if (rc < 0)
 		return drop(DROP_MALFORMED);
 
-	if (!f.has_dsr_opt) {
-		struct svc6_key sk = { .vip = f.daddr, .port = f.dport, .proto = f.proto };
-		struct svc_value *svc = bpf_map_lookup_elem(&lb_services6, &sk);
-		if (svc) {
-			struct svc_value s = *svc;
-			return lb_forward6(skb, &f, &sk, &s);
-		}
-	} else {
+	if (f.has_dsr_opt)
 		return worker_consume_ext6(skb, &f);
+	struct svc6_key sk = { .vip = f.daddr, .port = f.dport, .proto = f.proto };
+	struct svc_value *svc = bpf_map_lookup_elem(&lb_services6, &sk);
+	if (svc) {
+		struct svc_value s = *svc;
+		return lb_forward6(skb, &f, &sk, &s);
 	}
 	if (f.proto == IPPROTO_TCP && (f.tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)))
 		client_close6(&f);
