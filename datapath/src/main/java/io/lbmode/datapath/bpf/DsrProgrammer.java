@@ -2,6 +2,7 @@ package io.lbmode.datapath.bpf;
 
 import io.lbmode.crds.cluster.v1.ForwardMode;
 import io.lbmode.datapath.maglev.Maglev;
+import io.lbmode.datapath.model.Addresses;
 import io.lbmode.datapath.model.Backend;
 import io.lbmode.datapath.model.Cidr;
 import io.lbmode.datapath.model.NodeInfo;
@@ -16,7 +17,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.Inet6Address;
 import java.net.InetAddress;
-import io.lbmode.datapath.model.Addresses;
 import java.net.NetworkInterface;
 import java.net.SocketException;
 import java.nio.file.Path;
@@ -45,6 +45,8 @@ import java.util.TreeMap;
  *   <li>lb_services: (VIP, port, protocol) -> its table's slot range and backend count; written last, so a new
  *       service only becomes visible when its table is complete.</li>
  * </ul>
+ * IPv6 service ports take the same path into the IPv6 twins (lb_services6, lb_backends6, lb_src_ranges6); backend ids
+ * are one id space and the tables share lb_maglev, so a dual-stack Service is two service ports like any other two.
  * Backends for a service are all its endpoints, or only this node's with {@code externalTrafficPolicy: Local}.
  * The first apply of a process adopts the maps a previous agent pinned and rewrites only what differs, so
  * established flows keep their backends and reverse entries across restarts.
