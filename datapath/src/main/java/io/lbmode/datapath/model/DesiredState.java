@@ -21,7 +21,7 @@ import java.util.TreeMap;
 /**
  * One node's desired state kept up to date object by object: the Services and EndpointSlices it is built from, what
  * each LoadBalancer Service contributes on its own ({@link NodeStateBuilder}'s rules), which Service holds each
- * VIP:port, and the service ports the mode forwards, sorted, with their totals (the sum of their digests for the
+ * VIP:port, and the service ports held, sorted, with their totals (the sum of their digests for the
  * state hash, backends, IPv6 ports).
  *
  * <p>A changed object marks the one Service it belongs to; {@link #build} rebuilds the marked Services and settles
@@ -35,11 +35,8 @@ import java.util.TreeMap;
  *   <li>Two Services claiming one VIP, protocol and port: the older keeps it ({@code metadata.creationTimestamp},
  *       then namespace/name; a missing timestamp counts as youngest), the other is reported; when the holder goes or
  *       lets the port go, the next oldest claimant takes it. A Service listing one port twice keeps the first.</li>
- *   <li>DSR forwards IPv4 VIPs only for now (its VIP travels in an IPv4 option; the IPv6 Destination Options header
- *       is not implemented): an IPv6 VIP in DSR mode is left out and reported instead of being counted as
- *       programmed. SNAT forwards both families.</li>
  *   <li>Skips and ignored fields are listed in Service order (oldest first): a Service's own skips, then one per port
- *       it lost or can't forward, in port order.</li>
+ *       it lost, in port order.</li>
  * </ul>
  * Objects are keyed by namespace and name: an object with the key of one already held replaces it (see
  * {@link #replaceAll} for a full read). Not thread-safe: one agent thread uses it.
@@ -99,7 +96,7 @@ public final class DesiredState {
 
     private final Map<String, Built> built = new HashMap<>();
     private final Map<ServicePort.Key, List<Claim>> claims = new HashMap<>();
-    /** The holders the mode forwards, sorted (distinct keys), and their totals. */
+    /** The holders, sorted (distinct keys), and their totals. */
     private final ArrayList<ServicePort> forwarded = new ArrayList<>();
     private SortedServicePorts.Totals totals = SortedServicePorts.Totals.NONE;
     /** Services with anything to report, oldest first. */
@@ -286,10 +283,10 @@ public final class DesiredState {
             Claim holder = now == null ? null : now.getFirst();
             Claim was = before.orElse(null);
             if (holder != was) {
-                if (was != null && forwards(was.port())) {
+                if (was != null) {
                     unforward(was);
                 }
-                if (holder != null && forwards(holder.port())) {
+                if (holder != null) {
                     forward(holder);
                 }
             }
@@ -344,10 +341,6 @@ public final class DesiredState {
         claims.put(key, List.copyOf(next));
     }
 
-    private boolean forwards(ServicePort port) {
-        return !(settings.mode() == ForwardMode.DSR && port.family() == IpFamily.IPV6);
-    }
-
     private void forward(Claim c) {
         int at = Collections.binarySearch(forwarded, c.port());
         forwarded.add(-at - 1, c.port());
@@ -368,9 +361,6 @@ public final class DesiredState {
             if (holder != c) {
                 skips.add(new Skip(sp.namespace(), sp.name(), sp.key() + " is already used by the older Service "
                         + holder.port().namespace() + "/" + holder.port().name() + "; this port skipped"));
-            } else if (!forwards(sp)) {
-                skips.add(new Skip(sp.namespace(), sp.name(), sp.key() + " is IPv6, and DSR forwards IPv4 VIPs only; "
-                        + "this port not programmed (SNAT forwards IPv6)"));
             }
         }
         return new Reports(List.copyOf(skips), b.contribution().ignored());

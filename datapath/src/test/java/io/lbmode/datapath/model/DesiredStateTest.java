@@ -183,9 +183,6 @@ class DesiredStateTest {
                 if (holder != null) {
                     skips.add(new Skip(ns, name, sp.key() + " is already used by the older Service " + holder.namespace() + "/"
                             + holder.name() + "; this port skipped"));
-                } else if (mode == ForwardMode.DSR && sp.family() == IpFamily.IPV6) {
-                    skips.add(new Skip(ns, name, sp.key() + " is IPv6, and DSR forwards IPv4 VIPs only; "
-                            + "this port not programmed (SNAT forwards IPv6)"));
                 } else {
                     forwarded.add(sp);
                 }
