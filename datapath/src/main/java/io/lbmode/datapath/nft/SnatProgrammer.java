@@ -53,9 +53,12 @@ public final class SnatProgrammer implements ModeProgrammer {
         }
     }
 
-    /** One family's part of a change, before it runs. */
-    private record Step(FamilyTable table, boolean full, String script, int changes, SnatRuleset.Elements elements,
-                        java.util.List<SnatRuleset.StaleUdp> staleUdp) {
+    /**
+     * One family's part of a change, before it runs: {@code script}, then (a full load into a table that did not
+     * exist) {@code bulk}, the elements sent over netlink; {@code picks} are the pick chains of a full load.
+     */
+    private record Step(FamilyTable table, boolean full, String script, Optional<BulkElements> bulk, int changes,
+                        SortedSet<Integer> picks, java.util.List<SnatRuleset.StaleUdp> staleUdp) {
     }
 
     private Optional<Step> step(FamilyTable t, NodeState desired) {
@@ -63,12 +66,18 @@ public final class SnatProgrammer implements ModeProgrammer {
             return Optional.empty();
         }
         SnatRuleset.Diff diff = t.applied.isEmpty() ? null : SnatRuleset.diff(t.family, t.applied.get(), desired, t.picks);
-        if (diff == null || diff.needsFullReplace()) {
-            SnatRuleset.Elements elements = SnatRuleset.Elements.of(t.family, desired);
-            return Optional.of(new Step(t, true, SnatRuleset.full(t.family, desired, dropCounter(t.family)),
-                    elements.size(), elements, java.util.List.of()));
+        if (diff != null && !diff.needsFullReplace()) {
+            return Optional.of(new Step(t, false, diff.script(), Optional.empty(), diff.changes(), null, diff.staleUdp()));
         }
-        return Optional.of(new Step(t, false, diff.script(), diff.changes(), null, diff.staleUdp()));
+        if (nft.tableExists(t.family.nft, SnatRuleset.TABLE).equals(Optional.of(false))) {
+            // No table to replace, so no forwarding to keep atomic: the elements skip nft's parser (BulkElements).
+            SnatRuleset.SplitLoad load = SnatRuleset.splitLoad(t.family, desired);
+            return Optional.of(new Step(t, true, load.script(), Optional.of(load.bulk()), load.changes(), load.picks(),
+                    java.util.List.of()));
+        }
+        SnatRuleset.Elements elements = SnatRuleset.Elements.of(t.family, desired);
+        return Optional.of(new Step(t, true, SnatRuleset.fullTransaction(t.family, desired, elements, dropCounter(t.family)).script(),
+                Optional.empty(), elements.size(), SnatRuleset.picksFor(elements), java.util.List.of()));
     }
 
     /** Without conntrack cleanup: for tests on the fake kernel and dry runs. */
@@ -97,12 +106,21 @@ public final class SnatProgrammer implements ModeProgrammer {
             boolean ran = !script.isEmpty();
             if (ran) {
                 nft.run(script);
+            }
+            java.util.List<BulkElements> bulk = steps.stream().flatMap(st -> st.bulk().stream()).toList();
+            if (!bulk.isEmpty()) {
+                BulkElements all = BulkElements.of(bulk); // both tables' elements in one transaction
+                if (!nft.addElements(all)) {
+                    nft.run(all.script());
+                }
+            }
+            if (ran || !bulk.isEmpty()) {
                 knownGeneration = nft.generation();
             }
             for (Step st : steps) {
                 if (st.full()) {
                     st.table().picks.clear();
-                    st.table().picks.addAll(SnatRuleset.picksFor(st.elements()));
+                    st.table().picks.addAll(st.picks());
                 } else {
                     st.staleUdp().forEach(u -> conntrack.deleteUdp(u.vip(), u.port(), u.backend()));
                 }

@@ -172,53 +172,143 @@ public final class SnatRuleset {
 
         /** The elements of {@code family}'s table: its service ports only. */
         static Elements of(Family family, NodeState state) {
-            SortedMap<String, String> servicePorts = new TreeMap<>();
-            SortedMap<String, String> backends = new TreeMap<>();
-            SortedSet<String> masq = new TreeSet<>();
-            SortedSet<String> reject = new TreeSet<>();
-            SortedSet<String> rangePorts = new TreeSet<>();
-            SortedSet<String> ranges = new TreeSet<>();
-            SortedSet<Integer> picks = new TreeSet<>();
-            SortedMap<String, Affinity> affinity = new TreeMap<>();
-            for (ServicePort sp : state.services()) {
-                if (sp.family() != family.ip) {
-                    continue;
-                }
-                String key = key(sp);
-                if (sp.policy().restricted()) {
-                    // Checked before everything else, backends or not: a refused client gets no answer at all.
-                    rangePorts.add(key);
-                    // Only the prefixes of the port's own family: an IPv6 port whose ranges are all IPv4 is in
-                    // source-range-ports with no range of its own, so it accepts no client (never all of them).
-                    outermost(sp.policy().sourceRanges()).stream().filter(c -> family == Family.IPV4)
-                            .forEach(c -> ranges.add(key + " . " + prefix(c)));
-                }
-                List<Backend> bs = sp.backends();
-                if (bs.isEmpty()) {
-                    reject.add(key);
-                    continue;
-                }
-                if (sp.policy().affinity()) {
-                    Affinity a = Affinity.of(sp);
-                    affinity.put(key, a);
-                    servicePorts.put(key, "goto " + a.dispatch());
-                } else {
-                    picks.add(bs.size());
-                    servicePorts.put(key, "goto " + pickChain(bs.size()));
-                    for (int slot = 0; slot < bs.size(); slot++) {
-                        backends.put(key + " . " + slot, Addresses.text(bs.get(slot).address()) + " . " + bs.get(slot).port());
-                    }
-                }
-                if (!sp.localOnly()) {
-                    masq.add(key); // externalTrafficPolicy Local keeps the client address: never SNAT
-                }
-            }
-            return new Elements(servicePorts, backends, masq, reject, rangePorts, ranges, picks, affinity);
+            Builder b = new Builder();
+            walk(family, state, b);
+            return b.build();
         }
 
         int size() {
             return servicePorts.size() + backends.size() + masqueradePorts.size() + rejectPorts.size()
                     + sourceRangePorts.size() + sourceRanges.size();
+        }
+    }
+
+    /**
+     * Receives the elements a family's service ports need, port by port ({@link #walk}): the text form
+     * ({@link Builder}) and the netlink form of a full load ({@link BulkElements}) are fed by the same walk, so what
+     * a port needs is decided in one place.
+     */
+    interface ElementSink {
+        /** {@code sp} has {@code loadBalancerSourceRanges} ({@link #SOURCE_RANGE_PORTS}). */
+        void sourceRangePort(ServicePort sp);
+
+        /** A client prefix {@code sp} accepts ({@link #SOURCE_RANGES}). */
+        void sourceRange(ServicePort sp, Cidr prefix);
+
+        /** {@code sp} has no backends: connections are refused ({@link #REJECT_PORTS}). */
+        void reject(ServicePort sp);
+
+        /** {@code sp} has {@code sessionAffinity: ClientIP}: its own chains and sets. */
+        void affinity(ServicePort sp, Affinity affinity);
+
+        /** {@code sp} is dispatched to {@code chain} ({@link #SERVICE_PORTS}); {@code picks} backends when it is a pick chain, else 0. */
+        void servicePort(ServicePort sp, String chain, int picks);
+
+        /** Backend {@code slot} of {@code sp} ({@link #BACKENDS}). */
+        void backend(ServicePort sp, int slot, Backend backend);
+
+        /** {@code sp}'s connections are masqueraded ({@link #MASQUERADE_PORTS}). */
+        void masquerade(ServicePort sp);
+    }
+
+    /** Feeds {@code sink} the elements of every service port of {@code family} in {@code state}. */
+    static void walk(Family family, NodeState state, ElementSink sink) {
+        for (ServicePort sp : state.services()) {
+            if (sp.family() != family.ip) {
+                continue;
+            }
+            if (sp.policy().restricted()) {
+                // Checked before everything else, backends or not: a refused client gets no answer at all.
+                sink.sourceRangePort(sp);
+                // Only the prefixes of the port's own family: an IPv6 port whose ranges are all IPv4 is in
+                // source-range-ports with no range of its own, so it accepts no client (never all of them).
+                if (family == Family.IPV4) {
+                    outermost(sp.policy().sourceRanges()).forEach(c -> sink.sourceRange(sp, c));
+                }
+            }
+            List<Backend> bs = sp.backends();
+            if (bs.isEmpty()) {
+                sink.reject(sp);
+                continue;
+            }
+            if (sp.policy().affinity()) {
+                Affinity a = Affinity.of(sp);
+                sink.affinity(sp, a);
+                sink.servicePort(sp, a.dispatch(), 0);
+            } else {
+                sink.servicePort(sp, pickChain(bs.size()), bs.size());
+                for (int slot = 0; slot < bs.size(); slot++) {
+                    sink.backend(sp, slot, bs.get(slot));
+                }
+            }
+            if (!sp.localOnly()) {
+                sink.masquerade(sp); // externalTrafficPolicy Local keeps the client address: never SNAT
+            }
+        }
+    }
+
+    /** Collects the walk's elements as text, the form of {@link Elements}. */
+    static class Builder implements ElementSink {
+        private final SortedMap<String, String> servicePorts = new TreeMap<>();
+        private final SortedMap<String, String> backends = new TreeMap<>();
+        private final SortedSet<String> masq = new TreeSet<>();
+        private final SortedSet<String> reject = new TreeSet<>();
+        private final SortedSet<String> rangePorts = new TreeSet<>();
+        private final SortedSet<String> ranges = new TreeSet<>();
+        private final SortedSet<Integer> picks = new TreeSet<>();
+        private final SortedMap<String, Affinity> affinity = new TreeMap<>();
+        private ServicePort keyOf;
+        private String key;
+
+        /** {@link SnatRuleset#key} of {@code sp}, computed once per port (the walk calls back several times per port). */
+        private String key(ServicePort sp) {
+            if (sp != keyOf) {
+                keyOf = sp;
+                key = SnatRuleset.key(sp);
+            }
+            return key;
+        }
+
+        @Override
+        public void sourceRangePort(ServicePort sp) {
+            rangePorts.add(key(sp));
+        }
+
+        @Override
+        public void sourceRange(ServicePort sp, Cidr prefix) {
+            ranges.add(key(sp) + " . " + prefix(prefix));
+        }
+
+        @Override
+        public void reject(ServicePort sp) {
+            reject.add(key(sp));
+        }
+
+        @Override
+        public void affinity(ServicePort sp, Affinity a) {
+            affinity.put(key(sp), a);
+        }
+
+        @Override
+        public void servicePort(ServicePort sp, String chain, int pickCount) {
+            servicePorts.put(key(sp), "goto " + chain);
+            if (pickCount > 0) {
+                picks.add(pickCount);
+            }
+        }
+
+        @Override
+        public void backend(ServicePort sp, int slot, Backend b) {
+            backends.put(key(sp) + " . " + slot, Addresses.text(b.address()) + " . " + b.port());
+        }
+
+        @Override
+        public void masquerade(ServicePort sp) {
+            masq.add(key(sp));
+        }
+
+        Elements build() {
+            return new Elements(servicePorts, backends, masq, reject, rangePorts, ranges, picks, affinity);
         }
     }
 
@@ -340,9 +430,73 @@ public final class SnatRuleset {
     }
 
     static NftTransaction fullTransaction(Family family, NodeState state, NftObject.Counter drops) {
-        Elements e = Elements.of(family, state);
+        return fullTransaction(family, state, Elements.of(family, state), drops);
+    }
+
+    /** {@link #fullTransaction(Family, NodeState, NftObject.Counter)} with {@code state}'s elements already built. */
+    static NftTransaction fullTransaction(Family family, NodeState state, Elements e, NftObject.Counter drops) {
         return new NftTransaction(family.nft, TABLE).add(NftObject.Table.ANY).delete(NftObject.Table.ANY)
                 .add(objects(family, state.node().name(), e, picksFor(e), drops));
+    }
+
+    /**
+     * A full load in two transactions, for a table that does not exist yet: {@code script} (nft text) creates the
+     * table, its chains and rules, the affinity objects and the few elements of the source-range and reject sets;
+     * {@code bulk} then adds the service-port, backend and masquerade elements ({@link BulkElements}).
+     *
+     * @param picks   the pick chains the table has afterwards
+     * @param changes the number of elements of both parts
+     */
+    record SplitLoad(String script, BulkElements bulk, SortedSet<Integer> picks, int changes) {
+    }
+
+    static SplitLoad splitLoad(Family family, NodeState state) {
+        Builder small = new Builder();
+        BulkElements bulk = new BulkElements(family);
+        walk(family, state, new ElementSink() {
+            @Override
+            public void sourceRangePort(ServicePort sp) {
+                small.sourceRangePort(sp);
+            }
+
+            @Override
+            public void sourceRange(ServicePort sp, Cidr prefix) {
+                small.sourceRange(sp, prefix);
+            }
+
+            @Override
+            public void reject(ServicePort sp) {
+                small.reject(sp);
+            }
+
+            @Override
+            public void affinity(ServicePort sp, Affinity affinity) {
+                small.affinity(sp, affinity);
+            }
+
+            @Override
+            public void servicePort(ServicePort sp, String chain, int picks) {
+                small.servicePort(sp, chain, picks); // for the pick chains; the element itself goes in bulk
+                bulk.servicePort(sp, chain, picks);
+            }
+
+            @Override
+            public void backend(ServicePort sp, int slot, Backend backend) {
+                bulk.backend(sp, slot, backend);
+            }
+
+            @Override
+            public void masquerade(ServicePort sp) {
+                bulk.masquerade(sp);
+            }
+        });
+        Elements e = small.build();
+        SortedSet<Integer> picks = picksFor(e);
+        Elements text = new Elements(new TreeMap<>(), new TreeMap<>(), new TreeSet<>(), e.rejectPorts(), e.sourceRangePorts(),
+                e.sourceRanges(), e.pickChains(), e.affinity());
+        String script = new NftTransaction(family.nft, TABLE).add(NftObject.Table.ANY).delete(NftObject.Table.ANY)
+                .add(objects(family, state.node().name(), text, picks, NftObject.Counter.named(SOURCE_RANGE_DROPS))).script();
+        return new SplitLoad(script, bulk, picks, text.size() + bulk.size());
     }
 
     /** {@link #fullTransaction} as the script the kernel boundary runs (the IPv4 table), with the drop counter at 0. */

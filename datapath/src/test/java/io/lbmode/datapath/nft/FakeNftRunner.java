@@ -46,16 +46,54 @@ public final class FakeNftRunner implements NftRunner {
     private long generation;
     private int listings;
 
+    private final List<String> elementBatches = new ArrayList<>();
+    private boolean netlink;
+
+    /**
+     * Answers {@link #tableExists} and takes {@link #addElements}, as libnftables with netlink does (a full load into
+     * a missing table then sends its bulk of elements apart, see {@link BulkElements}).
+     */
+    public FakeNftRunner withNetlink() {
+        netlink = true;
+        return this;
+    }
+
     @Override
     public synchronized void run(String script) {
+        commit(script);
+        scripts.add(script);
+    }
+
+    private void commit(String script) {
         Map<String, State> work = new LinkedHashMap<>();
         tables.forEach((k, v) -> work.put(k, v.copy()));
         for (Op op : NftTransaction.parse(script)) {
             apply(work, op);
         }
         tables = work;
-        scripts.add(script);
         generation++; // as the kernel: every committed transaction, of any table
+    }
+
+    @Override
+    public synchronized Optional<Boolean> tableExists(String family, String table) {
+        return netlink ? Optional.of(hasTable(family, table)) : Optional.empty();
+    }
+
+    /** Applies the batch's elements (as their text form) in one transaction; recorded in {@link #elementBatches}. */
+    @Override
+    public synchronized boolean addElements(BulkElements elements) {
+        if (!netlink) {
+            return false;
+        }
+        String script = elements.script();
+        commit(script);
+        elementBatches.add(script);
+        return true;
+    }
+
+    /** The element batches {@link #addElements} committed, as text. */
+    public synchronized List<String> elementBatches() {
+        return List.copyOf(elementBatches);
     }
 
     @Override

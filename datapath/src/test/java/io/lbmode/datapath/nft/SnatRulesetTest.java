@@ -71,6 +71,46 @@ class SnatRulesetTest {
     }
 
     @Test
+    void aFullLoadIntoAMissingTableSendsTheBulkOfElementsApartAndAReplaceStaysOneTransaction() {
+        FakeNftRunner kernel = new FakeNftRunner().withNetlink();
+        NodeState s = state(
+                sp("172.16.20.16", Protocol.TCP, 80, false, be("10.244.1.2"), be("10.244.2.2"), be("10.244.2.3")),
+                sp("172.16.20.16", Protocol.UDP, 53, false, be("10.244.1.2")),
+                sp("172.16.20.17", Protocol.TCP, 80, true, be("10.244.1.2")),
+                sp("172.16.20.18", Protocol.TCP, 80, false),
+                new ServicePort("default", "restricted", "", Protocol.TCP, Addresses.ipv4("172.16.20.19"), 443, false,
+                        List.of(be("10.244.3.3")), List.of(), new ServicePort.Policy(
+                        List.of(io.lbmode.datapath.model.Cidr.parse("192.0.2.0/24").orElseThrow()), 0)),
+                new ServicePort("default", "sticky", "", Protocol.TCP, Addresses.ipv4("172.16.20.20"), 80, false,
+                        List.of(be("10.244.3.4"), be("10.244.3.5")), List.of(), new ServicePort.Policy(List.of(), 10800)));
+        Applied a = new SnatProgrammer(kernel).apply(s);
+
+        assertThat(a.full()).isTrue();
+        assertThat(a.changes()).isEqualTo(SnatRuleset.Elements.of(s).size());
+        assertThat(kernel.elements("ip", "lbmode", "service-ports")).containsEntry("172.16.20.20 . tcp . 80",
+                "goto aff-172.16.20.20-tcp-80");
+        assertThat(kernel.scripts()).singleElement().asString()
+                .contains("add element ip lbmode reject-ports", "add element ip lbmode source-ranges")
+                .doesNotContain("add element ip lbmode backends", "add element ip lbmode service-ports",
+                        "add element ip lbmode masquerade-ports");
+        assertThat(kernel.elementBatches()).singleElement().asString()
+                .contains("add element ip lbmode backends", "add element ip lbmode service-ports",
+                        "add element ip lbmode masquerade-ports");
+        FakeNftRunner oneTransaction = new FakeNftRunner();
+        oneTransaction.run(SnatRuleset.full(s));
+        for (String set : List.of("service-ports", "backends", "masquerade-ports", "reject-ports", "source-range-ports", "source-ranges")) {
+            assertThat(kernel.elements("ip", "lbmode", set)).as(set).isEqualTo(oneTransaction.elements("ip", "lbmode", set));
+        }
+        assertThat(Listing.parse(kernel.listTable("ip", "lbmode").orElseThrow()))
+                .isEqualTo(Listing.parse(oneTransaction.listTable("ip", "lbmode").orElseThrow()));
+
+        // A restarted agent replaces the table it finds in one transaction: no moment without forwarding.
+        new SnatProgrammer(kernel).apply(s);
+        assertThat(kernel.elementBatches()).hasSize(1);
+        assertThat(kernel.scripts()).hasSize(2).last().asString().contains("delete table ip lbmode", "add element ip lbmode backends");
+    }
+
+    @Test
     void laterChangesAreElementDiffsOnly() {
         List<ServicePort> many = new ArrayList<>();
         for (int i = 1; i <= 200; i++) {
