@@ -2,6 +2,7 @@ package io.lbmode.datapath.nft;
 
 import io.lbmode.datapath.model.Addresses;
 import io.lbmode.datapath.model.Backend;
+import io.lbmode.datapath.model.Cidr;
 import io.lbmode.datapath.model.Protocol;
 import io.lbmode.datapath.model.ServicePort;
 import java.net.InetAddress;
@@ -12,30 +13,36 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The bulk of a full load into a table that does not exist yet: the {@code service-ports}, {@code backends} and
- * {@code masquerade-ports} elements (all but a handful of a table's elements), written to the kernel as one nf_tables
- * netlink transaction instead of nft text. libnftables spends about 10 us parsing and evaluating each element (0.4 s
- * for the 40,000 backends of 10,000 services); the kernel needs a third of that. The small part of the load (table,
- * chains, rules, affinity objects, source ranges, reject ports) stays nft text and commits first, so the elements'
- * sets and goto chains exist when they arrive.
- *
- * <p>Only for a table that did not exist: between the two transactions the table has its rules but no service
- * ports, which is what the node had before (no VIP forwarded). Replacing an existing table stays one transaction.
- * {@link #script} is the same elements as nft text: for runners that don't speak netlink (the {@code nft} process,
- * the fake kernel) and for tests.
+ * Every element of a full load, written to the kernel as one nf_tables netlink transaction instead of nft text:
+ * libnftables spends about 10 us parsing and evaluating each element (0.4 s for the 40,000 backends of 10,000
+ * services); the kernel needs a third of that. Two uses:
+ * <ul>
+ *   <li>A table that does not exist yet ({@link #adding}): the table, chains, rules and affinity objects are nft text
+ *       and commit first, then this batch. In between the table forwards no VIP, as the node did before.</li>
+ *   <li>A table that exists with the very layout the load would create (same fingerprint in its comment, same
+ *       chains, rule counts and sets: an agent restart): {@link #replacing} flushes every set and map and adds the
+ *       elements in the same transaction, so the table switches from the old elements to the new ones at once, and
+ *       the affinity sets keep their clients.</li>
+ * </ul>
+ * {@link #script} is the same transaction as nft text: for runners that don't speak netlink (the {@code nft}
+ * process, the fake kernel) and for tests.
  *
  * <pre>
  * batch:  NFNL_MSG_BATCH_BEGIN (0x10) nfgenmsg{AF_UNSPEC, 0, res_id = htons(NFNL_SUBSYS_NFTABLES)}
- *         NFT_MSG_NEWSETELEM (0x0a0c, NLM_F_REQUEST|NLM_F_CREATE|NLM_F_ACK) nfgenmsg{NFPROTO_IPV4 / NFPROTO_IPV6}
+ *         [NFT_MSG_DELSETELEM (0x0a0e) TABLE, SET, no ELEMENTS: flushes the set]  (replacing only, every set first)
+ *         NFT_MSG_NEWSETELEM (0x0a0c, NLM_F_REQUEST|NLM_F_CREATE) nfgenmsg{NFPROTO_IPV4 / NFPROTO_IPV6}
  *           NFTA_SET_ELEM_LIST_TABLE (1) "lbmode\0", NFTA_SET_ELEM_LIST_SET (2) "backends\0",
  *           NFTA_SET_ELEM_LIST_ELEMENTS (3, nested): NFTA_LIST_ELEM (1, nested) per element:
  *             NFTA_SET_ELEM_KEY (1, nested) { NFTA_DATA_VALUE (1) key bytes }
  *             NFTA_SET_ELEM_DATA (2, nested) { NFTA_DATA_VALUE (1) bytes | NFTA_DATA_VERDICT (2, nested)
  *                                              { NFTA_VERDICT_CODE (1) = be32 NFT_GOTO (-4), NFTA_VERDICT_CHAIN (2) "pick-4\0" } }
- *         ... (one message per set and ~60 KB of elements: a nested attribute's length is 16 bits)
+ *             NFTA_SET_ELEM_KEY_END (9, nested) { NFTA_DATA_VALUE (1) } (source-ranges: the prefix's last address)
+ *         ... (one message per set and ~60 KB of elements: a nested attribute's length is 16 bits; the last one
+ *         with NLM_F_ACK: the kernel acknowledges after the commit, and reports a refused message before that)
  *         NFNL_MSG_BATCH_END (0x11)
  * key:    each field of a concatenation in its own 4-byte register, value first, zero padded:
  *         daddr (4 or 16 bytes) . l4proto (1 + 3) . dport (2 big-endian + 2) [. numgen slot (u32, host order)]
+ *         [. client prefix's first address (source-ranges; KEY_END: its last address)]
  * value:  backend address (4 or 16) . port (2 big-endian + 2)
  * </pre>
  */
@@ -43,6 +50,7 @@ final class BulkElements implements SnatRuleset.ElementSink {
     private static final short BATCH_BEGIN = 0x10;
     private static final short BATCH_END = 0x11;
     private static final short NEWSETELEM = 0x0a0c;
+    private static final short DELSETELEM = 0x0a0e;
     private static final short NLM_F_REQUEST = 1;
     private static final short NLM_F_ACK = 4;
     private static final short NLM_F_CREATE = 0x400;
@@ -54,6 +62,7 @@ final class BulkElements implements SnatRuleset.ElementSink {
     private static final int LIST_ELEM = 1;
     private static final int ELEM_KEY = 1;
     private static final int ELEM_DATA = 2;
+    private static final int ELEM_KEY_END = 9;
     private static final int DATA_VALUE = 1;
     private static final int DATA_VERDICT = 2;
     private static final int VERDICT_CODE = 1;
@@ -61,36 +70,45 @@ final class BulkElements implements SnatRuleset.ElementSink {
     private static final int NFT_GOTO = -4;
     /** Elements per message stay below this many bytes: the elements attribute's length is a u16. */
     private static final int MESSAGE_ELEMENT_BYTES = 60_000;
+    /** Every set and map of the table, in the order the batch fills them. */
+    static final List<String> SETS = List.of(SnatRuleset.SOURCE_RANGES, SnatRuleset.SOURCE_RANGE_PORTS,
+            SnatRuleset.REJECT_PORTS, SnatRuleset.MASQUERADE_PORTS, SnatRuleset.BACKENDS, SnatRuleset.SERVICE_PORTS);
 
-    /** One element; {@code chain} for a service port's verdict, {@code backend} and {@code slot} for a backend. */
-    private record Entry(SnatRuleset.Family family, String set, ServicePort port, String chain, int slot, Backend backend) {
+    /**
+     * One element of {@code set}: the port's key, and {@code chain} for a service port's verdict, {@code slot} and
+     * {@code backend} for a backend, {@code prefix} for a source range.
+     */
+    private record Entry(String set, ServicePort port, String chain, int slot, Backend backend, Cidr prefix) {
     }
 
-    private final SnatRuleset.Family family;
-    /** In batch order: by table, then by set (one message holds elements of one set); the walk gives them by port. */
-    private final List<Entry> servicePorts = new ArrayList<>();
-    private final List<Entry> backends = new ArrayList<>();
-    private final List<Entry> masquerade = new ArrayList<>();
-    private final List<Entry> entries = new ArrayList<>();
-
-    BulkElements(SnatRuleset.Family family) {
-        this.family = family;
+    /** One table's part: whether its sets are flushed first, and its elements by set ({@link #SETS} order). */
+    private record Part(SnatRuleset.Family family, boolean flush, java.util.Map<String, List<Entry>> sets) {
     }
 
-    private BulkElements(List<BulkElements> parts) {
-        this.family = null;
-        parts.forEach(p -> entries.addAll(p.entries()));
+    private final List<Part> parts = new ArrayList<>();
+    /** The part the walk fills ({@link #adding}, {@link #replacing}); null in a batch made {@link #of} parts. */
+    private final Part part;
+
+    private BulkElements(SnatRuleset.Family family, boolean flush) {
+        java.util.Map<String, List<Entry>> sets = new java.util.LinkedHashMap<>();
+        SETS.forEach(set -> sets.put(set, new ArrayList<>()));
+        part = new Part(family, flush, sets);
+        parts.add(part);
     }
 
-    private List<Entry> entries() {
-        if (family == null) {
-            return entries;
-        }
-        List<Entry> all = new ArrayList<>(servicePorts.size() + backends.size() + masquerade.size());
-        all.addAll(servicePorts);
-        all.addAll(backends);
-        all.addAll(masquerade);
-        return all;
+    private BulkElements(List<BulkElements> of) {
+        part = null;
+        of.forEach(b -> parts.addAll(b.parts));
+    }
+
+    /** Elements for the empty sets of a table just created. */
+    static BulkElements adding(SnatRuleset.Family family) {
+        return new BulkElements(family, false);
+    }
+
+    /** Elements replacing all elements of an existing table's sets. */
+    static BulkElements replacing(SnatRuleset.Family family) {
+        return new BulkElements(family, true);
     }
 
     /** The elements of several tables (families) as one batch: one transaction. */
@@ -98,110 +116,121 @@ final class BulkElements implements SnatRuleset.ElementSink {
         return new BulkElements(parts);
     }
 
-    @Override
-    public void sourceRangePort(ServicePort sp) {
-        throw new UnsupportedOperationException("source-range-ports are part of the text load");
+    private void add(String set, ServicePort sp, String chain, int slot, Backend backend, Cidr prefix) {
+        part.sets().get(set).add(new Entry(set, sp, chain, slot, backend, prefix));
     }
 
     @Override
-    public void sourceRange(ServicePort sp, io.lbmode.datapath.model.Cidr prefix) {
-        throw new UnsupportedOperationException("source-ranges are part of the text load");
+    public void sourceRangePort(ServicePort sp) {
+        add(SnatRuleset.SOURCE_RANGE_PORTS, sp, null, -1, null, null);
+    }
+
+    @Override
+    public void sourceRange(ServicePort sp, Cidr prefix) {
+        add(SnatRuleset.SOURCE_RANGES, sp, null, -1, null, prefix);
     }
 
     @Override
     public void reject(ServicePort sp) {
-        throw new UnsupportedOperationException("reject-ports are part of the text load");
+        add(SnatRuleset.REJECT_PORTS, sp, null, -1, null, null);
     }
 
+    /** Affinity objects are not elements: they come with the text part of a load (or exist, when replacing). */
     @Override
     public void affinity(ServicePort sp, SnatRuleset.Affinity affinity) {
-        throw new UnsupportedOperationException("affinity objects are part of the text load");
     }
 
     @Override
     public void servicePort(ServicePort sp, String chain, int picks) {
-        servicePorts.add(new Entry(family, SnatRuleset.SERVICE_PORTS, sp, chain, -1, null));
+        add(SnatRuleset.SERVICE_PORTS, sp, chain, -1, null, null);
     }
 
     @Override
     public void backend(ServicePort sp, int slot, Backend backend) {
-        backends.add(new Entry(family, SnatRuleset.BACKENDS, sp, null, slot, backend));
+        add(SnatRuleset.BACKENDS, sp, null, slot, backend, null);
     }
 
     @Override
     public void masquerade(ServicePort sp) {
-        masquerade.add(new Entry(family, SnatRuleset.MASQUERADE_PORTS, sp, null, -1, null));
+        add(SnatRuleset.MASQUERADE_PORTS, sp, null, -1, null, null);
     }
 
+    /** The number of elements. */
     int size() {
-        return entries.size() + servicePorts.size() + backends.size() + masquerade.size();
+        return parts.stream().mapToInt(p -> p.sets().values().stream().mapToInt(List::size).sum()).sum();
     }
 
-    boolean isEmpty() {
-        return size() == 0;
-    }
-
-    /** The same elements as nft text, one {@code add element} statement per set and table. */
+    /** The same transaction as nft text. */
     String script() {
-        NftTransaction tx = null;
         StringBuilder s = new StringBuilder();
-        SnatRuleset.Family current = null;
-        for (Entry e : entries()) {
-            if (e.family() != current) {
-                if (tx != null) {
-                    s.append(tx.script());
-                }
-                current = e.family();
-                tx = new NftTransaction(current.nft, SnatRuleset.TABLE);
+        for (Part p : parts) {
+            NftTransaction tx = new NftTransaction(p.family().nft, SnatRuleset.TABLE);
+            if (p.flush()) {
+                SETS.forEach(set -> tx.flush(new NftObject.NftSet(set, set.equals(SnatRuleset.BACKENDS)
+                        || set.equals(SnatRuleset.SERVICE_PORTS), "")));
             }
-            String key = SnatRuleset.key(e.port());
-            tx.add(switch (e.set()) {
-                case SnatRuleset.SERVICE_PORTS -> NftObject.Element.of(e.set(), key, "goto " + e.chain());
-                case SnatRuleset.BACKENDS -> NftObject.Element.of(e.set(), key + " . " + e.slot(),
-                        Addresses.text(e.backend().address()) + " . " + e.backend().port());
-                default -> NftObject.Element.of(e.set(), key);
-            });
-        }
-        if (tx != null) {
+            p.sets().forEach((set, entries) -> entries.forEach(e -> tx.add(text(e))));
             s.append(tx.script());
         }
         return s.toString();
     }
 
+    private static NftObject.Element text(Entry e) {
+        String key = SnatRuleset.key(e.port());
+        return switch (e.set()) {
+            case SnatRuleset.SERVICE_PORTS -> NftObject.Element.of(e.set(), key, "goto " + e.chain());
+            case SnatRuleset.BACKENDS -> NftObject.Element.of(e.set(), key + " . " + e.slot(),
+                    Addresses.text(e.backend().address()) + " . " + e.backend().port());
+            case SnatRuleset.SOURCE_RANGES -> NftObject.Element.of(e.set(), key + " . " + SnatRuleset.prefix(e.prefix()));
+            default -> NftObject.Element.of(e.set(), key);
+        };
+    }
+
     /**
      * The netlink transaction: the batch's bytes and the sequence number of its last message, the only one asking
-     * for an acknowledgement (the kernel reports an error of any message anyway, before that acknowledgement).
+     * for an acknowledgement.
      */
     record Batch(byte[] bytes, int lastSeq) {
     }
 
     /** The batch, its messages numbered from {@code firstSeq}. */
     Batch netlink(int firstSeq) {
-        List<Entry> entries = entries();
-        Writer w = new Writer(64 + entries.size() * 64);
+        Writer w = new Writer(64 + size() * 64);
         int seq = firstSeq;
         w.header(BATCH_BEGIN, NLM_F_REQUEST, seq++, (byte) 0, NFNL_SUBSYS_NFTABLES);
         int last = -1;
-        int i = 0;
-        while (i < entries.size()) {
-            Entry first = entries.get(i);
-            last = w.size();
-            int message = w.header(NEWSETELEM, (short) (NLM_F_REQUEST | NLM_F_CREATE), seq++,
-                    first.family() == SnatRuleset.Family.IPV4 ? (byte) 2 : (byte) 10, 0);
-            w.string(LIST_TABLE, SnatRuleset.TABLE);
-            w.string(LIST_SET, first.set());
-            int list = w.begin(LIST_ELEMENTS);
-            while (i < entries.size() && entries.get(i).family() == first.family() && entries.get(i).set().equals(first.set())
-                    && w.size() - list < MESSAGE_ELEMENT_BYTES) {
-                element(w, entries.get(i++));
+        for (Part p : parts) {
+            byte nfproto = p.family() == SnatRuleset.Family.IPV4 ? (byte) 2 : (byte) 10;
+            if (p.flush()) {
+                for (String set : SETS) {
+                    last = w.size();
+                    int message = w.header(DELSETELEM, NLM_F_REQUEST, seq++, nfproto, 0);
+                    w.string(LIST_TABLE, SnatRuleset.TABLE);
+                    w.string(LIST_SET, set);
+                    w.end(message);
+                }
             }
-            w.end(list);
-            w.end(message);
+            for (var set : p.sets().entrySet()) {
+                List<Entry> entries = set.getValue();
+                int i = 0;
+                while (i < entries.size()) {
+                    last = w.size();
+                    int message = w.header(NEWSETELEM, (short) (NLM_F_REQUEST | NLM_F_CREATE), seq++, nfproto, 0);
+                    w.string(LIST_TABLE, SnatRuleset.TABLE);
+                    w.string(LIST_SET, set.getKey());
+                    int list = w.begin(LIST_ELEMENTS);
+                    while (i < entries.size() && w.size() - list < MESSAGE_ELEMENT_BYTES) {
+                        element(w, entries.get(i++));
+                    }
+                    w.end(list);
+                    w.end(message);
+                }
+            }
         }
         if (last < 0) {
             throw new IllegalStateException("an empty element batch");
         }
-        w.buf.putShort(last + 6, (short) (NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK));
+        w.buf.putShort(last + 6, (short) (w.buf.getShort(last + 6) | NLM_F_ACK));
         w.header(BATCH_END, NLM_F_REQUEST, seq, (byte) 0, NFNL_SUBSYS_NFTABLES);
         return new Batch(w.bytes(), seq - 1);
     }
@@ -214,9 +243,20 @@ final class BulkElements implements SnatRuleset.ElementSink {
         if (e.slot() >= 0) {
             w.buf.order(ByteOrder.nativeOrder()).putInt(e.slot()); // numgen writes its register in host order
         }
+        if (e.prefix() != null) {
+            w.buf.put(e.prefix().network().getAddress());
+        }
         w.end(value);
         w.end(key);
-        if (e.set().equals(SnatRuleset.SERVICE_PORTS)) {
+        if (e.prefix() != null) {
+            int keyEnd = w.begin(ELEM_KEY_END);
+            int end = w.attribute(DATA_VALUE);
+            portKey(w, e.port());
+            w.buf.put(last(e.prefix()));
+            w.end(end);
+            w.end(keyEnd);
+        }
+        if (e.chain() != null) {
             int data = w.begin(ELEM_DATA);
             int verdict = w.begin(DATA_VERDICT);
             int code = w.attribute(VERDICT_CODE);
@@ -234,6 +274,15 @@ final class BulkElements implements SnatRuleset.ElementSink {
             w.end(data);
         }
         w.end(elem);
+    }
+
+    /** The last address of a prefix. */
+    private static byte[] last(Cidr prefix) {
+        byte[] a = prefix.network().getAddress();
+        for (int bit = prefix.length(); bit < a.length * 8; bit++) {
+            a[bit / 8] |= (byte) (0x80 >>> (bit % 8));
+        }
+        return a;
     }
 
     /** {@code daddr . l4proto . dport}, each in a 4-byte register. */

@@ -123,6 +123,11 @@ public final class LibNftables extends ScriptNftRunner {
     }
 
     @Override
+    public Optional<TableLayout> tableLayout(String family, String table) {
+        return netlink.flatMap(n -> n.tableLayout(family, table));
+    }
+
+    @Override
     public boolean addElements(BulkElements elements) {
         if (netlink.isEmpty()) {
             return false;

@@ -18,6 +18,7 @@ import java.util.OptionalLong;
  * <ul>
  *   <li>Whether a table exists ({@code NFT_MSG_GETTABLE}, 0x0a01, {@code NFTA_TABLE_NAME}): answered by
  *       {@code NFT_MSG_NEWTABLE} or by ENOENT.</li>
+ *   <li>A table's layout without its elements ({@link #tableLayout}): comment, chains, rules per chain, sets.</li>
  *   <li>The ruleset generation ({@code NFT_MSG_GETGEN}): a number the kernel increments with every committed
  *       nftables transaction, of any table. Drift detection lists the table only when it moved.</li>
  *   <li>One named counter ({@code NFT_MSG_GETOBJ}): the source-range drops, read at every status write.</li>
@@ -52,6 +53,12 @@ final class NftNetlink {
     private static final int NFTA_OBJ_DATA = 4;
     private static final int NFT_OBJECT_COUNTER = 1;
     private static final short GETTABLE = 0x0a01;
+    private static final short GETCHAIN = 0x0a04;
+    private static final short GETRULE = 0x0a07;
+    private static final short GETSET = 0x0a0a;
+    private static final short NLM_F_DUMP = 0x300;
+    private static final short NLMSG_DONE = 3;
+    private static final int NFTA_TABLE_USERDATA = 6;
     private static final short NEWTABLE = 0x0a00;
     private static final int NFTA_TABLE_NAME = 1;
     private static final int ENOENT = 2;
@@ -144,6 +151,137 @@ final class NftNetlink {
             return java.util.Optional.of(true);
         }
         return error[0] == -ENOENT ? java.util.Optional.of(false) : java.util.Optional.empty();
+    }
+
+    /**
+     * {@code family table}'s layout, read with four requests (the table, and dumps of its chains, rules and sets: a
+     * few hundred messages whatever the number of elements); empty when there is no such table or the kernel did not answer as expected. */
+    synchronized java.util.Optional<TableLayout> tableLayout(String family, String table) {
+        Byte nfproto = FAMILIES.get(family);
+        if (nfproto == null) {
+            return java.util.Optional.empty();
+        }
+        byte[] name = (table + "\0").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        java.io.ByteArrayOutputStream attrs = new java.io.ByteArrayOutputStream();
+        putAttribute(attrs, NFTA_TABLE_NAME, name);
+        byte[] answer = ask(GETTABLE, nfproto, attrs.toByteArray(), NEWTABLE);
+        if (answer == null) {
+            return java.util.Optional.empty();
+        }
+        String comment = "";
+        java.nio.ByteBuffer udata = attribute(java.nio.ByteBuffer.wrap(answer), NFTA_TABLE_USERDATA);
+        while (udata != null && udata.remaining() >= 2) { // libnftnl's TLVs: u8 type, u8 length, value
+            int type = udata.get() & 0xff;
+            int len = udata.get() & 0xff;
+            if (len > udata.remaining()) {
+                break;
+            }
+            byte[] value = new byte[len];
+            udata.get(value);
+            if (type == 0) { // NFTNL_UDATA_TABLE_COMMENT, NUL-terminated
+                comment = new String(value, java.nio.charset.StandardCharsets.UTF_8).replace("\0", "");
+            }
+        }
+        java.util.Map<String, Integer> rules = new java.util.TreeMap<>();
+        java.util.List<byte[]> chains = dump(GETCHAIN, nfproto, new byte[0]);
+        java.util.List<byte[]> ruleMessages = dump(GETRULE, nfproto, attrs.toByteArray()); // NFTA_RULE_TABLE (1), as NFTA_TABLE_NAME
+        java.util.List<byte[]> setMessages = dump(GETSET, nfproto, attrs.toByteArray()); // NFTA_SET_TABLE (1)
+        if (chains == null || ruleMessages == null || setMessages == null) {
+            return java.util.Optional.empty();
+        }
+        for (byte[] m : chains) {
+            if (table.equals(string(m, 1))) { // NFTA_CHAIN_TABLE; NFTA_CHAIN_NAME (3)
+                rules.put(string(m, 3), 0);
+            }
+        }
+        for (byte[] m : ruleMessages) {
+            if (table.equals(string(m, 1))) { // NFTA_RULE_TABLE; NFTA_RULE_CHAIN (2)
+                rules.merge(string(m, 2), 1, Integer::sum);
+            }
+        }
+        java.util.Set<String> sets = new java.util.TreeSet<>();
+        for (byte[] m : setMessages) {
+            java.nio.ByteBuffer flags = attribute(java.nio.ByteBuffer.wrap(m), 3); // NFTA_SET_FLAGS
+            boolean anonymous = flags != null && flags.remaining() >= 4 && (flags.getInt() & 1) != 0;
+            if (table.equals(string(m, 1)) && !anonymous) { // NFTA_SET_TABLE; NFTA_SET_NAME (2)
+                sets.add(string(m, 2));
+            }
+        }
+        return java.util.Optional.of(new TableLayout(comment, rules, sets));
+    }
+
+    private static String string(byte[] attributes, int type) {
+        java.nio.ByteBuffer v = attribute(java.nio.ByteBuffer.wrap(attributes), type);
+        if (v == null) {
+            return null;
+        }
+        byte[] b = new byte[v.remaining()];
+        v.get(b);
+        int len = 0;
+        while (len < b.length && b[len] != 0) {
+            len++;
+        }
+        return new String(b, 0, len, java.nio.charset.StandardCharsets.UTF_8);
+    }
+
+    /** The attributes of every message of a dump; null on an error. */
+    private java.util.List<byte[]> dump(short type, byte family, byte[] attributes) {
+        int fd = -1;
+        try (Arena arena = Arena.ofConfined()) {
+            fd = (int) socket.invokeExact(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+            if (fd < 0) {
+                return null;
+            }
+            int len = 20 + attributes.length;
+            int requestSeq = ++seq;
+            MemorySegment req = arena.allocate(len);
+            req.set(INT, 0, len);
+            req.set(SHORT, 4, type);
+            req.set(SHORT, 6, (short) (NLM_F_REQUEST | NLM_F_DUMP));
+            req.set(INT, 8, requestSeq);
+            req.set(INT, 12, 0);
+            req.set(ValueLayout.JAVA_BYTE, 16, family);
+            MemorySegment.copy(attributes, 0, req, ValueLayout.JAVA_BYTE, 20, attributes.length);
+            if ((long) send.invokeExact(fd, req, (long) len, 0) != len) {
+                return null;
+            }
+            java.util.List<byte[]> out = new java.util.ArrayList<>();
+            long capacity = 64 * 1024;
+            MemorySegment buf = arena.allocate(capacity);
+            while (true) {
+                long n = (long) recv.invokeExact(fd, buf, capacity, 0);
+                if (n <= 0) {
+                    return null;
+                }
+                for (int off = 0; off + 16 <= n; ) {
+                    int msgLen = buf.get(INT, off);
+                    short msgType = buf.get(SHORT, off + 4);
+                    if (msgLen < 16 || off + msgLen > n) {
+                        return null;
+                    }
+                    if (msgType == NLMSG_DONE) {
+                        return out;
+                    }
+                    if (msgType == NLMSG_ERROR) {
+                        return null;
+                    }
+                    if (msgLen >= 20) {
+                        out.add(buf.asSlice(off + 20, msgLen - 20).toArray(ValueLayout.JAVA_BYTE));
+                    }
+                    off += (msgLen + 3) & ~3;
+                }
+            }
+        } catch (Throwable e) {
+            return null;
+        } finally {
+            if (fd >= 0) {
+                try {
+                    int ignored = (int) close.invokeExact(fd);
+                } catch (Throwable e) {
+                    // nothing to do
+                }
+            }
+        }
     }
 
     /**

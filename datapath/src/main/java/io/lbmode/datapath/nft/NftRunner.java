@@ -43,6 +43,14 @@ public interface NftRunner {
     }
 
     /**
+     * The layout of table {@code family table} (comment, chains and their number of rules, sets), read without its
+     * elements; empty when there is no such table or this runner can't read it cheaply.
+     */
+    default Optional<TableLayout> tableLayout(String family, String table) {
+        return Optional.empty();
+    }
+
+    /**
      * Adds {@code elements} to existing sets and maps in one transaction, straight in the kernel's netlink form
      * (skipping nft's parser); false when this runner can't, and the caller runs {@link BulkElements#script} instead.
      *

@@ -69,11 +69,21 @@ public final class SnatProgrammer implements ModeProgrammer {
         if (diff != null && !diff.needsFullReplace()) {
             return Optional.of(new Step(t, false, diff.script(), Optional.empty(), diff.changes(), null, diff.staleUdp()));
         }
-        if (nft.tableExists(t.family.nft, SnatRuleset.TABLE).equals(Optional.of(false))) {
+        Optional<Boolean> exists = nft.tableExists(t.family.nft, SnatRuleset.TABLE);
+        if (exists.equals(Optional.of(false))) {
             // No table to replace, so no forwarding to keep atomic: the elements skip nft's parser (BulkElements).
-            SnatRuleset.SplitLoad load = SnatRuleset.splitLoad(t.family, desired);
+            SnatRuleset.BulkLoad load = SnatRuleset.bulkLoad(t.family, desired);
             return Optional.of(new Step(t, true, load.script(), Optional.of(load.bulk()), load.changes(), load.picks(),
                     java.util.List.of()));
+        }
+        if (exists.isPresent()) {
+            // The table this load would create is there already (a restarted agent): swap its elements in one
+            // transaction and keep the rest, affinity sets and their clients included.
+            SnatRuleset.BulkLoad load = SnatRuleset.bulkReplace(t.family, desired);
+            if (nft.tableLayout(t.family.nft, SnatRuleset.TABLE).filter(l -> l.matches(load.layout(), load.fingerprint())).isPresent()) {
+                return Optional.of(new Step(t, true, "", Optional.of(load.bulk()), load.changes(), load.picks(),
+                        java.util.List.of()));
+            }
         }
         SnatRuleset.Elements elements = SnatRuleset.Elements.of(t.family, desired);
         return Optional.of(new Step(t, true, SnatRuleset.fullTransaction(t.family, desired, elements, dropCounter(t.family)).script(),

@@ -18,7 +18,7 @@ import java.util.TreeSet;
  * The SNAT ruleset as data: static chains that never change with Services, and four maps/sets whose elements carry
  * everything Service-specific, as typed {@link NftObject}s. Pure (no kernel): the full atomic transaction, the
  * incremental diff, and the objects drift detection expects in the kernel ({@link Listing#of}) all come from
- * {@link #layout} and {@link #elements}.
+ * {@link #objects} and {@link #elements}.
  *
  * <pre>
  * firewall-prerouting / firewall-output (-110, before DNAT), new connections only:
@@ -337,25 +337,63 @@ public final class SnatRuleset {
         return "pick-" + n;
     }
 
-    /** The table with its comment, as the full load creates it. */
-    private static NftObject.Table table(Family family, String nodeName) {
-        return new NftObject.Table(Optional.of("lbmode SNAT datapath of node " + nodeName
-                + (family == Family.IPV6 ? " (IPv6)" : "") + ": managed by the lbmode agent, edits are undone"));
+    /** Precedes the layout's fingerprint ({@link #layoutFingerprint}) in the table's comment. */
+    static final String LAYOUT_MARK = "layout ";
+    /** nft refuses longer comments. */
+    private static final int COMMENT_MAX = 128;
+
+    /**
+     * The table with its comment, as the full load creates it: the fingerprint of the table's layout, then the node
+     * (cut to nft's 128 characters: a long node name loses its end, never the fingerprint).
+     */
+    private static NftObject.Table table(Family family, String nodeName, String fingerprint) {
+        String comment = "lbmode SNAT datapath" + (family == Family.IPV6 ? " (IPv6)" : "")
+                + ", managed by the lbmode agent: edits are undone. " + LAYOUT_MARK + fingerprint + ", node " + nodeName;
+        return new NftObject.Table(Optional.of(comment.length() > COMMENT_MAX ? comment.substring(0, COMMENT_MAX) : comment));
+    }
+
+    /** Whether a table comment names layout {@code fingerprint}. */
+    static boolean hasLayout(String comment, String fingerprint) {
+        return comment.contains(LAYOUT_MARK + fingerprint + ",");
     }
 
     /**
-     * Everything of the table except elements and affinity objects, in the order the full load creates it: maps and
-     * sets, the drop counter (starting at {@code drops}' values), the base chains with their static rules, and the
-     * pick chains {@code picks}.
+     * A hash of everything of the table but its elements, comment and counter values: chains, rules, set
+     * declarations, pick chains and affinity objects ({@code objects} without the table). Equal fingerprints mean a
+     * table of this layout can be refilled by replacing its elements only ({@link BulkElements#replacing}).
      */
-    static List<NftObject> layout(String nodeName, SortedSet<Integer> picks, NftObject.Counter drops) {
-        return layout(Family.IPV4, nodeName, picks, drops);
+    static String layoutFingerprint(List<NftObject> objects) {
+        NftTransaction tx = new NftTransaction("-", "-");
+        objects.forEach(o -> tx.add(o instanceof NftObject.Counter c ? NftObject.Counter.named(c.name()) : o));
+        try {
+            byte[] d = java.security.MessageDigest.getInstance("SHA-256").digest(tx.script().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            return java.util.HexFormat.of().formatHex(d, 0, 8);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
-    static List<NftObject> layout(Family family, String nodeName, SortedSet<Integer> picks, NftObject.Counter drops) {
+    /** The layout objects (everything but the table and the elements) of a full load. */
+    private static List<NftObject> layoutObjects(Family family, Elements elements, SortedSet<Integer> picks, NftObject.Counter drops) {
+        List<NftObject> l = layoutBody(family, picks, drops);
+        elements.affinity().values().forEach(a -> l.addAll(a.objects())); // before the verdicts that goto them
+        return l;
+    }
+
+    /** The fingerprint of the layout a full load of {@code state} gives {@code family}'s table. */
+    static String layoutFingerprint(Family family, NodeState state) {
+        Elements e = Elements.of(family, state);
+        return layoutFingerprint(layoutObjects(family, e, picksFor(e), NftObject.Counter.named(SOURCE_RANGE_DROPS)));
+    }
+
+    /**
+     * Everything of the table except the table itself, elements and affinity objects, in the order the full load
+     * creates it: maps and sets, the drop counter (starting at {@code drops}' values), the base chains with their
+     * static rules, and the pick chains {@code picks}.
+     */
+    private static List<NftObject> layoutBody(Family family, SortedSet<Integer> picks, NftObject.Counter drops) {
         String key = family.key();
         List<NftObject> l = new ArrayList<>();
-        l.add(table(family, nodeName));
         l.add(new NftObject.NftSet(SERVICE_PORTS, true, "type " + family.addrType + " . inet_proto . inet_service : verdict"));
         // typeof, because a numgen value has no named type a "type" declaration could use.
         l.add(new NftObject.NftSet(BACKENDS, true, "typeof " + key + " . numgen random mod 65536 : " + family.daddr + " . th dport"));
@@ -414,8 +452,10 @@ public final class SnatRuleset {
 
     static List<NftObject> objects(Family family, String nodeName, Elements elements, SortedSet<Integer> picks,
                                    NftObject.Counter drops) {
-        List<NftObject> all = new ArrayList<>(layout(family, nodeName, picks, drops));
-        elements.affinity().values().forEach(a -> all.addAll(a.objects())); // before the verdicts that goto them
+        List<NftObject> layout = layoutObjects(family, elements, picks, drops);
+        List<NftObject> all = new ArrayList<>(layout.size() + elements.size() + 1);
+        all.add(table(family, nodeName, layoutFingerprint(layout)));
+        all.addAll(layout);
         all.addAll(elements(elements));
         return all;
     }
@@ -440,43 +480,55 @@ public final class SnatRuleset {
     }
 
     /**
-     * A full load in two transactions, for a table that does not exist yet: {@code script} (nft text) creates the
-     * table, its chains and rules, the affinity objects and the few elements of the source-range and reject sets;
-     * {@code bulk} then adds the service-port, backend and masquerade elements ({@link BulkElements}).
+     * A full load whose elements go as one netlink batch ({@link BulkElements}): {@code script} (nft text, empty when
+     * replacing) creates the table, its chains and rules and the affinity objects, then {@code bulk} fills the sets.
      *
-     * @param picks   the pick chains the table has afterwards
-     * @param changes the number of elements of both parts
+     * @param picks       the pick chains the table has afterwards
+     * @param changes     the number of elements
+     * @param fingerprint the layout's fingerprint, in the table's comment ({@link #layoutFingerprint})
+     * @param layout      the chains (with their number of rules) and sets of the table, as drift detection sees them
      */
-    record SplitLoad(String script, BulkElements bulk, SortedSet<Integer> picks, int changes) {
+    record BulkLoad(String script, BulkElements bulk, SortedSet<Integer> picks, int changes, String fingerprint,
+                    Listing layout) {
     }
 
-    static SplitLoad splitLoad(Family family, NodeState state) {
-        Builder small = new Builder();
-        BulkElements bulk = new BulkElements(family);
+    /** A full load of a table that does not exist: the text part creates it. */
+    static BulkLoad bulkLoad(Family family, NodeState state) {
+        return bulkLoad(family, state, BulkElements.adding(family));
+    }
+
+    /** A full load into the table that exists with {@link BulkLoad#fingerprint}'s layout: elements only. */
+    static BulkLoad bulkReplace(Family family, NodeState state) {
+        BulkLoad load = bulkLoad(family, state, BulkElements.replacing(family));
+        return new BulkLoad("", load.bulk(), load.picks(), load.changes(), load.fingerprint(), load.layout());
+    }
+
+    private static BulkLoad bulkLoad(Family family, NodeState state, BulkElements bulk) {
+        Builder layoutParts = new Builder(); // the affinity objects and pick chains; the elements go to bulk
         walk(family, state, new ElementSink() {
             @Override
             public void sourceRangePort(ServicePort sp) {
-                small.sourceRangePort(sp);
+                bulk.sourceRangePort(sp);
             }
 
             @Override
             public void sourceRange(ServicePort sp, Cidr prefix) {
-                small.sourceRange(sp, prefix);
+                bulk.sourceRange(sp, prefix);
             }
 
             @Override
             public void reject(ServicePort sp) {
-                small.reject(sp);
+                bulk.reject(sp);
             }
 
             @Override
             public void affinity(ServicePort sp, Affinity affinity) {
-                small.affinity(sp, affinity);
+                layoutParts.affinity(sp, affinity);
             }
 
             @Override
             public void servicePort(ServicePort sp, String chain, int picks) {
-                small.servicePort(sp, chain, picks); // for the pick chains; the element itself goes in bulk
+                layoutParts.servicePort(sp, chain, picks);
                 bulk.servicePort(sp, chain, picks);
             }
 
@@ -490,13 +542,15 @@ public final class SnatRuleset {
                 bulk.masquerade(sp);
             }
         });
-        Elements e = small.build();
+        Elements e = layoutParts.build();
         SortedSet<Integer> picks = picksFor(e);
-        Elements text = new Elements(new TreeMap<>(), new TreeMap<>(), new TreeSet<>(), e.rejectPorts(), e.sourceRangePorts(),
-                e.sourceRanges(), e.pickChains(), e.affinity());
+        Elements none = new Elements(new TreeMap<>(), new TreeMap<>(), new TreeSet<>(), new TreeSet<>(), new TreeSet<>(),
+                new TreeSet<>(), e.pickChains(), e.affinity());
+        List<NftObject> objects = objects(family, state.node().name(), none, picks, NftObject.Counter.named(SOURCE_RANGE_DROPS));
         String script = new NftTransaction(family.nft, TABLE).add(NftObject.Table.ANY).delete(NftObject.Table.ANY)
-                .add(objects(family, state.node().name(), text, picks, NftObject.Counter.named(SOURCE_RANGE_DROPS))).script();
-        return new SplitLoad(script, bulk, picks, text.size() + bulk.size());
+                .add(objects).script();
+        String fingerprint = layoutFingerprint(objects.subList(1, objects.size()));
+        return new BulkLoad(script, bulk, picks, bulk.size(), fingerprint, Listing.of(objects));
     }
 
     /** {@link #fullTransaction} as the script the kernel boundary runs (the IPv4 table), with the drop counter at 0. */

@@ -71,7 +71,7 @@ class SnatRulesetTest {
     }
 
     @Test
-    void aFullLoadIntoAMissingTableSendsTheBulkOfElementsApartAndAReplaceStaysOneTransaction() {
+    void aFullLoadSendsItsElementsApartFromTheTextAndARestartSwapsOnlyTheElementsOfATableOfTheSameLayout() {
         FakeNftRunner kernel = new FakeNftRunner().withNetlink();
         NodeState s = state(
                 sp("172.16.20.16", Protocol.TCP, 80, false, be("10.244.1.2"), be("10.244.2.2"), be("10.244.2.3")),
@@ -89,13 +89,12 @@ class SnatRulesetTest {
         assertThat(a.changes()).isEqualTo(SnatRuleset.Elements.of(s).size());
         assertThat(kernel.elements("ip", "lbmode", "service-ports")).containsEntry("172.16.20.20 . tcp . 80",
                 "goto aff-172.16.20.20-tcp-80");
-        assertThat(kernel.scripts()).singleElement().asString()
-                .contains("add element ip lbmode reject-ports", "add element ip lbmode source-ranges")
-                .doesNotContain("add element ip lbmode backends", "add element ip lbmode service-ports",
-                        "add element ip lbmode masquerade-ports");
+        assertThat(kernel.scripts()).singleElement().asString().contains("add chain ip lbmode aff-172.16.20.20-tcp-80")
+                .doesNotContain("add element");
         assertThat(kernel.elementBatches()).singleElement().asString()
                 .contains("add element ip lbmode backends", "add element ip lbmode service-ports",
-                        "add element ip lbmode masquerade-ports");
+                        "add element ip lbmode masquerade-ports", "add element ip lbmode reject-ports",
+                        "add element ip lbmode source-ranges", "add element ip lbmode source-range-ports");
         FakeNftRunner oneTransaction = new FakeNftRunner();
         oneTransaction.run(SnatRuleset.full(s));
         for (String set : List.of("service-ports", "backends", "masquerade-ports", "reject-ports", "source-range-ports", "source-ranges")) {
@@ -104,10 +103,35 @@ class SnatRulesetTest {
         assertThat(Listing.parse(kernel.listTable("ip", "lbmode").orElseThrow()))
                 .isEqualTo(Listing.parse(oneTransaction.listTable("ip", "lbmode").orElseThrow()));
 
-        // A restarted agent replaces the table it finds in one transaction: no moment without forwarding.
-        new SnatProgrammer(kernel).apply(s);
-        assertThat(kernel.elementBatches()).hasSize(1);
-        assertThat(kernel.scripts()).hasSize(2).last().asString().contains("delete table ip lbmode", "add element ip lbmode backends");
+        // A restarted agent finds the table this load creates: it swaps the elements in one transaction and keeps
+        // the table, with the affinity clients and the drop counter.
+        kernel.count("ip", "lbmode", "source-range-drops", 7);
+        NodeState moved = state(s.services().stream().map(p -> p.backends().size() == 1 && !p.policy().restricted()
+                ? new ServicePort(p.namespace(), p.name(), "", p.protocol(), p.vip(), p.port(), p.localOnly(), List.of(be("10.244.9.9")))
+                : p).toArray(ServicePort[]::new));
+        new SnatProgrammer(kernel).apply(moved);
+        assertThat(kernel.scripts()).hasSize(1);
+        assertThat(kernel.elementBatches()).hasSize(2).last().asString()
+                .startsWith("flush set ip lbmode source-ranges\n").contains("flush map ip lbmode backends");
+        assertThat(kernel.elements("ip", "lbmode", "backends")).containsEntry("172.16.20.16 . udp . 53 . 0", "10.244.9.9 . 8080")
+                .containsEntry("172.16.20.17 . tcp . 80 . 0", "10.244.9.9 . 8080")
+                .containsEntry("172.16.20.16 . tcp . 80 . 2", "10.244.2.3 . 8080");
+        assertThat(new SnatProgrammer(kernel).dropCounters()).containsEntry(SnatRuleset.SOURCE_RANGE_DROP_REASON, 7L);
+        FakeNftRunner movedInOne = new FakeNftRunner();
+        movedInOne.run(SnatRuleset.full(moved));
+        assertThat(Listing.parse(kernel.listTable("ip", "lbmode").orElseThrow()))
+                .isEqualTo(Listing.parse(movedInOne.listTable("ip", "lbmode").orElseThrow()));
+
+        // Another layout (here: a backend count without its pick chain, so another set of chains) is one
+        // transaction that replaces the table whole.
+        List<Backend> many = new ArrayList<>();
+        for (int i = 1; i <= SnatRuleset.STATIC_PICKS + 1; i++) {
+            many.add(be("10.245.0." + i));
+        }
+        new SnatProgrammer(kernel).apply(state(sp("172.16.20.30", Protocol.TCP, 80, false, many.toArray(Backend[]::new))));
+        assertThat(kernel.elementBatches()).hasSize(2);
+        assertThat(kernel.scripts()).hasSize(2).last().asString().contains("delete table ip lbmode", "add element ip lbmode backends",
+                "add chain ip lbmode pick-65");
     }
 
     @Test

@@ -54,6 +54,15 @@ public final class NftLoadBenchmark {
             SnatProgrammer p = new SnatProgrammer(nft);
             oursLoad[i] = ms(p.apply(state));
         }
+        // Before the netlink bulk load (main up to #14's SNAT work): the whole table as one nft transaction, script
+        // built and parsed by libnftables; still the path of a replace (table present).
+        double[] oneTransaction = new double[heavyRuns + 2];
+        for (int i = 0; i < oneTransaction.length; i++) {
+            nft.run("add table ip lbmode\ndelete table ip lbmode\n");
+            long start = System.nanoTime();
+            nft.run(io.lbmode.datapath.nft.SnatRuleset.full(state));
+            oneTransaction[i] = (System.nanoTime() - start) / 1e6;
+        }
         double[] oursReplace = new double[heavyRuns + 2];
         for (int i = 0; i < oursReplace.length; i++) {
             oursReplace[i] = ms(new SnatProgrammer(nft).apply(state(n, i + 1)));
@@ -100,6 +109,8 @@ public final class NftLoadBenchmark {
         nft.run("add table ip kp\ndelete table ip kp\n");
 
         row(n, "full load", kpLoad, oursLoad);
+        System.out.printf(Locale.ROOT, "%-9d %-22s %12.1f %12.1f %7.1fx   (baseline: lbmode's table as one nft transaction; first load in this JVM: %.1f)%n",
+                n, "full load (netlink)", median(oneTransaction), median(oursLoad), median(oneTransaction) / median(oursLoad), oursLoad[0]);
         row(n, "atomic full replace", kpReplace, oursReplace);
         row(n, "one endpoint change", kpEndpoint, oursEndpoint);
         row(n, "one service added", kpAdd, oursAdd);

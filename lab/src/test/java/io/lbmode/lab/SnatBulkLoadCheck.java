@@ -1,0 +1,103 @@
+package io.lbmode.lab;
+
+import io.lbmode.crds.cluster.v1.ForwardMode;
+import io.lbmode.datapath.model.Addresses;
+import io.lbmode.datapath.model.Backend;
+import io.lbmode.datapath.model.Cidr;
+import io.lbmode.datapath.model.NodeInfo;
+import io.lbmode.datapath.model.NodeState;
+import io.lbmode.datapath.model.Protocol;
+import io.lbmode.datapath.model.ServicePort;
+import io.lbmode.datapath.nft.NftRunner;
+import io.lbmode.datapath.nft.NftRunners;
+import io.lbmode.datapath.nft.SnatProgrammer;
+import io.lbmode.datapath.nft.SnatRuleset;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Run by {@link SnatBulkLoadLabTest} inside a scratch network namespace: loads a dual-stack state with every kind of
+ * service port into empty tables (the service-port, backend and masquerade elements go over netlink), lists both
+ * tables, loads the same state again as one nft transaction per table, and compares the listings. Exit code 0 and
+ * "equal" when they match; the differing lines otherwise.
+ */
+public final class SnatBulkLoadCheck {
+    private static final Pattern ELEMENTS = Pattern.compile("elements = \\{([^}]*)\\}", Pattern.DOTALL);
+
+    private SnatBulkLoadCheck() {
+    }
+
+    public static void main(String[] args) {
+        NftRunner nft = NftRunners.system();
+        if (!nft.tableExists("ip", SnatRuleset.TABLE).equals(java.util.Optional.of(false))) {
+            System.out.println("expected no table and a runner that can tell, got " + nft.tableExists("ip", SnatRuleset.TABLE)
+                    + " from " + nft.describe());
+            System.exit(2);
+        }
+        NodeState state = state(Integer.parseInt(args[0]));
+        new SnatProgrammer(nft).apply(state);
+        String bulk4 = normalized(nft, "ip");
+        String bulk6 = normalized(nft, "ip6");
+        nft.run(SnatRuleset.full(SnatRuleset.Family.IPV4, state) + SnatRuleset.full(SnatRuleset.Family.IPV6, state));
+        String text4 = normalized(nft, "ip");
+        String text6 = normalized(nft, "ip6");
+        nft.run("add table ip lbmode\ndelete table ip lbmode\nadd table ip6 lbmode\ndelete table ip6 lbmode\n");
+        if (bulk4.equals(text4) && bulk6.equals(text6)) {
+            System.out.println("equal: " + bulk4.length() + " + " + bulk6.length() + " characters of listing");
+            return;
+        }
+        System.out.println("listings differ");
+        diff("ip", bulk4, text4);
+        diff("ip6", bulk6, text6);
+        System.exit(1);
+    }
+
+    private static void diff(String family, String bulk, String text) {
+        List<String> b = Arrays.asList(bulk.split("\n"));
+        List<String> t = Arrays.asList(text.split("\n"));
+        b.stream().filter(l -> !t.contains(l)).limit(20).forEach(l -> System.out.println(family + " netlink only: " + l));
+        t.stream().filter(l -> !b.contains(l)).limit(20).forEach(l -> System.out.println(family + " text only:    " + l));
+    }
+
+    /** The table's listing with each set's elements sorted, one per line (the kernel lists them in hash order). */
+    private static String normalized(NftRunner nft, String family) {
+        String listing = nft.listTable(family, SnatRuleset.TABLE).orElseThrow();
+        Matcher m = ELEMENTS.matcher(listing);
+        StringBuilder out = new StringBuilder();
+        while (m.find()) {
+            String[] items = Arrays.stream(m.group(1).split(",")).map(String::strip).sorted().toArray(String[]::new);
+            m.appendReplacement(out, Matcher.quoteReplacement("elements = {\n" + String.join("\n", items) + "\n}"));
+        }
+        m.appendTail(out);
+        return out.toString();
+    }
+
+    /**
+     * {@code n} service ports per family: 1 to 5 backends (pick chains), TCP and UDP, externalTrafficPolicy Local,
+     * ports without backends, loadBalancerSourceRanges and ClientIP affinity.
+     */
+    static NodeState state(int n) {
+        List<ServicePort> ports = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            List<Backend> v4 = new ArrayList<>();
+            List<Backend> v6 = new ArrayList<>();
+            for (int e = 0; e < i % 6; e++) {
+                v4.add(new Backend(Addresses.ipv4("10.244." + (i % 250) + "." + (e + 1)), 8000 + e, "w", false));
+                v6.add(new Backend(Addresses.ip("fd00:244::" + Integer.toHexString(i) + ":" + (e + 1)), 8000 + e, "w", false));
+            }
+            Protocol protocol = i % 3 == 0 ? Protocol.UDP : Protocol.TCP;
+            boolean local = i % 7 == 0;
+            ServicePort.Policy policy = i % 11 == 0 ? new ServicePort.Policy(List.of(Cidr.parse("192.0.2.0/24").orElseThrow(),
+                    Cidr.parse("198.51.100.7/32").orElseThrow()), 0)
+                    : i % 13 == 0 ? new ServicePort.Policy(List.of(), 600) : ServicePort.Policy.OPEN;
+            ports.add(new ServicePort("default", "s" + i, "", protocol, Addresses.ipv4("172.16." + (i / 250) + "." + (i % 250 + 1)),
+                    80 + i % 3, local, v4, List.of(), policy));
+            ports.add(new ServicePort("default", "s" + i, "", protocol, Addresses.ip("fd00:16::" + Integer.toHexString(i + 1)),
+                    80 + i % 3, local, v6, List.of(), policy));
+        }
+        return new NodeState(ForwardMode.SNAT, new NodeInfo("bulk", Addresses.ipv4("10.0.0.10")), 1, ports);
+    }
+}
