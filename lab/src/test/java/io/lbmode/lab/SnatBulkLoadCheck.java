@@ -19,10 +19,16 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Run by {@link SnatBulkLoadLabTest} inside a scratch network namespace: loads a dual-stack state with every kind of
- * service port into empty tables (the service-port, backend and masquerade elements go over netlink), lists both
- * tables, loads the same state again as one nft transaction per table, and compares the listings. Exit code 0 and
- * "equal" when they match; the differing lines otherwise.
+ * Run by {@link SnatBulkLoadLabTest} inside a scratch network namespace, on the real kernel:
+ * <ol>
+ *   <li>loads a dual-stack state with every kind of service port into empty tables (the elements go over netlink),
+ *       lists both tables;</li>
+ *   <li>puts a client into an affinity set, then a second programmer (a restarted agent) loads a state with other
+ *       backends: the tables keep their layout, so only the elements are swapped (netlink again); the client must
+ *       still be there;</li>
+ *   <li>loads each state again as one nft transaction per table, and compares the listings.</li>
+ * </ol>
+ * Exit code 0 and "equal" when everything matches; what differs otherwise.
  */
 public final class SnatBulkLoadCheck {
     private static final Pattern ELEMENTS = Pattern.compile("elements = \\{([^}]*)\\}", Pattern.DOTALL);
@@ -37,22 +43,55 @@ public final class SnatBulkLoadCheck {
                     + " from " + nft.describe());
             System.exit(2);
         }
-        NodeState state = state(Integer.parseInt(args[0]));
+        int n = Integer.parseInt(args[0]);
+        NodeState state = state(n, 0);
         new SnatProgrammer(nft).apply(state);
         String bulk4 = normalized(nft, "ip");
         String bulk6 = normalized(nft, "ip6");
+
+        // A client remembered by an affinity set (port s13: i % 13 == 0, TCP, 1 backend: 10.244.13.1:8000).
+        String sticky = "aff-172.16.0.14-tcp-81-10.244.13.1-8000";
+        nft.run("add element ip lbmode " + sticky + " { 192.0.2.99 }\n");
+        NodeState moved = state(n, 1);
+        new SnatProgrammer(nft).apply(moved);
+        String stickyAfter = nft.listTable("ip", SnatRuleset.TABLE).orElseThrow();
+        nft.run("delete element ip lbmode " + sticky + " { 192.0.2.99 }\n");
+        String replaced4 = normalized(nft, "ip");
+        String replaced6 = normalized(nft, "ip6");
+
         nft.run(SnatRuleset.full(SnatRuleset.Family.IPV4, state) + SnatRuleset.full(SnatRuleset.Family.IPV6, state));
         String text4 = normalized(nft, "ip");
         String text6 = normalized(nft, "ip6");
+        nft.run(SnatRuleset.full(SnatRuleset.Family.IPV4, moved) + SnatRuleset.full(SnatRuleset.Family.IPV6, moved));
+        String movedText4 = normalized(nft, "ip");
+        String movedText6 = normalized(nft, "ip6");
         nft.run("add table ip lbmode\ndelete table ip lbmode\nadd table ip6 lbmode\ndelete table ip6 lbmode\n");
-        if (bulk4.equals(text4) && bulk6.equals(text6)) {
-            System.out.println("equal: " + bulk4.length() + " + " + bulk6.length() + " characters of listing");
-            return;
+
+        boolean ok = true;
+        if (!bulk4.equals(text4) || !bulk6.equals(text6)) {
+            System.out.println("the netlink load differs from one nft transaction");
+            diff("ip", bulk4, text4);
+            diff("ip6", bulk6, text6);
+            ok = false;
         }
-        System.out.println("listings differ");
-        diff("ip", bulk4, text4);
-        diff("ip6", bulk6, text6);
-        System.exit(1);
+        if (!replaced4.equals(movedText4) || !replaced6.equals(movedText6)) {
+            System.out.println("the restart's element swap differs from one nft transaction");
+            diff("ip", replaced4, movedText4);
+            diff("ip6", replaced6, movedText6);
+            ok = false;
+        }
+        if (!stickyAfter.contains("192.0.2.99")) {
+            System.out.println("the restart dropped the affinity client: the table was replaced, not its elements");
+            ok = false;
+        }
+        if (bulk4.equals(movedText4)) {
+            System.out.println("the two states give the same table: the check would prove nothing");
+            ok = false;
+        }
+        if (!ok) {
+            System.exit(1);
+        }
+        System.out.println("equal: " + bulk4.length() + " + " + bulk6.length() + " characters of listing");
     }
 
     private static void diff(String family, String bulk, String text) {
@@ -77,16 +116,19 @@ public final class SnatBulkLoadCheck {
 
     /**
      * {@code n} service ports per family: 1 to 5 backends (pick chains), TCP and UDP, externalTrafficPolicy Local,
-     * ports without backends, loadBalancerSourceRanges and ClientIP affinity.
+     * ports without backends, loadBalancerSourceRanges and ClientIP affinity; {@code generation} moves the backends.
      */
-    static NodeState state(int n) {
+    static NodeState state(int n, int generation) {
         List<ServicePort> ports = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             List<Backend> v4 = new ArrayList<>();
             List<Backend> v6 = new ArrayList<>();
             for (int e = 0; e < i % 6; e++) {
-                v4.add(new Backend(Addresses.ipv4("10.244." + (i % 250) + "." + (e + 1)), 8000 + e, "w", false));
-                v6.add(new Backend(Addresses.ip("fd00:244::" + Integer.toHexString(i) + ":" + (e + 1)), 8000 + e, "w", false));
+                // a new generation moves the backends of ports without affinity (affinity objects are layout)
+                int g = i % 13 == 0 ? 0 : generation;
+                v4.add(new Backend(Addresses.ipv4("10." + (244 + g) + "." + (i % 250) + "." + (e + 1)), 8000 + e, "w", false));
+                v6.add(new Backend(Addresses.ip("fd00:" + Integer.toHexString(0x244 + g) + "::" + Integer.toHexString(i) + ":" + (e + 1)),
+                        8000 + e, "w", false));
             }
             Protocol protocol = i % 3 == 0 ? Protocol.UDP : Protocol.TCP;
             boolean local = i % 7 == 0;

@@ -36,7 +36,7 @@ import java.util.List;
  *             NFTA_SET_ELEM_KEY (1, nested) { NFTA_DATA_VALUE (1) key bytes }
  *             NFTA_SET_ELEM_DATA (2, nested) { NFTA_DATA_VALUE (1) bytes | NFTA_DATA_VERDICT (2, nested)
  *                                              { NFTA_VERDICT_CODE (1) = be32 NFT_GOTO (-4), NFTA_VERDICT_CHAIN (2) "pick-4\0" } }
- *             NFTA_SET_ELEM_KEY_END (9, nested) { NFTA_DATA_VALUE (1) } (source-ranges: the prefix's last address)
+ *             NFTA_SET_ELEM_KEY_END (10, nested) { NFTA_DATA_VALUE (1) } (source-ranges: the prefix's last address)
  *         ... (one message per set and ~60 KB of elements: a nested attribute's length is 16 bits; the last one
  *         with NLM_F_ACK: the kernel acknowledges after the commit, and reports a refused message before that)
  *         NFNL_MSG_BATCH_END (0x11)
@@ -62,7 +62,7 @@ final class BulkElements implements SnatRuleset.ElementSink {
     private static final int LIST_ELEM = 1;
     private static final int ELEM_KEY = 1;
     private static final int ELEM_DATA = 2;
-    private static final int ELEM_KEY_END = 9;
+    private static final int ELEM_KEY_END = 10;
     private static final int DATA_VALUE = 1;
     private static final int DATA_VERDICT = 2;
     private static final int VERDICT_CODE = 1;
