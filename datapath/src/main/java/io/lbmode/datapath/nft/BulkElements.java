@@ -5,7 +5,6 @@ import io.lbmode.datapath.model.Backend;
 import io.lbmode.datapath.model.Cidr;
 import io.lbmode.datapath.model.Protocol;
 import io.lbmode.datapath.model.ServicePort;
-import java.net.InetAddress;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -78,7 +77,7 @@ final class BulkElements implements SnatRuleset.ElementSink {
      * One element of {@code set}: the port's key, and {@code chain} for a service port's verdict, {@code slot} and
      * {@code backend} for a backend, {@code prefix} for a source range.
      */
-    private record Entry(String set, ServicePort port, String chain, int slot, Backend backend, Cidr prefix) {
+    private record Entry(String set, ServicePort port, byte[] key, String chain, int slot, Backend backend, Cidr prefix) {
     }
 
     /** One table's part: whether its sets are flushed first, and its elements by set ({@link #SETS} order). */
@@ -116,8 +115,15 @@ final class BulkElements implements SnatRuleset.ElementSink {
         return new BulkElements(parts);
     }
 
+    private ServicePort keyOf;
+    private byte[] key;
+
     private void add(String set, ServicePort sp, String chain, int slot, Backend backend, Cidr prefix) {
-        part.sets().get(set).add(new Entry(set, sp, chain, slot, backend, prefix));
+        if (sp != keyOf) { // the walk calls back several times per port: its key is encoded once
+            keyOf = sp;
+            key = portKey(sp);
+        }
+        part.sets().get(set).add(new Entry(set, sp, key, chain, slot, backend, prefix));
     }
 
     @Override
@@ -239,7 +245,7 @@ final class BulkElements implements SnatRuleset.ElementSink {
         int elem = w.begin(LIST_ELEM);
         int key = w.begin(ELEM_KEY);
         int value = w.attribute(DATA_VALUE);
-        portKey(w, e.port());
+        w.buf.put(e.key());
         if (e.slot() >= 0) {
             w.buf.order(ByteOrder.nativeOrder()).putInt(e.slot()); // numgen writes its register in host order
         }
@@ -251,7 +257,7 @@ final class BulkElements implements SnatRuleset.ElementSink {
         if (e.prefix() != null) {
             int keyEnd = w.begin(ELEM_KEY_END);
             int end = w.attribute(DATA_VALUE);
-            portKey(w, e.port());
+            w.buf.put(e.key());
             w.buf.put(last(e.prefix()));
             w.end(end);
             w.end(keyEnd);
@@ -286,11 +292,13 @@ final class BulkElements implements SnatRuleset.ElementSink {
     }
 
     /** {@code daddr . l4proto . dport}, each in a 4-byte register. */
-    private static void portKey(Writer w, ServicePort sp) {
-        InetAddress vip = sp.vip();
-        w.buf.put(vip.getAddress());
-        w.buf.put((byte) (sp.protocol() == Protocol.TCP ? 6 : 17)).put((byte) 0).put((byte) 0).put((byte) 0);
-        port(w, sp.port());
+    private static byte[] portKey(ServicePort sp) {
+        byte[] vip = sp.vip().getAddress();
+        byte[] key = java.util.Arrays.copyOf(vip, vip.length + 8);
+        key[vip.length] = (byte) (sp.protocol() == Protocol.TCP ? 6 : 17);
+        key[vip.length + 4] = (byte) (sp.port() >> 8);
+        key[vip.length + 5] = (byte) sp.port();
+        return key;
     }
 
     private static void port(Writer w, int port) {

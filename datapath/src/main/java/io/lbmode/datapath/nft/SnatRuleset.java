@@ -504,7 +504,9 @@ public final class SnatRuleset {
     }
 
     private static BulkLoad bulkLoad(Family family, NodeState state, BulkElements bulk) {
-        Builder layoutParts = new Builder(); // the affinity objects and pick chains; the elements go to bulk
+        // Besides the elements (bulk), only what shapes the layout: affinity objects and pick chains.
+        SortedMap<String, Affinity> affinity = new TreeMap<>();
+        SortedSet<Integer> pickCounts = new TreeSet<>();
         walk(family, state, new ElementSink() {
             @Override
             public void sourceRangePort(ServicePort sp) {
@@ -522,13 +524,15 @@ public final class SnatRuleset {
             }
 
             @Override
-            public void affinity(ServicePort sp, Affinity affinity) {
-                layoutParts.affinity(sp, affinity);
+            public void affinity(ServicePort sp, Affinity a) {
+                affinity.put(key(sp), a);
             }
 
             @Override
             public void servicePort(ServicePort sp, String chain, int picks) {
-                layoutParts.servicePort(sp, chain, picks);
+                if (picks > 0) {
+                    pickCounts.add(picks);
+                }
                 bulk.servicePort(sp, chain, picks);
             }
 
@@ -542,10 +546,9 @@ public final class SnatRuleset {
                 bulk.masquerade(sp);
             }
         });
-        Elements e = layoutParts.build();
-        SortedSet<Integer> picks = picksFor(e);
         Elements none = new Elements(new TreeMap<>(), new TreeMap<>(), new TreeSet<>(), new TreeSet<>(), new TreeSet<>(),
-                new TreeSet<>(), e.pickChains(), e.affinity());
+                new TreeSet<>(), pickCounts, affinity);
+        SortedSet<Integer> picks = picksFor(none);
         List<NftObject> objects = objects(family, state.node().name(), none, picks, NftObject.Counter.named(SOURCE_RANGE_DROPS));
         String script = new NftTransaction(family.nft, TABLE).add(NftObject.Table.ANY).delete(NftObject.Table.ANY)
                 .add(objects).script();
