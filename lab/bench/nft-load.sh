@@ -2,7 +2,8 @@
 # Benchmark (not a test): nftables programming cost of lbmode's SNAT layout vs a kube-proxy-style layout, and the
 # agent's RSS with 10,000 services. Root; runs in scratch network namespaces it removes afterwards.
 #   lab/bench/nft-load.sh [SERVICES...]        (default: 1000 10000)
-# Build first: ./mvnw -B -q package -pl lab -am -DskipTests
+# Build first: ./mvnw -B -q package -pl lab -am -DskipTests. BASELINE_CP=CLASSPATH (another build's
+# lab/target/lbmode-lab.jar:lab/target/lib/*, e.g. main's) runs that build's NftLoadBenchmark first, in the same run.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 java=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java
@@ -13,19 +14,32 @@ cleanup() { ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true;
 trap cleanup EXIT
 ip netns add "$ns"
 
-echo "== programming time (median ms), same run, same kernel boundary"
+if [ -n "${BASELINE_CP:-}" ]; then
+  echo "== baseline build ($BASELINE_CP): programming time (median ms)"
+  ip netns exec "$ns" "$java" --enable-native-access=ALL-UNNAMED -cp "$BASELINE_CP" io.lbmode.datapath.bench.NftLoadBenchmark "$@"
+  ip netns exec "$ns" nft flush ruleset
+fi
+echo "== this build: programming time (median ms), same run, same kernel boundary"
 ip netns exec "$ns" "$java" --enable-native-access=ALL-UNNAMED -cp "$cp" io.lbmode.datapath.bench.NftLoadBenchmark "$@"
 
-echo "== agent RSS with 10,000 services x 4 endpoints (real agent, --state-dir, SNAT)"
+echo "== the agent's first full load and RSS with 10,000 services x 4 endpoints (real agent, --state-dir, SNAT, no table yet)"
 "$java" -cp "$cp" io.lbmode.datapath.bench.StateDirGenerator "$work/state" 10000 4
-ip netns exec "$ns" "$java" --enable-native-access=ALL-UNNAMED ${AGENT_JAVA_OPTS:--XX:+UseSerialGC -Xmx192m} -cp "$cp" io.lbmode.datapath.Main \
-  --node bench --state-dir "$work/state" --health-port 0 > "$work/agent.log" 2>&1 &
-agent=$!
-for _ in $(seq 1 120); do
-  grep -q "programmed snat" "$work/agent.log" 2>/dev/null && break
-  sleep 0.5
+agent_run() { # LABEL CLASSPATH
+  ip netns exec "$ns" nft flush ruleset
+  ip netns exec "$ns" "$java" --enable-native-access=ALL-UNNAMED ${AGENT_JAVA_OPTS:--XX:+UseSerialGC -Xmx192m} -cp "$2" io.lbmode.datapath.Main \
+    --node bench --state-dir "$work/state" --health-port 0 > "$work/agent.log" 2>&1 &
+  agent=$!
+  for _ in $(seq 1 120); do
+    grep -q "programmed snat" "$work/agent.log" 2>/dev/null && break
+    sleep 0.5
+  done
+  echo "$1: $(grep "programmed snat" "$work/agent.log")" || { cat "$work/agent.log"; exit 1; }
+  sleep 2
+  echo "$1: agent VmRSS: $(grep VmRSS /proc/$agent/status | awk '{print $2/1024 " MB"}') (java options: ${AGENT_JAVA_OPTS:--XX:+UseSerialGC -Xmx192m}; after the full load)"
+  kill $agent
+  wait $agent 2>/dev/null || true
+}
+for round in 1 2 3; do
+  [ -z "${BASELINE_CP:-}" ] || agent_run "baseline (round $round)" "$BASELINE_CP"
+  agent_run "this build (round $round)" "$cp"
 done
-grep "programmed snat" "$work/agent.log" || { cat "$work/agent.log"; exit 1; }
-sleep 2
-echo "agent VmRSS: $(grep VmRSS /proc/$agent/status | awk '{print $2/1024 " MB"}') (java options: ${AGENT_JAVA_OPTS:--XX:+UseSerialGC -Xmx192m}; after the full load)"
-kill $agent

@@ -48,7 +48,7 @@ public final class NftLoadBenchmark {
         NodeState state = state(n, 0);
 
         // lbmode: full load (no table), atomic full replace (table present), one endpoint change, one service added.
-        double[] oursLoad = new double[heavyRuns + 2];
+        double[] oursLoad = new double[Math.max(heavyRuns + 2, 7)];
         for (int i = 0; i < oursLoad.length; i++) {
             nft.run("add table ip lbmode\ndelete table ip lbmode\n");
             SnatProgrammer p = new SnatProgrammer(nft);
@@ -63,7 +63,7 @@ public final class NftLoadBenchmark {
             nft.run(io.lbmode.datapath.nft.SnatRuleset.full(state));
             oneTransaction[i] = (System.nanoTime() - start) / 1e6;
         }
-        double[] oursReplace = new double[heavyRuns + 2];
+        double[] oursReplace = new double[Math.max(heavyRuns + 2, 7)];
         for (int i = 0; i < oursReplace.length; i++) {
             oursReplace[i] = ms(new SnatProgrammer(nft).apply(state(n, i + 1)));
         }
