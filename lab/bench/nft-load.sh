@@ -3,7 +3,7 @@
 # agent's RSS with 10,000 services. Root; runs in scratch network namespaces it removes afterwards.
 #   lab/bench/nft-load.sh [SERVICES...]        (default: 1000 10000)
 # Build first: ./mvnw -B -q package -pl lab -am -DskipTests. BASELINE_CP=CLASSPATH (another build's
-# lab/target/lbmode-lab.jar:lab/target/lib/*, e.g. main's) runs that build's NftLoadBenchmark first, in the same run.
+# lab/target/lbmode-lab.jar:lab/target/lib/*, e.g. main's) runs that build's agent too, interleaved with this one's.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 java=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java
@@ -14,12 +14,8 @@ cleanup() { ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true;
 trap cleanup EXIT
 ip netns add "$ns"
 
-if [ -n "${BASELINE_CP:-}" ]; then
-  echo "== baseline build ($BASELINE_CP): programming time (median ms)"
-  ip netns exec "$ns" "$java" --enable-native-access=ALL-UNNAMED -cp "$BASELINE_CP" io.lbmode.datapath.bench.NftLoadBenchmark "$@"
-  ip netns exec "$ns" nft flush ruleset
-fi
-echo "== this build: programming time (median ms), same run, same kernel boundary"
+echo "== $(date -u +%FT%TZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r), $(nft --version)"
+echo "== programming time (median ms), same run, same kernel boundary"
 ip netns exec "$ns" "$java" --enable-native-access=ALL-UNNAMED -cp "$cp" io.lbmode.datapath.bench.NftLoadBenchmark "$@"
 
 echo "== the agent's first full load and RSS with 10,000 services x 4 endpoints (real agent, --state-dir, SNAT, no table yet)"
