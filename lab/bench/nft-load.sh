@@ -18,10 +18,10 @@ echo "== $(date -u +%FT%TZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadav
 echo "== programming time (median ms), same run, same kernel boundary"
 ip netns exec "$ns" "$java" --enable-native-access=ALL-UNNAMED -cp "$cp" io.lbmode.datapath.bench.NftLoadBenchmark "$@"
 
-echo "== the agent's first full load and RSS with 10,000 services x 4 endpoints (real agent, --state-dir, SNAT, no table yet)"
+echo "== the agent's first full load and RSS with 10,000 services x 4 endpoints (real agent, --state-dir, SNAT): into a node without the table, and a restart that finds it"
 "$java" -cp "$cp" io.lbmode.datapath.bench.StateDirGenerator "$work/state" 10000 4
-agent_run() { # LABEL CLASSPATH
-  ip netns exec "$ns" nft flush ruleset
+agent_run() { # LABEL CLASSPATH [keep]: keep = start on the table the previous run left (a restart)
+  [ "${3:-}" = keep ] || ip netns exec "$ns" nft flush ruleset
   ip netns exec "$ns" "$java" --enable-native-access=ALL-UNNAMED ${AGENT_JAVA_OPTS:--XX:+UseSerialGC -Xmx192m} -cp "$2" io.lbmode.datapath.Main \
     --node bench --state-dir "$work/state" --health-port 0 > "$work/agent.log" 2>&1 &
   agent=$!
@@ -36,6 +36,10 @@ agent_run() { # LABEL CLASSPATH
   wait $agent 2>/dev/null || true
 }
 for round in 1 2 3; do
-  [ -z "${BASELINE_CP:-}" ] || agent_run "baseline (round $round)" "$BASELINE_CP"
-  agent_run "this build (round $round)" "$cp"
+  if [ -n "${BASELINE_CP:-}" ]; then
+    agent_run "baseline, no table (round $round)" "$BASELINE_CP"
+    agent_run "baseline, restart (round $round)" "$BASELINE_CP" keep
+  fi
+  agent_run "this build, no table (round $round)" "$cp"
+  agent_run "this build, restart (round $round)" "$cp" keep
 done
