@@ -133,7 +133,8 @@ public final class SnatBulkLoadCheck {
             Protocol protocol = i % 3 == 0 ? Protocol.UDP : Protocol.TCP;
             boolean local = i % 7 == 0;
             ServicePort.Policy policy = i % 11 == 0 ? new ServicePort.Policy(List.of(Cidr.parse("192.0.2.0/24").orElseThrow(),
-                    Cidr.parse("198.51.100.7/32").orElseThrow()), 0)
+                    Cidr.parse("198.51.100.7/32").orElseThrow(), Cidr.parse("2001:db8:1::/48").orElseThrow(),
+                    Cidr.parse("2001:db8:2::7/128").orElseThrow()), 0)
                     : i % 13 == 0 ? new ServicePort.Policy(List.of(), 600) : ServicePort.Policy.OPEN;
             ports.add(new ServicePort("default", "s" + i, "", protocol, Addresses.ipv4("172.16." + (i / 250) + "." + (i % 250 + 1)),
                     80 + i % 3, local, v4, List.of(), policy));

@@ -282,7 +282,8 @@ public final class DsrProgrammer implements ModeProgrammer {
         int flags = (s.policy().restricted() ? BpfLayout.SVC_F_SOURCE_RANGES : 0)
                 | (s.policy().affinity() ? BpfLayout.SVC_F_AFFINITY : 0)
                 | (established.isEmpty() ? 0 : BpfLayout.SVC_F_DRAINING);
-        return new Desired(new Tables(fresh, established), flags, Set.copyOf(s.policy().sourceRanges()));
+        // The VIP's own family's prefixes: restricted with none of them (only IPv6 ranges) admits no client.
+        return new Desired(new Tables(fresh, established), flags, Set.copyOf(s.sourceRanges()));
     }
 
     private static SvcKey keyOf(ServicePort s) {
@@ -500,7 +501,7 @@ public final class DsrProgrammer implements ModeProgrammer {
     private static void updateRange(DsrDatapath dp, SvcKey sk, Cidr c, boolean add) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment key = a.allocate(BpfLayout.SRC_RANGE_KEY_SIZE, 4);
-            BpfLayout.srcRangeKey(key, sk.vip(), sk.port(), sk.proto(), c.network(), c.length());
+            BpfLayout.srcRangeKey(key, sk.vip(), sk.port(), sk.proto(), (Inet4Address) c.network(), c.length()); // IPv4 VIPs' own ranges
             BpfMap map = dp.map(DsrDatapath.SOURCE_RANGES);
             if (add) {
                 MemorySegment one = a.allocate(4, 4);
@@ -529,8 +530,9 @@ public final class DsrProgrammer implements ModeProgrammer {
                 continue;
             }
             Desired d = desiredOf(s);
-            if (!d.ranges().isEmpty()) {
-                out.append(", only from ").append(String.join(" ", s.policy().sourceRanges().stream().map(Cidr::toString).toList()))
+            if (s.policy().restricted()) {
+                out.append(d.ranges().isEmpty() ? ", from no client (no source range of the VIP's family)"
+                                : ", only from " + String.join(" ", s.sourceRanges().stream().map(Cidr::toString).toList()))
                         .append(" (others dropped, counted as notInSourceRanges)");
             }
             if (s.policy().affinity()) {

@@ -406,7 +406,7 @@ public final class NodeStateBuilder {
             Optional<Cidr> cidr = Cidr.parse(r);
             if (cidr.isEmpty()) {
                 skips.add(new Skip(namespace, name, field + " entry '" + r.trim()
-                        + "' is not an IPv4 prefix (a.b.c.d/n); Service skipped so it is not opened to every client"));
+                        + "' is not an IPv4 or IPv6 prefix (a.b.c.d/n, x:y::/n); Service skipped so it is not opened to every client"));
                 return Optional.empty();
             }
             cidrs.add(cidr.get());

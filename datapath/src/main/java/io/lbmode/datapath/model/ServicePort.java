@@ -58,6 +58,16 @@ public record ServicePort(String namespace, String name, String portName, Protoc
         return IpFamily.of(vip);
     }
 
+    /**
+     * The source ranges this VIP applies: the policy's prefixes of the VIP's own family (a client of an IPv6 VIP is
+     * never in an IPv4 prefix). A restricted policy ({@link Policy#restricted}) with none of them admits no client on
+     * this VIP: a Service whose ranges are all IPv4 is closed on its IPv6 VIP, never open.
+     */
+    public List<Cidr> sourceRanges() {
+        IpFamily family = family();
+        return policy.sourceRanges().stream().filter(c -> c.family() == family).toList();
+    }
+
     /** The kernel-facing identity: what packets are matched on. */
     public Key key() {
         return new Key(vip, protocol, port);
@@ -77,7 +87,9 @@ public record ServicePort(String namespace, String name, String portName, Protoc
      * Who may reach the port and how clients map to backends.
      *
      * @param sourceRanges           {@code spec.loadBalancerSourceRanges} (or the older annotation): only clients in
-     *                               these prefixes may connect; empty means everyone. Sorted, distinct.
+     *                               these prefixes may connect; empty means everyone. IPv4 and IPv6 prefixes, sorted
+     *                               (IPv4 first), distinct; each VIP applies those of its family
+     *                               ({@link ServicePort#sourceRanges}).
      * @param affinityTimeoutSeconds {@code sessionAffinity: ClientIP}: a client keeps its backend until it has been idle
      *                               this long ({@code sessionAffinityConfig.clientIP.timeoutSeconds}, default 10800);
      *                               0 means no affinity

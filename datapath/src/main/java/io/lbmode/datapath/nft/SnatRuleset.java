@@ -220,11 +220,9 @@ public final class SnatRuleset {
             if (sp.policy().restricted()) {
                 // Checked before everything else, backends or not: a refused client gets no answer at all.
                 sink.sourceRangePort(sp);
-                // Only the prefixes of the port's own family: an IPv6 port whose ranges are all IPv4 is in
-                // source-range-ports with no range of its own, so it accepts no client (never all of them).
-                if (family == Family.IPV4) {
-                    outermost(sp.policy().sourceRanges()).forEach(c -> sink.sourceRange(sp, c));
-                }
+                // Only the prefixes of the port's own family: a port whose ranges are all of the other family is
+                // in source-range-ports with no range of its own, so it accepts no client (never all of them).
+                outermost(sp.sourceRanges()).forEach(c -> sink.sourceRange(sp, c));
             }
             List<Backend> bs = sp.backends();
             if (bs.isEmpty()) {
@@ -321,9 +319,9 @@ public final class SnatRuleset {
                 && o.contains(c.network()))).toList();
     }
 
-    /** A prefix as nft lists it in an interval set: a /32 as the bare address. */
+    /** A prefix as nft lists it in an interval set: a /32 or /128 as the bare address. */
     static String prefix(Cidr c) {
-        return c.length() == 32 ? c.network().getHostAddress() : c.toString();
+        return c.host() ? Addresses.text(c.network()) : c.toString();
     }
 
     private SnatRuleset() {

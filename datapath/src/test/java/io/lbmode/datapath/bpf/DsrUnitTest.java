@@ -110,6 +110,14 @@ class DsrUnitTest {
                 new ServicePort.Policy(List.of(Cidr.parse("203.0.113.0/24").orElseThrow()), 0)));
         assertThat(ranged.flags()).isEqualTo(BpfLayout.SVC_F_SOURCE_RANGES);
         assertThat(ranged.ranges()).containsExactly(Cidr.parse("203.0.113.0/24").orElseThrow());
+        var ipv6Ranged = DsrProgrammer.desiredOf(port(Protocol.TCP, ready, List.of(), new ServicePort.Policy(
+                List.of(Cidr.parse("203.0.113.0/24").orElseThrow(), Cidr.parse("2001:db8::/32").orElseThrow()), 0)));
+        assertThat(ipv6Ranged.ranges()).as("an IPv4 VIP checks its IPv4 prefixes only")
+                .containsExactly(Cidr.parse("203.0.113.0/24").orElseThrow());
+        var onlyIpv6 = DsrProgrammer.desiredOf(port(Protocol.TCP, ready, List.of(),
+                new ServicePort.Policy(List.of(Cidr.parse("2001:db8::/32").orElseThrow()), 0)));
+        assertThat(onlyIpv6.flags()).as("still checked").isEqualTo(BpfLayout.SVC_F_SOURCE_RANGES);
+        assertThat(onlyIpv6.ranges()).as("and no IPv4 client is in a range: closed").isEmpty();
         assertThat(DsrProgrammer.desiredOf(port(Protocol.UDP, ready, List.of(), new ServicePort.Policy(List.of(), 10800))).flags())
                 .isEqualTo(BpfLayout.SVC_F_AFFINITY);
     }

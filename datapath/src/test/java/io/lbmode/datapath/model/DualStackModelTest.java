@@ -143,11 +143,32 @@ class DualStackModelTest {
     }
 
     @Test
-    void ipv6SourceRangesSkipTheServiceInsteadOfOpeningIt() {
+    void sourceRangesOfBothFamiliesAreReadAndEachVipKeepsItsOwn() {
         Service svc = new ServiceBuilder(dualStack("web", "172.16.20.16", "fd00:172:16:20::10"))
-                .editSpec().withLoadBalancerSourceRanges("10.0.1.0/24", "2001:db8::/32").endSpec().build();
+                .editSpec().withLoadBalancerSourceRanges("10.0.1.0/24", "2001:DB8::7/32").endSpec().build();
         var r = NodeStateBuilder.build(ForwardMode.SNAT, 7, VIPS, "w1", NodeStateBuilderTest.NODES, List.of(svc), List.of());
-        assertThat(r.state().services()).as("IPv6 prefixes are not supported yet: fail closed").isEmpty();
-        assertThat(r.skips()).singleElement().satisfies(skip -> assertThat(skip.reason()).contains("2001:db8::/32", "not opened to every client"));
+        assertThat(r.skips()).isEmpty();
+        assertThat(r.state().services()).hasSize(2).allSatisfy(sp -> assertThat(sp.policy().sourceRanges())
+                .extracting(Cidr::toString).containsExactly("10.0.1.0/24", "2001:db8::/32"));
+        assertThat(r.state().services().get(0).sourceRanges()).extracting(Cidr::toString).containsExactly("10.0.1.0/24");
+        assertThat(r.state().services().get(1).sourceRanges()).extracting(Cidr::toString).containsExactly("2001:db8::/32");
+    }
+
+    @Test
+    void ipv4OnlySourceRangesCloseTheIpv6VipAndAnUnreadableIpv6RangeSkipsTheService() {
+        Service v4Ranges = new ServiceBuilder(dualStack("web", "172.16.20.16", "fd00:172:16:20::10"))
+                .editSpec().withLoadBalancerSourceRanges("10.0.1.0/24").endSpec().build();
+        var r = NodeStateBuilder.build(ForwardMode.SNAT, 7, VIPS, "w1", NodeStateBuilderTest.NODES, List.of(v4Ranges), List.of());
+        ServicePort v6 = r.state().services().get(1);
+        assertThat(v6.family()).isEqualTo(IpFamily.IPV6);
+        assertThat(v6.policy().restricted()).isTrue();
+        assertThat(v6.sourceRanges()).as("no IPv6 client admitted: closed, not open").isEmpty();
+
+        Service broken = new ServiceBuilder(dualStack("web", "172.16.20.16", "fd00:172:16:20::10"))
+                .editSpec().withLoadBalancerSourceRanges("10.0.1.0/24", "2001:db8::/129").endSpec().build();
+        var b = NodeStateBuilder.build(ForwardMode.SNAT, 7, VIPS, "w1", NodeStateBuilderTest.NODES, List.of(broken), List.of());
+        assertThat(b.state().services()).as("fail closed").isEmpty();
+        assertThat(b.skips()).singleElement().satisfies(skip -> assertThat(skip.reason())
+                .contains("2001:db8::/129", "IPv4 or IPv6 prefix", "not opened to every client"));
     }
 }

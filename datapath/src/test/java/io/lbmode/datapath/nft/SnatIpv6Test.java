@@ -135,6 +135,34 @@ class SnatIpv6Test {
     }
 
     @Test
+    void ipv6SourceRangesAreInTheIp6TableAndEachTableGetsItsOwnFamilysPrefixes() {
+        List<String> ranges = List.of("10.0.1.0/24", "2001:db8::/32", "2001:db8:1::/48", "fd00:1::2", "0.0.0.0/0");
+        ServicePort v4 = SnatRulesetTest.withPolicy(sp("web", "172.16.20.16", be("10.244.1.2")), ranges, 0);
+        ServicePort v6 = SnatRulesetTest.withPolicy(sp("web", "fd00:172:16:20::10", be("fd00:10:244:1::2")), ranges, 0);
+        programmer.apply(state(v4, v6));
+        assertThat(nft.elements("ip", "lbmode", "source-ranges")).as("0.0.0.0/0 holds 10.0.1.0/24: outermost only")
+                .containsOnlyKeys("172.16.20.16 . tcp . 80 . 0.0.0.0/0");
+        assertThat(nft.elements("ip6", "lbmode", "source-range-ports")).containsOnlyKeys("fd00:172:16:20::10 . tcp . 80");
+        assertThat(nft.elements("ip6", "lbmode", "source-ranges")).as("a /128 as nft lists it; a prefix inside another left out")
+                .containsOnlyKeys("fd00:172:16:20::10 . tcp . 80 . 2001:db8::/32", "fd00:172:16:20::10 . tcp . 80 . fd00:1::2");
+        assertThat(programmer.drifted()).isFalse();
+
+        // Narrowing the IPv6 range is an element change in the IPv6 table alone, the new range added first.
+        List<String> narrowed = List.of("10.0.1.0/24", "2001:db8:1::/48", "0.0.0.0/0");
+        programmer.apply(state(SnatRulesetTest.withPolicy(v4, narrowed, 0), SnatRulesetTest.withPolicy(v6, narrowed, 0)));
+        assertThat(nft.scripts().getLast().lines()).containsExactly(
+                "add element ip6 lbmode source-ranges { fd00:172:16:20::10 . tcp . 80 . 2001:db8:1::/48 }",
+                "delete element ip6 lbmode source-ranges { fd00:172:16:20::10 . tcp . 80 . 2001:db8::/32,"
+                        + " fd00:172:16:20::10 . tcp . 80 . fd00:1::2 }");
+        // Only IPv4 ranges left: the IPv6 VIP stays checked and admits no client.
+        programmer.apply(state(SnatRulesetTest.withPolicy(v4, List.of("10.0.1.0/24"), 0),
+                SnatRulesetTest.withPolicy(v6, List.of("10.0.1.0/24"), 0)));
+        assertThat(nft.elements("ip6", "lbmode", "source-range-ports")).containsOnlyKeys("fd00:172:16:20::10 . tcp . 80");
+        assertThat(nft.elements("ip6", "lbmode", "source-ranges")).isEmpty();
+        assertThat(programmer.drifted()).isFalse();
+    }
+
+    @Test
     void ipv6ClientIpAffinityUsesIp6SetsAndDnatWithNamesWithoutColons() {
         ServicePort sticky = SnatRulesetTest.withPolicy(
                 sp("web", "fd00:172:16:20::10", be("fd00:10:244:1::2"), be("fd00:10:244:2::2")), List.of(), 60);
