@@ -38,6 +38,10 @@ public final class SnatBulkLoadCheck {
 
     public static void main(String[] args) {
         NftRunner nft = NftRunners.system();
+        if (args[0].equals("ratio")) {
+            ratio(nft, Integer.parseInt(args[1]));
+            return;
+        }
         if (!nft.tableExists("ip", SnatRuleset.TABLE).equals(java.util.Optional.of(false))) {
             System.out.println("expected no table and a runner that can tell, got " + nft.tableExists("ip", SnatRuleset.TABLE)
                     + " from " + nft.describe());
@@ -94,6 +98,31 @@ public final class SnatBulkLoadCheck {
         System.out.println("equal: " + bulk4.length() + " + " + bulk6.length() + " characters of listing");
     }
 
+    /**
+     * Prints {@code ratio R}: the median time of a full load of {@code n} IPv4 service ports with 4 backends as one nft
+     * transaction each (script built and parsed: lbmode before the netlink load) over the median time of the agent's
+     * full load (netlink), both into a node without the table, 7 rounds interleaved.
+     */
+    private static void ratio(NftRunner nft, int n) {
+        NodeState state = plain(n);
+        String clear = "add table ip lbmode\ndelete table ip lbmode\nadd table ip6 lbmode\ndelete table ip6 lbmode\n";
+        double[] text = new double[7];
+        double[] netlink = new double[7];
+        for (int i = 0; i < text.length; i++) {
+            nft.run(clear);
+            long start = System.nanoTime();
+            nft.run(SnatRuleset.full(state));
+            text[i] = (System.nanoTime() - start) / 1e6;
+            nft.run(clear);
+            netlink[i] = new SnatProgrammer(nft).apply(state).took().toNanos() / 1e6;
+        }
+        nft.run(clear);
+        Arrays.sort(text);
+        Arrays.sort(netlink);
+        System.out.printf(java.util.Locale.ROOT, "one nft transaction %.1f ms, netlink %.1f ms (medians of 7)%nratio %.2f%n",
+                text[3], netlink[3], text[3] / netlink[3]);
+    }
+
     private static void diff(String family, String bulk, String text) {
         List<String> b = Arrays.asList(bulk.split("\n"));
         List<String> t = Arrays.asList(text.split("\n"));
@@ -112,6 +141,21 @@ public final class SnatBulkLoadCheck {
         }
         m.appendTail(out);
         return out.toString();
+    }
+
+    /** {@code n} IPv4 TCP service ports with 4 backends each, as the benchmarks have them. */
+    static NodeState plain(int n) {
+        List<ServicePort> ports = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            List<Backend> backends = new ArrayList<>();
+            for (int e = 0; e < 4; e++) {
+                backends.add(new Backend(Addresses.ipv4("10." + (100 + i / 16000) + "." + (i * 4 + e) / 256 % 256 + "." + (i * 4 + e) % 256),
+                        8080, "w", false));
+            }
+            ports.add(new ServicePort("default", "s" + i, "", Protocol.TCP, Addresses.ipv4("172.16." + (i / 250) + "." + (i % 250 + 1)),
+                    80, false, backends));
+        }
+        return new NodeState(ForwardMode.SNAT, new NodeInfo("bulk", Addresses.ipv4("10.0.0.10")), 1, ports);
     }
 
     /**

@@ -18,18 +18,38 @@ class SnatBulkLoadLabTest {
 
     @Test
     void aNetlinkBulkLoadGivesTheSameTablesAsOneNftTransaction() throws Exception {
+        assertThat(check("700")).contains("equal");
+    }
+
+    /**
+     * The CI guard of the full load's speed, as a ratio in one run (never an absolute time): 5,000 service ports with
+     * 4 backends load at least twice as fast through netlink as in one nft transaction (3.2-3.7x measured here on 2
+     * busy cores; 1x without the netlink load, where both are the same nft transaction).
+     */
+    @Test
+    void theNetlinkFullLoadIsAtLeastTwiceAsFastAsOneNftTransaction() throws Exception {
+        String out = check("ratio", "5000");
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("ratio ([0-9.]+)").matcher(out);
+        assertThat(m.find()).as(out).isTrue();
+        assertThat(Double.parseDouble(m.group(1))).as(out).isGreaterThanOrEqualTo(2.0);
+    }
+
+    /** Runs {@link SnatBulkLoadCheck} with {@code args} in a network namespace of its own; its output. */
+    private static String check(String... args) throws Exception {
         LabSupport.requireRoot();
         String ns = "lbm-bulk-" + ProcessHandle.current().pid();
         run(List.of("ip", "netns", "add", ns));
         try {
             String java = ProcessHandle.current().info().command().orElse("java");
-            Process p = new ProcessBuilder("ip", "netns", "exec", ns, java, "--enable-native-access=ALL-UNNAMED", "-cp",
-                    System.getProperty("java.class.path"), SnatBulkLoadCheck.class.getName(), "700")
-                    .redirectErrorStream(true).start();
+            List<String> command = new java.util.ArrayList<>(List.of("ip", "netns", "exec", ns, java,
+                    "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                    SnatBulkLoadCheck.class.getName()));
+            command.addAll(List.of(args));
+            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
             String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            assertThat(p.waitFor(120, TimeUnit.SECONDS)).isTrue();
+            assertThat(p.waitFor(300, TimeUnit.SECONDS)).isTrue();
             assertThat(p.exitValue()).as(out).isZero();
-            assertThat(out).contains("equal");
+            return out;
         } finally {
             run(List.of("ip", "netns", "del", ns));
         }
