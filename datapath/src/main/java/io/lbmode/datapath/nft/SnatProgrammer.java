@@ -14,10 +14,12 @@ import java.util.TreeSet;
 
 /**
  * SNAT mode: the table {@code ip lbmode} (see {@link SnatRuleset} for its layout) and, once the node has IPv6
- * service ports, the table {@code ip6 lbmode} with the same layout. The first apply replaces any existing table
- * atomically (adoption after a restart: conntrack keeps established connections on their backends since NAT
- * bindings live in conntrack, not in the rules); later applies send only element changes. Both tables change in
- * one nft transaction, so a dual-stack Service appears in both families at once.
+ * service ports, the table {@code ip6 lbmode} with the same layout. The first apply loads each table whole: its
+ * elements go as one netlink batch ({@link BulkElements}) into a table just created or into the table a previous
+ * agent left when it has the same layout (a restart: its sets are flushed and refilled in that one transaction);
+ * any other table is replaced atomically in one nft transaction. Established connections survive either way (NAT
+ * bindings live in conntrack, not in the rules). Later applies send only element changes. Both tables change in
+ * one transaction, so a dual-stack Service appears in both families at once.
  */
 public final class SnatProgrammer implements ModeProgrammer {
     private final NftRunner nft;
@@ -59,6 +61,11 @@ public final class SnatProgrammer implements ModeProgrammer {
      */
     private record Step(FamilyTable table, boolean full, String script, Optional<BulkElements> bulk, int changes,
                         SortedSet<Integer> picks, java.util.List<SnatRuleset.StaleUdp> staleUdp) {
+        /** The same step with its elements as nft text, in its script. */
+        Step inText() {
+            return new Step(table, full, script + bulk.map(BulkElements::script).orElse(""), Optional.empty(), changes,
+                    picks, staleUdp);
+        }
     }
 
     private Optional<Step> step(FamilyTable t, NodeState desired) {
@@ -112,6 +119,11 @@ public final class SnatProgrammer implements ModeProgrammer {
             java.util.List<Step> steps = new java.util.ArrayList<>();
             step(ipv4, desired).ifPresent(steps::add);
             step(ipv6, desired).ifPresent(steps::add);
+            if (steps.stream().anyMatch(st -> !st.full() && !st.script().isEmpty())) {
+                // A change of one table with a full load of the other (a node's first IPv6 port): one transaction,
+                // so that a dual-stack Service appears in both families at once.
+                steps.replaceAll(Step::inText);
+            }
             String script = steps.stream().map(Step::script).collect(java.util.stream.Collectors.joining());
             boolean ran = !script.isEmpty();
             if (ran) {

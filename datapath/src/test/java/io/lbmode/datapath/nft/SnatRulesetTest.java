@@ -135,6 +135,21 @@ class SnatRulesetTest {
     }
 
     @Test
+    void aChangeOfOneTableWithTheFirstLoadOfTheOtherIsOneTransaction() {
+        FakeNftRunner kernel = new FakeNftRunner().withNetlink();
+        SnatProgrammer p = new SnatProgrammer(kernel);
+        p.apply(state(sp("172.16.20.16", Protocol.TCP, 80, false, be("10.244.1.2"))));
+        ServicePort v6 = new ServicePort("default", "s-v6", "", Protocol.TCP, Addresses.ip("fd00:16::16"), 80, false,
+                List.of(new Backend(Addresses.ip("fd00:244::2"), 8080, "w1", false)));
+        p.apply(state(sp("172.16.20.16", Protocol.TCP, 80, false, be("10.244.1.3")), v6));
+
+        assertThat(kernel.elementBatches()).as("only the first load's").hasSize(1);
+        assertThat(kernel.scripts()).hasSize(2).last().asString()
+                .contains("add element ip lbmode backends { 172.16.20.16 . tcp . 80 . 0 : 10.244.1.3 . 8080 }",
+                        "add table ip6 lbmode", "add element ip6 lbmode backends { fd00:16::16 . tcp . 80 . 0 : fd00:244::2 . 8080 }");
+    }
+
+    @Test
     void laterChangesAreElementDiffsOnly() {
         List<ServicePort> many = new ArrayList<>();
         for (int i = 1; i <= 200; i++) {
