@@ -29,6 +29,7 @@ class SnatBulkLoadLabTest {
     @Test
     void theNetlinkFullLoadIsAtLeastTwiceAsFastAsOneNftTransaction() throws Exception {
         String out = check("ratio", "5000");
+        System.out.println(out); // the figures, in the test report
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("ratio ([0-9.]+)").matcher(out);
         assertThat(m.find()).as(out).isTrue();
         assertThat(Double.parseDouble(m.group(1))).as(out).isGreaterThanOrEqualTo(2.0);
