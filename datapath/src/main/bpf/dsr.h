@@ -152,6 +152,22 @@ struct {
 	__uint(map_flags, BPF_F_MMAPABLE);
 } lb_maglev SEC(".maps");
 
+/* Agent bookkeeping, never read by the programs: for each Maglev table range (keyed by its first slot in lb_maglev),
+ * a 128-bit digest of the inputs the agent built it from (algorithm version, seed, size, backends and their ids). A
+ * restarted agent whose desired tables have the same digest leaves the range alone instead of computing it again.
+ * The agent removes a range's digest before it rewrites the range, so a crash midway never leaves a digest that
+ * vouches for a half-written table. One per service (both families share lb_maglev). */
+struct maglev_digest {
+	__u64 hash[2];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 131072);
+	__type(key, __u32);
+	__type(value, struct maglev_digest);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} lb_maglev_inputs SEC(".maps");
+
 /* Backend by id. Written by the agent, read by dsr_ingress.
  * value bytes: c0 a8 01 02 | 1f 90 | 01 | 00   (pod address, pod port network order, BACKEND_F_LOCAL, pad) */
 struct backend_value {

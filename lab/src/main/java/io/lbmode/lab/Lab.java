@@ -52,6 +52,12 @@ public final class Lab implements AutoCloseable {
     public static final String W2 = LabObjects.W2;
     public static final List<String> NODES = LabObjects.NODES;
     public static final String CLIENT_IP = "10.0.1.2";
+    /**
+     * A second client address whose packets to pods the router sends through the LB node, which forwards them as plain
+     * Linux IP forwarding; replies come back directly, as in DSR. The like-for-like baseline for DSR: the same hops
+     * (client, router, LB node, worker, pod, and back without the LB node) with no lbmode in the path.
+     */
+    public static final String CLIENT_VIA_LB_IP = "10.0.1.3";
     public static final String ROUTER_NODE_IP = "10.0.0.1";
     public static final Map<String, String> NODE_IPS = LabObjects.NODE_IPS;
     public static final Map<String, String> POD_CIDRS = Map.of(W1, "10.244.1.0/24", W2, "10.244.2.0/24");
@@ -146,6 +152,13 @@ public final class Lab implements AutoCloseable {
         }
         sysctls(ROUTER);
         sh("ip", "-n", ns(ROUTER), "route", "add", VIP_RANGE, "via", NODE_IPS.get(LB));
+        // CLIENT_VIA_LB_IP reaches the pods through the LB node; the LB node forwards back out of the interface the
+        // packet came in by, which would make it send the router an ICMP redirect per burst: not what a routed hop costs.
+        sh("ip", "-n", ns(CLIENT), "addr", "add", CLIENT_VIA_LB_IP + "/24", "dev", "eth0");
+        sh("ip", "-n", ns(ROUTER), "rule", "add", "from", CLIENT_VIA_LB_IP, "to", "10.244.0.0/16", "table", "100", "pref", "100");
+        sh("ip", "-n", ns(ROUTER), "route", "add", "10.244.0.0/16", "via", NODE_IPS.get(LB), "table", "100");
+        sh("ip", "netns", "exec", ns(LB), "sysctl", "-q", "-w", "net.ipv4.conf.all.send_redirects=0",
+                "net.ipv4.conf.eth0.send_redirects=0");
         // pods behind their worker's bridge; pod routes on every node and the router (what a CNI does)
         for (String worker : List.of(W1, W2)) {
             String gw = POD_CIDRS.get(worker).replace(".0/24", ".1");
@@ -460,8 +473,16 @@ public final class Lab implements AutoCloseable {
 
     /** Opens a TCP connection from a namespace (kept open by the caller: established-connection tests). */
     public Socket connect(String member, String ip, int port, Duration timeout) throws Exception {
+        return connect(member, "", ip, port, timeout);
+    }
+
+    /** {@link #connect(String, String, int, Duration)} from the source address {@code from} ("" for the default). */
+    public Socket connect(String member, String from, String ip, int port, Duration timeout) throws Exception {
         return thread(member).call(() -> {
             Socket s = new Socket();
+            if (!from.isEmpty()) {
+                s.bind(new InetSocketAddress(InetAddress.getByName(from), 0));
+            }
             s.connect(new InetSocketAddress(InetAddress.getByName(ip), port), (int) timeout.toMillis());
             s.setSoTimeout(5000);
             return s;

@@ -32,8 +32,23 @@ public final class LabDemo {
     private LabDemo() {
     }
 
-    /** The endpoint of the direct path (pod w1p1), a pod of the demo's Service. */
+    /**
+     * Name of the column measured from {@link Lab#CLIENT_VIA_LB_IP} to the direct path's pod: the router sends it through
+     * the LB node, which forwards it as any Linux router does, and the pod answers the client directly. These are
+     * the hops a DSR connection takes (client, LB node, worker, pod; replies without the LB node), so DSR against
+     * this column measures what lbmode's programs cost, and against the direct column what the extra hop costs too.
+     */
+    public static final String ROUTED = "routed via LB";
+
+    /** The endpoint of the direct path's downloads and probes (pod w1p1), a pod of the demo's Service. */
     static final String DIRECT_POD = Lab.PODS.get("w1p1").get(1);
+
+    /**
+     * The demo Service's pods: the direct and routed paths' small requests go to each in turn, as Maglev spreads the
+     * VIP's. Each pod is its own JVM; with the direct path on w1p1 alone, that one process was the warmest and the
+     * VIP's connections met two colder ones two times out of three (p50 0.66 ms against 0.42 ms in one run).
+     */
+    static final List<String> SERVICE_PODS = Lab.PODS.values().stream().map(p -> p.get(1)).sorted().toList();
 
     /**
      * How much to measure.
@@ -61,11 +76,13 @@ public final class LabDemo {
      * @param mbPerSecond throughput of large responses, median
      * @param rpsVsDirect {@code rps} relative to the direct column's
      * @param mbpsVsDirect {@code mbPerSecond} relative to the direct column's
+     * @param rpsVsRouted {@code rps} relative to the {@link #ROUTED} column's (the same hops as DSR, no lbmode)
      * @param vipArp      which node answered ARP for the VIP while this column was measured ("" for the direct path
      *                    and where the VIP is routed statically)
      */
     public record Column(String name, String podSaw, long lbBytes, int conntrack, int flows, double rps, double p50Ms,
-                         double p99Ms, double mbPerSecond, double rpsVsDirect, double mbpsVsDirect, String vipArp) {
+                         double p99Ms, double mbPerSecond, double rpsVsDirect, double mbpsVsDirect, double rpsVsRouted,
+                         String vipArp) {
     }
 
     /**
@@ -132,6 +149,8 @@ public final class LabDemo {
         List<String> sources = new ArrayList<>();
         List<Probe> directProbes = new ArrayList<>();
         List<Perf> directPerf = new ArrayList<>();
+        List<Probe> routedProbes = new ArrayList<>();
+        List<Perf> routedPerf = new ArrayList<>();
         List<String> modeNames = new ArrayList<>();
         List<Probe> modeProbes = new ArrayList<>();
         List<List<Perf>> modePerf = new ArrayList<>();
@@ -143,15 +162,25 @@ public final class LabDemo {
             setting.switchTo(mode, cluster);
             // warm-up, not measured: this JVM's client code (JIT) and the freshly started agents settle first
             LabMeasure.requests(lab, vip, 80, settings.window());
+            LabMeasure.requests(lab, "", SERVICE_PODS, Lab.POD_PORT, settings.window());
+            LabMeasure.requests(lab, Lab.CLIENT_VIA_LB_IP, SERVICE_PODS, Lab.POD_PORT, settings.window());
             LabMeasure.download(lab, vip, 80, settings.throughputBytes(), 0);
             progress.printf("%s: measuring (%d rounds each, direct path interleaved)...%n",
                     mode.wireName().toUpperCase(Locale.ROOT), settings.rounds());
-            directProbes.add(probe(lab, DIRECT_POD, Lab.POD_PORT, settings));
-            Probe viaVip = probe(lab, vip, 80, settings);
+            directProbes.add(probe(lab, "", DIRECT_POD, Lab.POD_PORT, settings));
+            routedProbes.add(probe(lab, Lab.CLIENT_VIA_LB_IP, DIRECT_POD, Lab.POD_PORT, settings));
+            Probe viaVip = probe(lab, "", vip, 80, settings);
             List<Perf> perf = new ArrayList<>();
             for (int r = 0; r < settings.rounds(); r++) {
-                directPerf.add(perf(lab, DIRECT_POD, Lab.POD_PORT, settings));
-                perf.add(perf(lab, vip, 80, settings));
+                Perf direct = perf(lab, "", SERVICE_PODS, DIRECT_POD, Lab.POD_PORT, settings);
+                Perf routed = perf(lab, Lab.CLIENT_VIA_LB_IP, SERVICE_PODS, DIRECT_POD, Lab.POD_PORT, settings);
+                Perf mine = perf(lab, "", List.of(vip), vip, 80, settings);
+                directPerf.add(direct);
+                routedPerf.add(routed);
+                perf.add(mine);
+                progress.printf(Locale.ROOT, "  round %d: requests/s direct %,.0f, %s %,.0f, %s %,.0f%n", r + 1,
+                        direct.requests().perSecond(), ROUTED, routed.requests().perSecond(),
+                        mode.wireName().toUpperCase(Locale.ROOT), mine.requests().perSecond());
             }
             modeNames.add(mode.wireName().toUpperCase(Locale.ROOT));
             modeProbes.add(viaVip);
@@ -159,9 +188,10 @@ public final class LabDemo {
             arp.add(setting.vipArpAnswer());
         }
         List<Column> columns = new ArrayList<>();
-        columns.add(column("direct", directProbes, directPerf, directPerf, ""));
+        columns.add(column("direct", directProbes, directPerf, directPerf, routedPerf, ""));
+        columns.add(column(ROUTED, routedProbes, routedPerf, directPerf, routedPerf, ""));
         for (int i = 0; i < modeNames.size(); i++) {
-            columns.add(column(modeNames.get(i), List.of(modeProbes.get(i)), modePerf.get(i), directPerf, arp.get(i)));
+            columns.add(column(modeNames.get(i), List.of(modeProbes.get(i)), modePerf.get(i), directPerf, routedPerf, arp.get(i)));
         }
         return new Result(settings, columns, sources, setting.description());
     }
@@ -173,25 +203,30 @@ public final class LabDemo {
     private record Perf(LabMeasure.Requests requests, double mbPerSecond) {
     }
 
-    private static Probe probe(Lab lab, String ip, int port, Settings s) throws Exception {
+    private static Probe probe(Lab lab, String from, String ip, int port, Settings s) throws Exception {
         LabMeasure.flushConntrack(lab, Lab.LB);
-        String answer = lab.httpGet(Lab.CLIENT, ip, port, "/").strip();
+        String answer;
+        try (java.net.Socket sock = lab.connect(Lab.CLIENT, from, ip, port, Duration.ofSeconds(3))) {
+            answer = Lab.request(sock, "/", true).strip();
+        }
         String saw = answer.replaceAll(".*client=([0-9.]+):.*", "$1");
         List<Long> bytes = new ArrayList<>();
         for (int r = 0; r < s.rounds(); r++) {
-            bytes.add(LabMeasure.download(lab, ip, port, s.probeBytes(), 1024).lbBytes());
+            bytes.add(LabMeasure.download(lab, from, ip, port, s.probeBytes(), 1024).lbBytes());
         }
-        int entries = LabMeasure.conntrackEntries(lab, Lab.LB, Lab.CLIENT_IP);
+        int entries = LabMeasure.conntrackEntries(lab, Lab.LB, from.isEmpty() ? Lab.CLIENT_IP : from);
         return new Probe(saw, bytes, entries, 1 + s.rounds());
     }
 
-    private static Perf perf(Lab lab, String ip, int port, Settings s) throws Exception {
-        LabMeasure.Requests req = LabMeasure.requests(lab, ip, port, s.window());
-        double mbps = LabMeasure.download(lab, ip, port, s.throughputBytes(), 0).megabytesPerSecond();
+    /** Small requests to each of {@code targets} in turn, then one large download from {@code ip}. */
+    private static Perf perf(Lab lab, String from, List<String> targets, String ip, int port, Settings s) throws Exception {
+        LabMeasure.Requests req = LabMeasure.requests(lab, from, targets, port, s.window());
+        double mbps = LabMeasure.download(lab, from, ip, port, s.throughputBytes(), 0).megabytesPerSecond();
         return new Perf(req, mbps);
     }
 
-    private static Column column(String name, List<Probe> probes, List<Perf> perf, List<Perf> direct, String vipArp) {
+    private static Column column(String name, List<Probe> probes, List<Perf> perf, List<Perf> direct, List<Perf> routed,
+                                 String vipArp) {
         List<String> saw = probes.stream().map(Probe::podSaw).distinct().toList();
         double lb = LabMeasure.median(probes.stream().flatMap(p -> p.lbBytes().stream()).mapToDouble(Long::doubleValue).toArray());
         int conntrack = probes.stream().mapToInt(Probe::conntrack).max().orElse(0);
@@ -202,15 +237,16 @@ public final class LabDemo {
         double mbps = LabMeasure.median(perf.stream().mapToDouble(Perf::mbPerSecond).toArray());
         double directRps = LabMeasure.median(direct.stream().mapToDouble(p -> p.requests().perSecond()).toArray());
         double directMbps = LabMeasure.median(direct.stream().mapToDouble(Perf::mbPerSecond).toArray());
+        double routedRps = LabMeasure.median(routed.stream().mapToDouble(p -> p.requests().perSecond()).toArray());
         return new Column(name, String.join(" / ", saw), Math.round(lb), conntrack, flows, rps,
-                pooled.percentileMs(50), pooled.percentileMs(99), mbps, rps / directRps, mbps / directMbps, vipArp);
+                pooled.percentileMs(50), pooled.percentileMs(99), mbps, rps / directRps, mbps / directMbps, rps / routedRps, vipArp);
     }
 
     // ---- rendering ----
 
     /** Who an address is in the lab. */
     static String whoIs(String ip) {
-        if (ip.equals(Lab.CLIENT_IP)) {
+        if (ip.equals(Lab.CLIENT_IP) || ip.equals(Lab.CLIENT_VIA_LB_IP)) {
             return "the client";
         }
         for (var e : Lab.NODE_IPS.entrySet()) {
@@ -243,6 +279,9 @@ public final class LabDemo {
                 c -> String.format(Locale.ROOT, "%,.0f MB/s", c.mbPerSecond())));
         rows.add(row("requests/s vs direct", r, c -> String.format(Locale.ROOT, "%.2fx", c.rpsVsDirect())));
         rows.add(row("throughput vs direct", r, c -> String.format(Locale.ROOT, "%.2fx", c.mbpsVsDirect())));
+        if (r.columns().stream().anyMatch(c -> c.name().equals(ROUTED))) {
+            rows.add(row("requests/s vs " + ROUTED, r, c -> String.format(Locale.ROOT, "%.2fx", c.rpsVsRouted())));
+        }
         return rows;
     }
 
@@ -259,9 +298,13 @@ public final class LabDemo {
 
     private static String footnote(Result r) {
         return String.format(Locale.ROOT, "medians of %d round(s); small requests: %d ms bursts of GET / on fresh connections; "
-                        + "direct = client to pod %s:%d, not through the LB node, its rounds interleaved with each mode's; "
+                        + "direct = client to the Service's pods %s port %d in turn (downloads: %s), not through the LB node; "
+                        + ROUTED + " = client (%s) to the same pods through the LB node as a plain IP router, replies direct "
+                        + "(the hops DSR takes); "
+                        + "their rounds interleaved with each mode's; "
                         + "Cluster from %s; %s",
-                r.settings().rounds(), r.settings().window().toMillis(), DIRECT_POD, Lab.POD_PORT,
+                r.settings().rounds(), r.settings().window().toMillis(), String.join(", ", SERVICE_PODS), Lab.POD_PORT,
+                DIRECT_POD, Lab.CLIENT_VIA_LB_IP,
                 String.join(", ", r.clusterSources()), r.setting());
     }
 
@@ -321,7 +364,8 @@ public final class LabDemo {
         return s.toString();
     }
 
-    private static final Color[] COLORS = {new Color(0x80, 0x80, 0x80), new Color(0xd9, 0x5f, 0x02), new Color(0x1b, 0x9e, 0x77)};
+    private static final Color[] COLORS = {new Color(0x80, 0x80, 0x80), new Color(0xb0, 0xb0, 0xb0), new Color(0xd9, 0x5f, 0x02), new Color(0x1b, 0x9e, 0x77),
+            new Color(0x75, 0x70, 0xb3)};
 
     /** The chart: LB node bytes per column (log scale, labelled), and requests/s and throughput relative to direct. */
     public static BufferedImage chart(Result r) {

@@ -23,7 +23,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *       {@code examples/cluster-dsr.yaml}, and prints a side-by-side table with the direct client-to-pod path as the
  *       baseline ({@link LabDemo}); writes it as Markdown and a PNG chart to {@code DIR} (default
  *       {@code target/lab-demo} under the current directory). The lab is removed at the end, also on failure or
- *       Ctrl-C. With {@code --kube}, on the real control plane ({@link KubeDemo}): {@code kube/kube.sh up}, MetalLB,
+ *       Ctrl-C. {@code --rounds N} and {@code --window-ms MS} change how much it measures (default 5 rounds of
+ *       600 ms bursts): more and longer rounds give steadier medians on a busy machine. With {@code --kube}, on the real control plane ({@link KubeDemo}): {@code kube/kube.sh up}, MetalLB,
  *       the agents in cluster mode, the Cluster applied with kubectl.</li>
  * </ul>
  * Exit codes: 0 ok, 1 failed, 2 usage.
@@ -40,7 +41,7 @@ public final class LabMain {
 
     static int run(String[] args) {
         if (args.length == 0 || !List.of("up", "down", "demo").contains(args[0])) {
-            System.err.println("usage: lbmode lab up|down|demo [--mode snat|dsr] [--name PREFIX] [--out DIR] [--examples DIR] [--kube]   (needs root)");
+            System.err.println("usage: lbmode lab up|down|demo [--mode snat|dsr] [--name PREFIX] [--out DIR] [--examples DIR] [--rounds N] [--window-ms MS] [--kube]   (needs root)");
             return 2;
         }
         ForwardMode mode = null;
@@ -48,10 +49,11 @@ public final class LabMain {
         Path out = Path.of("target", "lab-demo");
         Path examples = null;
         boolean kube = false;
+        LabDemo.Settings settings = LabDemo.Settings.DEMO;
         for (int i = 1; i < args.length; i++) {
             String a = args[i];
             String v = a.contains("=") ? a.substring(a.indexOf('=') + 1) : (i + 1 < args.length ? args[i + 1] : "");
-            if (!a.contains("=") && List.of("--mode", "--name", "--out", "--examples").contains(a)) {
+            if (!a.contains("=") && List.of("--mode", "--name", "--out", "--examples", "--rounds", "--window-ms").contains(a)) {
                 i++;
             }
             if (a.equals("--kube") && args[0].equals("demo")) {
@@ -68,6 +70,20 @@ public final class LabMain {
                 out = Path.of(v);
             } else if (a.startsWith("--examples") && !v.isEmpty()) {
                 examples = Path.of(v);
+            } else if (a.startsWith("--rounds") || a.startsWith("--window-ms")) {
+                int n;
+                try {
+                    n = Integer.parseInt(v);
+                } catch (NumberFormatException e) {
+                    n = 0;
+                }
+                if (n < 1) {
+                    System.err.println("lbmode lab: " + a.replaceAll("=.*", "") + " must be a positive number, not '" + v + "'");
+                    return 2;
+                }
+                settings = a.startsWith("--rounds")
+                        ? new LabDemo.Settings(n, settings.window(), settings.probeBytes(), settings.throughputBytes())
+                        : new LabDemo.Settings(settings.rounds(), Duration.ofMillis(n), settings.probeBytes(), settings.throughputBytes());
             } else {
                 System.err.println("lbmode lab: unknown argument '" + a + "'");
                 return 2;
@@ -100,7 +116,7 @@ public final class LabMain {
                             name.equals("lbmode") ? "" : " --name " + name));
                     yield 0; // processes keep running after this JVM exits; 'down' stops them
                 }
-                default -> demo(mode == null ? List.of(ForwardMode.SNAT, ForwardMode.DSR) : List.of(mode), out, examples, kube);
+                default -> demo(mode == null ? List.of(ForwardMode.SNAT, ForwardMode.DSR) : List.of(mode), out, examples, kube, settings);
             };
         } catch (Exception e) {
             System.err.println("lbmode lab: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
@@ -138,7 +154,7 @@ public final class LabMain {
      * {@code out}; with {@code kube}, on the real control plane ({@link KubeDemo}). A shutdown hook removes what the
      * demo started when the JVM is stopped (Ctrl-C) while it runs.
      */
-    private static int demo(List<ForwardMode> modes, Path out, Path examples, boolean kube) throws Exception {
+    private static int demo(List<ForwardMode> modes, Path out, Path examples, boolean kube, LabDemo.Settings settings) throws Exception {
         long t0 = System.nanoTime();
         Path examplesDir = examples != null ? examples : findExamples().orElse(null);
         if (examples != null && !Files.isDirectory(examples)) {
@@ -157,7 +173,7 @@ public final class LabMain {
         try {
             if (kube) {
                 return KubeDemo.command(KubeDemo.findRoot(), modes, out, m -> clusterFor(m, examplesDir),
-                        LabDemo.Settings.DEMO, cleanup);
+                        settings, cleanup);
             }
             LabSpec spec = LabSpec.unique();
             System.out.printf("building the lab (client, router, LB node, 2 workers, 3 pods; namespaces %s-*)...%n", spec.prefix());
@@ -167,7 +183,7 @@ public final class LabMain {
             lab.writeObjects("web.yaml", LabObjects.service("web", VIP, false, LabObjects.webPorts(),
                     List.of(LabObjects.Ep.ready("w1p1"), LabObjects.Ep.ready("w2p1"), LabObjects.Ep.ready("w2p2"))));
             LabDemo.Result result = LabDemo.run(lab, VIP, modes, m -> clusterFor(m, examplesDir),
-                    LabDemo.Settings.DEMO, System.out);
+                    settings, System.out);
             System.out.println();
             System.out.print(LabDemo.text(result));
             System.out.println();

@@ -34,13 +34,18 @@ public final class LabMeasure {
      * @param requestBytes pad the HTTP request with a header to this many bytes (0: a plain request)
      */
     public static Download download(Lab lab, String ip, int port, long bytes, int requestBytes) throws Exception {
+        return download(lab, "", ip, port, bytes, requestBytes);
+    }
+
+    /** {@link #download(Lab, String, int, long, int)} from the client's address {@code from} ("" for its default). */
+    public static Download download(Lab lab, String from, String ip, int port, long bytes, int requestBytes) throws Exception {
         String head = "GET /bytes/" + bytes + " HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n";
         String pad = "X-Pad: \r\n";
         int fill = requestBytes - head.length() - pad.length() - 2;
         String request = head + (requestBytes > 0 && fill > 0 ? "X-Pad: " + "x".repeat(fill) + "\r\n" : "") + "\r\n";
         long[] before = lab.interfaceBytes(Lab.LB, "eth0");
         long t0 = System.nanoTime();
-        try (Socket s = lab.connect(Lab.CLIENT, ip, port, Duration.ofSeconds(3))) {
+        try (Socket s = lab.connect(Lab.CLIENT, from, ip, port, Duration.ofSeconds(3))) {
             s.setSoTimeout(30_000);
             OutputStream out = s.getOutputStream();
             out.write(request.getBytes(StandardCharsets.US_ASCII));
@@ -85,12 +90,26 @@ public final class LabMeasure {
      * its requests/s in the demo and measured the interleaving, not the path.
      */
     public static Requests requests(Lab lab, String ip, int port, Duration window) throws Exception {
+        return requests(lab, "", ip, port, window);
+    }
+
+    /** {@link #requests(Lab, String, int, Duration)} from the client's address {@code from} ("" for its default). */
+    public static Requests requests(Lab lab, String from, String ip, int port, Duration window) throws Exception {
+        return requests(lab, from, List.of(ip), port, window);
+    }
+
+    /**
+     * {@link #requests(Lab, String, String, int, Duration)} to each of {@code ips} in turn, a connection each: the
+     * direct path to all of a Service's pods, so it reaches the same pods (processes, CPU caches, JIT state) as the
+     * connections through the VIP, which Maglev spreads over them.
+     */
+    public static Requests requests(Lab lab, String from, List<String> ips, int port, Duration window) throws Exception {
         double[] lat = new double[1024];
         int n = 0;
         long c0 = System.nanoTime();
         long end = c0 + window.toNanos();
         for (long t = c0; t < end; ) {
-            try (Socket s = lab.connect(Lab.CLIENT, ip, port, Duration.ofSeconds(3))) {
+            try (Socket s = lab.connect(Lab.CLIENT, from, ips.get(n % ips.size()), port, Duration.ofSeconds(3))) {
                 Lab.request(s, "/", false);
             }
             long t1 = System.nanoTime();

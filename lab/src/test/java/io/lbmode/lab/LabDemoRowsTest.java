@@ -13,7 +13,7 @@ class LabDemoRowsTest {
     static final LabDemo.Settings SETTINGS = new LabDemo.Settings(1, Duration.ofMillis(300), 10_000_000, 10_000_000);
 
     static LabDemo.Column column(String name, String saw, String arp) {
-        return new LabDemo.Column(name, saw, 1000, 0, 2, 100, 1, 2, 100, 1, 1, arp);
+        return new LabDemo.Column(name, saw, 1000, 0, 2, 100, 1, 2, 100, 1, 1, 1, arp);
     }
 
     @Test
@@ -32,5 +32,23 @@ class LabDemoRowsTest {
         LabDemo.Result standalone = new LabDemo.Result(SETTINGS, List.of(column("direct", "10.0.1.2", ""),
                 column("SNAT", "10.0.0.10", "")), List.of("SNAT: built in"), "standalone agents");
         assertThat(LabDemo.rows(standalone)).extracting(List::getFirst).doesNotContain(LabDemo.ARP_ROW);
+    }
+
+    @Test
+    void dsrIsAlsoComparedWithTheRoutedPathThroughTheLbNode() {
+        LabDemo.Result r = new LabDemo.Result(SETTINGS, List.of(column("direct", "10.0.1.2", ""),
+                new LabDemo.Column(LabDemo.ROUTED, "10.0.1.3", 500, 0, 2, 80, 1, 2, 100, 0.8, 1, 1, ""),
+                new LabDemo.Column("DSR", "10.0.1.2", 500, 0, 2, 76, 1, 2, 100, 0.76, 1, 0.95, "")),
+                List.of("DSR: built in"), "standalone agents");
+        assertThat(LabDemo.rows(r)).contains(List.of("requests/s vs " + LabDemo.ROUTED, "1.00x", "1.00x", "0.95x"));
+        assertThat(LabDemo.rows(r)).contains(List.of("address the pod saw", "10.0.1.2 (the client)", "10.0.1.3 (the client)",
+                "10.0.1.2 (the client)"));
+        assertThat(LabDemo.rows(standaloneWithoutRouted())).extracting(List::getFirst)
+                .doesNotContain("requests/s vs " + LabDemo.ROUTED);
+    }
+
+    static LabDemo.Result standaloneWithoutRouted() {
+        return new LabDemo.Result(SETTINGS, List.of(column("direct", "10.0.1.2", ""), column("DSR", "10.0.1.2", "")),
+                List.of("DSR: built in"), "standalone agents");
     }
 }

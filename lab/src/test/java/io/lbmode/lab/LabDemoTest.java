@@ -36,13 +36,17 @@ class LabDemoTest {
         }
         System.out.print(LabDemo.text(result));
 
-        assertThat(result.columns()).extracting(LabDemo.Column::name).containsExactly("direct", "SNAT", "DSR");
+        assertThat(result.columns()).extracting(LabDemo.Column::name).containsExactly("direct", LabDemo.ROUTED, "SNAT", "DSR");
         assertThat(result.clusterSources()).anySatisfy(s -> assertThat(s).contains("cluster-snat.yaml"))
                 .anySatisfy(s -> assertThat(s).contains("cluster-dsr.yaml"));
         LabDemo.Column direct = result.column("direct");
         LabDemo.Column snat = result.column("SNAT");
         LabDemo.Column dsr = result.column("DSR");
         assertThat(direct.podSaw()).isEqualTo(Lab.CLIENT_IP);
+        LabDemo.Column routed = result.column(LabDemo.ROUTED);
+        assertThat(routed.podSaw()).as("routed through the LB node, from the client's second address").isEqualTo(Lab.CLIENT_VIA_LB_IP);
+        // the routed path passes the LB node in the request direction only, as DSR does
+        assertThat(routed.lbBytes()).isPositive().isLessThan(snat.lbBytes() / 100);
         assertThat(snat.podSaw()).as("SNAT: the pod sees the LB node").isEqualTo(LB_IP);
         assertThat(dsr.podSaw()).as("DSR: the pod sees the client").isEqualTo(Lab.CLIENT_IP);
         // SNAT carries the 10 MB response in and out of the LB node; DSR only the request direction
@@ -62,9 +66,9 @@ class LabDemoTest {
         Path png = out.resolve("demo.png");
         assertThat(files).contains(md, png);
         String markdown = Files.readString(md);
-        assertThat(markdown).contains("| measure | direct | SNAT | DSR |")
-                .contains("| address the pod saw | " + Lab.CLIENT_IP + " (the client) | " + LB_IP + " (the LB node) | "
-                        + Lab.CLIENT_IP + " (the client) |")
+        assertThat(markdown).contains("| measure | direct | " + LabDemo.ROUTED + " | SNAT | DSR |")
+                .contains("| address the pod saw | " + Lab.CLIENT_IP + " (the client) | " + Lab.CLIENT_VIA_LB_IP + " (the client) | "
+                        + LB_IP + " (the LB node) | " + Lab.CLIENT_IP + " (the client) |")
                 .contains(String.format(java.util.Locale.ROOT, "%,d", snat.lbBytes()));
         BufferedImage image = ImageIO.read(png.toFile());
         assertThat(image).as("demo.png decodes").isNotNull();

@@ -36,6 +36,7 @@ public final class DsrDatapath implements AutoCloseable {
 
     static final String SERVICES = "lb_services";
     static final String MAGLEV = "lb_maglev";
+    static final String MAGLEV_INPUTS = "lb_maglev_inputs";
     static final String BACKENDS = "lb_backends";
     static final String REVERSE = "lb_reverse";
     static final String CONFIG = "lb_config";

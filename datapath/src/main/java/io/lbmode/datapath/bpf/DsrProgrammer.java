@@ -46,7 +46,8 @@ import java.util.TreeMap;
  * </ul>
  * Backends for a service are all its endpoints, or only this node's with {@code externalTrafficPolicy: Local}.
  * The first apply of a process adopts the maps a previous agent pinned and rewrites only what differs, so
- * established flows keep their backends and reverse entries across restarts.
+ * established flows keep their backends and reverse entries across restarts. lb_maglev_inputs keeps a digest of each
+ * table range's inputs beside it, so a restarted agent does not even compute the tables whose inputs did not change.
  */
 public final class DsrProgrammer implements ModeProgrammer {
     private final String interfaceName;
@@ -61,13 +62,32 @@ public final class DsrProgrammer implements ModeProgrammer {
     private final Map<SvcKey, SvcEntry> services = new HashMap<>();
     /** Backend ids in lb_backends. */
     private final Map<BackendVal, Integer> backendIds = new HashMap<>();
+    /** Each backend's name as Maglev hashes it, built once instead of once per table it is in; pruned with its id. */
+    private final Map<BackendVal, String> backendNames = new HashMap<>();
     /** Inputs each service's tables were last built from; equal inputs skip the Maglev computation. */
     private final Map<SvcKey, Tables> built = new HashMap<>();
     /** What lb_source_ranges holds (by us): service -> allowed client prefixes. */
     private final Map<SvcKey, Set<Cidr>> ranges = new HashMap<>();
+    /** What lb_maglev_inputs holds (by us): a table range's first slot -> digest of the inputs it holds the tables of. */
+    private final Map<Integer, Digest> digests = new HashMap<>();
     private int nextBackendId = 1;
 
+    /*
+     * equals and hashCode written out in the records used as hash keys and compared per service on every apply: a
+     * record's generated ones go through method handles, which a fresh JVM interprets (an agent's first programming
+     * of 10,000 services makes some 100,000 such calls).
+     */
+
     record SvcKey(Inet4Address vip, int port, int proto) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof SvcKey k && port == k.port && proto == k.proto && vip.equals(k.vip);
+        }
+
+        @Override
+        public int hashCode() {
+            return (vip.hashCode() * 31 + port) * 31 + proto;
+        }
     }
 
     /**
@@ -75,6 +95,16 @@ public final class DsrProgrammer implements ModeProgrammer {
      * @param flags {@code svc_value.flags}; with {@link BpfLayout#SVC_F_DRAINING} the range holds two tables
      */
     record SvcEntry(int offset, int size, int backends, int flags) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof SvcEntry e && offset == e.offset && size == e.size && backends == e.backends && flags == e.flags;
+        }
+
+        @Override
+        public int hashCode() {
+            return ((offset * 31 + size) * 31 + backends) * 31 + flags;
+        }
+
         /** Slots the service holds in lb_maglev. */
         int length() {
             return (flags & BpfLayout.SVC_F_DRAINING) != 0 ? 2 * size : size;
@@ -89,6 +119,16 @@ public final class DsrProgrammer implements ModeProgrammer {
      *                    node uses, i.e. the backends the table had before they began terminating; else empty
      */
     record Tables(List<BackendVal> fresh, List<BackendVal> established) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Tables t && fresh.equals(t.fresh) && established.equals(t.established);
+        }
+
+        @Override
+        public int hashCode() {
+            return fresh.hashCode() * 31 + established.hashCode();
+        }
+
         boolean draining() {
             return !established.isEmpty();
         }
@@ -106,7 +146,78 @@ public final class DsrProgrammer implements ModeProgrammer {
     record Desired(Tables tables, int flags, Set<Cidr> ranges) {
     }
 
+    /**
+     * A 128-bit digest of a table range's inputs ({@link #digestOf}). Not a cryptographic hash: SHA-256 cost a restarted
+     * agent more than the tables it let it skip (10,000 digests in a fresh JVM, before the JIT compiles SHA-256:
+     * 100-200 ms). A collision needs two input sets of the same service port, both from the cluster's own endpoints,
+     * and could only leave that service its own previous table; about 2^-128 by chance.
+     */
+    record Digest(long high, long low) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Digest d && high == d.high && low == d.low;
+        }
+
+        @Override
+        public int hashCode() {
+            return Long.hashCode(high ^ low);
+        }
+
+        void writeTo(MemorySegment s) {
+            s.set(BpfLayout.HOST64, 0, high);
+            s.set(BpfLayout.HOST64, 8, low);
+        }
+
+    }
+
+    /**
+     * Names the way {@link Maglev#table} fills a table: part of every digest, so a build that fills tables differently
+     * (MaglevTest's golden checksums would change with it) rewrites the tables an older agent left instead of trusting
+     * their digests. Change it together with the algorithm.
+     */
+    static final long MAGLEV_FILL = 0x6c62_6d67_6c76_0001L; // "lbmglv" v1
+
+    /** Two independent 64-bit lanes, each word multiplied in, rotated and folded (the Maglev name hash's mixing). */
+    private static final class Digester {
+        private long high = 0x243f_6a88_85a3_08d3L;
+        private long low = 0x1319_8a2e_0370_7344L;
+
+        Digester add(long word) {
+            high = lane(high, word, 0x9e37_79b9_7f4a_7c15L);
+            low = lane(low, word, 0xc2b2_ae3d_27d4_eb4fL);
+            return this;
+        }
+
+        private static long lane(long h, long word, long k) {
+            h ^= word * k;
+            h = Long.rotateLeft(h, 29) * 0xbf58_476d_1ce4_e5b9L;
+            return h ^ (h >>> 32);
+        }
+
+        Digest digest() {
+            return new Digest(fmix(high ^ low >>> 1), fmix(low ^ high << 1));
+        }
+
+        private static long fmix(long h) {
+            h ^= h >>> 33;
+            h *= 0xff51_afd7_ed55_8ccdL;
+            h ^= h >>> 33;
+            h *= 0xc4ce_b9fe_1a85_ec53L;
+            return h ^ (h >>> 33);
+        }
+    }
+
     record BackendVal(Inet4Address addr, int port, boolean local) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof BackendVal b && port == b.port && local == b.local && addr.equals(b.addr);
+        }
+
+        @Override
+        public int hashCode() {
+            return (addr.hashCode() * 31 + port) * 2 + (local ? 1 : 0);
+        }
+
         String name() {
             return addr.getHostAddress() + ":" + port;
         }
@@ -183,15 +294,15 @@ public final class DsrProgrammer implements ModeProgrammer {
             dp.attach(iface);
             services.clear();
             backendIds.clear();
+            backendNames.clear();
             built.clear();
             ranges.clear();
+            digests.clear();
             slots = new SlotAllocator(dp.maglevSlotCount());
             List<SvcKey> overlapping = new ArrayList<>();
             dp.map(DsrDatapath.SERVICES).forEach((k, v) -> {
-                MemorySegment key = MemorySegment.ofArray(k);
-                MemorySegment val = MemorySegment.ofArray(v);
-                SvcKey sk = new SvcKey(BpfLayout.getAddr(key, 0), BpfLayout.u16(key, 4), key.get(ValueLayout.JAVA_BYTE, 6));
-                SvcEntry e = svcEntry(val);
+                SvcKey sk = svcKey(k);
+                SvcEntry e = svcEntry(v);
                 if (slots.claim(e.offset(), e.length())) {
                     services.put(sk, e);
                 } else {
@@ -207,11 +318,10 @@ public final class DsrProgrammer implements ModeProgrammer {
                 }
             }
             ranges.putAll(sourceRangesIn(dp));
+            adoptDigests(dp);
             dp.map(DsrDatapath.BACKENDS).forEach((k, v) -> {
-                int id = MemorySegment.ofArray(k).get(BpfLayout.HOST32, 0);
-                MemorySegment val = MemorySegment.ofArray(v);
-                BackendVal b = new BackendVal(BpfLayout.getAddr(val, 0), BpfLayout.u16(val, 4),
-                        (val.get(ValueLayout.JAVA_BYTE, 6) & BpfLayout.BACKEND_F_LOCAL) != 0);
+                int id = BpfLayout.host32(k, 0);
+                BackendVal b = new BackendVal(BpfLayout.getAddr(v, 0), BpfLayout.u16(v, 4), (v[6] & BpfLayout.BACKEND_F_LOCAL) != 0);
                 backendIds.put(b, id);
                 nextBackendId = Math.max(nextBackendId, id + 1);
             });
@@ -222,9 +332,66 @@ public final class DsrProgrammer implements ModeProgrammer {
         }
     }
 
-    private static SvcEntry svcEntry(MemorySegment val) {
-        return new SvcEntry(val.get(BpfLayout.HOST32, 0), val.get(BpfLayout.HOST32, 4), val.get(BpfLayout.HOST32, 8),
-                val.get(BpfLayout.HOST32, 12));
+    /**
+     * Keeps the pinned digests of ranges an adopted service starts at; deletes the others (left by a service the
+     * previous agent removed without getting to its digest, or by one dropped above as overlapping), so a later
+     * service allocated there cannot match a stale digest.
+     */
+    private void adoptDigests(DsrDatapath dp) {
+        Set<Integer> starts = new HashSet<>();
+        services.values().forEach(e -> starts.add(e.offset()));
+        BpfMap map = dp.map(DsrDatapath.MAGLEV_INPUTS);
+        List<Integer> stale = new ArrayList<>();
+        map.forEach((k, v) -> {
+            int offset = BpfLayout.host32(k, 0);
+            if (starts.contains(offset)) {
+                digests.put(offset, new Digest(BpfLayout.host64(v, 0), BpfLayout.host64(v, 8)));
+            } else {
+                stale.add(offset);
+            }
+        });
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment key = a.allocate(4, 4);
+            for (int offset : stale) {
+                key.set(BpfLayout.HOST32, 0, offset);
+                map.delete(key);
+            }
+        }
+    }
+
+    /** Removes the digest of the range at {@code offset} from lb_maglev_inputs, before the range changes. */
+    private void forgetDigest(BpfMap map, MemorySegment key4, int offset) {
+        if (digests.remove(offset) != null) {
+            key4.set(BpfLayout.HOST32, 0, offset);
+            map.delete(key4);
+        }
+    }
+
+    /**
+     * Digest of everything a service's table range is computed from: the fill algorithm, seed, size M, and each table's
+     * backends in order with the ids its slots hold. Equal digests: equal slots.
+     */
+    private Digest digestOf(Tables tables, int size, long seed) {
+        Digester d = new Digester().add(MAGLEV_FILL).add(seed).add(size);
+        for (List<BackendVal> bes : List.of(tables.fresh(), tables.established())) {
+            d.add(bes.size());
+            for (BackendVal be : bes) {
+                byte[] a = be.addr().getAddress();
+                long addr = (a[0] & 0xffL) << 24 | (a[1] & 0xffL) << 16 | (a[2] & 0xffL) << 8 | (a[3] & 0xffL);
+                d.add(addr << 32 | (long) be.port() << 1 | (be.local() ? 1 : 0)).add(backendIds.get(be));
+            }
+        }
+        return d.digest();
+    }
+
+    /** An lb_services key as read by {@link BpfMap#forEach}. */
+    private static SvcKey svcKey(byte[] k) {
+        return new SvcKey(BpfLayout.getAddr(k, 0), BpfLayout.u16(k, 4), k[6]);
+    }
+
+    /** An lb_services value as read by {@link BpfMap#forEach}. */
+    private static SvcEntry svcEntry(byte[] v) {
+        return new SvcEntry(BpfLayout.host32(v, 0), BpfLayout.host32(v, 4), BpfLayout.host32(v, 8), BpfLayout.host32(v, 12));
     }
 
     private String resolveInterface(NodeInfo node) {
@@ -359,6 +526,9 @@ public final class DsrProgrammer implements ModeProgrammer {
             MemorySegment svcKeys = a.allocate((long) BpfLayout.SVC_KEY_SIZE * Math.max(1, want.size()), 4);
             MemorySegment svcVals = a.allocate((long) BpfLayout.SVC_VALUE_SIZE * Math.max(1, want.size()), 4);
             int svcUpdates = 0;
+            BpfMap digestMap = dp.map(DsrDatapath.MAGLEV_INPUTS);
+            MemorySegment key4b = a.allocate(4, 4);
+            Map<Integer, Digest> written = new LinkedHashMap<>();
             List<SvcEntry> superseded = new ArrayList<>();
             for (Map.Entry<SvcKey, Desired> w : want.entrySet()) {
                 SvcKey sk = w.getKey();
@@ -389,9 +559,15 @@ public final class DsrProgrammer implements ModeProgrammer {
                 SvcEntry entry = new SvcEntry(offset.getAsInt(), size, tables.fresh().size(), flags);
                 boolean moved = e != null && e.offset() != entry.offset();
                 if (moved || !tables.equals(built.get(sk))) {
-                    changes += writeTable(table, entry.offset(), size, tables.fresh(), desired.hashSeed());
-                    if (tables.draining()) {
-                        changes += writeTable(table, entry.offset() + size, size, tables.established(), desired.hashSeed());
+                    Digest inputs = digestOf(tables, size, desired.hashSeed());
+                    // Equal digest: the range holds these tables already (a restarted agent, whose built is empty).
+                    if (!inputs.equals(digests.get(entry.offset()))) {
+                        forgetDigest(digestMap, key4b, entry.offset());
+                        changes += writeTable(table, entry.offset(), size, tables.fresh(), desired.hashSeed());
+                        if (tables.draining()) {
+                            changes += writeTable(table, entry.offset() + size, size, tables.established(), desired.hashSeed());
+                        }
+                        written.put(entry.offset(), inputs);
                     }
                 }
                 if (!entry.equals(e)) {
@@ -410,8 +586,22 @@ public final class DsrProgrammer implements ModeProgrammer {
             }
             // Service entries last, in one system call: a service becomes visible only with its table complete.
             svcMap.updateBatch(svcKeys, svcVals, svcUpdates);
+            // Digests of the ranges written, after them (one system call).
+            if (!written.isEmpty()) {
+                MemorySegment offsets = a.allocate(4L * written.size(), 4);
+                MemorySegment values = a.allocate((long) BpfLayout.MAGLEV_DIGEST_SIZE * written.size(), 8);
+                int i = 0;
+                for (Map.Entry<Integer, Digest> w : written.entrySet()) {
+                    offsets.setAtIndex(ValueLayout.JAVA_INT, i, w.getKey());
+                    w.getValue().writeTo(values.asSlice((long) i * BpfLayout.MAGLEV_DIGEST_SIZE, BpfLayout.MAGLEV_DIGEST_SIZE));
+                    i++;
+                }
+                digestMap.updateBatch(offsets, values, written.size());
+                digests.putAll(written);
+            }
             // Ranges a service moved away from (a drain began or ended) are free once no entry points at them.
             for (SvcEntry old : superseded) {
+                forgetDigest(digestMap, key4b, old.offset());
                 table.asSlice((long) old.offset() * Integer.BYTES, (long) old.length() * Integer.BYTES).fill((byte) 0);
                 slots.release(old.offset(), old.length());
             }
@@ -422,6 +612,7 @@ public final class DsrProgrammer implements ModeProgrammer {
                     SvcEntry e = services.remove(sk);
                     BpfLayout.svcKey(svcKey, sk.vip(), sk.port(), sk.proto());
                     svcMap.delete(svcKey);
+                    forgetDigest(digestMap, key4b, e.offset());
                     table.asSlice((long) e.offset() * Integer.BYTES, (long) e.length() * Integer.BYTES).fill((byte) 0);
                     slots.release(e.offset(), e.length());
                     built.remove(sk);
@@ -438,6 +629,7 @@ public final class DsrProgrammer implements ModeProgrammer {
                     beKey.set(BpfLayout.HOST32, 0, b.getValue());
                     beMap.delete(beKey);
                     backendIds.remove(b.getKey());
+                    backendNames.remove(b.getKey());
                     changes++;
                 }
             }
@@ -447,8 +639,15 @@ public final class DsrProgrammer implements ModeProgrammer {
 
     /** Writes one Maglev table of {@code size} slots at {@code offset}; returns the number of slots that changed. */
     private int writeTable(MemorySegment table, int offset, int size, List<BackendVal> bes, long seed) {
-        int[] maglev = Maglev.table(bes.stream().map(BackendVal::name).toList(), size, seed);
-        int[] ids = bes.stream().mapToInt(backendIds::get).toArray();
+        // loops, not streams: this runs once per table, 10,000 times in an agent's first programming, mostly interpreted
+        List<String> names = new ArrayList<>(bes.size());
+        int[] ids = new int[bes.size()];
+        for (int i = 0; i < ids.length; i++) {
+            BackendVal b = bes.get(i);
+            names.add(backendNames.computeIfAbsent(b, BackendVal::name));
+            ids[i] = backendIds.get(b);
+        }
+        int[] maglev = Maglev.table(names, size, seed);
         MemorySegment range = table.asSlice((long) offset * Integer.BYTES, (long) size * Integer.BYTES);
         int[] current = range.toArray(ValueLayout.JAVA_INT);
         int[] next = new int[size];
@@ -568,12 +767,7 @@ public final class DsrProgrammer implements ModeProgrammer {
             return true;
         }
         Map<SvcKey, SvcEntry> inKernel = new HashMap<>();
-        dp.map(DsrDatapath.SERVICES).forEach((k, v) -> {
-            MemorySegment key = MemorySegment.ofArray(k);
-            MemorySegment val = MemorySegment.ofArray(v);
-            inKernel.put(new SvcKey(BpfLayout.getAddr(key, 0), BpfLayout.u16(key, 4), key.get(ValueLayout.JAVA_BYTE, 6)),
-                    svcEntry(val));
-        });
+        dp.map(DsrDatapath.SERVICES).forEach((k, v) -> inKernel.put(svcKey(k), svcEntry(v)));
         return !inKernel.equals(services) || !sourceRangesIn(dp).equals(ranges);
     }
 
@@ -608,8 +802,10 @@ public final class DsrProgrammer implements ModeProgrammer {
         applied = Optional.empty();
         services.clear();
         backendIds.clear();
+        backendNames.clear();
         built.clear();
         ranges.clear();
+        digests.clear();
         if (!libbpfPresent()) {
             return;
         }

@@ -88,6 +88,8 @@ final class LibBpf {
     private static final MethodHandle MAP_LOOKUP = bpf("bpf_map_lookup_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
     private static final MethodHandle MAP_UPDATE_BATCH = bpf("bpf_map_update_batch",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    private static final MethodHandle MAP_LOOKUP_BATCH = bpf("bpf_map_lookup_batch",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
     private static final MethodHandle MAP_DELETE = bpf("bpf_map_delete_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
     private static final MethodHandle MAP_NEXT_KEY = bpf("bpf_map_get_next_key", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
     private static final MethodHandle OBJ_GET = bpf("bpf_obj_get", FunctionDescriptor.of(JAVA_INT, ADDRESS));
@@ -332,6 +334,22 @@ final class LibBpf {
             MemorySegment opts = a.allocate(24, 8);
             opts.set(JAVA_LONG, 0, 24L);
             return (int) MAP_UPDATE_BATCH.invokeExact(fd, keys, values, count, opts);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * One bpf(2) call reading up to {@code count} entries after the position {@code inBatch} (NULL: from the start);
+     * writes the next position to {@code outBatch} and the number read to {@code count}. -ENOENT: the map has no
+     * more entries (those read are valid).
+     */
+    static int mapLookupBatch(int fd, MemorySegment inBatch, MemorySegment outBatch, MemorySegment keys, MemorySegment values,
+                              MemorySegment count) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment opts = a.allocate(24, 8);
+            opts.set(JAVA_LONG, 0, 24L);
+            return (int) MAP_LOOKUP_BATCH.invokeExact(fd, inBatch, outBatch, keys, values, count, opts);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -38,7 +38,7 @@ class DemoKubeTest {
         }
         System.out.print(LabDemo.text(result));
 
-        assertThat(result.columns()).extracting(LabDemo.Column::name).containsExactly("direct", "SNAT", "DSR");
+        assertThat(result.columns()).extracting(LabDemo.Column::name).containsExactly("direct", LabDemo.ROUTED, "SNAT", "DSR");
         assertThat(result.column("direct").podSaw()).isEqualTo(Lab.CLIENT_IP);
         assertThat(result.column("SNAT").podSaw()).isEqualTo(Lab.NODE_IPS.get(Lab.LB));
         assertThat(result.column("DSR").podSaw()).isEqualTo(Lab.CLIENT_IP);
@@ -46,9 +46,9 @@ class DemoKubeTest {
         assertThat(result.column("DSR").lbBytes()).as("DSR: the response bypasses the LB node").isLessThan(1_000_000);
 
         List<List<String>> rows = LabDemo.rows(result);
-        assertThat(rows).contains(List.of(LabDemo.ARP_ROW, "-", "lb (eth0 " + lbMac + ")", "lb (eth0 " + lbMac + ")"));
-        assertThat(rows).contains(List.of("address the pod saw", "10.0.1.2 (the client)", "10.0.0.10 (the LB node)",
-                "10.0.1.2 (the client)"));
+        assertThat(rows).contains(List.of(LabDemo.ARP_ROW, "-", "-", "lb (eth0 " + lbMac + ")", "lb (eth0 " + lbMac + ")"));
+        assertThat(rows).contains(List.of("address the pod saw", "10.0.1.2 (the client)", "10.0.1.3 (the client)",
+                "10.0.0.10 (the LB node)", "10.0.1.2 (the client)"));
         assertThat(String.join(",", result.clusterSources())).contains("cluster-snat.yaml", "cluster-dsr.yaml");
         assertThat(result.setting()).contains("real control plane");
     }

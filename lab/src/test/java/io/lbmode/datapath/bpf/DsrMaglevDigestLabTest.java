@@ -1,0 +1,209 @@
+package io.lbmode.datapath.bpf;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.lbmode.crds.cluster.v1.ForwardMode;
+import io.lbmode.datapath.maglev.Maglev;
+import io.lbmode.datapath.model.Addresses;
+import io.lbmode.datapath.model.Backend;
+import io.lbmode.datapath.model.NodeInfo;
+import io.lbmode.datapath.model.NodeState;
+import io.lbmode.datapath.model.Protocol;
+import io.lbmode.datapath.model.ServicePort;
+import io.lbmode.datapath.program.Applied;
+import io.lbmode.lab.Lab;
+import io.lbmode.lab.LabSpec;
+import io.lbmode.lab.LabSupport;
+import io.lbmode.lab.Netns;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * lb_maglev_inputs (root, in the lab's LB node, no traffic): a restarted programmer leaves alone the Maglev tables whose
+ * inputs did not change, and rewrites the ones whose inputs did or whose digest is missing. To tell "left alone" from
+ * "computed again and found equal", the test scribbles over a slot of a table between the two programmers: only a
+ * programmer that recomputes the table puts the slot back.
+ */
+@Tag("lab")
+class DsrMaglevDigestLabTest {
+    static final long SEED = 0x5eed_14L;
+    static final int M = 251;
+    static final int SERVICES = 20;
+
+    Lab lab;
+    Netns lb;
+    DsrProgrammer programmer;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        LabSupport.requireRoot();
+        lab = Lab.start(new LabSpec(LabSpec.unique().prefix(), false));
+        lb = new Netns(lab.ns(Lab.LB));
+        programmer = new DsrProgrammer("eth0", lab.bpffs(Lab.LB), M);
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        try {
+            if (programmer != null && lb != null) {
+                lb.run(() -> programmer.cleanup());
+            }
+        } finally {
+            if (lb != null) {
+                lb.close();
+            }
+            if (lab != null) {
+                lab.close();
+            }
+        }
+    }
+
+    static String vip(int i) {
+        return "172.16.30." + (10 + i);
+    }
+
+    /** SERVICES services with two backends; service {@code changed} (if >= 0) gets another second backend. */
+    static NodeState state(long seed, int changed) {
+        List<ServicePort> s = new ArrayList<>();
+        for (int i = 0; i < SERVICES; i++) {
+            int second = i == changed ? 100 + i : 50 + i;
+            s.add(new ServicePort("default", "svc" + i, "", Protocol.TCP, Addresses.ipv4(vip(i)), 80, false,
+                    List.of(new Backend(Addresses.ipv4("10.244.1." + (10 + i)), 8080, "w1", false),
+                            new Backend(Addresses.ipv4("10.244.2." + second), 8080, "w2", false))));
+        }
+        return new NodeState(ForwardMode.DSR, new NodeInfo(Lab.LB, Addresses.ipv4(Lab.NODE_IPS.get(Lab.LB))), seed, s);
+    }
+
+    Applied apply(NodeState state) throws Exception {
+        return lb.call(() -> programmer.apply(state));
+    }
+
+    /** A new programmer, as a restarted agent has: the old one's handles released, the pinned maps kept. */
+    Applied restart(NodeState state) throws Exception {
+        programmer.close();
+        programmer = new DsrProgrammer("eth0", lab.bpffs(Lab.LB), M);
+        return apply(state);
+    }
+
+    DsrDatapath dp() {
+        return programmer.datapath().orElseThrow();
+    }
+
+    /** lb_services' slot offset of service i. */
+    int offset(int i) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment key = a.allocate(BpfLayout.SVC_KEY_SIZE);
+            MemorySegment val = a.allocate(BpfLayout.SVC_VALUE_SIZE);
+            BpfLayout.svcKey(key, Addresses.ipv4(vip(i)), 80, BpfLayout.PROTO_TCP);
+            assertThat(dp().map(DsrDatapath.SERVICES).lookup(key, val)).as("service %s in lb_services", vip(i)).isTrue();
+            return val.get(BpfLayout.HOST32, 0);
+        }
+    }
+
+    int slot(int i, int k) {
+        return dp().maglevSlots().getAtIndex(ValueLayout.JAVA_INT, offset(i) + k);
+    }
+
+    void scribble(int i, int k, int value) {
+        dp().maglevSlots().setAtIndex(ValueLayout.JAVA_INT, offset(i) + k, value);
+    }
+
+    /** Service i's table as backend names ("addr:port"), read through lb_backends. */
+    List<String> tableNames(int i) {
+        Map<Integer, String> names = new HashMap<>();
+        dp().map(DsrDatapath.BACKENDS).forEach((k, v) -> {
+            MemorySegment val = MemorySegment.ofArray(v);
+            names.put(MemorySegment.ofArray(k).get(BpfLayout.HOST32, 0),
+                    BpfLayout.getAddr(val, 0).getHostAddress() + ":" + BpfLayout.u16(val, 4));
+        });
+        List<String> out = new ArrayList<>();
+        for (int k = 0; k < M; k++) {
+            out.add(names.get(slot(i, k)));
+        }
+        return out;
+    }
+
+    /** What Maglev gives service i in {@code state}, as backend names. */
+    static List<String> expected(NodeState state, int i) {
+        List<String> bes = state.services().get(i).backends().stream().map(b -> b.address().getHostAddress() + ":" + b.port()).toList();
+        return java.util.Arrays.stream(Maglev.table(bes, M, state.hashSeed())).mapToObj(bes::get).toList();
+    }
+
+    int digestCount() {
+        return dp().map(DsrDatapath.MAGLEV_INPUTS).count();
+    }
+
+    @Test
+    void aRestartedProgrammerLeavesTablesWithUnchangedInputsAlone() throws Exception {
+        NodeState s = state(SEED, -1);
+        assertThat(apply(s).changes()).isGreaterThan(SERVICES * M);
+        assertThat(digestCount()).as("one digest per table range").isEqualTo(SERVICES);
+        int original = slot(3, 7);
+        scribble(3, 7, original + 1000);
+
+        Applied again = restart(s);
+
+        assertThat(again.full()).isTrue();
+        assertThat(again.changes()).as("nothing written: every digest matched").isZero();
+        assertThat(slot(3, 7)).as("the table was not even computed again").isEqualTo(original + 1000);
+        for (int i = 0; i < SERVICES; i++) {
+            if (i != 3) {
+                assertThat(tableNames(i)).isEqualTo(expected(s, i));
+            }
+        }
+    }
+
+    @Test
+    void aRestartedProgrammerRewritesTablesWhoseInputsChanged() throws Exception {
+        apply(state(SEED, -1));
+        scribble(5, 0, 999_999);
+        scribble(6, 0, 999_999);
+        NodeState changed = state(SEED, 5); // service 5 has a new second backend
+
+        Applied again = restart(changed);
+
+        assertThat(again.changes()).isPositive();
+        assertThat(tableNames(5)).as("the changed service's table, rebuilt for its new backends").isEqualTo(expected(changed, 5));
+        assertThat(slot(6, 0)).as("an unchanged service is left alone").isEqualTo(999_999);
+        assertThat(digestCount()).isEqualTo(SERVICES);
+
+        // A changed seed changes every table's inputs: all of them are computed again.
+        NodeState reseeded = state(SEED + 1, 5);
+        restart(reseeded);
+        for (int i = 0; i < SERVICES; i++) {
+            assertThat(tableNames(i)).as("service %d after the seed changed", i).isEqualTo(expected(reseeded, i));
+        }
+    }
+
+    @Test
+    void aTableWithoutItsDigestIsComputedAgainAndDigestsOfRemovedServicesGo() throws Exception {
+        NodeState s = state(SEED, -1);
+        apply(s);
+        int original = slot(8, 1);
+        scribble(8, 1, original + 1000);
+        // what an agent that stopped between removing a digest and rewriting its table leaves behind
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment key = a.allocate(4, 4);
+            key.set(BpfLayout.HOST32, 0, offset(8));
+            assertThat(dp().map(DsrDatapath.MAGLEV_INPUTS).delete(key)).isTrue();
+        }
+
+        restart(s);
+
+        assertThat(slot(8, 1)).as("recomputed without a digest").isEqualTo(original);
+        assertThat(digestCount()).isEqualTo(SERVICES);
+
+        NodeState fewer = new NodeState(s.mode(), s.node(), s.hashSeed(), s.services().subList(0, SERVICES - 4));
+        apply(fewer);
+        assertThat(digestCount()).as("digests of removed services are removed with their tables").isEqualTo(SERVICES - 4);
+    }
+}
