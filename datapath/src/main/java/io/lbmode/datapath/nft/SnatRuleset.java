@@ -363,12 +363,15 @@ public final class SnatRuleset {
     static String layoutFingerprint(List<NftObject> objects) {
         NftTransaction tx = new NftTransaction("-", "-");
         objects.forEach(o -> tx.add(o instanceof NftObject.Counter c ? NftObject.Counter.named(c.name()) : o));
-        try {
-            byte[] d = java.security.MessageDigest.getInstance("SHA-256").digest(tx.script().getBytes(java.nio.charset.StandardCharsets.UTF_8));
-            return java.util.HexFormat.of().formatHex(d, 0, 8);
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
+        // FNV-1a, 64 bits: it tells layouts apart, nothing more (the table is root's to edit anyway); SHA-256's
+        // provider costs a fresh JVM about 100 ms.
+        String text = tx.script();
+        long h = 0xcbf29ce484222325L;
+        for (int i = 0; i < text.length(); i++) {
+            h = (h ^ text.charAt(i)) * 0x100000001b3L;
         }
+        String hex = Long.toHexString(h);
+        return "0".repeat(16 - hex.length()) + hex;
     }
 
     /** The layout objects (everything but the table and the elements) of a full load. */
