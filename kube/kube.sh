@@ -60,8 +60,16 @@ start() {
     return 0
   fi
   log "starting $name"
-  # setsid: its own session, so it outlives this script and `down` can stop its whole group.
-  setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+  # setsid: its own session, so it outlives this script and `down` can stop its whole group. Descriptors other than
+  # 0-2 are closed first: a daemon that outlives this script must not keep what its caller held open (a lock taken
+  # with `flock`, which the control plane would otherwise hold until `down`).
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+    done 2>/dev/null
+    exec setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null
+  ) &
   echo $! >"$STATE/$name.pid"
 }
 
