@@ -23,7 +23,7 @@ class SnatBulkLoadLabTest {
 
     /**
      * The CI guard of the full load's speed, as a ratio in one run (never an absolute time): 5,000 service ports with
-     * 4 backends load at least twice as fast through netlink as in one nft transaction (3.2-3.7x measured here on 2
+     * 4 backends load at least twice as fast through netlink as in one nft transaction (3.2-5.8x measured here on 2
      * busy cores; 1x without the netlink load, where both are the same nft transaction).
      */
     @Test
