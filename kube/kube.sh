@@ -27,7 +27,10 @@ OPERATOR_HTTP_PORT=18080
 OPERATOR_HTTPS_PORT=18443
 RELEASE=lbmode
 NAMESPACE=lbmode-system
-SERVICE_CIDR=10.96.0.0/12
+# Dual-stack, as a GDC dual-stack cluster's API server: IPv4 first (Services default to IPv4, as before), an IPv6
+# range for Services asking for IPv6 (ipFamilyPolicy PreferDualStack/RequireDualStack); the IPv6 block is /108, the
+# largest the API server accepts and the block of examples/cluster-dual-stack.yaml.
+SERVICE_CIDR=10.96.0.0/12,fd00:10:96::/108
 
 PKI=$STATE/pki
 LOGS=$STATE/logs
@@ -60,16 +63,15 @@ start() {
     return 0
   fi
   log "starting $name"
-  # setsid: its own session, so it outlives this script and `down` can stop its whole group. Descriptors other than
-  # 0-2 are closed first: a daemon that outlives this script must not keep what its caller held open (a lock taken
-  # with `flock`, which the control plane would otherwise hold until `down`).
+  # setsid: its own session, so it outlives this script and `down` can stop its whole group. File descriptors above
+  # 2 are closed first: a daemon must not keep what its caller held open (`flock LOCK ./lbmode kube up` would
+  # otherwise leave the lock held by etcd and the API server until `kube down`).
   (
-    for fd in /proc/self/fd/*; do
-      fd=${fd##*/}
-      [ "$fd" -gt 2 ] && eval "exec $fd>&-"
-    done 2>/dev/null
-    exec setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null
-  ) &
+    for fd in $(ls /proc/$BASHPID/fd); do
+      [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+    done
+    exec setsid "$@"
+  ) >"$LOGS/$name.log" 2>&1 </dev/null &
   echo $! >"$STATE/$name.pid"
 }
 
@@ -174,14 +176,16 @@ add_address() {
   ip link show "$INTERFACE" >/dev/null 2>&1 || ip link add "$INTERFACE" type veth peer name "$INTERFACE-p"
   ip link set "$INTERFACE-p" up
   ip link set "$INTERFACE" up
-  ip -4 addr show dev "$INTERFACE" | grep -q "inet $ADDRESS/" || ip addr add "$ADDRESS/32" dev "$INTERFACE"
+  # The listing is read whole, not piped into grep -q: with pipefail, grep quitting at the first match makes ip die
+  # of SIGPIPE when the interface holds several control planes' addresses, and the pipeline then reads as "absent".
+  [[ $(ip -4 -o addr show dev "$INTERFACE") == *"inet $ADDRESS/"* ]] || ip addr add "$ADDRESS/32" dev "$INTERFACE"
 }
 
 remove_address() {
   ip link show "$INTERFACE" >/dev/null 2>&1 || return 0
   ip addr del "$ADDRESS/32" dev "$INTERFACE" 2>/dev/null || true
   # The interface is shared by every control plane of this machine (tests use other addresses): last one out removes it.
-  if ! ip -4 addr show dev "$INTERFACE" | grep -q inet; then
+  if [[ $(ip -4 -o addr show dev "$INTERFACE") != *inet* ]]; then
     ip link del "$INTERFACE" 2>/dev/null || true
   fi
 }

@@ -43,6 +43,8 @@ import java.util.regex.Pattern;
 public final class KubeLab implements AutoCloseable {
     /** The seed's VIP. */
     public static final String VIP = "172.16.20.16";
+    /** MetalLB's pool {@code lab}: IPv4 addresses, and IPv6 ones for dual-stack Services ({@link #applyDualStackService}). */
+    public static final List<String> POOL = List.of("172.16.20.16/28", "fd00:172:16:20::10/124");
     public static final String SERVICE = "web";
     public static final String METALLB_NS = "metallb-system";
     /** Where the chart installs lbmode and the operator writes the datapath ConfigMap. */
@@ -187,7 +189,7 @@ public final class KubeLab implements AutoCloseable {
                 kind: IPAddressPool
                 metadata: {name: lab, namespace: %s}
                 spec:
-                  addresses: [172.16.20.16/28]
+                  addresses: [%s]
                 ---
                 apiVersion: metallb.io/v1beta1
                 kind: L2Advertisement
@@ -197,7 +199,7 @@ public final class KubeLab implements AutoCloseable {
                   interfaces: [eth0]
                   nodeSelectors:
                   - matchLabels: {%s: "true"}
-                """.formatted(METALLB_NS, METALLB_NS, LB_NODE_LABEL));
+                """.formatted(METALLB_NS, String.join(", ", POOL), METALLB_NS, LB_NODE_LABEL));
         agentKubeconfig = datapathKubeconfig();
     }
 
@@ -325,6 +327,73 @@ public final class KubeLab implements AutoCloseable {
                 """.formatted(SERVICE, VIP, Lab.POD_PORT, SERVICE, SERVICE, Lab.POD_PORT) + endpoints);
     }
 
+    /** The name of the IPv6 EndpointSlice of {@link #applyDualStackService}. */
+    static final String IPV6_SLICE = SERVICE + "-v6";
+
+    /**
+     * Service {@code web} dual-stack ({@code ipFamilyPolicy: RequireDualStack}, IPv4 first), created through the API
+     * without a VIP annotation: MetalLB's controller picks one address of each family from {@link #POOL}. Two
+     * EndpointSlices, one per family, name the same lab pods by their IPv4 and IPv6 addresses (what the EndpointSlice
+     * controller writes for dual-stack Pods). {@code sourceRanges}: {@code spec.loadBalancerSourceRanges}, none if empty.
+     */
+    public void applyDualStackService(List<String> pods, List<String> sourceRanges) throws IOException {
+        StringBuilder v4 = new StringBuilder();
+        StringBuilder v6 = new StringBuilder();
+        for (String pod : pods) {
+            String endpoint = """
+                    - addresses: [%s]
+                      nodeName: %s
+                      targetRef: {kind: Pod, namespace: default, name: %s}
+                      conditions: {ready: true, serving: true, terminating: false}
+                    """;
+            v4.append(endpoint.formatted(Lab.PODS.get(pod).get(1), Lab.PODS.get(pod).get(0), pod));
+            v6.append(endpoint.formatted("\"" + Lab.PODS6.get(pod) + "\"", Lab.PODS.get(pod).get(0), pod));
+        }
+        String slice = """
+                ---
+                apiVersion: discovery.k8s.io/v1
+                kind: EndpointSlice
+                metadata:
+                  name: %s
+                  namespace: default
+                  labels: {kubernetes.io/service-name: %s, endpointslice.kubernetes.io/managed-by: lbmode-lab}
+                addressType: %s
+                ports:
+                - {name: http, protocol: TCP, port: %d}
+                endpoints:
+                """;
+        apply("""
+                apiVersion: v1
+                kind: Service
+                metadata:
+                  name: %s
+                  namespace: default
+                spec:
+                  type: LoadBalancer
+                  ipFamilyPolicy: RequireDualStack
+                  ipFamilies: [IPv4, IPv6]
+                  externalTrafficPolicy: Cluster
+                  loadBalancerSourceRanges: [%s]
+                  ports:
+                  - {name: http, protocol: TCP, port: 80, targetPort: %d}
+                """.formatted(SERVICE, sourceRanges.stream().map(r -> "\"" + r + "\"").collect(java.util.stream.Collectors.joining(", ")),
+                Lab.POD_PORT)
+                + slice.formatted(SERVICE + "-1", SERVICE, "IPv4", Lab.POD_PORT) + v4
+                + slice.formatted(IPV6_SLICE, SERVICE, "IPv6", Lab.POD_PORT) + v6);
+    }
+
+    /** Waits until MetalLB's controller wrote {@code count} addresses into the Service's status; returns them in order. */
+    public List<String> awaitIngress(int count) throws Exception {
+        lab.await("MetalLB's controller assigns " + count + " address(es) to Service " + SERVICE, Duration.ofSeconds(60),
+                () -> ingress().size() == count);
+        return ingress();
+    }
+
+    private List<String> ingress() {
+        String ips = kubectl("get", "service", SERVICE, "-o", "jsonpath={.status.loadBalancer.ingress[*].ip}").stdout().strip();
+        return ips.isEmpty() ? List.of() : List.of(ips.split("\\s+"));
+    }
+
     /** Waits until MetalLB's controller wrote the VIP into the Service's status. */
     public void awaitAssigned() throws Exception {
         lab.await("MetalLB's controller assigns " + VIP + " to Service " + SERVICE, Duration.ofSeconds(60),
@@ -448,7 +517,12 @@ public final class KubeLab implements AutoCloseable {
 
     /** The router's neighbour entry for the VIP on the node network ({@code ip neigh show}), empty when none. */
     public String routerNeighbour() throws IOException, InterruptedException {
-        return lab.exec(Lab.ROUTER, "ip", "neigh", "show", VIP, "dev", "br0").stdout().strip();
+        return routerNeighbour(VIP);
+    }
+
+    /** The router's neighbour entry (ARP or NDP) for {@code ip} on the node network, empty when none. */
+    public String routerNeighbour(String ip) throws IOException, InterruptedException {
+        return lab.exec(Lab.ROUTER, "ip", "neigh", "show", ip, "dev", "br0").stdout().strip();
     }
 
     private static final Pattern LLADDR = Pattern.compile("lladdr ([0-9a-f:]{17})");
@@ -459,7 +533,12 @@ public final class KubeLab implements AutoCloseable {
      * client itself is routed and never ARPs for the VIP) matched against every node's {@code eth0}.
      */
     public Optional<ArpAnswer> vipArpAnswer() throws IOException, InterruptedException {
-        Matcher m = LLADDR.matcher(routerNeighbour());
+        return neighbourAnswer(VIP);
+    }
+
+    /** Which node answered ARP (IPv4) or NDP (IPv6) for {@code ip}, by the router's neighbour entry. */
+    public Optional<ArpAnswer> neighbourAnswer(String ip) throws IOException, InterruptedException {
+        Matcher m = LLADDR.matcher(routerNeighbour(ip));
         if (!m.find()) {
             return Optional.empty();
         }
@@ -633,7 +712,7 @@ public final class KubeLab implements AutoCloseable {
         }
         lab.close();
         kubectl("delete", "service", SERVICE, "--ignore-not-found");
-        kubectl("delete", "endpointslice", SERVICE + "-1", "--ignore-not-found");
+        kubectl("delete", "endpointslice", SERVICE + "-1", IPV6_SLICE, "--ignore-not-found");
         for (String node : lbNodes) {
             // No kubelet confirms the speaker Pod's end: without --force it would stay Terminating.
             kubectl("delete", "pod", speakerPod(node), "-n", METALLB_NS, "--ignore-not-found", "--force", "--grace-period=0");

@@ -247,13 +247,16 @@ public final class Lab implements AutoCloseable {
     }
 
     /**
-     * Puts the VIP range on the node network's link instead of routing it to the LB node: the router gets
-     * {@code 172.16.20.1/24} on its bridge, so it asks by ARP who holds a VIP, and only a node that answers (a MetalLB
-     * speaker in layer-2 mode) receives the VIP's traffic. Nothing answers until a speaker announces.
+     * Puts the VIP ranges on the node network's link instead of routing them to the LB node: the router gets
+     * {@code 172.16.20.1/24} and {@code fd00:172:16:20::1/64} on its bridge, so it asks by ARP (IPv4) and NDP neighbour
+     * solicitation (IPv6) who holds a VIP, and only a node that answers (a MetalLB speaker in layer-2 mode) receives
+     * the VIP's traffic. Nothing answers until a speaker announces.
      */
     public void announceVipsByArp() throws IOException, InterruptedException {
         sh("ip", "-n", ns(ROUTER), "route", "del", VIP_RANGE);
         sh("ip", "-n", ns(ROUTER), "addr", "add", VIP_RANGE.replace(".0/24", ".1/24"), "dev", "br0");
+        sh("ip", "-n", ns(ROUTER), "-6", "route", "del", VIP_RANGE6);
+        sh("ip", "-n", ns(ROUTER), "-6", "addr", "add", VIP_RANGE6.replace("::/64", "::1/64"), "dev", "br0", "nodad");
     }
 
     /**

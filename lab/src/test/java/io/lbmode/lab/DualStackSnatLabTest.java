@@ -150,7 +150,8 @@ class DualStackSnatLabTest {
 
     /**
      * {@code loadBalancerSourceRanges} lists IPv4 prefixes only here: the IPv4 VIP admits the client inside them, the
-     * IPv6 VIP of the same Service admits nobody (dropped and counted in the ip6 table), never everybody.
+     * IPv6 VIP of the same Service admits nobody (dropped and counted in the ip6 table), never everybody (fail closed:
+     * a range list written for IPv4 clients says nothing about IPv6 ones).
      */
     @Test
     void anIpv6VipWhoseSourceRangesAreAllIpv4AdmitsNoClient() throws Exception {
@@ -166,6 +167,57 @@ class DualStackSnatLabTest {
         assertThat(Long.parseLong(counter.stdout().replaceAll("(?s).*packets (\\d+).*", "$1"))).as(counter.stdout()).isPositive();
         assertThat(pod(lab.httpGet(Lab.CLIENT, DUAL6, 80, "/"))).as("other IPv6 VIPs are not affected").startsWith("w");
         lab.deleteObjects("closed.yaml");
+    }
+
+    /** The packets the LB node's {@code source-range-drops} counter of {@code family}'s table has counted. */
+    long sourceRangeDrops(String family) throws Exception {
+        Lab.ExecResult counter = lab.exec(Lab.LB, "nft", "list", "counter", family, "lbmode", "source-range-drops");
+        assertThat(counter.ok()).as(counter.stderr()).isTrue();
+        return Long.parseLong(counter.stdout().replaceAll("(?s).*packets (\\d+).*", "$1"));
+    }
+
+    /**
+     * A dual-stack Service whose {@code loadBalancerSourceRanges} lists a prefix of each family: the client
+     * (10.0.1.2, fd00:1::2) is inside both and gets in on both VIPs; the router (10.0.0.1, fd00::1) is outside both and
+     * is dropped on both, each table counting its own drops, which the agent exports as {@code notInSourceRanges}.
+     */
+    @Test
+    void ipv6SourceRangesAdmitAnIpv6ClientInsideAndDropAndCountOneOutside() throws Exception {
+        String v4 = "172.16.20.23";
+        String v6 = "fd00:172:16:20::23";
+        lab.writeObjects("ranged.yaml", SnatLabTest.withSpec(LabObjects.familiesService("ranged", List.of(v4, v6),
+                LabObjects.webPorts(), ALL), "  loadBalancerSourceRanges: [10.0.1.0/24, fd00:1::/64]\n"));
+        awaitIn6(v6 + " . tcp . 80 . fd00:1::/64");
+        assertThat(lab.exec(Lab.LB, "nft", "list", "set", "ip", "lbmode", "source-ranges").stdout())
+                .as("the IPv4 table holds the IPv4 prefix only").contains(v4 + " . tcp . 80 . 10.0.1.0/24").doesNotContain("fd00:");
+        String inside = lab.httpGet(Lab.CLIENT, v6, 80, "/");
+        assertThat(pod(inside)).as("fd00:1::2 is inside fd00:1::/64").startsWith("w");
+        assertThat(client(inside)).as("still SNAT").isEqualTo(InetAddress.getByName(Lab.NODE_IPS6.get(Lab.LB)));
+        assertThat(client(lab.udp(Lab.CLIENT, v6, 53, "hello", Duration.ofSeconds(3))))
+                .isEqualTo(InetAddress.getByName(Lab.NODE_IPS6.get(Lab.LB)));
+        assertThat(pod(lab.httpGet(Lab.CLIENT, v4, 80, "/"))).as("10.0.1.2 is inside 10.0.1.0/24").startsWith("w");
+
+        // The router reaches unrestricted IPv6 VIPs through the LB node like the client: its silence below is the check.
+        assertThat(pod(lab.httpGet(Lab.ROUTER, DUAL6, 80, "/"))).as("an unrestricted IPv6 VIP answers fd00::1").startsWith("w");
+        long before6 = sourceRangeDrops("ip6");
+        long before4 = sourceRangeDrops("ip");
+        for (int i = 0; i < 2; i++) {
+            assertThatThrownBy(() -> lab.connect(Lab.ROUTER, v6, 80, Duration.ofMillis(1500)))
+                    .as("fd00::1 is outside fd00:1::/64: dropped, not refused").isInstanceOf(java.net.SocketTimeoutException.class);
+        }
+        assertThatThrownBy(() -> lab.connect(Lab.ROUTER, v4, 80, Duration.ofMillis(1500)))
+                .as("10.0.0.1 is outside 10.0.1.0/24").isInstanceOf(java.net.SocketTimeoutException.class);
+        long dropped6 = sourceRangeDrops("ip6") - before6;
+        assertThat(dropped6).as("the SYNs of two IPv6 attempts, counted in the ip6 table").isGreaterThanOrEqualTo(2);
+        assertThat(sourceRangeDrops("ip") - before4).as("the IPv4 attempt, counted in the ip table").isPositive();
+        long total = sourceRangeDrops("ip6") + sourceRangeDrops("ip");
+        lab.awaitStatus(Lab.LB, Duration.ofSeconds(10), st -> st.getStatus().drops != null
+                && st.getStatus().drops.getOrDefault("notInSourceRanges", 0L) >= total);
+        String metrics = lab.httpGet(Lab.CLIENT, Lab.NODE_IPS.get(Lab.LB), 9102, "/metrics");
+        assertThat(Long.parseLong(metrics.replaceAll("(?s).*lbmode_datapath_drops_total\\{reason=\"notInSourceRanges\"} (\\d+).*", "$1")))
+                .as("both tables' drops in one metric").isGreaterThanOrEqualTo(total);
+        assertThat(pod(lab.httpGet(Lab.CLIENT, v6, 80, "/"))).as("the IPv6 client still gets in").startsWith("w");
+        lab.deleteObjects("ranged.yaml");
     }
 
     @Test
