@@ -7,7 +7,8 @@
 # peak (VmHWM) is printed too. The last round of the options file also prints the JVM's native memory summary.
 # Every options-file round also times 7 standalone changes (one endpoint rewritten in a file of 2,000 Services until
 # the agent logs the programmed change). BASELINE_CP=DIR (a copy of an earlier build's lab/target: lbmode-lab.jar and
-# lib/) adds a row "baseline": that build with the same options file, interleaved, for a before/after in one run.
+# lib/) adds a row "baseline": that build with the same options file (or BASELINE_OPTIONS=FILE, e.g. that build's own
+# datapath/jvm.options), interleaved, for a before/after in one run.
 # Root. Build first: ./mvnw -B -q package -pl lab -am -DskipTests. BENCH_PREFIX names the netns (default l14-).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -64,7 +65,7 @@ for r in $(seq 1 "$rounds"); do
   else run jvm.options @"$root/datapath/jvm.options"; fi
   # ALT_OPTIONS: a third row, the options file followed by these (later flags win), to try an alternative.
   if [ -n "${ALT_OPTIONS:-}" ]; then run alternative @"$root/datapath/jvm.options" $ALT_OPTIONS; fi
-  if [ -n "${BASELINE_CP:-}" ]; then CP="$BASELINE_CP/lbmode-lab.jar:$BASELINE_CP/lib/*" run baseline @"$root/datapath/jvm.options"; fi
+  if [ -n "${BASELINE_CP:-}" ]; then CP="$BASELINE_CP/lbmode-lab.jar:$BASELINE_CP/lib/*" run baseline @"${BASELINE_OPTIONS:-$root/datapath/jvm.options}"; fi
 done
 
 echo "== agent RSS, $services Services x 4 endpoints, SNAT via libnftables, --state-dir; $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GB,"

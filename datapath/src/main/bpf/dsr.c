@@ -11,6 +11,9 @@
  *   dsr_egress   Reply path:  pod -> client packets leaving by the node interface get their source rewritten back
  *                             to VIP:port (TCP including RST; FIN/RST end the entry) and go straight to the client.
  *
+ * IPv6 packets take the same roles with Cilium's Destination Options header in place of the IPv4 option (the IPv6
+ * section below; dsr_ingress6, dsr_egress6).
+ *
  * Why egress on the node interface rather than the pod-facing veths: one attach point per node, independent of the
  * CNI's pod interfaces, and it also covers pods on the LB node itself (their replies leave by the same interface).
  */
@@ -18,6 +21,7 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
 #include <linux/pkt_cls.h>
@@ -592,9 +596,584 @@ static __always_inline int worker_consume_option(struct __sk_buff *skb, const st
 	return TC_ACT_OK;
 }
 
+/* ---------------------------------------------------------------------------------------------------------------
+ * IPv6: the same roles with Cilium's Destination Options header (struct dsr_opt_v6, dsr.h) in place of the IPv4
+ * option. The counters, the Maglev tables, the hash and the service flags are shared with IPv4; the maps that hold
+ * addresses have IPv6 twins (lb_services6, lb_backends6, lb_reverse6, lb_src_ranges6).
+ * ------------------------------------------------------------------------------------------------------------- */
+
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+#define IP6_PLEN_OFF (ETH_HLEN_ + offsetof(struct ipv6hdr, payload_len))
+#define IP6_NEXTHDR_OFF (ETH_HLEN_ + offsetof(struct ipv6hdr, nexthdr))
+#define IP6_SADDR_OFF (ETH_HLEN_ + offsetof(struct ipv6hdr, saddr))
+#define IP6_DADDR_OFF (ETH_HLEN_ + offsetof(struct ipv6hdr, daddr))
+#define NEXTHDR_FRAGMENT_ 44
+#define NEXTHDR_ICMP6_ 58
+#define IP6_FRAG_OFFMASK 0xfff8 /* fragment offset bits of the fragment header's second word (network order 16 bits) */
+
+/* What the parser learned about one IPv6 packet; addresses and ports stay in network order. */
+struct flow6 {
+	struct addr6 saddr;
+	struct addr6 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u32 l4_off;       /* offset of the TCP/UDP header from the start of the frame */
+	__u16 payload_len;  /* IPv6 payload length, host order (extension headers included) */
+	__u8 proto;         /* TCP or UDP (after our Destination Options header and a fragment header) */
+	__u8 tcp_flags;
+	__u8 fragment;      /* a fragment header is present */
+	__u8 has_dsr_opt;   /* our Destination Options header follows the IPv6 header */
+	__u8 opt_len;       /* its option data length (DSR_OPT6_LEN when well formed) */
+};
+
+static __always_inline int addr6_eq(const struct addr6 *a, const struct addr6 *b)
+{
+	return a->w[0] == b->w[0] && a->w[1] == b->w[1] && a->w[2] == b->w[2] && a->w[3] == b->w[3];
+}
+
+/* Returns 1 for an IPv6 TCP/UDP packet filled into *f (directly after the IPv6 header, or after our Destination
+ * Options header and/or a fragment header), 0 for anything else (pass), -1 for a malformed header, -2 for our header
+ * on a packet that is neither TCP nor UDP. Other extension headers are not walked: such packets pass untouched. */
+static __always_inline int parse_ipv6(struct __sk_buff *skb, struct flow6 *f)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6 = data + ETH_HLEN_;
+
+	if ((void *)(ip6 + 1) > data_end)
+		return 0;
+	if (eth->h_proto != ETH_P_IPV6_BE || ip6->version != 6)
+		return 0;
+	__builtin_memcpy(&f->saddr, &ip6->saddr, sizeof(f->saddr));
+	__builtin_memcpy(&f->daddr, &ip6->daddr, sizeof(f->daddr));
+	f->payload_len = bpf_ntohs(ip6->payload_len);
+	f->proto = ip6->nexthdr;
+	f->l4_off = ETH_HLEN_ + IPV6_HLEN;
+	f->has_dsr_opt = 0;
+	f->fragment = 0;
+	f->tcp_flags = 0;
+	f->sport = 0;
+	f->dport = 0;
+	if (f->proto == NEXTHDR_DEST_) {
+		__u8 h[4]; /* next header, header length, option type, option length */
+		if (bpf_skb_load_bytes(skb, f->l4_off, h, sizeof(h)) < 0)
+			return -1;
+		if (h[1] != DSR_OPT6_HDRLEN || h[2] != DSR_OPT6_TYPE)
+			return 0; /* someone else's destination options */
+		if (f->payload_len < DSR_OPT6_SIZE)
+			return -1;
+		f->has_dsr_opt = 1;
+		f->opt_len = h[3];
+		f->proto = h[0];
+		f->l4_off += DSR_OPT6_SIZE;
+	}
+	if (f->proto == NEXTHDR_FRAGMENT_) {
+		__u8 fh[4]; /* next header, reserved, offset (13 bits) | flags */
+		if (bpf_skb_load_bytes(skb, f->l4_off, fh, sizeof(fh)) < 0)
+			return -1;
+		f->fragment = 1;
+		f->proto = fh[0];
+		f->l4_off += 8;
+		if (f->proto != IPPROTO_TCP && f->proto != IPPROTO_UDP)
+			return f->has_dsr_opt ? -2 : 0;
+		if (((fh[2] << 8) | fh[3]) & IP6_FRAG_OFFMASK)
+			return 1; /* later fragment: no L4 header */
+	}
+	if (f->proto != IPPROTO_TCP && f->proto != IPPROTO_UDP)
+		return f->has_dsr_opt ? -2 : 0;
+	__be16 ports[2];
+	if (bpf_skb_load_bytes(skb, f->l4_off, ports, sizeof(ports)) < 0)
+		return -1;
+	f->sport = ports[0];
+	f->dport = ports[1];
+	if (f->proto == IPPROTO_TCP && bpf_skb_load_bytes(skb, f->l4_off + 13, &f->tcp_flags, 1) < 0)
+		return -1;
+	return 1;
+}
+
+/* An IPv6 address folded to 32 bits for flow_hash: the same mix over all four words (not a plain XOR, which would
+ * let clients that differ in two words collide). */
+static __always_inline __u32 fold6(const struct addr6 *a)
+{
+	return flow_hash(a->w[0], a->w[1], (__be16)(a->w[2] >> 16), (__be16)a->w[2], 0, a->w[3]);
+}
+
+static __always_inline __u32 service_slot6(const struct svc_value *svc, const struct addr6 *saddr,
+					   const struct addr6 *vip, __be16 sport, __be16 vport, __u8 proto)
+{
+	return service_slot(svc, fold6(saddr), fold6(vip), sport, vport, proto);
+}
+
+static __always_inline int syn_only6(const struct flow6 *f)
+{
+	return f->proto == IPPROTO_TCP && (f->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+}
+
+/* Replaces one 16-byte address (at addr_off) and one port (at port_off) and fixes the L4 checksum (IPv6 has no
+ * header checksum; the pseudo header's addresses are in the TCP/UDP checksum). */
+static __always_inline int rewrite6_addr_port(struct __sk_buff *skb, const struct flow6 *f, __u32 addr_off,
+					      const struct addr6 *old_addr, const struct addr6 *new_addr, __u32 port_off,
+					      __be16 old_port, __be16 new_port)
+{
+	__u32 csum_off = f->l4_off + (f->proto == IPPROTO_TCP ? offsetof(struct tcphdr, check) : offsetof(struct udphdr, check));
+	__u64 mangled = f->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+
+	if (!addr6_eq(old_addr, new_addr)) {
+		struct addr6 from = *old_addr, to = *new_addr;
+		__s64 diff = bpf_csum_diff(from.w, sizeof(from), to.w, sizeof(to), 0);
+		if (bpf_l4_csum_replace(skb, csum_off, 0, diff, BPF_F_PSEUDO_HDR | mangled) < 0)
+			return -1;
+		if (bpf_skb_store_bytes(skb, addr_off, &to, sizeof(to), 0) < 0)
+			return -1;
+	}
+	if (old_port != new_port) {
+		if (bpf_l4_csum_replace(skb, csum_off, old_port, new_port, mangled | 2) < 0)
+			return -1;
+		if (bpf_skb_store_bytes(skb, port_off, &new_port, 2, 0) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Inserts the Destination Options header right after the IPv6 header: next header 60, payload length + 24 (Cilium's
+ * dsr_set_ext6). Neither the header nor the payload length change the L4 checksum: the pseudo header holds the upper
+ * layer's length and protocol, not the IPv6 header's. */
+static __always_inline int add_dsr_ext6(struct __sk_buff *skb, const struct flow6 *f, const struct addr6 *vip,
+					__be16 vport)
+{
+	struct dsr_opt_v6 opt = {
+		.nexthdr = f->proto,
+		.hdrlen = DSR_OPT6_HDRLEN,
+		.opt_type = DSR_OPT6_TYPE,
+		.opt_len = DSR_OPT6_LEN,
+		.addr = *vip,
+		.port = vport,
+	};
+	__be16 plen = bpf_htons(f->payload_len + DSR_OPT6_SIZE);
+	__u8 nexthdr = NEXTHDR_DEST_;
+
+	if (bpf_skb_adjust_room(skb, DSR_OPT6_SIZE, BPF_ADJ_ROOM_NET, 0) < 0)
+		return drop(DROP_RESIZE);
+	if (bpf_skb_store_bytes(skb, ETH_HLEN_ + IPV6_HLEN, &opt, sizeof(opt), 0) < 0 ||
+	    bpf_skb_store_bytes(skb, IP6_PLEN_OFF, &plen, 2, 0) < 0 ||
+	    bpf_skb_store_bytes(skb, IP6_NEXTHDR_OFF, &nexthdr, 1, 0) < 0)
+		return drop(DROP_REWRITE);
+	count_event(EV_LB_OPTION);
+	return 0;
+}
+
+/* Removes the Destination Options header: the inverse of add_dsr_ext6 (f->proto is the header's next header). */
+static __always_inline int strip_dsr_ext6(struct __sk_buff *skb, const struct flow6 *f)
+{
+	__be16 plen = bpf_htons(f->payload_len - DSR_OPT6_SIZE);
+	__u8 nexthdr = f->proto;
+
+	if (bpf_skb_adjust_room(skb, -DSR_OPT6_SIZE, BPF_ADJ_ROOM_NET, 0) < 0)
+		return drop(DROP_RESIZE);
+	if (bpf_skb_store_bytes(skb, IP6_PLEN_OFF, &plen, 2, 0) < 0 ||
+	    bpf_skb_store_bytes(skb, IP6_NEXTHDR_OFF, &nexthdr, 1, 0) < 0)
+		return drop(DROP_REWRITE);
+	return 0;
+}
+
+/* ICMPv6 Packet Too Big (RFC 4443 3.2): type 2, code 0, checksum, MTU (32 bits), then the start of the packet.
+ * bytes: 02 00 cc cc 00 00 05 c4 | 60 .. (the client's IPv6 header, 40 bytes) | 8 bytes of TCP/UDP (ports, sequence) */
+struct icmp6_too_big {
+	__u8 type;
+	__u8 code;
+	__u16 checksum;
+	__be32 mtu;
+	__u8 orig[IPV6_HLEN + 8];
+};
+#define ICMP6_PACKET_TOO_BIG 2
+
+/* The ICMPv6 checksum covers this pseudo header (RFC 8200 8.1) and the message. */
+struct icmp6_csum_input {
+	struct addr6 saddr;
+	struct addr6 daddr;
+	__be32 len;
+	__u8 zero[3];
+	__u8 nexthdr;
+	struct icmp6_too_big msg;
+};
+
+/* The IPv6 counterpart of send_frag_needed: the oversized packet is turned into a Packet Too Big from the VIP to the
+ * client (its stack matches it to the socket by the quoted VIP:port) and sent back out of the ingress device. */
+static __always_inline int send_packet_too_big6(struct __sk_buff *skb, const struct flow6 *f, __u32 mtu)
+{
+	struct ethhdr eth;
+	struct ipv6hdr ip6 = {};
+	struct icmp6_csum_input in = {};
+
+	drop(DROP_FRAG_NEEDED);
+	if (f->has_dsr_opt) /* a handed-off packet: its header quotes the pod, not what the client sent */
+		return TC_ACT_SHOT;
+	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0 ||
+	    bpf_skb_load_bytes(skb, ETH_HLEN_, in.msg.orig, sizeof(in.msg.orig)) < 0)
+		return TC_ACT_SHOT;
+
+	in.msg.type = ICMP6_PACKET_TOO_BIG;
+	in.msg.mtu = bpf_htonl(mtu);
+	in.saddr = f->daddr;
+	in.daddr = f->saddr;
+	in.len = bpf_htonl(sizeof(in.msg));
+	in.nexthdr = NEXTHDR_ICMP6_;
+	/* The full checksum, as for IPv4: the rebuilt packet is verified in software. */
+	in.msg.checksum = (__u16)~csum_fold(bpf_csum_diff(0, 0, (void *)&in, sizeof(in), 0));
+
+	ip6.version = 6;
+	ip6.payload_len = bpf_htons(sizeof(in.msg));
+	ip6.nexthdr = NEXTHDR_ICMP6_;
+	ip6.hop_limit = 64;
+	__builtin_memcpy(&ip6.saddr, &f->daddr, sizeof(ip6.saddr));
+	__builtin_memcpy(&ip6.daddr, &f->saddr, sizeof(ip6.daddr));
+
+	__u8 mac[ETH_ALEN];
+	__builtin_memcpy(mac, eth.h_dest, ETH_ALEN);
+	__builtin_memcpy(eth.h_dest, eth.h_source, ETH_ALEN);
+	__builtin_memcpy(eth.h_source, mac, ETH_ALEN);
+
+	if (bpf_skb_change_tail(skb, ETH_HLEN_ + sizeof(ip6) + sizeof(in.msg), 0) < 0 ||
+	    bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), 0) < 0 ||
+	    bpf_skb_store_bytes(skb, ETH_HLEN_, &ip6, sizeof(ip6), 0) < 0 ||
+	    bpf_skb_store_bytes(skb, ETH_HLEN_ + sizeof(ip6), &in.msg, sizeof(in.msg), 0) < 0)
+		return TC_ACT_SHOT;
+	count_event(EV_ICMP_FRAG_SENT);
+	return bpf_redirect(skb->ifindex, 0);
+}
+
+static __always_inline void remember_reverse6(const struct flow6 *f, const struct addr6 *pod, __be16 pod_port,
+					      const struct addr6 *vip, __be16 vip_port)
+{
+	struct rev6_key k = {
+		.pod_addr = *pod, .client_addr = f->saddr, .pod_port = pod_port, .client_port = f->sport,
+		.proto = f->proto,
+	};
+	struct rev6_value *cur = bpf_map_lookup_elem(&lb_reverse6, &k);
+	if (cur && addr6_eq(&cur->vip, vip) && cur->vip_port == vip_port && cur->flags == 0)
+		return;
+	struct rev6_value v = { .vip = *vip, .vip_port = vip_port };
+	bpf_map_update_elem(&lb_reverse6, &k, &v, BPF_ANY);
+}
+
+static __always_inline int serves_flow6(const struct flow6 *f, const struct addr6 *pod, __be16 pod_port)
+{
+	struct rev6_key k = {
+		.pod_addr = *pod, .client_addr = f->saddr, .pod_port = pod_port, .client_port = f->sport,
+		.proto = f->proto,
+	};
+	return bpf_map_lookup_elem(&lb_reverse6, &k) != NULL;
+}
+
+static __always_inline int source_allowed6(const struct svc6_key *sk, const struct addr6 *client)
+{
+	struct src_range6_key k = { .prefixlen = SRC_RANGE6_SVC_BITS + 128, .svc = *sk, .client = *client };
+	return bpf_map_lookup_elem(&lb_src_ranges6, &k) != NULL;
+}
+
+/* send_to_node for IPv6: route lookup (a packet that would not fit becomes Packet Too Big), DNAT to the pod, the
+ * Destination Options header when add_opt, then straight out of the egress device. */
+static __always_inline int send_to_node6(struct __sk_buff *skb, const struct flow6 *f, const struct backend6_value *b,
+					 int add_opt, const struct addr6 *vip, __be16 vport)
+{
+	struct bpf_fib_lookup fib = {};
+	fib.family = AF_INET6;
+	fib.l4_protocol = f->proto;
+	fib.sport = f->sport;
+	fib.dport = b->port;
+	fib.tot_len = skb->gso_size ? 0 : IPV6_HLEN + f->payload_len + (add_opt ? DSR_OPT6_SIZE : 0);
+	fib.ifindex = skb->ingress_ifindex;
+	__builtin_memcpy(fib.ipv6_src, &f->saddr, 16);
+	__builtin_memcpy(fib.ipv6_dst, &b->addr, 16);
+	long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+		__u32 mtu = fib.mtu_result;
+		return send_packet_too_big6(skb, f, add_opt ? mtu - DSR_OPT6_SIZE : mtu);
+	}
+	if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED)
+		return drop(DROP_FWD_DISABLED);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return drop(DROP_NO_ROUTE);
+
+	if (rewrite6_addr_port(skb, f, IP6_DADDR_OFF, &f->daddr, &b->addr, f->l4_off + 2, f->dport, b->port) < 0)
+		return drop(DROP_REWRITE);
+	if (add_opt) {
+		int r = add_dsr_ext6(skb, f, vip, vport);
+		if (r)
+			return r;
+	}
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return bpf_redirect_neigh(fib.ifindex, 0, 0, 0);
+	if (bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0) < 0 ||
+	    bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0) < 0)
+		return drop(DROP_REWRITE);
+	return bpf_redirect(fib.ifindex, 0);
+}
+
+/* lb_forward for IPv6: the same decisions (source ranges, Maglev slot, draining, local or remote backend). */
+static __always_inline int lb_forward6(struct __sk_buff *skb, const struct flow6 *f, const struct svc6_key *sk,
+				       const struct svc_value *svc)
+{
+	if (f->fragment)
+		return drop(DROP_FRAGMENT);
+	if ((svc->flags & SVC_F_SOURCE_RANGES) && !source_allowed6(sk, &f->saddr))
+		return drop(DROP_SOURCE_RANGE);
+	if (svc->backends == 0 || svc->slot_count == 0)
+		return drop(DROP_NO_BACKEND);
+	__u32 h = service_slot6(svc, &f->saddr, &f->daddr, f->sport, f->dport, f->proto);
+	__u32 id = maglev_id(svc->slot_offset + h);
+	int syn = syn_only6(f);
+	int handoff_opt = 0;
+
+	if ((svc->flags & SVC_F_DRAINING) && f->proto == IPPROTO_TCP && !syn) {
+		__u32 est = maglev_id(svc->slot_offset + svc->slot_count + h);
+		struct backend6_value *eb = est && est != id ? bpf_map_lookup_elem(&lb_backends6, &est) : NULL;
+		if (eb) {
+			if (!(eb->flags & BACKEND_F_LOCAL)) {
+				id = est;
+				handoff_opt = 1;
+			} else if (serves_flow6(f, &eb->addr, eb->port)) {
+				id = est;
+			}
+		}
+	}
+	if (id == 0)
+		return drop(DROP_NO_BACKEND);
+	struct backend6_value *be = bpf_map_lookup_elem(&lb_backends6, &id);
+	if (!be)
+		return drop(DROP_NO_BACKEND);
+	struct backend6_value b = *be;
+
+	if (b.flags & BACKEND_F_LOCAL) {
+		if (f->proto == IPPROTO_UDP || syn)
+			remember_reverse6(f, &b.addr, b.port, &f->daddr, f->dport);
+		if (rewrite6_addr_port(skb, f, IP6_DADDR_OFF, &f->daddr, &b.addr, f->l4_off + 2, f->dport, b.port) < 0)
+			return drop(DROP_REWRITE);
+		count_event(EV_LB_LOCAL);
+		return TC_ACT_OK;
+	}
+	int rc = send_to_node6(skb, f, &b, f->proto == IPPROTO_UDP || syn || handoff_opt, &f->daddr, f->dport);
+	if (rc == TC_ACT_REDIRECT)
+		count_event(EV_LB_FORWARDED);
+	return rc;
+}
+
+static __always_inline void client_close6(const struct flow6 *f)
+{
+	struct rev6_key k = {
+		.pod_addr = f->daddr, .client_addr = f->saddr, .pod_port = f->dport, .client_port = f->sport,
+		.proto = IPPROTO_TCP,
+	};
+	struct rev6_value *v = bpf_map_lookup_elem(&lb_reverse6, &k);
+	if (!v)
+		return;
+	if (f->tcp_flags & TCP_FLAG_RST) {
+		bpf_map_delete_elem(&lb_reverse6, &k);
+		count_event(EV_REV_DELETED);
+	} else {
+		v->flags |= REV_F_CLIENT_FIN;
+	}
+}
+
+/* hand_off for IPv6 (graceful termination, worker side). */
+static __always_inline int hand_off6(struct __sk_buff *skb, const struct flow6 *f, const struct dsr_opt_v6 *opt,
+				     int *verdict)
+{
+	struct svc6_key sk = { .vip = opt->addr, .port = opt->port, .proto = IPPROTO_TCP };
+	struct svc_value *sv = bpf_map_lookup_elem(&lb_services6, &sk);
+	if (!sv || !(sv->flags & SVC_F_DRAINING) || sv->slot_count == 0)
+		return 0;
+	struct svc_value svc = *sv;
+	__u32 id = maglev_id(svc.slot_offset + service_slot6(&svc, &f->saddr, &sk.vip, f->sport, sk.port, IPPROTO_TCP));
+	struct backend6_value *be = id ? bpf_map_lookup_elem(&lb_backends6, &id) : NULL;
+	if (!be || (addr6_eq(&be->addr, &f->daddr) && be->port == f->dport))
+		return 0;
+	struct backend6_value b = *be;
+
+	count_event(EV_HANDOFF);
+	if (b.flags & BACKEND_F_LOCAL) {
+		if (rewrite6_addr_port(skb, f, IP6_DADDR_OFF, &f->daddr, &b.addr, f->l4_off + 2, f->dport, b.port) < 0) {
+			*verdict = drop(DROP_REWRITE);
+			return 1;
+		}
+		int r = strip_dsr_ext6(skb, f);
+		*verdict = r ? r : TC_ACT_OK;
+		return 1;
+	}
+	*verdict = send_to_node6(skb, f, &b, 0, &sk.vip, sk.port);
+	return 1;
+}
+
+/* Worker: reads the header, keeps the reverse entry (pod, client -> VIP:port), strips the header; the stack then
+ * delivers the packet to the pod, which sees the real client. */
+static __always_inline int worker_consume_ext6(struct __sk_buff *skb, const struct flow6 *f)
+{
+	struct dsr_opt_v6 opt;
+
+	if (f->opt_len != DSR_OPT6_LEN)
+		return drop(DROP_BAD_OPTION);
+	if (f->fragment)
+		return drop(DROP_FRAGMENT);
+	if (bpf_skb_load_bytes(skb, ETH_HLEN_ + IPV6_HLEN, &opt, sizeof(opt)) < 0)
+		return drop(DROP_MALFORMED);
+	struct rev6_key k = {
+		.pod_addr = f->daddr, .client_addr = f->saddr, .pod_port = f->dport, .client_port = f->sport,
+		.proto = f->proto,
+	};
+	struct rev6_value v = { .vip = opt.addr, .vip_port = opt.port };
+	struct rev6_value *cur = bpf_map_lookup_elem(&lb_reverse6, &k);
+	int tcp_later = f->proto == IPPROTO_TCP && !syn_only6(f);
+	if (tcp_later && cur) {
+		if (f->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+			client_close6(f);
+	} else {
+		int verdict;
+		if (tcp_later && hand_off6(skb, f, &opt, &verdict))
+			return verdict;
+		if (!cur || !addr6_eq(&cur->vip, &v.vip) || cur->vip_port != v.vip_port || cur->flags != 0)
+			bpf_map_update_elem(&lb_reverse6, &k, &v, BPF_ANY);
+	}
+	int r = strip_dsr_ext6(skb, f);
+	if (r)
+		return r;
+	count_event(EV_OPTION_STRIPPED);
+	return TC_ACT_OK;
+}
+
+static __always_inline int dsr_ingress6(struct __sk_buff *skb)
+{
+	struct flow6 f = {};
+	int rc = parse_ipv6(skb, &f);
+
+	if (rc == 0)
+		return TC_ACT_OK;
+	if (rc == -2)
+		return drop(DROP_UNSUPPORTED);
+	if (rc < 0)
+		return drop(DROP_MALFORMED);
+
+	if (f.has_dsr_opt)
+		return worker_consume_ext6(skb, &f);
+	struct svc6_key sk = { .vip = f.daddr, .port = f.dport, .proto = f.proto };
+	struct svc_value *svc = bpf_map_lookup_elem(&lb_services6, &sk);
+	if (svc) {
+		struct svc_value s = *svc;
+		return lb_forward6(skb, &f, &sk, &s);
+	}
+	if (f.proto == IPPROTO_TCP && (f.tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)))
+		client_close6(&f);
+	return TC_ACT_OK;
+}
+
+#define ICMP6_DEST_UNREACH 1
+#define ICMP6_TIME_EXCEEDED 3
+
+/* An ICMPv6 error after its 8-byte header: the offending packet's IPv6 header and first 8 payload bytes (the worker
+ * and the pods quote more; these are what the client's stack matches on). */
+struct icmp6_error_quote {
+	__u8 type;
+	__u8 code;
+	__u16 checksum;
+	__be32 word; /* unused, the MTU of a Packet Too Big */
+	struct ipv6hdr ip;
+	__be16 sport;
+	__be16 dport;
+	__be16 l4_w2; /* UDP length, TCP sequence (high half) */
+	__be16 l4_w3; /* UDP checksum, TCP sequence (low half) */
+};
+
+/* reverse_icmp_error for IPv6: destination unreachable, Packet Too Big and time exceeded quoting a client -> pod packet
+ * of a DSR flow get VIP:port as the quoted destination (the quoted UDP checksum fixed) and, when the pod sent them, the
+ * VIP as their source; the ICMPv6 checksum (which covers the pseudo header) follows. Packet Too Big matters more than
+ * in IPv4: routers do not fragment IPv6, so a smaller MTU between a worker and its pod reaches the client only so. */
+static __always_inline int reverse_icmp6_error(struct __sk_buff *skb, const struct flow6 *f)
+{
+	struct icmp6_error_quote q;
+	__u32 icmp_off = f->l4_off;
+	__u32 csum_off = icmp_off + offsetof(struct icmp6_error_quote, checksum);
+
+	if (f->fragment || f->has_dsr_opt || bpf_skb_load_bytes(skb, icmp_off, &q, sizeof(q)) < 0)
+		return TC_ACT_OK;
+	if ((q.type != ICMP6_DEST_UNREACH && q.type != ICMP6_PACKET_TOO_BIG && q.type != ICMP6_TIME_EXCEEDED) ||
+	    q.ip.version != 6 || (q.ip.nexthdr != IPPROTO_TCP && q.ip.nexthdr != IPPROTO_UDP))
+		return TC_ACT_OK;
+	struct rev6_key k = { .pod_port = q.dport, .client_port = q.sport, .proto = q.ip.nexthdr };
+	__builtin_memcpy(&k.pod_addr, &q.ip.daddr, sizeof(k.pod_addr));
+	__builtin_memcpy(&k.client_addr, &q.ip.saddr, sizeof(k.client_addr));
+	struct rev6_value *v = bpf_map_lookup_elem(&lb_reverse6, &k);
+	if (!v)
+		return TC_ACT_OK;
+	struct rev6_value r = *v;
+
+	__u8 old[sizeof(q) - 8];
+	__builtin_memcpy(old, &q.ip, sizeof(old));
+	if (q.ip.nexthdr == IPPROTO_UDP && q.l4_w3 != 0) {
+		/* the quoted UDP checksum covers the destination address (pseudo header) and port */
+		__be32 from[5] = { k.pod_addr.w[0], k.pod_addr.w[1], k.pod_addr.w[2], k.pod_addr.w[3], q.dport };
+		__be32 to[5] = { r.vip.w[0], r.vip.w[1], r.vip.w[2], r.vip.w[3], r.vip_port };
+		__u16 c = ~csum_fold(bpf_csum_diff(from, sizeof(from), to, sizeof(to), (__u16)~q.l4_w3));
+		q.l4_w3 = c ? c : 0xffff;
+	}
+	__builtin_memcpy(&q.ip.daddr, &r.vip, sizeof(r.vip));
+	q.dport = r.vip_port;
+	__s64 diff = bpf_csum_diff((void *)old, sizeof(old), (void *)&q.ip, sizeof(old), 0);
+	if (bpf_skb_store_bytes(skb, icmp_off + 8, &q.ip, sizeof(old), 0) < 0 ||
+	    bpf_l4_csum_replace(skb, csum_off, 0, diff, 0) < 0)
+		return drop(DROP_REWRITE);
+	if (addr6_eq(&f->saddr, &k.pod_addr)) {
+		struct addr6 pod = k.pod_addr, vip = r.vip;
+		__s64 d = bpf_csum_diff(pod.w, sizeof(pod), vip.w, sizeof(vip), 0);
+		if (bpf_l4_csum_replace(skb, csum_off, 0, d, BPF_F_PSEUDO_HDR) < 0 ||
+		    bpf_skb_store_bytes(skb, IP6_SADDR_OFF, &vip, sizeof(vip), 0) < 0)
+			return drop(DROP_REWRITE);
+	}
+	count_event(EV_REPLY_REWRITTEN);
+	return TC_ACT_OK;
+}
+
+/* Reply path for IPv6: a pod's reply with a reverse entry leaves with VIP:port as its source. */
+static __always_inline int dsr_egress6(struct __sk_buff *skb)
+{
+	struct flow6 f = {};
+
+	int rc = parse_ipv6(skb, &f);
+	if (rc == 0 && f.proto == NEXTHDR_ICMP6_)
+		return reverse_icmp6_error(skb, &f);
+	if (rc != 1 || f.fragment || f.has_dsr_opt)
+		return TC_ACT_OK;
+	struct rev6_key k = {
+		.pod_addr = f.saddr, .client_addr = f.daddr, .pod_port = f.sport, .client_port = f.dport,
+		.proto = f.proto,
+	};
+	struct rev6_value *v = bpf_map_lookup_elem(&lb_reverse6, &k);
+	if (!v)
+		return TC_ACT_OK;
+	struct rev6_value r = *v;
+
+	if (f.proto == IPPROTO_TCP) {
+		int both = (r.flags & (REV_F_CLIENT_FIN | REV_F_POD_FIN)) == (REV_F_CLIENT_FIN | REV_F_POD_FIN);
+		if ((f.tcp_flags & TCP_FLAG_RST) || both ||
+		    ((f.tcp_flags & TCP_FLAG_FIN) && (r.flags & REV_F_CLIENT_FIN))) {
+			bpf_map_delete_elem(&lb_reverse6, &k);
+			count_event(EV_REV_DELETED);
+		} else if (f.tcp_flags & TCP_FLAG_FIN) {
+			v->flags |= REV_F_POD_FIN;
+		}
+	}
+	if (rewrite6_addr_port(skb, &f, IP6_SADDR_OFF, &f.saddr, &r.vip, f.l4_off, f.sport, r.vip_port) < 0)
+		return drop(DROP_REWRITE);
+	count_event(EV_REPLY_REWRITTEN);
+	return TC_ACT_OK;
+}
+
 SEC("tc")
 int dsr_ingress(struct __sk_buff *skb)
 {
+	if (skb->protocol == bpf_htons(ETH_P_IPV6))
+		return dsr_ingress6(skb);
 	struct flow f = {};
 	int rc = parse_ipv4(skb, &f);
 
@@ -696,6 +1275,8 @@ static __always_inline int reverse_icmp_error(struct __sk_buff *skb)
 SEC("tc")
 int dsr_egress(struct __sk_buff *skb)
 {
+	if (skb->protocol == bpf_htons(ETH_P_IPV6))
+		return dsr_egress6(skb);
 	struct flow f = {};
 
 	int rc = parse_ipv4(skb, &f);

@@ -42,6 +42,39 @@ struct dsr_opt_v4 {
 #define DSR_OPT_TYPE 0x9a
 #define DSR_OPT_LEN 8
 
+/* IPv6: the VIP and port travel in a Destination Options extension header, Cilium's layout (bpf/lib/common.h,
+ * struct dsr_opt_v6; written by dsr_set_ext6 in bpf/lib/nodeport.h), inserted right after the 40-byte IPv6 header.
+ * 24 bytes, example for VIP fd00:172:16:20::10 port 80 on a TCP SYN:
+ *
+ *   IPv6 header: next header 60 (Destination Options), payload length + 24
+ *   header:      06 02 1b 14 fd 00 01 72 00 16 00 20 00 00 00 00 00 00 00 10 00 50 00 00
+ *                |  |  |  |  +-- VIP, network order (16) -------------------+ |     +-- pad (inside the option)
+ *                |  |  |  |                                                  +-- port, network order (no swap)
+ *                |  |  |  +-- option data length 20
+ *                |  |  +----- option type 0x1b: skip if unknown (00), does not change en route (0), number 27
+ *                |  +-------- header extension length 2: (24 - 8) / 8
+ *                +----------- next header: what the IPv6 header had (6 TCP, 17 UDP) */
+struct addr6 {
+	__be32 w[4];
+};
+struct dsr_opt_v6 {
+	__u8 nexthdr;
+	__u8 hdrlen;
+	__u8 opt_type;
+	__u8 opt_len;
+	struct addr6 addr;
+	__be16 port;
+	__u16 pad;
+} __attribute__((packed));
+
+#define IPV6_HLEN 40
+#define ETH_P_IPV6_BE 0xdd86 /* htons(0x86dd) on a little-endian host */
+#define NEXTHDR_DEST_ 60
+#define DSR_OPT6_TYPE 0x1b
+#define DSR_OPT6_SIZE 24
+#define DSR_OPT6_LEN (DSR_OPT6_SIZE - 4)
+#define DSR_OPT6_HDRLEN ((DSR_OPT6_SIZE - 8) / 8)
+
 /* ---------------------------------------------------------------------------------------------------------------
  * Counters
  * ------------------------------------------------------------------------------------------------------------- */
@@ -51,14 +84,14 @@ enum drop_reason {
 	DROP_NO_BACKEND = 1,     /* noBackend: service without backends, or table slot empty */
 	DROP_FRAGMENT = 2,       /* ipFragment: fragment of a packet to a VIP (no ports to hash on) */
 	DROP_NO_OPTION_SPACE = 3,/* noOptionSpace: IHL + 8 bytes would exceed 60 bytes of header */
-	DROP_FRAG_NEEDED = 4,    /* fragNeeded: packet + option exceeds the MTU (ICMP sent when DF is set) */
+	DROP_FRAG_NEEDED = 4,    /* fragNeeded: packet + option exceeds the MTU (ICMP sent when DF is set; ICMPv6 Packet Too Big) */
 	DROP_NO_ROUTE = 5,       /* noRoute: no route (FIB lookup failed) to the backend */
-	DROP_BAD_OPTION = 6,     /* badDsrOption: option type 0x9a with a length other than 8 */
+	DROP_BAD_OPTION = 6,     /* badDsrOption: option 0x9a not 8 bytes long, or IPv6 option 0x1b not 20 */
 	DROP_RESIZE = 7,         /* resizeFailed: the kernel refused to insert or remove the option bytes */
-	DROP_MALFORMED = 8,      /* malformed: truncated or inconsistent IPv4/L4 header */
+	DROP_MALFORMED = 8,      /* malformed: truncated or inconsistent IPv4/IPv6/L4 header */
 	DROP_REWRITE = 9,        /* rewriteFailed: storing bytes or fixing a checksum failed */
 	DROP_UNSUPPORTED = 10,   /* unsupportedProtocol: DSR option on a packet that is neither TCP nor UDP */
-	DROP_FWD_DISABLED = 11,  /* forwardingDisabled: IPv4 forwarding is off on the interface (sysctl) */
+	DROP_FWD_DISABLED = 11,  /* forwardingDisabled: IPv4/IPv6 forwarding is off (sysctl) */
 	DROP_SOURCE_RANGE = 12,  /* notInSourceRanges: client outside the service's loadBalancerSourceRanges */
 	DROP_MAX = 16,
 };
@@ -210,6 +243,78 @@ struct {
 	__type(key, struct rev_key);
 	__type(value, struct rev_value);
 } lb_reverse SEC(".maps");
+
+/* IPv6 maps: the same roles as the IPv4 ones above, with 16-byte addresses. Separate maps (not a family-tagged key)
+ * so the IPv4 maps keep the layout older agents pinned. Backend ids share one id space with lb_backends, and the
+ * Maglev tables of IPv6 services live in lb_maglev beside the IPv4 ones.
+ *
+ * lb_services6 key bytes: fd 00 01 72 00 16 00 20 00 00 00 00 00 00 00 10 | 00 50 | 06 | 00; value: struct svc_value */
+struct svc6_key {
+	struct addr6 vip;
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct svc6_key);
+	__type(value, struct svc_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} lb_services6 SEC(".maps");
+
+/* Allowed IPv6 clients per IPv6 service port: prefixlen = 160 (the whole svc6_key) + the prefix length. An IPv6 service
+ * with SVC_F_SOURCE_RANGES and no entry here admits nobody. */
+struct src_range6_key {
+	__u32 prefixlen; /* host order */
+	struct svc6_key svc;
+	struct addr6 client;
+};
+#define SRC_RANGE6_SVC_BITS 160
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__type(key, struct src_range6_key);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} lb_src_ranges6 SEC(".maps");
+
+/* IPv6 backend by id (ids of IPv6 services' tables). value: pod address(16) | port(2, network order) | flags | pad */
+struct backend6_value {
+	struct addr6 addr;
+	__be16 port;
+	__u8 flags;
+	__u8 pad;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__type(key, __u32);
+	__type(value, struct backend6_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} lb_backends6 SEC(".maps");
+
+/* IPv6 reverse translation, as lb_reverse. */
+struct rev6_key {
+	struct addr6 pod_addr;
+	struct addr6 client_addr;
+	__be16 pod_port;
+	__be16 client_port;
+	__u8 proto;
+	__u8 pad[3];
+};
+struct rev6_value {
+	struct addr6 vip;
+	__be16 vip_port;
+	__u8 flags; /* REV_F_* */
+	__u8 pad;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct rev6_key);
+	__type(value, struct rev6_value);
+} lb_reverse6 SEC(".maps");
 
 /* Node-wide settings (one entry). Written by the agent, read by dsr_ingress. */
 struct lb_config {

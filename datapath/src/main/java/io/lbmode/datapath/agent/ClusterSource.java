@@ -41,16 +41,20 @@ final class ClusterSource implements AutoCloseable {
     private final SharedIndexInformer<Service> services;
     private final SharedIndexInformer<EndpointSlice> slices;
 
+    /** Objects per page of an informer's first list (and of each re-list), as kubectl get pages by default. */
+    static final long LIST_PAGE = 500;
+
     ClusterSource(KubernetesClient client, String namespace, String node, Runnable onChange) {
         ResourceEventHandler<HasMetadata> handler = calling(onChange, () -> { }, () -> { });
         ResourceEventHandler<HasMetadata> configMapHandler = calling(onChange,
                 () -> configMapDeleted = false, () -> configMapDeleted = true);
         configMaps = add(client.configMaps().inNamespace(namespace).withName(DatapathConfig.CONFIG_MAP_NAME).inform(handler(configMapHandler)));
         nodes = add(client.nodes().withName(node).inform(handler(handler)));
-        // Services and EndpointSlices are cached slimmed (SlimStore): at 10,000 Services they are most of the heap.
-        services = add(client.services().inAnyNamespace().runnableInformer(0)
+        // Services and EndpointSlices are cached slimmed (SlimStore): at 10,000 Services they are most of the heap. The
+        // first list comes in pages, so that no more than a page of full objects is in the heap before slimming.
+        services = add(client.services().inAnyNamespace().withLimit(LIST_PAGE).runnableInformer(0)
                 .itemStore(new SlimStore<>()).addEventHandler(handler(handler)));
-        slices = add(client.discovery().v1().endpointSlices().inAnyNamespace().runnableInformer(0)
+        slices = add(client.discovery().v1().endpointSlices().inAnyNamespace().withLimit(LIST_PAGE).runnableInformer(0)
                 .itemStore(new SlimStore<>()).addEventHandler(handler(handler)));
         services.run();
         slices.run();

@@ -3,6 +3,7 @@ package io.lbmode.datapath.bpf;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.Inet4Address;
+import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.nio.ByteOrder;
@@ -45,26 +46,61 @@ final class BpfLayout {
     static final int REV_VALUE_SIZE = 8;
     /** struct maglev_digest: a 128-bit digest as two u64 (lb_maglev_inputs, keyed by a table range's first slot, u32). */
     static final int MAGLEV_DIGEST_SIZE = 16;
+    /** struct svc6_key: vip(16) port(2, BE) proto(1) pad(1). */
+    static final int SVC6_KEY_SIZE = 20;
+    /** struct src_range6_key: prefixlen(4, host order) svc6_key(20) client(16). */
+    static final int SRC_RANGE6_KEY_SIZE = 40;
+    /** Bits of the service key in a src_range6_key's prefix (SRC_RANGE6_SVC_BITS). */
+    static final int SRC_RANGE6_SVC_BITS = 160;
+    /** struct backend6_value: addr(16) port(2, BE) flags(1) pad(1). */
+    static final int BACKEND6_VALUE_SIZE = 20;
+    /** struct rev6_key: pod_addr(16) client_addr(16) pod_port(2) client_port(2) proto(1) pad(3). */
+    static final int REV6_KEY_SIZE = 40;
     /** struct lb_config: hash_seed(4) flags(4). */
     static final int CONFIG_SIZE = 8;
 
-    static void putAddr(MemorySegment s, long off, Inet4Address a) {
-        MemorySegment.copy(a.getAddress(), 0, s, ValueLayout.JAVA_BYTE, off, 4);
+    /** Writes the address's 4 (IPv4) or 16 (IPv6) bytes, network order. */
+    static void putAddr(MemorySegment s, long off, InetAddress a) {
+        byte[] b = a.getAddress();
+        MemorySegment.copy(b, 0, s, ValueLayout.JAVA_BYTE, off, b.length);
     }
 
     static Inet4Address getAddr(MemorySegment s, long off) {
+        return (Inet4Address) getAddr(s, off, 4);
+    }
+
+    static Inet6Address getAddr6(MemorySegment s, long off) {
+        return (Inet6Address) getAddr(s, off, 16);
+    }
+
+    private static InetAddress getAddr(MemorySegment s, long off, int length) {
         try {
-            return (Inet4Address) InetAddress.getByAddress(s.asSlice(off, 4).toArray(ValueLayout.JAVA_BYTE));
+            return InetAddress.getByAddress(s.asSlice(off, length).toArray(ValueLayout.JAVA_BYTE));
         } catch (UnknownHostException e) {
             throw new IllegalStateException(e);
         }
     }
 
-    static void svcKey(MemorySegment s, Inet4Address vip, int port, int proto) {
+    /** Address bytes of the family: 4 or 16. */
+    static int addrLen(InetAddress a) {
+        return a instanceof Inet6Address ? 16 : 4;
+    }
+
+    /** struct svc_key (IPv4 VIP) or struct svc6_key (IPv6 VIP): the address, port, protocol, pad. */
+    static void svcKey(MemorySegment s, InetAddress vip, int port, int proto) {
+        int n = addrLen(vip);
         putAddr(s, 0, vip);
-        s.set(BE16, 4, (short) port);
-        s.set(ValueLayout.JAVA_BYTE, 6, (byte) proto);
-        s.set(ValueLayout.JAVA_BYTE, 7, (byte) 0);
+        s.set(BE16, n, (short) port);
+        s.set(ValueLayout.JAVA_BYTE, n + 2, (byte) proto);
+        s.set(ValueLayout.JAVA_BYTE, n + 3, (byte) 0);
+    }
+
+    static int svcKeySize(InetAddress vip) {
+        return vip instanceof Inet6Address ? SVC6_KEY_SIZE : SVC_KEY_SIZE;
+    }
+
+    static int backendValueSize(InetAddress addr) {
+        return addr instanceof Inet6Address ? BACKEND6_VALUE_SIZE : BACKEND_VALUE_SIZE;
     }
 
     static void svcValue(MemorySegment s, int slotOffset, int slotCount, int backends, int flags) {
@@ -79,17 +115,25 @@ final class BpfLayout {
     }
 
     /** An lb_source_ranges key: the service key, then the client prefix. */
-    static void srcRangeKey(MemorySegment s, Inet4Address vip, int port, int proto, Inet4Address network, int length) {
-        s.set(HOST32, 0, SRC_RANGE_SVC_BITS + length);
-        svcKey(s.asSlice(4, SVC_KEY_SIZE), vip, port, proto);
-        putAddr(s, 4 + SVC_KEY_SIZE, network);
+    static void srcRangeKey(MemorySegment s, InetAddress vip, int port, int proto, InetAddress network, int length) {
+        int keySize = svcKeySize(vip);
+        s.set(HOST32, 0, (vip instanceof Inet6Address ? SRC_RANGE6_SVC_BITS : SRC_RANGE_SVC_BITS) + length);
+        svcKey(s.asSlice(4, keySize), vip, port, proto);
+        putAddr(s, 4 + keySize, network);
     }
 
-    static void backendValue(MemorySegment s, Inet4Address addr, int port, boolean local) {
+    /** lb_source_ranges (IPv4 VIP) or lb_src_ranges6 (IPv6 VIP) key size. */
+    static int srcRangeKeySize(InetAddress vip) {
+        return vip instanceof Inet6Address ? SRC_RANGE6_KEY_SIZE : SRC_RANGE_KEY_SIZE;
+    }
+
+    /** struct backend_value or struct backend6_value, by the address's family. */
+    static void backendValue(MemorySegment s, InetAddress addr, int port, boolean local) {
+        int n = addrLen(addr);
         putAddr(s, 0, addr);
-        s.set(BE16, 4, (short) port);
-        s.set(ValueLayout.JAVA_BYTE, 6, (byte) (local ? BACKEND_F_LOCAL : 0));
-        s.set(ValueLayout.JAVA_BYTE, 7, (byte) 0);
+        s.set(BE16, n, (short) port);
+        s.set(ValueLayout.JAVA_BYTE, n + 2, (byte) (local ? BACKEND_F_LOCAL : 0));
+        s.set(ValueLayout.JAVA_BYTE, n + 3, (byte) 0);
     }
 
     private static final boolean LITTLE_ENDIAN = ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN;
@@ -119,8 +163,16 @@ final class BpfLayout {
     }
 
     static Inet4Address getAddr(byte[] b, int off) {
+        return (Inet4Address) getAddr(b, off, 4);
+    }
+
+    static Inet6Address getAddr6(byte[] b, int off) {
+        return (Inet6Address) getAddr(b, off, 16);
+    }
+
+    private static InetAddress getAddr(byte[] b, int off, int length) {
         try {
-            return (Inet4Address) InetAddress.getByAddress(java.util.Arrays.copyOfRange(b, off, off + 4));
+            return InetAddress.getByAddress(java.util.Arrays.copyOfRange(b, off, off + length));
         } catch (UnknownHostException e) {
             throw new IllegalStateException(e);
         }

@@ -41,6 +41,11 @@ public final class DsrDatapath implements AutoCloseable {
     static final String REVERSE = "lb_reverse";
     static final String CONFIG = "lb_config";
     static final String SOURCE_RANGES = "lb_source_ranges";
+    /** The IPv6 twins of the maps that hold addresses (dsr.h); the IPv4 maps keep the layout older agents pinned. */
+    static final String SERVICES6 = "lb_services6";
+    static final String BACKENDS6 = "lb_backends6";
+    static final String REVERSE6 = "lb_reverse6";
+    static final String SOURCE_RANGES6 = "lb_src_ranges6";
     static final String DROPS = "lb_drops";
     static final String EVENTS = "lb_events";
 

@@ -2,6 +2,7 @@ package io.lbmode.datapath.bpf;
 
 import io.lbmode.crds.cluster.v1.ForwardMode;
 import io.lbmode.datapath.maglev.Maglev;
+import io.lbmode.datapath.model.Addresses;
 import io.lbmode.datapath.model.Backend;
 import io.lbmode.datapath.model.Cidr;
 import io.lbmode.datapath.model.NodeInfo;
@@ -14,8 +15,8 @@ import io.lbmode.datapath.program.ProgrammingException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import io.lbmode.datapath.model.IpFamily;
-import java.net.Inet4Address;
+import java.net.Inet6Address;
+import java.net.InetAddress;
 import java.net.NetworkInterface;
 import java.net.SocketException;
 import java.nio.file.Path;
@@ -44,6 +45,8 @@ import java.util.TreeMap;
  *   <li>lb_services: (VIP, port, protocol) -> its table's slot range and backend count; written last, so a new
  *       service only becomes visible when its table is complete.</li>
  * </ul>
+ * IPv6 service ports take the same path into the IPv6 twins (lb_services6, lb_backends6, lb_src_ranges6); backend ids
+ * are one id space and the tables share lb_maglev, so a dual-stack Service is two service ports like any other two.
  * Backends for a service are all its endpoints, or only this node's with {@code externalTrafficPolicy: Local}.
  * The first apply of a process adopts the maps a previous agent pinned and rewrites only what differs, so
  * established flows keep their backends and reverse entries across restarts. lb_maglev_inputs keeps a digest of each
@@ -58,9 +61,9 @@ public final class DsrProgrammer implements ModeProgrammer {
     private Optional<NodeState> applied = Optional.empty();
     private SlotAllocator slots;
     private int seed32;
-    /** What lb_services holds (by us): key -> entry. */
+    /** What lb_services and lb_services6 hold (by us): key -> entry. */
     private final Map<SvcKey, SvcEntry> services = new HashMap<>();
-    /** Backend ids in lb_backends. */
+    /** Backend ids in lb_backends and lb_backends6. */
     private final Map<BackendVal, Integer> backendIds = new HashMap<>();
     /** Each backend's name as Maglev hashes it, built once instead of once per table it is in; pruned with its id. */
     private final Map<BackendVal, String> backendNames = new HashMap<>();
@@ -78,7 +81,8 @@ public final class DsrProgrammer implements ModeProgrammer {
      * of 10,000 services makes some 100,000 such calls).
      */
 
-    record SvcKey(Inet4Address vip, int port, int proto) {
+    /** A service port's key: an IPv4 VIP's goes to lb_services, an IPv6 VIP's to lb_services6. */
+    record SvcKey(InetAddress vip, int port, int proto) {
         @Override
         public boolean equals(Object o) {
             return o instanceof SvcKey k && port == k.port && proto == k.proto && vip.equals(k.vip);
@@ -87,6 +91,22 @@ public final class DsrProgrammer implements ModeProgrammer {
         @Override
         public int hashCode() {
             return (vip.hashCode() * 31 + port) * 31 + proto;
+        }
+
+        boolean ipv6() {
+            return vip instanceof Inet6Address;
+        }
+
+        String mapName() {
+            return ipv6() ? DsrDatapath.SERVICES6 : DsrDatapath.SERVICES;
+        }
+
+        String rangesMapName() {
+            return ipv6() ? DsrDatapath.SOURCE_RANGES6 : DsrDatapath.SOURCE_RANGES;
+        }
+
+        String text() {
+            return Addresses.text(vip) + ":" + port;
         }
     }
 
@@ -207,7 +227,8 @@ public final class DsrProgrammer implements ModeProgrammer {
         }
     }
 
-    record BackendVal(Inet4Address addr, int port, boolean local) {
+    /** A backend: an IPv4 pod's goes to lb_backends, an IPv6 pod's to lb_backends6 (one id space for both). */
+    record BackendVal(InetAddress addr, int port, boolean local) {
         @Override
         public boolean equals(Object o) {
             return o instanceof BackendVal b && port == b.port && local == b.local && addr.equals(b.addr);
@@ -218,8 +239,13 @@ public final class DsrProgrammer implements ModeProgrammer {
             return (addr.hashCode() * 31 + port) * 2 + (local ? 1 : 0);
         }
 
+        /** What the Maglev table is built from: the same text on every node (IPv6 in brackets, RFC 5952 form). */
         String name() {
-            return addr.getHostAddress() + ":" + port;
+            return addr instanceof Inet6Address ? "[" + Addresses.text(addr) + "]:" + port : addr.getHostAddress() + ":" + port;
+        }
+
+        String mapName() {
+            return addr instanceof Inet6Address ? DsrDatapath.BACKENDS6 : DsrDatapath.BACKENDS;
         }
     }
 
@@ -300,9 +326,7 @@ public final class DsrProgrammer implements ModeProgrammer {
             digests.clear();
             slots = new SlotAllocator(dp.maglevSlotCount());
             List<SvcKey> overlapping = new ArrayList<>();
-            dp.map(DsrDatapath.SERVICES).forEach((k, v) -> {
-                SvcKey sk = svcKey(k);
-                SvcEntry e = svcEntry(v);
+            servicesIn(dp).forEach((sk, e) -> {
                 if (slots.claim(e.offset(), e.length())) {
                     services.put(sk, e);
                 } else {
@@ -310,21 +334,25 @@ public final class DsrProgrammer implements ModeProgrammer {
                 }
             });
             try (Arena a = Arena.ofConfined()) {
-                BpfMap svcMap = dp.map(DsrDatapath.SERVICES);
-                MemorySegment key = a.allocate(BpfLayout.SVC_KEY_SIZE);
+                MemorySegment key = a.allocate(BpfLayout.SVC6_KEY_SIZE);
                 for (SvcKey sk : overlapping) {
                     BpfLayout.svcKey(key, sk.vip(), sk.port(), sk.proto());
-                    svcMap.delete(key);
+                    dp.map(sk.mapName()).delete(key.asSlice(0, BpfLayout.svcKeySize(sk.vip())));
                 }
             }
             ranges.putAll(sourceRangesIn(dp));
             adoptDigests(dp);
-            dp.map(DsrDatapath.BACKENDS).forEach((k, v) -> {
-                int id = BpfLayout.host32(k, 0);
-                BackendVal b = new BackendVal(BpfLayout.getAddr(v, 0), BpfLayout.u16(v, 4), (v[6] & BpfLayout.BACKEND_F_LOCAL) != 0);
-                backendIds.put(b, id);
-                nextBackendId = Math.max(nextBackendId, id + 1);
-            });
+            for (String name : List.of(DsrDatapath.BACKENDS, DsrDatapath.BACKENDS6)) {
+                boolean v6 = name.equals(DsrDatapath.BACKENDS6);
+                int n = v6 ? 16 : 4;
+                dp.map(name).forEach((k, v) -> {
+                    int id = BpfLayout.host32(k, 0);
+                    BackendVal b = new BackendVal(v6 ? BpfLayout.getAddr6(v, 0) : BpfLayout.getAddr(v, 0), BpfLayout.u16(v, n),
+                            (v[n + 2] & BpfLayout.BACKEND_F_LOCAL) != 0);
+                    backendIds.put(b, id);
+                    nextBackendId = Math.max(nextBackendId, id + 1);
+                });
+            }
             datapath = Optional.of(dp);
         } catch (RuntimeException e) {
             dp.close();
@@ -369,7 +397,8 @@ public final class DsrProgrammer implements ModeProgrammer {
 
     /**
      * Digest of everything a service's table range is computed from: the fill algorithm, seed, size M, and each table's
-     * backends in order with the ids its slots hold. Equal digests: equal slots.
+     * backends in order (address family and bytes, port, local flag) with the ids its slots hold. Equal digests: equal
+     * slots. The VIP's family is not an input: a range's slots depend only on these, whichever map points at it.
      */
     private Digest digestOf(Tables tables, int size, long seed) {
         Digester d = new Digester().add(MAGLEV_FILL).add(seed).add(size);
@@ -377,11 +406,38 @@ public final class DsrProgrammer implements ModeProgrammer {
             d.add(bes.size());
             for (BackendVal be : bes) {
                 byte[] a = be.addr().getAddress();
-                long addr = (a[0] & 0xffL) << 24 | (a[1] & 0xffL) << 16 | (a[2] & 0xffL) << 8 | (a[3] & 0xffL);
-                d.add(addr << 32 | (long) be.port() << 1 | (be.local() ? 1 : 0)).add(backendIds.get(be));
+                long portLocal = (long) be.port() << 1 | (be.local() ? 1 : 0);
+                if (a.length == 4) {
+                    long addr = (a[0] & 0xffL) << 24 | (a[1] & 0xffL) << 16 | (a[2] & 0xffL) << 8 | (a[3] & 0xffL);
+                    d.add(addr << 32 | portLocal);
+                } else {
+                    // family marker in bits an IPv4 word leaves zero (port << 1 | local < 2^17), then the 16 bytes:
+                    // an IPv6 backend never digests like an IPv4 one or like a run of them
+                    d.add(IPV6_BACKEND << 24 | portLocal).add(bigEndian64(a, 0)).add(bigEndian64(a, 8));
+                }
+                d.add(backendIds.get(be));
             }
         }
         return d.digest();
+    }
+
+    /** Marks an IPv6 backend's first digest word (an IPv4 one's bits 24-31 are zero). */
+    private static final long IPV6_BACKEND = 6;
+
+    private static long bigEndian64(byte[] b, int off) {
+        long v = 0;
+        for (int i = 0; i < 8; i++) {
+            v = v << 8 | (b[off + i] & 0xffL);
+        }
+        return v;
+    }
+
+    /** What lb_services and lb_services6 hold (both read in batches). */
+    private static Map<SvcKey, SvcEntry> servicesIn(DsrDatapath dp) {
+        Map<SvcKey, SvcEntry> out = new LinkedHashMap<>();
+        dp.map(DsrDatapath.SERVICES).forEach((k, v) -> out.put(svcKey(k), svcEntry(v)));
+        dp.map(DsrDatapath.SERVICES6).forEach((k, v) -> out.put(svcKey6(k), svcEntry(v)));
+        return out;
     }
 
     /** An lb_services key as read by {@link BpfMap#forEach}. */
@@ -389,7 +445,12 @@ public final class DsrProgrammer implements ModeProgrammer {
         return new SvcKey(BpfLayout.getAddr(k, 0), BpfLayout.u16(k, 4), k[6]);
     }
 
-    /** An lb_services value as read by {@link BpfMap#forEach}. */
+    /** An lb_services6 key as read by {@link BpfMap#forEach}. */
+    private static SvcKey svcKey6(byte[] k) {
+        return new SvcKey(BpfLayout.getAddr6(k, 0), BpfLayout.u16(k, 16), k[18]);
+    }
+
+    /** An lb_services or lb_services6 value as read by {@link BpfMap#forEach}. */
     private static SvcEntry svcEntry(byte[] v) {
         return new SvcEntry(BpfLayout.host32(v, 0), BpfLayout.host32(v, 4), BpfLayout.host32(v, 8), BpfLayout.host32(v, 12));
     }
@@ -425,7 +486,7 @@ public final class DsrProgrammer implements ModeProgrammer {
         List<BackendVal> out = new ArrayList<>(backends.size());
         for (Backend b : backends) {
             if (!localOnly || b.local()) {
-                out.add(new BackendVal((Inet4Address) b.address(), b.port(), b.local())); // DSR ports are IPv4 only
+                out.add(new BackendVal(b.address(), b.port(), b.local())); // of the VIP's family (ServicePort checks)
             }
         }
         return out;
@@ -454,14 +515,13 @@ public final class DsrProgrammer implements ModeProgrammer {
     }
 
     private static SvcKey keyOf(ServicePort s) {
-        return new SvcKey((Inet4Address) s.vip(), s.port(), s.protocol() == Protocol.TCP ? BpfLayout.PROTO_TCP : BpfLayout.PROTO_UDP);
+        return new SvcKey(s.vip(), s.port(), s.protocol() == Protocol.TCP ? BpfLayout.PROTO_TCP : BpfLayout.PROTO_UDP);
     }
 
     /** Brings the maps to {@code desired}; returns the number of map entries and slots written or deleted. */
     private int program(NodeState desired) {
         DsrDatapath dp = datapath.orElseThrow();
         BpfMap svcMap = dp.map(DsrDatapath.SERVICES);
-        BpfMap beMap = dp.map(DsrDatapath.BACKENDS);
         MemorySegment table = dp.maglevSlots();
         int changes = 0;
         int newSeed = fold(desired.hashSeed());
@@ -486,9 +546,7 @@ public final class DsrProgrammer implements ModeProgrammer {
 
             Map<SvcKey, Desired> want = new LinkedHashMap<>();
             for (ServicePort s : desired.services()) {
-                if (s.family() == IpFamily.IPV4) { // the IPv4 option carries IPv4 VIPs only
-                    want.put(keyOf(s), desiredOf(s));
-                }
+                want.put(keyOf(s), desiredOf(s)); // IPv4 VIPs to lb_services, IPv6 ones to lb_services6
             }
 
             // 1. Backends first, so every id a table will point at exists (one batched system call).
@@ -498,18 +556,22 @@ public final class DsrProgrammer implements ModeProgrammer {
                 referenced.addAll(d.tables().fresh());
                 referenced.addAll(d.tables().established());
             }
-            List<BackendVal> added = referenced.stream().filter(b -> !backendIds.containsKey(b)).toList();
-            if (!added.isEmpty()) {
+            for (boolean v6 : new boolean[]{false, true}) { // one batch per family: lb_backends, lb_backends6
+                List<BackendVal> added = referenced.stream().filter(b -> !backendIds.containsKey(b))
+                        .filter(b -> (b.addr() instanceof Inet6Address) == v6).toList();
+                if (added.isEmpty()) {
+                    continue;
+                }
+                int valueSize = v6 ? BpfLayout.BACKEND6_VALUE_SIZE : BpfLayout.BACKEND_VALUE_SIZE;
                 MemorySegment keys = a.allocate(4L * added.size(), 4);
-                MemorySegment values = a.allocate((long) BpfLayout.BACKEND_VALUE_SIZE * added.size(), 4);
+                MemorySegment values = a.allocate((long) valueSize * added.size(), 4);
                 for (int i = 0; i < added.size(); i++) {
                     BackendVal b = added.get(i);
                     keys.setAtIndex(ValueLayout.JAVA_INT, i, nextBackendId);
-                    BpfLayout.backendValue(values.asSlice((long) i * BpfLayout.BACKEND_VALUE_SIZE, BpfLayout.BACKEND_VALUE_SIZE),
-                            b.addr(), b.port(), b.local());
+                    BpfLayout.backendValue(values.asSlice((long) i * valueSize, valueSize), b.addr(), b.port(), b.local());
                     backendIds.put(b, nextBackendId++);
                 }
-                beMap.updateBatch(keys, values, added.size());
+                dp.map(added.getFirst().mapName()).updateBatch(keys, values, added.size());
                 changes += added.size();
             }
 
@@ -522,10 +584,13 @@ public final class DsrProgrammer implements ModeProgrammer {
             long newAtFullSize = want.entrySet().stream().filter(w -> !services.containsKey(w.getKey()))
                     .mapToLong(w -> w.getValue().tables().length(maglevTableSize)).sum();
             boolean compactNew = newAtFullSize > slots.freeSlots();
-            MemorySegment svcKey = a.allocate(BpfLayout.SVC_KEY_SIZE);
-            MemorySegment svcKeys = a.allocate((long) BpfLayout.SVC_KEY_SIZE * Math.max(1, want.size()), 4);
-            MemorySegment svcVals = a.allocate((long) BpfLayout.SVC_VALUE_SIZE * Math.max(1, want.size()), 4);
-            int svcUpdates = 0;
+            MemorySegment svcKey = a.allocate(BpfLayout.SVC6_KEY_SIZE);
+            // one batch per family (the key sizes differ): [0] lb_services, [1] lb_services6
+            MemorySegment[] svcKeys = {a.allocate((long) BpfLayout.SVC_KEY_SIZE * Math.max(1, want.size()), 4),
+                    a.allocate((long) BpfLayout.SVC6_KEY_SIZE * Math.max(1, want.size()), 4)};
+            MemorySegment[] svcVals = {a.allocate((long) BpfLayout.SVC_VALUE_SIZE * Math.max(1, want.size()), 4),
+                    a.allocate((long) BpfLayout.SVC_VALUE_SIZE * Math.max(1, want.size()), 4)};
+            int[] svcUpdates = new int[2];
             BpfMap digestMap = dp.map(DsrDatapath.MAGLEV_INPUTS);
             MemorySegment key4b = a.allocate(4, 4);
             Map<Integer, Digest> written = new LinkedHashMap<>();
@@ -552,7 +617,7 @@ public final class DsrProgrammer implements ModeProgrammer {
                     offset = slots.allocate(tables.length(size));
                 }
                 if (offset.isEmpty()) {
-                    throw new BpfException("service " + sk.vip().getHostAddress() + ":" + sk.port() + ": Maglev table memory is full ("
+                    throw new BpfException("service " + sk.text() + ": Maglev table memory is full ("
                             + slots.capacity() + " slots, " + slots.freeSlots() + " free); use a smaller Maglev table size "
                             + "or fewer LoadBalancer service ports on this node");
                 }
@@ -571,11 +636,12 @@ public final class DsrProgrammer implements ModeProgrammer {
                     }
                 }
                 if (!entry.equals(e)) {
-                    BpfLayout.svcKey(svcKeys.asSlice((long) svcUpdates * BpfLayout.SVC_KEY_SIZE, BpfLayout.SVC_KEY_SIZE),
-                            sk.vip(), sk.port(), sk.proto());
-                    BpfLayout.svcValue(svcVals.asSlice((long) svcUpdates * BpfLayout.SVC_VALUE_SIZE, BpfLayout.SVC_VALUE_SIZE),
+                    int f = sk.ipv6() ? 1 : 0;
+                    int keySize = BpfLayout.svcKeySize(sk.vip());
+                    BpfLayout.svcKey(svcKeys[f].asSlice((long) svcUpdates[f] * keySize, keySize), sk.vip(), sk.port(), sk.proto());
+                    BpfLayout.svcValue(svcVals[f].asSlice((long) svcUpdates[f] * BpfLayout.SVC_VALUE_SIZE, BpfLayout.SVC_VALUE_SIZE),
                             entry.offset(), entry.size(), entry.backends(), entry.flags());
-                    svcUpdates++;
+                    svcUpdates[f]++;
                     changes++;
                 }
                 if (moved) {
@@ -585,8 +651,11 @@ public final class DsrProgrammer implements ModeProgrammer {
                 built.put(sk, tables);
             }
             // Service entries last, in one system call: a service becomes visible only with its table complete.
-            svcMap.updateBatch(svcKeys, svcVals, svcUpdates);
-            // Digests of the ranges written, after them (one system call).
+            svcMap.updateBatch(svcKeys[0], svcVals[0], svcUpdates[0]);
+            if (svcUpdates[1] > 0) {
+                dp.map(DsrDatapath.SERVICES6).updateBatch(svcKeys[1], svcVals[1], svcUpdates[1]);
+            }
+            // Digests of the ranges written, after them (one system call for both families: they share lb_maglev).
             if (!written.isEmpty()) {
                 MemorySegment offsets = a.allocate(4L * written.size(), 4);
                 MemorySegment values = a.allocate((long) BpfLayout.MAGLEV_DIGEST_SIZE * written.size(), 8);
@@ -611,7 +680,7 @@ public final class DsrProgrammer implements ModeProgrammer {
                 if (!want.containsKey(sk)) {
                     SvcEntry e = services.remove(sk);
                     BpfLayout.svcKey(svcKey, sk.vip(), sk.port(), sk.proto());
-                    svcMap.delete(svcKey);
+                    dp.map(sk.mapName()).delete(svcKey.asSlice(0, BpfLayout.svcKeySize(sk.vip())));
                     forgetDigest(digestMap, key4b, e.offset());
                     table.asSlice((long) e.offset() * Integer.BYTES, (long) e.length() * Integer.BYTES).fill((byte) 0);
                     slots.release(e.offset(), e.length());
@@ -627,7 +696,7 @@ public final class DsrProgrammer implements ModeProgrammer {
             for (Map.Entry<BackendVal, Integer> b : new ArrayList<>(backendIds.entrySet())) {
                 if (!referenced.contains(b.getKey())) {
                     beKey.set(BpfLayout.HOST32, 0, b.getValue());
-                    beMap.delete(beKey);
+                    dp.map(b.getKey().mapName()).delete(beKey);
                     backendIds.remove(b.getKey());
                     backendNames.remove(b.getKey());
                     changes++;
@@ -699,9 +768,9 @@ public final class DsrProgrammer implements ModeProgrammer {
 
     private static void updateRange(DsrDatapath dp, SvcKey sk, Cidr c, boolean add) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment key = a.allocate(BpfLayout.SRC_RANGE_KEY_SIZE, 4);
-            BpfLayout.srcRangeKey(key, sk.vip(), sk.port(), sk.proto(), (Inet4Address) c.network(), c.length()); // IPv4 VIPs' own ranges
-            BpfMap map = dp.map(DsrDatapath.SOURCE_RANGES);
+            MemorySegment key = a.allocate(BpfLayout.srcRangeKeySize(sk.vip()), 4);
+            BpfLayout.srcRangeKey(key, sk.vip(), sk.port(), sk.proto(), c.network(), c.length());
+            BpfMap map = dp.map(sk.rangesMapName());
             if (add) {
                 MemorySegment one = a.allocate(4, 4);
                 one.set(BpfLayout.HOST32, 0, 1);
@@ -766,12 +835,10 @@ public final class DsrProgrammer implements ModeProgrammer {
         if (!dp.stillAttached()) {
             return true;
         }
-        Map<SvcKey, SvcEntry> inKernel = new HashMap<>();
-        dp.map(DsrDatapath.SERVICES).forEach((k, v) -> inKernel.put(svcKey(k), svcEntry(v)));
-        return !inKernel.equals(services) || !sourceRangesIn(dp).equals(ranges);
+        return !servicesIn(dp).equals(services) || !sourceRangesIn(dp).equals(ranges);
     }
 
-    /** What lb_source_ranges holds: service -> allowed client prefixes. */
+    /** What lb_source_ranges and lb_src_ranges6 hold: service -> allowed client prefixes. */
     private static Map<SvcKey, Set<Cidr>> sourceRangesIn(DsrDatapath dp) {
         Map<SvcKey, Set<Cidr>> out = new HashMap<>();
         dp.map(DsrDatapath.SOURCE_RANGES).forEach((k, v) -> {
@@ -779,6 +846,12 @@ public final class DsrProgrammer implements ModeProgrammer {
             SvcKey sk = new SvcKey(BpfLayout.getAddr(key, 4), BpfLayout.u16(key, 8), key.get(ValueLayout.JAVA_BYTE, 10));
             int length = key.get(BpfLayout.HOST32, 0) - BpfLayout.SRC_RANGE_SVC_BITS;
             out.computeIfAbsent(sk, x -> new HashSet<>()).add(new Cidr(BpfLayout.getAddr(key, 12), length));
+        });
+        dp.map(DsrDatapath.SOURCE_RANGES6).forEach((k, v) -> {
+            MemorySegment key = MemorySegment.ofArray(k);
+            SvcKey sk = new SvcKey(BpfLayout.getAddr6(key, 4), BpfLayout.u16(key, 20), key.get(ValueLayout.JAVA_BYTE, 22));
+            int length = key.get(BpfLayout.HOST32, 0) - BpfLayout.SRC_RANGE6_SVC_BITS;
+            out.computeIfAbsent(sk, x -> new HashSet<>()).add(new Cidr(BpfLayout.getAddr6(key, 24), length));
         });
         return out;
     }

@@ -232,25 +232,7 @@ public final class NodeStateBuilder {
             }
         }
         memo.entries = remembered;
-        return new Result(new NodeState(mode, node, hashSeed, forwardable(mode, ports.values(), skips)), skips, ignored);
-    }
-
-    /**
-     * The service ports the mode can forward: SNAT both families; DSR IPv4 only for now (its VIP travels in an IPv4
-     * option; the IPv6 Destination Options header is not implemented), so an IPv6 VIP in DSR mode is left out and
-     * reported instead of being counted as programmed.
-     */
-    private static List<ServicePort> forwardable(ForwardMode mode, java.util.Collection<ServicePort> ports, List<Skip> skips) {
-        List<ServicePort> out = new ArrayList<>(ports.size());
-        for (ServicePort sp : ports) {
-            if (mode == ForwardMode.DSR && sp.family() == IpFamily.IPV6) {
-                skips.add(new Skip(sp.namespace(), sp.name(), sp.key() + " is IPv6, and DSR forwards IPv4 VIPs only; "
-                        + "this port not programmed (SNAT forwards IPv6)"));
-            } else {
-                out.add(sp);
-            }
-        }
-        return out;
+        return new Result(new NodeState(mode, node, hashSeed, List.copyOf(ports.values())), skips, ignored);
     }
 
     /** The service ports of one LoadBalancer Service (one per VIP and port), with what was skipped. */

@@ -94,6 +94,51 @@ class DsrUnitTest {
         }
     }
 
+    @Test
+    void ipv6StructLayoutsAreTheBytesTheHeaderDocuments() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment key = a.allocate(BpfLayout.svcKeySize(Addresses.ip("fd00:172:16:20::10")));
+            BpfLayout.svcKey(key, Addresses.ip("fd00:172:16:20::10"), 80, BpfLayout.PROTO_TCP);
+            // dsr.h (lb_services6): fd 00 01 72 00 16 00 20 00 00 00 00 00 00 00 10 | 00 50 | 06 | 00
+            assertThat(HexFormat.of().formatHex(key.toArray(ValueLayout.JAVA_BYTE)))
+                    .isEqualTo("fd000172001600200000000000000010" + "0050" + "06" + "00");
+            assertThat(BpfLayout.getAddr6(key, 0)).isEqualTo(Addresses.ip("fd00:172:16:20::10"));
+            MemorySegment be = a.allocate(BpfLayout.BACKEND6_VALUE_SIZE);
+            BpfLayout.backendValue(be, Addresses.ip("fd00:10:244:1::2"), 8080, true);
+            assertThat(HexFormat.of().formatHex(be.toArray(ValueLayout.JAVA_BYTE)))
+                    .isEqualTo("fd000010024400010000000000000002" + "1f90" + "01" + "00");
+            MemorySegment range = a.allocate(BpfLayout.srcRangeKeySize(Addresses.ip("fd00:172:16:20::10")));
+            BpfLayout.srcRangeKey(range, Addresses.ip("fd00:172:16:20::10"), 80, BpfLayout.PROTO_TCP, Addresses.ip("fd00:1::"), 64);
+            // lb_src_ranges6: prefixlen 160 + 64 (host order) | svc6_key | client prefix
+            assertThat(HexFormat.of().formatHex(range.toArray(ValueLayout.JAVA_BYTE))).isEqualTo("e0000000"
+                    + "fd000172001600200000000000000010" + "0050" + "06" + "00" + "fd000001000000000000000000000000");
+            // the IPv4 layouts an older agent pinned are unchanged by the IPv6 additions
+            assertThat(BpfLayout.svcKeySize(Addresses.ip("172.16.20.16"))).isEqualTo(8);
+            assertThat(BpfLayout.srcRangeKeySize(Addresses.ip("172.16.20.16"))).isEqualTo(16);
+        }
+    }
+
+    @Test
+    void ipv6SizesMatchTheCStructs() throws Exception {
+        String h = Files.readString(HEADER);
+        // struct addr6 is 4 x __be32; the structs are the sizes BpfLayout writes
+        assertThat(h).contains("struct svc6_key {\n\tstruct addr6 vip;\n\t__be16 port;\n\t__u8 proto;\n\t__u8 pad;\n};");
+        assertThat(h).contains("struct backend6_value {\n\tstruct addr6 addr;\n\t__be16 port;\n\t__u8 flags;\n\t__u8 pad;\n};");
+        assertThat(h).contains("#define SRC_RANGE6_SVC_BITS " + BpfLayout.SRC_RANGE6_SVC_BITS);
+        assertThat(BpfLayout.SVC6_KEY_SIZE).isEqualTo(16 + 2 + 1 + 1);
+        assertThat(BpfLayout.SRC_RANGE6_KEY_SIZE).isEqualTo(4 + BpfLayout.SVC6_KEY_SIZE + 16);
+    }
+
+    @Test
+    void anIpv6VipWhoseSourceRangesAreAllIpv4KeepsTheFlagWithNoPrefixSoItAdmitsNobody() {
+        List<Backend> ready = List.of(new Backend(Addresses.ip("fd00:10:244:1::2"), 8080, "w1", false));
+        var d = DsrProgrammer.desiredOf(new ServicePort("default", "web", "", Protocol.TCP, Addresses.ip("fd00:172:16:20::10"), 80,
+                false, ready, List.of(), new ServicePort.Policy(List.of(Cidr.parse("10.0.1.0/24").orElseThrow()), 0)));
+        assertThat(d.flags() & BpfLayout.SVC_F_SOURCE_RANGES).isNotZero();
+        assertThat(d.ranges()).isEmpty();
+        assertThat(d.tables().fresh()).extracting(DsrProgrammer.BackendVal::name).containsExactly("[fd00:10:244:1::2]:8080");
+    }
+
     static Backend be(String ip, String node) {
         return new Backend(Addresses.ipv4(ip), 8080, node, false);
     }

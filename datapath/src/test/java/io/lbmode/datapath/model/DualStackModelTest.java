@@ -115,14 +115,12 @@ class DualStackModelTest {
     }
 
     @Test
-    void dsrLeavesIpv6PortsOutWithASkipInsteadOfCountingThemAsProgrammed() {
+    void dsrProgramsADualStackServiceInBothFamilies() {
         var r = NodeStateBuilder.build(ForwardMode.DSR, 7, VIPS, "w1", NodeStateBuilderTest.NODES,
                 List.of(dualStack("web", "172.16.20.16", "fd00:172:16:20::10")), List.of());
-        assertThat(r.state().services()).extracting(sp -> sp.key().toString()).containsExactly("172.16.20.16:80/tcp");
-        assertThat(r.skips()).singleElement().satisfies(skip -> {
-            assertThat(skip.service()).isEqualTo("default/web");
-            assertThat(skip.reason()).contains("[fd00:172:16:20::10]:80/tcp", "DSR forwards IPv4 VIPs only");
-        });
+        assertThat(r.state().services()).extracting(sp -> sp.key().toString())
+                .containsExactly("172.16.20.16:80/tcp", "[fd00:172:16:20::10]:80/tcp");
+        assertThat(r.skips()).isEmpty();
     }
 
     @Test

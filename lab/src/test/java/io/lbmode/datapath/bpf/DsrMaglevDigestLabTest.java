@@ -31,13 +31,15 @@ import org.junit.jupiter.api.Test;
  * lb_maglev_inputs (root, in the lab's LB node, no traffic): a restarted programmer leaves alone the Maglev tables whose
  * inputs did not change, and rewrites the ones whose inputs did or whose digest is missing. To tell "left alone" from
  * "computed again and found equal", the test scribbles over a slot of a table between the two programmers: only a
- * programmer that recomputes the table puts the slot back.
+ * programmer that recomputes the table puts the slot back. IPv6 service ports' tables (lb_services6, lb_backends6) share
+ * lb_maglev and have their digests in lb_maglev_inputs like the IPv4 ones.
  */
 @Tag("lab")
 class DsrMaglevDigestLabTest {
     static final long SEED = 0x5eed_14L;
     static final int M = 251;
     static final int SERVICES = 20;
+    static final int SERVICES6 = 4;
 
     Lab lab;
     Netns lb;
@@ -83,6 +85,25 @@ class DsrMaglevDigestLabTest {
         return new NodeState(ForwardMode.DSR, new NodeInfo(Lab.LB, Addresses.ipv4(Lab.NODE_IPS.get(Lab.LB))), seed, s);
     }
 
+    static String vip6(int i) {
+        return "fd00:30::" + (10 + i);
+    }
+
+    /**
+     * The SERVICES IPv4 services and SERVICES6 IPv6 ones with two backends each; IPv6 service {@code changed6} (if >= 0)
+     * gets another second backend.
+     */
+    static NodeState dualStackState(long seed, int changed6) {
+        List<ServicePort> s = new ArrayList<>(state(seed, -1).services());
+        for (int i = 0; i < SERVICES6; i++) {
+            int second = i == changed6 ? 0x100 + i : 0x50 + i;
+            s.add(new ServicePort("default", "svc6-" + i, "", Protocol.TCP, Addresses.ip(vip6(i)), 80, false,
+                    List.of(new Backend(Addresses.ip("fd00:244:1::" + Integer.toHexString(0x10 + i)), 8080, "w1", false),
+                            new Backend(Addresses.ip("fd00:244:2::" + Integer.toHexString(second)), 8080, "w2", false))));
+        }
+        return new NodeState(ForwardMode.DSR, new NodeInfo(Lab.LB, Addresses.ipv4(Lab.NODE_IPS.get(Lab.LB))), seed, s);
+    }
+
     Applied apply(NodeState state) throws Exception {
         return lb.call(() -> programmer.apply(state));
     }
@@ -107,6 +128,47 @@ class DsrMaglevDigestLabTest {
             assertThat(dp().map(DsrDatapath.SERVICES).lookup(key, val)).as("service %s in lb_services", vip(i)).isTrue();
             return val.get(BpfLayout.HOST32, 0);
         }
+    }
+
+    /** lb_services6' slot offset of IPv6 service i. */
+    int offset6(int i) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment key = a.allocate(BpfLayout.SVC6_KEY_SIZE);
+            MemorySegment val = a.allocate(BpfLayout.SVC_VALUE_SIZE);
+            BpfLayout.svcKey(key, Addresses.ip(vip6(i)), 80, BpfLayout.PROTO_TCP);
+            assertThat(dp().map(DsrDatapath.SERVICES6).lookup(key, val)).as("service %s in lb_services6", vip6(i)).isTrue();
+            return val.get(BpfLayout.HOST32, 0);
+        }
+    }
+
+    int slot6(int i, int k) {
+        return dp().maglevSlots().getAtIndex(ValueLayout.JAVA_INT, offset6(i) + k);
+    }
+
+    void scribble6(int i, int k, int value) {
+        dp().maglevSlots().setAtIndex(ValueLayout.JAVA_INT, offset6(i) + k, value);
+    }
+
+    /** IPv6 service i's table as backend names ("[addr]:port"), read through lb_backends6. */
+    List<String> tableNames6(int i) {
+        Map<Integer, String> names = new HashMap<>();
+        dp().map(DsrDatapath.BACKENDS6).forEach((k, v) -> {
+            MemorySegment val = MemorySegment.ofArray(v);
+            names.put(MemorySegment.ofArray(k).get(BpfLayout.HOST32, 0),
+                    "[" + Addresses.text(BpfLayout.getAddr6(val, 0)) + "]:" + BpfLayout.u16(val, 16));
+        });
+        List<String> out = new ArrayList<>();
+        for (int k = 0; k < M; k++) {
+            out.add(names.get(slot6(i, k)));
+        }
+        return out;
+    }
+
+    /** What Maglev gives IPv6 service i in {@code state}, as backend names (IPv6 in brackets, as every node hashes them). */
+    static List<String> expected6(NodeState state, int i) {
+        ServicePort sp = state.services().stream().filter(p -> p.vip().equals(Addresses.ip(vip6(i)))).findFirst().orElseThrow();
+        List<String> bes = sp.backends().stream().map(b -> "[" + Addresses.text(b.address()) + "]:" + b.port()).toList();
+        return java.util.Arrays.stream(Maglev.table(bes, M, state.hashSeed())).mapToObj(bes::get).toList();
     }
 
     int slot(int i, int k) {
@@ -205,5 +267,32 @@ class DsrMaglevDigestLabTest {
         NodeState fewer = new NodeState(s.mode(), s.node(), s.hashSeed(), s.services().subList(0, SERVICES - 4));
         apply(fewer);
         assertThat(digestCount()).as("digests of removed services are removed with their tables").isEqualTo(SERVICES - 4);
+    }
+
+    @Test
+    void anIpv6ServicesTableIsLeftAloneWhenUnchangedAndRewrittenWhenChanged() throws Exception {
+        NodeState s = dualStackState(SEED, -1);
+        apply(s);
+        assertThat(digestCount()).as("one digest per table range, of either family").isEqualTo(SERVICES + SERVICES6);
+        for (int i = 0; i < SERVICES6; i++) {
+            assertThat(tableNames6(i)).as("IPv6 service %d", i).isEqualTo(expected6(s, i));
+        }
+        scribble6(1, 3, 999_999);
+        scribble6(2, 3, 999_999);
+
+        Applied again = restart(s);
+
+        assertThat(again.changes()).as("nothing written: every digest matched, IPv6 ones too").isZero();
+        assertThat(slot6(1, 3)).as("the IPv6 table was not even computed again").isEqualTo(999_999);
+        assertThat(slot6(2, 3)).isEqualTo(999_999);
+
+        NodeState changed = dualStackState(SEED, 1); // IPv6 service 1 has a new second backend
+        Applied rewritten = restart(changed);
+
+        assertThat(rewritten.changes()).isPositive();
+        assertThat(tableNames6(1)).as("the changed IPv6 service's table, rebuilt for its new backends")
+                .isEqualTo(expected6(changed, 1));
+        assertThat(slot6(2, 3)).as("an unchanged IPv6 service is left alone").isEqualTo(999_999);
+        assertThat(digestCount()).isEqualTo(SERVICES + SERVICES6);
     }
 }
