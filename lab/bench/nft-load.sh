@@ -2,7 +2,9 @@
 # Benchmark (not a test): nftables programming cost of lbmode's SNAT layout vs a kube-proxy-style layout, and the
 # agent's RSS with 10,000 services. Root; runs in scratch network namespaces it removes afterwards.
 #   lab/bench/nft-load.sh [SERVICES...]        (default: 1000 10000)
-# Build first: ./mvnw -B -q package -pl lab -am -DskipTests
+# Build first: ./mvnw -B -q package -pl lab -am -DskipTests. BASELINE_CP=CLASSPATH (another build's
+# lab/target/lbmode-lab.jar:lab/target/lib/*, e.g. main's) runs that build's agent too, interleaved with this one's.
+# AGENT_ONLY=1 skips the programming benchmark (agents only). NFT_LOAD_KP_REPLACE=1 also measures the kube-proxy layout's full replace at 10,000 services (about 4 minutes).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 java=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java
@@ -13,19 +15,38 @@ cleanup() { ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true;
 trap cleanup EXIT
 ip netns add "$ns"
 
-echo "== programming time (median ms), same run, same kernel boundary"
-ip netns exec "$ns" "$java" --enable-native-access=ALL-UNNAMED -cp "$cp" io.lbmode.datapath.bench.NftLoadBenchmark "$@"
+echo "== $(date -u +%FT%TZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r), $(nft --version)"
+if [ "${AGENT_ONLY:-0}" != 1 ]; then
+  echo "== programming time (median ms), same run, same kernel boundary"
+  ip netns exec "$ns" "$java" --enable-native-access=ALL-UNNAMED -cp "$cp" io.lbmode.datapath.bench.NftLoadBenchmark "$@"
+fi
 
-echo "== agent RSS with 10,000 services x 4 endpoints (real agent, --state-dir, SNAT)"
+echo "== the agent's first full load and RSS with 10,000 services x 4 endpoints (real agent, --state-dir, SNAT): into a node without the table, and a restart that finds it"
 "$java" -cp "$cp" io.lbmode.datapath.bench.StateDirGenerator "$work/state" 10000 4
-ip netns exec "$ns" "$java" --enable-native-access=ALL-UNNAMED ${AGENT_JAVA_OPTS:--XX:+UseSerialGC -Xmx192m} -cp "$cp" io.lbmode.datapath.Main \
-  --node bench --state-dir "$work/state" --health-port 0 > "$work/agent.log" 2>&1 &
-agent=$!
-for _ in $(seq 1 120); do
-  grep -q "programmed snat" "$work/agent.log" 2>/dev/null && break
-  sleep 0.5
+runs=0
+agent_run() { # LABEL CLASSPATH [keep]: keep = start on the table the previous run left (a restart)
+  [ "${3:-}" = keep ] || ip netns exec "$ns" nft flush ruleset
+  runs=$((runs + 1))
+  log="$work/agent-$runs.log"   # one log per run: nothing of the previous agent in it
+  ip netns exec "$ns" "$java" --enable-native-access=ALL-UNNAMED ${AGENT_JAVA_OPTS:--XX:+UseSerialGC -Xmx192m} -cp "$2" io.lbmode.datapath.Main \
+    --node bench --state-dir "$work/state" --health-port 0 > "$log" 2>&1 &
+  agent=$!
+  for _ in $(seq 1 120); do
+    grep -q "programmed snat" "$log" 2>/dev/null && break
+    sleep 0.5
+  done
+  grep -q "programmed snat" "$log" || { cat "$log"; exit 1; }
+  echo "$1: $(grep -o "full.*changes in [0-9.]* ms" "$log" | head -1)"
+  sleep 2
+  echo "$1: agent VmRSS: $(grep VmRSS /proc/$agent/status | awk '{print $2/1024 " MB"}') (java options: ${AGENT_JAVA_OPTS:--XX:+UseSerialGC -Xmx192m}; after the full load)"
+  kill $agent
+  while kill -0 $agent 2>/dev/null; do sleep 0.2; done
+}
+for round in 1 2 3; do
+  if [ -n "${BASELINE_CP:-}" ]; then
+    agent_run "baseline, no table (round $round)" "$BASELINE_CP"
+    agent_run "baseline, restart (round $round)" "$BASELINE_CP" keep
+  fi
+  agent_run "this build, no table (round $round)" "$cp"
+  agent_run "this build, restart (round $round)" "$cp" keep
 done
-grep "programmed snat" "$work/agent.log" || { cat "$work/agent.log"; exit 1; }
-sleep 2
-echo "agent VmRSS: $(grep VmRSS /proc/$agent/status | awk '{print $2/1024 " MB"}') (java options: ${AGENT_JAVA_OPTS:--XX:+UseSerialGC -Xmx192m}; after the full load)"
-kill $agent

@@ -118,6 +118,25 @@ public final class LibNftables extends ScriptNftRunner {
     }
 
     @Override
+    public Optional<Boolean> tableExists(String family, String table) {
+        return netlink.flatMap(n -> n.tableExists(family, table));
+    }
+
+    @Override
+    public Optional<TableLayout> tableLayout(String family, String table) {
+        return netlink.flatMap(n -> n.tableLayout(family, table));
+    }
+
+    @Override
+    public boolean addElements(BulkElements elements) {
+        if (netlink.isEmpty()) {
+            return false;
+        }
+        netlink.get().commit(elements.netlink(1));
+        return true;
+    }
+
+    @Override
     public String describe() {
         return "libnftables (java.lang.foreign)";
     }

@@ -34,6 +34,32 @@ public interface NftRunner {
         return java.util.OptionalLong.empty();
     }
 
+    /**
+     * Whether table {@code family table} exists, asked without listing it; empty when this runner can't tell cheaply
+     * (then a full load is one nft transaction, {@link #addElements} is not used).
+     */
+    default Optional<Boolean> tableExists(String family, String table) {
+        return Optional.empty();
+    }
+
+    /**
+     * The layout of table {@code family table} (comment, chains and their number of rules, sets), read without its
+     * elements; empty when there is no such table or this runner can't read it cheaply.
+     */
+    default Optional<TableLayout> tableLayout(String family, String table) {
+        return Optional.empty();
+    }
+
+    /**
+     * Adds {@code elements} to existing sets and maps in one transaction, straight in the kernel's netlink form
+     * (skipping nft's parser); false when this runner can't, and the caller runs {@link BulkElements#script} instead.
+     *
+     * @throws NftException when the kernel refuses the batch
+     */
+    default boolean addElements(BulkElements elements) {
+        return false;
+    }
+
     /** Short description for logs and status: which implementation talks to the kernel. */
     String describe();
 }

@@ -14,10 +14,12 @@ import java.util.TreeSet;
 
 /**
  * SNAT mode: the table {@code ip lbmode} (see {@link SnatRuleset} for its layout) and, once the node has IPv6
- * service ports, the table {@code ip6 lbmode} with the same layout. The first apply replaces any existing table
- * atomically (adoption after a restart: conntrack keeps established connections on their backends since NAT
- * bindings live in conntrack, not in the rules); later applies send only element changes. Both tables change in
- * one nft transaction, so a dual-stack Service appears in both families at once.
+ * service ports, the table {@code ip6 lbmode} with the same layout. The first apply loads each table whole: its
+ * elements go as one netlink batch ({@link BulkElements}) into a table just created or into the table a previous
+ * agent left when it has the same layout (a restart: its sets are flushed and refilled in that one transaction);
+ * any other table is replaced atomically in one nft transaction. Established connections survive either way (NAT
+ * bindings live in conntrack, not in the rules). Later applies send only element changes. Both tables change in
+ * one transaction, so a dual-stack Service appears in both families at once.
  */
 public final class SnatProgrammer implements ModeProgrammer {
     private final NftRunner nft;
@@ -53,9 +55,17 @@ public final class SnatProgrammer implements ModeProgrammer {
         }
     }
 
-    /** One family's part of a change, before it runs. */
-    private record Step(FamilyTable table, boolean full, String script, int changes, SnatRuleset.Elements elements,
-                        java.util.List<SnatRuleset.StaleUdp> staleUdp) {
+    /**
+     * One family's part of a change, before it runs: {@code script}, then (a full load into a table that did not
+     * exist) {@code bulk}, the elements sent over netlink; {@code picks} are the pick chains of a full load.
+     */
+    private record Step(FamilyTable table, boolean full, String script, Optional<BulkElements> bulk, int changes,
+                        SortedSet<Integer> picks, java.util.List<SnatRuleset.StaleUdp> staleUdp) {
+        /** The same step with its elements as nft text, in its script. */
+        Step inText() {
+            return new Step(table, full, script + bulk.map(BulkElements::script).orElse(""), Optional.empty(), changes,
+                    picks, staleUdp);
+        }
     }
 
     private Optional<Step> step(FamilyTable t, NodeState desired) {
@@ -63,12 +73,28 @@ public final class SnatProgrammer implements ModeProgrammer {
             return Optional.empty();
         }
         SnatRuleset.Diff diff = t.applied.isEmpty() ? null : SnatRuleset.diff(t.family, t.applied.get(), desired, t.picks);
-        if (diff == null || diff.needsFullReplace()) {
-            SnatRuleset.Elements elements = SnatRuleset.Elements.of(t.family, desired);
-            return Optional.of(new Step(t, true, SnatRuleset.full(t.family, desired, dropCounter(t.family)),
-                    elements.size(), elements, java.util.List.of()));
+        if (diff != null && !diff.needsFullReplace()) {
+            return Optional.of(new Step(t, false, diff.script(), Optional.empty(), diff.changes(), null, diff.staleUdp()));
         }
-        return Optional.of(new Step(t, false, diff.script(), diff.changes(), null, diff.staleUdp()));
+        Optional<Boolean> exists = nft.tableExists(t.family.nft, SnatRuleset.TABLE);
+        if (exists.equals(Optional.of(false))) {
+            // No table to replace, so no forwarding to keep atomic: the elements skip nft's parser (BulkElements).
+            SnatRuleset.BulkLoad load = SnatRuleset.bulkLoad(t.family, desired);
+            return Optional.of(new Step(t, true, load.script(), Optional.of(load.bulk()), load.changes(), load.picks(),
+                    java.util.List.of()));
+        }
+        if (exists.isPresent()) {
+            // The table this load would create is there already (a restarted agent): swap its elements in one
+            // transaction and keep the rest, affinity sets and their clients included.
+            SnatRuleset.BulkLoad load = SnatRuleset.bulkReplace(t.family, desired);
+            if (nft.tableLayout(t.family.nft, SnatRuleset.TABLE).filter(l -> l.matches(load.layout(), load.fingerprint())).isPresent()) {
+                return Optional.of(new Step(t, true, "", Optional.of(load.bulk()), load.changes(), load.picks(),
+                        java.util.List.of()));
+            }
+        }
+        SnatRuleset.Elements elements = SnatRuleset.Elements.of(t.family, desired);
+        return Optional.of(new Step(t, true, SnatRuleset.fullTransaction(t.family, desired, elements, dropCounter(t.family)).script(),
+                Optional.empty(), elements.size(), SnatRuleset.picksFor(elements), java.util.List.of()));
     }
 
     /** Without conntrack cleanup: for tests on the fake kernel and dry runs. */
@@ -93,16 +119,30 @@ public final class SnatProgrammer implements ModeProgrammer {
             java.util.List<Step> steps = new java.util.ArrayList<>();
             step(ipv4, desired).ifPresent(steps::add);
             step(ipv6, desired).ifPresent(steps::add);
+            if (steps.stream().anyMatch(st -> !st.full() && !st.script().isEmpty())) {
+                // A change of one table with a full load of the other (a node's first IPv6 port): one transaction,
+                // so that a dual-stack Service appears in both families at once.
+                steps.replaceAll(Step::inText);
+            }
             String script = steps.stream().map(Step::script).collect(java.util.stream.Collectors.joining());
             boolean ran = !script.isEmpty();
             if (ran) {
                 nft.run(script);
+            }
+            java.util.List<BulkElements> bulk = steps.stream().flatMap(st -> st.bulk().stream()).toList();
+            if (!bulk.isEmpty()) {
+                BulkElements all = BulkElements.of(bulk); // both tables' elements in one transaction
+                if (!nft.addElements(all)) {
+                    nft.run(all.script());
+                }
+            }
+            if (ran || !bulk.isEmpty()) {
                 knownGeneration = nft.generation();
             }
             for (Step st : steps) {
                 if (st.full()) {
                     st.table().picks.clear();
-                    st.table().picks.addAll(SnatRuleset.picksFor(st.elements()));
+                    st.table().picks.addAll(st.picks());
                 } else {
                     st.staleUdp().forEach(u -> conntrack.deleteUdp(u.vip(), u.port(), u.backend()));
                 }

@@ -18,7 +18,7 @@ import java.util.TreeSet;
  * The SNAT ruleset as data: static chains that never change with Services, and four maps/sets whose elements carry
  * everything Service-specific, as typed {@link NftObject}s. Pure (no kernel): the full atomic transaction, the
  * incremental diff, and the objects drift detection expects in the kernel ({@link Listing#of}) all come from
- * {@link #layout} and {@link #elements}.
+ * {@link #objects} and {@link #elements}.
  *
  * <pre>
  * firewall-prerouting / firewall-output (-110, before DNAT), new connections only:
@@ -172,52 +172,141 @@ public final class SnatRuleset {
 
         /** The elements of {@code family}'s table: its service ports only. */
         static Elements of(Family family, NodeState state) {
-            SortedMap<String, String> servicePorts = new TreeMap<>();
-            SortedMap<String, String> backends = new TreeMap<>();
-            SortedSet<String> masq = new TreeSet<>();
-            SortedSet<String> reject = new TreeSet<>();
-            SortedSet<String> rangePorts = new TreeSet<>();
-            SortedSet<String> ranges = new TreeSet<>();
-            SortedSet<Integer> picks = new TreeSet<>();
-            SortedMap<String, Affinity> affinity = new TreeMap<>();
-            for (ServicePort sp : state.services()) {
-                if (sp.family() != family.ip) {
-                    continue;
-                }
-                String key = key(sp);
-                if (sp.policy().restricted()) {
-                    // Checked before everything else, backends or not: a refused client gets no answer at all.
-                    rangePorts.add(key);
-                    // Only the prefixes of the port's own family: a port whose ranges are all of the other family is
-                    // in source-range-ports with no range of its own, so it accepts no client (never all of them).
-                    outermost(sp.sourceRanges()).forEach(c -> ranges.add(key + " . " + prefix(c)));
-                }
-                List<Backend> bs = sp.backends();
-                if (bs.isEmpty()) {
-                    reject.add(key);
-                    continue;
-                }
-                if (sp.policy().affinity()) {
-                    Affinity a = Affinity.of(sp);
-                    affinity.put(key, a);
-                    servicePorts.put(key, "goto " + a.dispatch());
-                } else {
-                    picks.add(bs.size());
-                    servicePorts.put(key, "goto " + pickChain(bs.size()));
-                    for (int slot = 0; slot < bs.size(); slot++) {
-                        backends.put(key + " . " + slot, Addresses.text(bs.get(slot).address()) + " . " + bs.get(slot).port());
-                    }
-                }
-                if (!sp.localOnly()) {
-                    masq.add(key); // externalTrafficPolicy Local keeps the client address: never SNAT
-                }
-            }
-            return new Elements(servicePorts, backends, masq, reject, rangePorts, ranges, picks, affinity);
+            Builder b = new Builder();
+            walk(family, state, b);
+            return b.build();
         }
 
         int size() {
             return servicePorts.size() + backends.size() + masqueradePorts.size() + rejectPorts.size()
                     + sourceRangePorts.size() + sourceRanges.size();
+        }
+    }
+
+    /**
+     * Receives the elements a family's service ports need, port by port ({@link #walk}): the text form
+     * ({@link Builder}) and the netlink form of a full load ({@link BulkElements}) are fed by the same walk, so what
+     * a port needs is decided in one place.
+     */
+    interface ElementSink {
+        /** {@code sp} has {@code loadBalancerSourceRanges} ({@link #SOURCE_RANGE_PORTS}). */
+        void sourceRangePort(ServicePort sp);
+
+        /** A client prefix {@code sp} accepts ({@link #SOURCE_RANGES}). */
+        void sourceRange(ServicePort sp, Cidr prefix);
+
+        /** {@code sp} has no backends: connections are refused ({@link #REJECT_PORTS}). */
+        void reject(ServicePort sp);
+
+        /** {@code sp} has {@code sessionAffinity: ClientIP}: its own chains and sets. */
+        void affinity(ServicePort sp, Affinity affinity);
+
+        /** {@code sp} is dispatched to {@code chain} ({@link #SERVICE_PORTS}); {@code picks} backends when it is a pick chain, else 0. */
+        void servicePort(ServicePort sp, String chain, int picks);
+
+        /** Backend {@code slot} of {@code sp} ({@link #BACKENDS}). */
+        void backend(ServicePort sp, int slot, Backend backend);
+
+        /** {@code sp}'s connections are masqueraded ({@link #MASQUERADE_PORTS}). */
+        void masquerade(ServicePort sp);
+    }
+
+    /** Feeds {@code sink} the elements of every service port of {@code family} in {@code state}. */
+    static void walk(Family family, NodeState state, ElementSink sink) {
+        for (ServicePort sp : state.services()) {
+            if (sp.family() != family.ip) {
+                continue;
+            }
+            if (sp.policy().restricted()) {
+                // Checked before everything else, backends or not: a refused client gets no answer at all.
+                sink.sourceRangePort(sp);
+                // Only the prefixes of the port's own family: a port whose ranges are all of the other family is
+                // in source-range-ports with no range of its own, so it accepts no client (never all of them).
+                outermost(sp.sourceRanges()).forEach(c -> sink.sourceRange(sp, c));
+            }
+            List<Backend> bs = sp.backends();
+            if (bs.isEmpty()) {
+                sink.reject(sp);
+                continue;
+            }
+            if (sp.policy().affinity()) {
+                Affinity a = Affinity.of(sp);
+                sink.affinity(sp, a);
+                sink.servicePort(sp, a.dispatch(), 0);
+            } else {
+                sink.servicePort(sp, pickChain(bs.size()), bs.size());
+                for (int slot = 0; slot < bs.size(); slot++) {
+                    sink.backend(sp, slot, bs.get(slot));
+                }
+            }
+            if (!sp.localOnly()) {
+                sink.masquerade(sp); // externalTrafficPolicy Local keeps the client address: never SNAT
+            }
+        }
+    }
+
+    /** Collects the walk's elements as text, the form of {@link Elements}. */
+    static class Builder implements ElementSink {
+        private final SortedMap<String, String> servicePorts = new TreeMap<>();
+        private final SortedMap<String, String> backends = new TreeMap<>();
+        private final SortedSet<String> masq = new TreeSet<>();
+        private final SortedSet<String> reject = new TreeSet<>();
+        private final SortedSet<String> rangePorts = new TreeSet<>();
+        private final SortedSet<String> ranges = new TreeSet<>();
+        private final SortedSet<Integer> picks = new TreeSet<>();
+        private final SortedMap<String, Affinity> affinity = new TreeMap<>();
+        private ServicePort keyOf;
+        private String key;
+
+        /** {@link SnatRuleset#key} of {@code sp}, computed once per port (the walk calls back several times per port). */
+        private String key(ServicePort sp) {
+            if (sp != keyOf) {
+                keyOf = sp;
+                key = SnatRuleset.key(sp);
+            }
+            return key;
+        }
+
+        @Override
+        public void sourceRangePort(ServicePort sp) {
+            rangePorts.add(key(sp));
+        }
+
+        @Override
+        public void sourceRange(ServicePort sp, Cidr prefix) {
+            ranges.add(key(sp) + " . " + prefix(prefix));
+        }
+
+        @Override
+        public void reject(ServicePort sp) {
+            reject.add(key(sp));
+        }
+
+        @Override
+        public void affinity(ServicePort sp, Affinity a) {
+            affinity.put(key(sp), a);
+        }
+
+        @Override
+        public void servicePort(ServicePort sp, String chain, int pickCount) {
+            servicePorts.put(key(sp), "goto " + chain);
+            if (pickCount > 0) {
+                picks.add(pickCount);
+            }
+        }
+
+        @Override
+        public void backend(ServicePort sp, int slot, Backend b) {
+            backends.put(key(sp) + " . " + slot, Addresses.text(b.address()) + " . " + b.port());
+        }
+
+        @Override
+        public void masquerade(ServicePort sp) {
+            masq.add(key(sp));
+        }
+
+        Elements build() {
+            return new Elements(servicePorts, backends, masq, reject, rangePorts, ranges, picks, affinity);
         }
     }
 
@@ -246,25 +335,66 @@ public final class SnatRuleset {
         return "pick-" + n;
     }
 
-    /** The table with its comment, as the full load creates it. */
-    private static NftObject.Table table(Family family, String nodeName) {
-        return new NftObject.Table(Optional.of("lbmode SNAT datapath of node " + nodeName
-                + (family == Family.IPV6 ? " (IPv6)" : "") + ": managed by the lbmode agent, edits are undone"));
+    /** Precedes the layout's fingerprint ({@link #layoutFingerprint}) in the table's comment. */
+    static final String LAYOUT_MARK = "layout ";
+    /** nft refuses longer comments. */
+    private static final int COMMENT_MAX = 128;
+
+    /**
+     * The table with its comment, as the full load creates it: the fingerprint of the table's layout, then the node
+     * (cut to nft's 128 characters: a long node name loses its end, never the fingerprint).
+     */
+    private static NftObject.Table table(Family family, String nodeName, String fingerprint) {
+        String comment = "lbmode SNAT datapath" + (family == Family.IPV6 ? " (IPv6)" : "")
+                + ", managed by the lbmode agent: edits are undone. " + LAYOUT_MARK + fingerprint + ", node " + nodeName;
+        return new NftObject.Table(Optional.of(comment.length() > COMMENT_MAX ? comment.substring(0, COMMENT_MAX) : comment));
+    }
+
+    /** Whether a table comment names layout {@code fingerprint}. */
+    static boolean hasLayout(String comment, String fingerprint) {
+        return comment.contains(LAYOUT_MARK + fingerprint + ",");
     }
 
     /**
-     * Everything of the table except elements and affinity objects, in the order the full load creates it: maps and
-     * sets, the drop counter (starting at {@code drops}' values), the base chains with their static rules, and the
-     * pick chains {@code picks}.
+     * A hash of everything of the table but its elements, comment and counter values: chains, rules, set
+     * declarations, pick chains and affinity objects ({@code objects} without the table). Equal fingerprints mean a
+     * table of this layout can be refilled by replacing its elements only ({@link BulkElements#replacing}).
      */
-    static List<NftObject> layout(String nodeName, SortedSet<Integer> picks, NftObject.Counter drops) {
-        return layout(Family.IPV4, nodeName, picks, drops);
+    static String layoutFingerprint(List<NftObject> objects) {
+        NftTransaction tx = new NftTransaction("-", "-");
+        objects.forEach(o -> tx.add(o instanceof NftObject.Counter c ? NftObject.Counter.named(c.name()) : o));
+        // FNV-1a, 64 bits: it tells layouts apart, nothing more (the table is root's to edit anyway); SHA-256's
+        // provider costs a fresh JVM about 100 ms.
+        String text = tx.script();
+        long h = 0xcbf29ce484222325L;
+        for (int i = 0; i < text.length(); i++) {
+            h = (h ^ text.charAt(i)) * 0x100000001b3L;
+        }
+        String hex = Long.toHexString(h);
+        return "0".repeat(16 - hex.length()) + hex;
     }
 
-    static List<NftObject> layout(Family family, String nodeName, SortedSet<Integer> picks, NftObject.Counter drops) {
+    /** The layout objects (everything but the table and the elements) of a full load. */
+    private static List<NftObject> layoutObjects(Family family, Elements elements, SortedSet<Integer> picks, NftObject.Counter drops) {
+        List<NftObject> l = layoutBody(family, picks, drops);
+        elements.affinity().values().forEach(a -> l.addAll(a.objects())); // before the verdicts that goto them
+        return l;
+    }
+
+    /** The fingerprint of the layout a full load of {@code state} gives {@code family}'s table. */
+    static String layoutFingerprint(Family family, NodeState state) {
+        Elements e = Elements.of(family, state);
+        return layoutFingerprint(layoutObjects(family, e, picksFor(e), NftObject.Counter.named(SOURCE_RANGE_DROPS)));
+    }
+
+    /**
+     * Everything of the table except the table itself, elements and affinity objects, in the order the full load
+     * creates it: maps and sets, the drop counter (starting at {@code drops}' values), the base chains with their
+     * static rules, and the pick chains {@code picks}.
+     */
+    private static List<NftObject> layoutBody(Family family, SortedSet<Integer> picks, NftObject.Counter drops) {
         String key = family.key();
         List<NftObject> l = new ArrayList<>();
-        l.add(table(family, nodeName));
         l.add(new NftObject.NftSet(SERVICE_PORTS, true, "type " + family.addrType + " . inet_proto . inet_service : verdict"));
         // typeof, because a numgen value has no named type a "type" declaration could use.
         l.add(new NftObject.NftSet(BACKENDS, true, "typeof " + key + " . numgen random mod 65536 : " + family.daddr + " . th dport"));
@@ -323,8 +453,10 @@ public final class SnatRuleset {
 
     static List<NftObject> objects(Family family, String nodeName, Elements elements, SortedSet<Integer> picks,
                                    NftObject.Counter drops) {
-        List<NftObject> all = new ArrayList<>(layout(family, nodeName, picks, drops));
-        elements.affinity().values().forEach(a -> all.addAll(a.objects())); // before the verdicts that goto them
+        List<NftObject> layout = layoutObjects(family, elements, picks, drops);
+        List<NftObject> all = new ArrayList<>(layout.size() + elements.size() + 1);
+        all.add(table(family, nodeName, layoutFingerprint(layout)));
+        all.addAll(layout);
         all.addAll(elements(elements));
         return all;
     }
@@ -339,9 +471,90 @@ public final class SnatRuleset {
     }
 
     static NftTransaction fullTransaction(Family family, NodeState state, NftObject.Counter drops) {
-        Elements e = Elements.of(family, state);
+        return fullTransaction(family, state, Elements.of(family, state), drops);
+    }
+
+    /** {@link #fullTransaction(Family, NodeState, NftObject.Counter)} with {@code state}'s elements already built. */
+    static NftTransaction fullTransaction(Family family, NodeState state, Elements e, NftObject.Counter drops) {
         return new NftTransaction(family.nft, TABLE).add(NftObject.Table.ANY).delete(NftObject.Table.ANY)
                 .add(objects(family, state.node().name(), e, picksFor(e), drops));
+    }
+
+    /**
+     * A full load whose elements go as one netlink batch ({@link BulkElements}): {@code script} (nft text, empty when
+     * replacing) creates the table, its chains and rules and the affinity objects, then {@code bulk} fills the sets.
+     *
+     * @param picks       the pick chains the table has afterwards
+     * @param changes     the number of elements
+     * @param fingerprint the layout's fingerprint, in the table's comment ({@link #layoutFingerprint})
+     * @param layout      the chains (with their number of rules) and sets of the table, as drift detection sees them
+     */
+    record BulkLoad(String script, BulkElements bulk, SortedSet<Integer> picks, int changes, String fingerprint,
+                    Listing layout) {
+    }
+
+    /** A full load of a table that does not exist: the text part creates it. */
+    static BulkLoad bulkLoad(Family family, NodeState state) {
+        return bulkLoad(family, state, BulkElements.adding(family));
+    }
+
+    /** A full load into the table that exists with {@link BulkLoad#fingerprint}'s layout: elements only. */
+    static BulkLoad bulkReplace(Family family, NodeState state) {
+        BulkLoad load = bulkLoad(family, state, BulkElements.replacing(family));
+        return new BulkLoad("", load.bulk(), load.picks(), load.changes(), load.fingerprint(), load.layout());
+    }
+
+    private static BulkLoad bulkLoad(Family family, NodeState state, BulkElements bulk) {
+        // Besides the elements (bulk), only what shapes the layout: affinity objects and pick chains.
+        SortedMap<String, Affinity> affinity = new TreeMap<>();
+        SortedSet<Integer> pickCounts = new TreeSet<>();
+        walk(family, state, new ElementSink() {
+            @Override
+            public void sourceRangePort(ServicePort sp) {
+                bulk.sourceRangePort(sp);
+            }
+
+            @Override
+            public void sourceRange(ServicePort sp, Cidr prefix) {
+                bulk.sourceRange(sp, prefix);
+            }
+
+            @Override
+            public void reject(ServicePort sp) {
+                bulk.reject(sp);
+            }
+
+            @Override
+            public void affinity(ServicePort sp, Affinity a) {
+                affinity.put(key(sp), a);
+            }
+
+            @Override
+            public void servicePort(ServicePort sp, String chain, int picks) {
+                if (picks > 0) {
+                    pickCounts.add(picks);
+                }
+                bulk.servicePort(sp, chain, picks);
+            }
+
+            @Override
+            public void backend(ServicePort sp, int slot, Backend backend) {
+                bulk.backend(sp, slot, backend);
+            }
+
+            @Override
+            public void masquerade(ServicePort sp) {
+                bulk.masquerade(sp);
+            }
+        });
+        Elements none = new Elements(new TreeMap<>(), new TreeMap<>(), new TreeSet<>(), new TreeSet<>(), new TreeSet<>(),
+                new TreeSet<>(), pickCounts, affinity);
+        SortedSet<Integer> picks = picksFor(none);
+        List<NftObject> objects = objects(family, state.node().name(), none, picks, NftObject.Counter.named(SOURCE_RANGE_DROPS));
+        String script = new NftTransaction(family.nft, TABLE).add(NftObject.Table.ANY).delete(NftObject.Table.ANY)
+                .add(objects).script();
+        String fingerprint = layoutFingerprint(objects.subList(1, objects.size()));
+        return new BulkLoad(script, bulk, picks, bulk.size(), fingerprint, Listing.of(objects));
     }
 
     /** {@link #fullTransaction} as the script the kernel boundary runs (the IPv4 table), with the drop counter at 0. */

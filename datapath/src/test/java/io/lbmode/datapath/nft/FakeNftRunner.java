@@ -27,13 +27,14 @@ public final class FakeNftRunner implements NftRunner {
      * name (packets; the fake sees no packets, {@link #count} stands in for them).
      */
     private record State(Map<String, TreeMap<String, String>> sets, Map<String, List<String>> chains,
-                         Map<String, Long> counters) {
+                         Map<String, Long> counters, List<String> comment) {
         static State empty() {
-            return new State(new LinkedHashMap<>(), new LinkedHashMap<>(), new LinkedHashMap<>());
+            return new State(new LinkedHashMap<>(), new LinkedHashMap<>(), new LinkedHashMap<>(), new ArrayList<>());
         }
 
         State copy() {
             State c = empty();
+            c.comment().addAll(comment);
             sets.forEach((k, v) -> c.sets().put(k, new TreeMap<>(v)));
             chains.forEach((k, v) -> c.chains().put(k, new ArrayList<>(v)));
             c.counters().putAll(counters);
@@ -46,16 +47,67 @@ public final class FakeNftRunner implements NftRunner {
     private long generation;
     private int listings;
 
+    private final List<String> elementBatches = new ArrayList<>();
+    private boolean netlink;
+
+    /**
+     * Answers {@link #tableExists} and takes {@link #addElements}, as libnftables with netlink does (a full load into
+     * a missing table then sends its bulk of elements apart, see {@link BulkElements}).
+     */
+    public FakeNftRunner withNetlink() {
+        netlink = true;
+        return this;
+    }
+
     @Override
     public synchronized void run(String script) {
+        commit(script);
+        scripts.add(script);
+    }
+
+    private void commit(String script) {
         Map<String, State> work = new LinkedHashMap<>();
         tables.forEach((k, v) -> work.put(k, v.copy()));
         for (Op op : NftTransaction.parse(script)) {
             apply(work, op);
         }
         tables = work;
-        scripts.add(script);
         generation++; // as the kernel: every committed transaction, of any table
+    }
+
+    @Override
+    public synchronized Optional<Boolean> tableExists(String family, String table) {
+        return netlink ? Optional.of(hasTable(family, table)) : Optional.empty();
+    }
+
+    /** The table's comment, chains (number of rules) and sets, when {@link #withNetlink}. */
+    @Override
+    public synchronized Optional<TableLayout> tableLayout(String family, String table) {
+        State t = tables.get(family + " " + table);
+        if (!netlink || t == null) {
+            return Optional.empty();
+        }
+        Map<String, Integer> rules = new TreeMap<>();
+        t.chains().forEach((name, r) -> rules.put(name, r.size()));
+        return Optional.of(new TableLayout(t.comment().isEmpty() ? "" : t.comment().getFirst(), rules,
+                new java.util.TreeSet<>(t.sets().keySet())));
+    }
+
+    /** Applies the batch's elements (as their text form) in one transaction; recorded in {@link #elementBatches}. */
+    @Override
+    public synchronized boolean addElements(BulkElements elements) {
+        if (!netlink) {
+            return false;
+        }
+        String script = elements.script();
+        commit(script);
+        elementBatches.add(script);
+        return true;
+    }
+
+    /** The element batches {@link #addElements} committed, as text. */
+    public synchronized List<String> elementBatches() {
+        return List.copyOf(elementBatches);
     }
 
     @Override
@@ -70,9 +122,15 @@ public final class FakeNftRunner implements NftRunner {
 
     private static void apply(Map<String, State> work, Op op) {
         String table = op.family() + " " + op.table();
-        if (op.object() instanceof Table) {
+        if (op.object() instanceof Table newTable) {
             switch (op.verb()) {
-                case ADD -> work.putIfAbsent(table, State.empty());
+                case ADD -> {
+                    if (!work.containsKey(table)) { // as the kernel: a table's comment is set where it is created
+                        State created = State.empty();
+                        newTable.comment().ifPresent(created.comment()::add);
+                        work.put(table, created);
+                    }
+                }
                 case DELETE -> {
                     if (work.remove(table) == null) {
                         throw missing("table " + table);

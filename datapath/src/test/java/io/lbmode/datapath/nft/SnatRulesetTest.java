@@ -71,6 +71,85 @@ class SnatRulesetTest {
     }
 
     @Test
+    void aFullLoadSendsItsElementsApartFromTheTextAndARestartSwapsOnlyTheElementsOfATableOfTheSameLayout() {
+        FakeNftRunner kernel = new FakeNftRunner().withNetlink();
+        NodeState s = state(
+                sp("172.16.20.16", Protocol.TCP, 80, false, be("10.244.1.2"), be("10.244.2.2"), be("10.244.2.3")),
+                sp("172.16.20.16", Protocol.UDP, 53, false, be("10.244.1.2")),
+                sp("172.16.20.17", Protocol.TCP, 80, true, be("10.244.1.2")),
+                sp("172.16.20.18", Protocol.TCP, 80, false),
+                new ServicePort("default", "restricted", "", Protocol.TCP, Addresses.ipv4("172.16.20.19"), 443, false,
+                        List.of(be("10.244.3.3")), List.of(), new ServicePort.Policy(
+                        List.of(io.lbmode.datapath.model.Cidr.parse("192.0.2.0/24").orElseThrow()), 0)),
+                new ServicePort("default", "sticky", "", Protocol.TCP, Addresses.ipv4("172.16.20.20"), 80, false,
+                        List.of(be("10.244.3.4"), be("10.244.3.5")), List.of(), new ServicePort.Policy(List.of(), 10800)));
+        Applied a = new SnatProgrammer(kernel).apply(s);
+
+        assertThat(a.full()).isTrue();
+        assertThat(a.changes()).isEqualTo(SnatRuleset.Elements.of(s).size());
+        assertThat(kernel.elements("ip", "lbmode", "service-ports")).containsEntry("172.16.20.20 . tcp . 80",
+                "goto aff-172.16.20.20-tcp-80");
+        assertThat(kernel.scripts()).singleElement().asString().contains("add chain ip lbmode aff-172.16.20.20-tcp-80")
+                .doesNotContain("add element");
+        assertThat(kernel.elementBatches()).singleElement().asString()
+                .contains("add element ip lbmode backends", "add element ip lbmode service-ports",
+                        "add element ip lbmode masquerade-ports", "add element ip lbmode reject-ports",
+                        "add element ip lbmode source-ranges", "add element ip lbmode source-range-ports");
+        FakeNftRunner oneTransaction = new FakeNftRunner();
+        oneTransaction.run(SnatRuleset.full(s));
+        for (String set : List.of("service-ports", "backends", "masquerade-ports", "reject-ports", "source-range-ports", "source-ranges")) {
+            assertThat(kernel.elements("ip", "lbmode", set)).as(set).isEqualTo(oneTransaction.elements("ip", "lbmode", set));
+        }
+        assertThat(Listing.parse(kernel.listTable("ip", "lbmode").orElseThrow()))
+                .isEqualTo(Listing.parse(oneTransaction.listTable("ip", "lbmode").orElseThrow()));
+
+        // A restarted agent finds the table this load creates: it swaps the elements in one transaction and keeps
+        // the table, with the affinity clients and the drop counter.
+        kernel.count("ip", "lbmode", "source-range-drops", 7);
+        NodeState moved = state(s.services().stream().map(p -> p.backends().size() == 1 && !p.policy().restricted()
+                ? new ServicePort(p.namespace(), p.name(), "", p.protocol(), p.vip(), p.port(), p.localOnly(), List.of(be("10.244.9.9")))
+                : p).toArray(ServicePort[]::new));
+        new SnatProgrammer(kernel).apply(moved);
+        assertThat(kernel.scripts()).hasSize(1);
+        assertThat(kernel.elementBatches()).hasSize(2).last().asString()
+                .startsWith("flush set ip lbmode source-ranges\n").contains("flush map ip lbmode backends");
+        assertThat(kernel.elements("ip", "lbmode", "backends")).containsEntry("172.16.20.16 . udp . 53 . 0", "10.244.9.9 . 8080")
+                .containsEntry("172.16.20.17 . tcp . 80 . 0", "10.244.9.9 . 8080")
+                .containsEntry("172.16.20.16 . tcp . 80 . 2", "10.244.2.3 . 8080");
+        assertThat(new SnatProgrammer(kernel).dropCounters()).containsEntry(SnatRuleset.SOURCE_RANGE_DROP_REASON, 7L);
+        FakeNftRunner movedInOne = new FakeNftRunner();
+        movedInOne.run(SnatRuleset.full(moved));
+        assertThat(Listing.parse(kernel.listTable("ip", "lbmode").orElseThrow()))
+                .isEqualTo(Listing.parse(movedInOne.listTable("ip", "lbmode").orElseThrow()));
+
+        // Another layout (here: a backend count without its pick chain, so another set of chains) is one
+        // transaction that replaces the table whole.
+        List<Backend> many = new ArrayList<>();
+        for (int i = 1; i <= SnatRuleset.STATIC_PICKS + 1; i++) {
+            many.add(be("10.245.0." + i));
+        }
+        new SnatProgrammer(kernel).apply(state(sp("172.16.20.30", Protocol.TCP, 80, false, many.toArray(Backend[]::new))));
+        assertThat(kernel.elementBatches()).hasSize(2);
+        assertThat(kernel.scripts()).hasSize(2).last().asString().contains("delete table ip lbmode", "add element ip lbmode backends",
+                "add chain ip lbmode pick-65");
+    }
+
+    @Test
+    void aChangeOfOneTableWithTheFirstLoadOfTheOtherIsOneTransaction() {
+        FakeNftRunner kernel = new FakeNftRunner().withNetlink();
+        SnatProgrammer p = new SnatProgrammer(kernel);
+        p.apply(state(sp("172.16.20.16", Protocol.TCP, 80, false, be("10.244.1.2"))));
+        ServicePort v6 = new ServicePort("default", "s-v6", "", Protocol.TCP, Addresses.ip("fd00:16::16"), 80, false,
+                List.of(new Backend(Addresses.ip("fd00:244::2"), 8080, "w1", false)));
+        p.apply(state(sp("172.16.20.16", Protocol.TCP, 80, false, be("10.244.1.3")), v6));
+
+        assertThat(kernel.elementBatches()).as("only the first load's").hasSize(1);
+        assertThat(kernel.scripts()).hasSize(2).last().asString()
+                .contains("add element ip lbmode backends { 172.16.20.16 . tcp . 80 . 0 : 10.244.1.3 . 8080 }",
+                        "add table ip6 lbmode", "add element ip6 lbmode backends { fd00:16::16 . tcp . 80 . 0 : fd00:244::2 . 8080 }");
+    }
+
+    @Test
     void laterChangesAreElementDiffsOnly() {
         List<ServicePort> many = new ArrayList<>();
         for (int i = 1; i <= 200; i++) {
