@@ -98,7 +98,24 @@ public final class KubeControlPlane {
         KubeControlPlane starting = new KubeControlPlane(root, state, null, null);
         try {
             Result up = starting.lbmode("kube", "up");
-            up.ok("./lbmode kube up (logs in " + state.resolve("logs") + ")");
+            Path logs = state.resolve("logs");
+            if (up.exitCode() != 0 && !"1".equals(System.getenv("LBMODE_KUBE_KEEP"))) {
+                // kube up may fail after starting etcd and the API server (e.g. at helm install): stop them, or they
+                // outlive the run, holding the address and port the next run's control plane needs. kube down
+                // removes the state directory, so its logs are moved beside it first.
+                Path kept = state.resolveSibling(state.getFileName() + "-failed-logs");
+                if (Files.isDirectory(logs)) {
+                    if (Files.exists(kept)) {
+                        try (var old = Files.walk(kept)) {
+                            old.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+                        }
+                    }
+                    Files.move(logs, kept);
+                    logs = kept;
+                }
+                starting.lbmode("kube", "down");
+            }
+            up.ok("./lbmode kube up (logs in " + logs + ")");
             io.lbmode.lab.KubeLab.ControlPlane plane = io.lbmode.lab.KubeLab.ControlPlane.fromKubeUp(root, up.stdout());
             current = new KubeControlPlane(root, state, plane.kubeconfig(), plane.bin());
             return current;
