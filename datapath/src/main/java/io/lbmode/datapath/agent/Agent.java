@@ -106,7 +106,7 @@ public final class Agent {
             // First, whatever else fails: a change set is handed over once. A full read with a problem is partial:
             // the objects of the last good one stay.
             if (in.problem().isEmpty() || in.objects() instanceof Inputs.Changed) {
-                take(in.objects());
+                take(desiredState, in.objects());
             }
             if (in.problem().isPresent()) {
                 return fail(state, SYNC_FAILED, "objects could not be read: " + in.problem().get());
@@ -169,7 +169,8 @@ public final class Agent {
         }
     }
 
-    private void take(Inputs.ServiceObjects objects) {
+    /** Brings {@code desiredState} to what a source handed over: every object, or the changed ones. */
+    static void take(DesiredState desiredState, Inputs.ServiceObjects objects) {
         switch (objects) {
             case Inputs.Every every -> desiredState.replaceAll(every.services(), every.endpointSlices());
             case Inputs.Changed changed -> {

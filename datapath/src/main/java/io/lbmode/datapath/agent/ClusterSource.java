@@ -9,7 +9,6 @@ import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
-import io.fabric8.kubernetes.client.informers.cache.Cache;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplane;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplaneStatus;
 import io.lbmode.datapathconfig.DatapathConfig;
@@ -98,7 +97,7 @@ final class ClusterSource implements AutoCloseable {
 
     /** A handler that notes the key of every object it hears of in {@code keys}, then runs {@code onChange}. */
     private static ResourceEventHandler<HasMetadata> noting(Set<String> keys, Runnable onChange) {
-        Consumer<HasMetadata> note = o -> keys.add(Cache.metaNamespaceKeyFunc(o));
+        Consumer<HasMetadata> note = o -> keys.add(Inputs.Changed.keyOf(o));
         return calling(onChange, note, note, note);
     }
 

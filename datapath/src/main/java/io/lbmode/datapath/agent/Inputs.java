@@ -1,8 +1,10 @@
 package io.lbmode.datapath.agent;
 
+import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
+import io.lbmode.datapath.model.DesiredState;
 import io.lbmode.datapathconfig.DatapathConfig;
 import java.util.List;
 import java.util.Map;
@@ -44,7 +46,7 @@ public record Inputs(Optional<DatapathConfig> config, List<Node> nodes, ServiceO
     }
 
     /**
-     * The objects changed since the source's previous read, by {@code namespace/name}: the object as it is now, or
+     * The objects changed since the source's previous read, by {@link #keyOf}: the object as it is now, or
      * empty when it was deleted. The informers' way: a change costs what changed, not the number of objects.
      */
     public record Changed(Map<String, Optional<Service>> services, Map<String, Optional<EndpointSlice>> endpointSlices)
@@ -52,6 +54,15 @@ public record Inputs(Optional<DatapathConfig> config, List<Node> nodes, ServiceO
         public Changed {
             services = Map.copyOf(services);
             endpointSlices = Map.copyOf(endpointSlices);
+        }
+
+        /**
+         * The key of a Service or EndpointSlice in a change set, whichever source hands it over: {@code namespace/name},
+         * namespace {@code default} when empty (a state dir's documents may leave it out; the API server never does, so
+         * in a cluster this is the informer store's own key). The desired state holds Services under the same key.
+         */
+        public static String keyOf(HasMetadata object) {
+            return DesiredState.serviceKey(object.getMetadata().getNamespace(), object.getMetadata().getName());
         }
     }
 

@@ -44,6 +44,10 @@ import java.util.stream.Stream;
  * markers, which end any scalar, and each document is known by a digest of its text). Unchanged documents keep their
  * objects, so {@code NodeStateBuilder.Memo} reuses their Services' ports: at 10,000 Services one endpoint changed
  * costs one small document's parse instead of reading 20,000 documents.
+ *
+ * <p>After the first read the agent is handed only the Services and EndpointSlices whose documents changed
+ * ({@link Inputs.Changed}, keyed as the cluster's informers key them), so its desired state is updated in place
+ * rather than rebuilt from every object.
  */
 final class StateDirSource {
     private static final ObjectMapper MAPPER = new ObjectMapper()
@@ -54,6 +58,15 @@ final class StateDirSource {
     private final Path dir;
     /** What each file held at the last read. */
     private Map<Path, FileDocs> cache = new HashMap<>();
+    /**
+     * The Services and EndpointSlices of the last read the agent took whole or as changes, by {@link Inputs.Changed#keyOf}
+     * (an unchanged document keeps its object, so the same instance means the same object); empty while the next read
+     * must hand over every object.
+     */
+    private Optional<Held> held = Optional.empty();
+
+    private record Held(Map<String, Service> services, Map<String, EndpointSlice> slices) {
+    }
 
     StateDirSource(Path dir) {
         this.dir = dir;
@@ -166,6 +179,7 @@ final class StateDirSource {
         try {
             files = files();
         } catch (IOException e) {
+            held = Optional.empty();
             return new Inputs(Optional.empty(), List.of(), List.of(), List.of(), Optional.of(e.getMessage()));
         }
         Map<Path, FileDocs> next = new HashMap<>();
@@ -198,8 +212,57 @@ final class StateDirSource {
         cache = next;
         Optional<DatapathConfig> cluster = fromCluster;
         Optional<DatapathConfig> config = fromConfigMap.or(() -> cluster);
-        return new Inputs(config, nodes, services, slices,
-                problems.isEmpty() ? Optional.empty() : Optional.of(String.join("; ", problems)));
+        Optional<String> problem = problems.isEmpty() ? Optional.empty() : Optional.of(String.join("; ", problems));
+        return new Inputs(config, nodes, objects(services, slices, problem.isPresent()), problem);
+    }
+
+    /**
+     * What the agent is handed: the objects whose documents were added, changed or removed since the last read, or
+     * every object on the first read and whenever a change set could not say the same. A read with a problem is
+     * handed whole (the agent keeps the last good objects then) and the next good one too, as are reads holding
+     * EndpointSlices without a name or two of one key (the desired state tells those apart by their order).
+     */
+    private Inputs.ServiceObjects objects(List<Service> services, List<EndpointSlice> slices, boolean problem) {
+        Inputs.Every every = new Inputs.Every(services, slices);
+        if (problem) {
+            held = Optional.empty();
+            return every;
+        }
+        Map<String, Service> nowServices = new HashMap<>(services.size() * 2);
+        for (Service s : services) {
+            if (s.getMetadata() != null && s.getMetadata().getName() != null) {
+                nowServices.put(Inputs.Changed.keyOf(s), s); // of two with one key the later is held, as in a full read
+            }
+        }
+        Map<String, EndpointSlice> nowSlices = new HashMap<>(slices.size() * 2);
+        boolean keyed = true;
+        for (EndpointSlice s : slices) {
+            if (s.getMetadata() == null || s.getMetadata().getName() == null || nowSlices.put(Inputs.Changed.keyOf(s), s) != null) {
+                keyed = false;
+            }
+        }
+        Optional<Held> before = held;
+        held = keyed ? Optional.of(new Held(nowServices, nowSlices)) : Optional.empty();
+        if (before.isEmpty() || !keyed) {
+            return every;
+        }
+        return new Inputs.Changed(changes(before.get().services(), nowServices), changes(before.get().slices(), nowSlices));
+    }
+
+    /** Each key whose object is not the same instance as before: the object now, or empty when it is gone. */
+    private static <T> Map<String, Optional<T>> changes(Map<String, T> before, Map<String, T> now) {
+        Map<String, Optional<T>> out = new HashMap<>();
+        now.forEach((key, object) -> {
+            if (before.get(key) != object) {
+                out.put(key, Optional.of(object));
+            }
+        });
+        before.keySet().forEach(key -> {
+            if (!now.containsKey(key)) {
+                out.put(key, Optional.empty());
+            }
+        });
+        return out;
     }
 
     /** The file's documents: the cached ones when the file is unchanged, else its changed documents parsed anew. */
