@@ -224,6 +224,24 @@ final class NftNetlink {
         return new String(b, 0, len, java.nio.charset.StandardCharsets.UTF_8);
     }
 
+    /**
+     * Sends one nf_tables request: the netlink header ({@code type}, {@code flags}, the next sequence number), the
+     * nfgenmsg (family, version 0, res_id 0) and {@code attributes}. False when the kernel took less than all of it.
+     */
+    private boolean request(int fd, Arena arena, short type, short flags, byte family, byte[] attributes)
+            throws Throwable {
+        int len = 20 + attributes.length;
+        MemorySegment req = arena.allocate(len);
+        req.set(INT, 0, len);
+        req.set(SHORT, 4, type);
+        req.set(SHORT, 6, flags);
+        req.set(INT, 8, ++seq);
+        req.set(INT, 12, 0);
+        req.set(ValueLayout.JAVA_BYTE, 16, family);
+        MemorySegment.copy(attributes, 0, req, ValueLayout.JAVA_BYTE, 20, attributes.length);
+        return (long) send.invokeExact(fd, req, (long) len, 0) == len;
+    }
+
     /** The attributes of every message of a dump; null on an error. */
     private java.util.List<byte[]> dump(short type, byte family, byte[] attributes) {
         int fd = -1;
@@ -232,17 +250,7 @@ final class NftNetlink {
             if (fd < 0) {
                 return null;
             }
-            int len = 20 + attributes.length;
-            int requestSeq = ++seq;
-            MemorySegment req = arena.allocate(len);
-            req.set(INT, 0, len);
-            req.set(SHORT, 4, type);
-            req.set(SHORT, 6, (short) (NLM_F_REQUEST | NLM_F_DUMP));
-            req.set(INT, 8, requestSeq);
-            req.set(INT, 12, 0);
-            req.set(ValueLayout.JAVA_BYTE, 16, family);
-            MemorySegment.copy(attributes, 0, req, ValueLayout.JAVA_BYTE, 20, attributes.length);
-            if ((long) send.invokeExact(fd, req, (long) len, 0) != len) {
+            if (!request(fd, arena, type, (short) (NLM_F_REQUEST | NLM_F_DUMP), family, attributes)) {
                 return null;
             }
             java.util.List<byte[]> out = new java.util.ArrayList<>();
@@ -409,16 +417,7 @@ final class NftNetlink {
             if (fd < 0) {
                 return null;
             }
-            int len = 20 + attributes.length;
-            MemorySegment req = arena.allocate(len);
-            req.set(INT, 0, len);
-            req.set(SHORT, 4, type);
-            req.set(SHORT, 6, NLM_F_REQUEST);
-            req.set(INT, 8, ++seq);
-            req.set(INT, 12, 0);
-            req.set(ValueLayout.JAVA_BYTE, 16, family); // nfgenmsg: family, version 0, res_id 0
-            MemorySegment.copy(attributes, 0, req, ValueLayout.JAVA_BYTE, 20, attributes.length);
-            if ((long) send.invokeExact(fd, req, (long) len, 0) != len) {
+            if (!request(fd, arena, type, NLM_F_REQUEST, family, attributes)) {
                 return null;
             }
             MemorySegment buf = arena.allocate(4096);
