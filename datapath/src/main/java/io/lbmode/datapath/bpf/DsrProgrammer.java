@@ -20,11 +20,14 @@ import java.net.InetAddress;
 import java.net.NetworkInterface;
 import java.net.SocketException;
 import java.nio.file.Path;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -65,8 +68,29 @@ public final class DsrProgrammer implements ModeProgrammer {
     private final Map<SvcKey, SvcEntry> services = new HashMap<>();
     /** Backend ids in lb_backends and lb_backends6. */
     private final Map<BackendVal, Integer> backendIds = new HashMap<>();
-    /** Each backend's name as Maglev hashes it, built once instead of once per table it is in; pruned with its id. */
-    private final Map<BackendVal, String> backendNames = new HashMap<>();
+    /**
+     * Each backend's two Maglev name hashes ({@link Maglev#offsetHash}, {@link Maglev#skipHash}) under
+     * {@link #hashesSeed}: computed once instead of once per table the backend is in; pruned with its id.
+     */
+    private final Map<BackendVal, long[]> nameHashes = new HashMap<>();
+    private long hashesSeed;
+    /** Each service port's tables as last applied (before any settling for lack of room): what keeps backend ids. */
+    private final Map<SvcKey, Tables> wanted = new HashMap<>();
+    /** In how many of {@link #wanted}'s tables each backend is; its id goes when that reaches none. */
+    private final Map<BackendVal, Integer> references = new HashMap<>();
+    /**
+     * Draining service ports left with one table for lack of room, and what they want: tried again on every apply
+     * (a change is applied without looking at the unchanged ports, these excepted).
+     */
+    private final Map<SvcKey, Desired> settledForRoom = new HashMap<>();
+    /** Service ports the last apply built the desired tables of (all of them, or only the changed ones): for tests. */
+    private int examined;
+    /** Reused by {@link #writeTable} and {@link #copyRange}: the fill, the slots before, hashes, ids, fill scratch. */
+    private int[] slotBuffer = new int[0];
+    private int[] currentBuffer = new int[0];
+    private long[] hashBuffer = new long[0];
+    private int[] idBuffer = new int[0];
+    private int[] fillScratch = new int[0];
     /** Inputs each service's tables were last built from; equal inputs skip the Maglev computation. */
     private final Map<SvcKey, Tables> built = new HashMap<>();
     /** What lb_source_ranges holds (by us): service -> allowed client prefixes. */
@@ -320,7 +344,7 @@ public final class DsrProgrammer implements ModeProgrammer {
             dp.attach(iface);
             services.clear();
             backendIds.clear();
-            backendNames.clear();
+            nameHashes.clear();
             built.clear();
             ranges.clear();
             digests.clear();
@@ -518,7 +542,16 @@ public final class DsrProgrammer implements ModeProgrammer {
         return new SvcKey(s.vip(), s.port(), s.protocol() == Protocol.TCP ? BpfLayout.PROTO_TCP : BpfLayout.PROTO_UDP);
     }
 
-    /** Brings the maps to {@code desired}; returns the number of map entries and slots written or deleted. */
+    /** Service ports the last apply built the desired tables of: all after a (re)start or a seed change, else the changed ones. */
+    int examined() {
+        return examined;
+    }
+
+    /**
+     * Brings the maps to {@code desired}; returns the number of map entries and slots written or deleted. The first
+     * apply of a programmer (after adopting the pins) and one with a new seed go over every service port; later ones
+     * over the ports {@link NodeState#changesFrom} the applied state gives, so a change costs in proportion to itself.
+     */
     private int program(NodeState desired) {
         DsrDatapath dp = datapath.orElseThrow();
         BpfMap svcMap = dp.map(DsrDatapath.SERVICES);
@@ -526,10 +559,15 @@ public final class DsrProgrammer implements ModeProgrammer {
         int changes = 0;
         int newSeed = fold(desired.hashSeed());
         boolean seedChanged = newSeed != seed32 || applied.isEmpty();
+        boolean everything = applied.isEmpty() || applied.get().hashSeed() != desired.hashSeed();
         if (newSeed != seed32) {
             built.clear(); // every table depends on the seed
         }
         seed32 = newSeed;
+        if (desired.hashSeed() != hashesSeed) {
+            nameHashes.clear();
+            hashesSeed = desired.hashSeed();
+        }
 
         try (Arena a = Arena.ofConfined()) {
             MemorySegment key4 = a.allocate(4);
@@ -544,34 +582,84 @@ public final class DsrProgrammer implements ModeProgrammer {
                 changes++;
             }
 
+            // The service ports to bring up to date (want) and those that went (dropped): all of them, or the changes.
             Map<SvcKey, Desired> want = new LinkedHashMap<>();
-            for (ServicePort s : desired.services()) {
-                want.put(keyOf(s), desiredOf(s)); // IPv4 VIPs to lb_services, IPv6 ones to lb_services6
+            Set<SvcKey> dropped = new HashSet<>();
+            if (everything) {
+                for (ServicePort s : desired.services()) {
+                    want.put(keyOf(s), desiredOf(s)); // IPv4 VIPs to lb_services, IPv6 ones to lb_services6
+                }
+                for (SvcKey sk : services.keySet()) {
+                    if (!want.containsKey(sk)) {
+                        dropped.add(sk);
+                    }
+                }
+                settledForRoom.clear();
+            } else {
+                NodeState.Changes changed = desired.changesFrom(applied.get());
+                for (ServicePort s : changed.after()) {
+                    want.put(keyOf(s), desiredOf(s));
+                }
+                for (ServicePort s : changed.before()) {
+                    SvcKey sk = keyOf(s);
+                    if (!want.containsKey(sk)) {
+                        dropped.add(sk);
+                    }
+                }
+                settledForRoom.forEach((sk, d) -> {
+                    if (!dropped.contains(sk)) {
+                        want.putIfAbsent(sk, d);
+                    }
+                });
             }
+            examined = want.size();
 
-            // 1. Backends first, so every id a table will point at exists (one batched system call).
+            // 1. Backends first, so every id a table will point at exists (one batched system call per family).
+            //    Each backend counts the tables it is in; ids of backends no table is in any more go in step 6.
             MemorySegment beKey = a.allocate(4);
-            Set<BackendVal> referenced = new HashSet<>();
-            for (Desired d : want.values()) {
-                referenced.addAll(d.tables().fresh());
-                referenced.addAll(d.tables().established());
+            Set<BackendVal> unreferenced = new HashSet<>();
+            if (everything) {
+                wanted.clear();
+                references.clear();
+                unreferenced.addAll(backendIds.keySet());
+            } else {
+                for (SvcKey sk : dropped) {
+                    unreference(wanted.remove(sk), unreferenced);
+                }
+                for (SvcKey sk : want.keySet()) {
+                    unreference(wanted.remove(sk), unreferenced);
+                }
             }
-            for (boolean v6 : new boolean[]{false, true}) { // one batch per family: lb_backends, lb_backends6
-                List<BackendVal> added = referenced.stream().filter(b -> !backendIds.containsKey(b))
-                        .filter(b -> (b.addr() instanceof Inet6Address) == v6).toList();
+            Set<BackendVal> added4 = new LinkedHashSet<>();
+            Set<BackendVal> added6 = new LinkedHashSet<>();
+            for (Map.Entry<SvcKey, Desired> w : want.entrySet()) {
+                Tables t = w.getValue().tables();
+                wanted.put(w.getKey(), t);
+                for (List<BackendVal> bes : List.of(t.fresh(), t.established())) {
+                    for (BackendVal b : bes) {
+                        references.merge(b, 1, Integer::sum);
+                        if (!backendIds.containsKey(b)) {
+                            (b.addr() instanceof Inet6Address ? added6 : added4).add(b);
+                        }
+                    }
+                }
+            }
+            for (Set<BackendVal> added : List.of(added4, added6)) { // lb_backends, lb_backends6
                 if (added.isEmpty()) {
                     continue;
                 }
+                boolean v6 = added == added6;
                 int valueSize = v6 ? BpfLayout.BACKEND6_VALUE_SIZE : BpfLayout.BACKEND_VALUE_SIZE;
                 MemorySegment keys = a.allocate(4L * added.size(), 4);
                 MemorySegment values = a.allocate((long) valueSize * added.size(), 4);
-                for (int i = 0; i < added.size(); i++) {
-                    BackendVal b = added.get(i);
+                int i = 0;
+                for (BackendVal b : added) {
                     keys.setAtIndex(ValueLayout.JAVA_INT, i, nextBackendId);
                     BpfLayout.backendValue(values.asSlice((long) i * valueSize, valueSize), b.addr(), b.port(), b.local());
                     backendIds.put(b, nextBackendId++);
+                    i++;
                 }
-                dp.map(added.getFirst().mapName()).updateBatch(keys, values, added.size());
+                dp.map(v6 ? DsrDatapath.BACKENDS6 : DsrDatapath.BACKENDS).updateBatch(keys, values, added.size());
                 changes += added.size();
             }
 
@@ -594,6 +682,7 @@ public final class DsrProgrammer implements ModeProgrammer {
             BpfMap digestMap = dp.map(DsrDatapath.MAGLEV_INPUTS);
             MemorySegment key4b = a.allocate(4, 4);
             Map<Integer, Digest> written = new LinkedHashMap<>();
+            Map<Digest, Integer> writtenAt = new HashMap<>(); // a range written above with these inputs
             List<SvcEntry> superseded = new ArrayList<>();
             for (Map.Entry<SvcKey, Desired> w : want.entrySet()) {
                 SvcKey sk = w.getKey();
@@ -606,8 +695,10 @@ public final class DsrProgrammer implements ModeProgrammer {
                 int size = e != null ? e.size() : compactNew ? Maglev.compactSize(tables.fresh().size(), maglevTableSize) : maglevTableSize;
                 OptionalInt offset = e != null && e.length() == tables.length(size) ? OptionalInt.of(e.offset())
                         : slots.allocate(tables.length(size));
+                settledForRoom.remove(sk);
                 if (offset.isEmpty() && tables.draining()) {
                     // No room for a second table: this service drains its terminating endpoints abruptly for now.
+                    settledForRoom.put(sk, w.getValue());
                     tables = tables.settled();
                     flags &= ~BpfLayout.SVC_F_DRAINING;
                     offset = e != null && e.length() == size ? OptionalInt.of(e.offset()) : slots.allocate(size);
@@ -628,9 +719,16 @@ public final class DsrProgrammer implements ModeProgrammer {
                     // Equal digest: the range holds these tables already (a restarted agent, whose built is empty).
                     if (!inputs.equals(digests.get(entry.offset()))) {
                         forgetDigest(digestMap, key4b, entry.offset());
-                        changes += writeTable(table, entry.offset(), size, tables.fresh(), desired.hashSeed());
-                        if (tables.draining()) {
-                            changes += writeTable(table, entry.offset() + size, size, tables.established(), desired.hashSeed());
+                        Integer same = writtenAt.get(inputs);
+                        if (same != null) {
+                            // Equal inputs (services with the same endpoints): equal slots, computed once.
+                            changes += copyRange(table, same, entry.offset(), tables.length(size));
+                        } else {
+                            changes += writeTable(table, entry.offset(), size, tables.fresh());
+                            if (tables.draining()) {
+                                changes += writeTable(table, entry.offset() + size, size, tables.established());
+                            }
+                            writtenAt.put(inputs, entry.offset());
                         }
                         written.put(entry.offset(), inputs);
                     }
@@ -676,9 +774,10 @@ public final class DsrProgrammer implements ModeProgrammer {
             }
 
             // 4. Services that went away: entry first (stops lookups), then their slots.
-            for (SvcKey sk : new ArrayList<>(services.keySet())) {
-                if (!want.containsKey(sk)) {
-                    SvcEntry e = services.remove(sk);
+            for (SvcKey sk : dropped) {
+                SvcEntry e = services.remove(sk);
+                settledForRoom.remove(sk);
+                if (e != null) {
                     BpfLayout.svcKey(svcKey, sk.vip(), sk.port(), sk.proto());
                     dp.map(sk.mapName()).delete(svcKey.asSlice(0, BpfLayout.svcKeySize(sk.vip())));
                     forgetDigest(digestMap, key4b, e.offset());
@@ -690,15 +789,16 @@ public final class DsrProgrammer implements ModeProgrammer {
             }
 
             // 5. Source ranges no entry checks any more.
-            changes += removeSourceRanges(dp, want);
+            changes += removeSourceRanges(dp, want, everything ? null : dropped);
 
             // 6. Backends no table points at any more.
-            for (Map.Entry<BackendVal, Integer> b : new ArrayList<>(backendIds.entrySet())) {
-                if (!referenced.contains(b.getKey())) {
-                    beKey.set(BpfLayout.HOST32, 0, b.getValue());
-                    dp.map(b.getKey().mapName()).delete(beKey);
-                    backendIds.remove(b.getKey());
-                    backendNames.remove(b.getKey());
+            for (BackendVal b : unreferenced) {
+                Integer id = backendIds.get(b);
+                if (id != null && !references.containsKey(b)) {
+                    beKey.set(BpfLayout.HOST32, 0, id);
+                    dp.map(b.mapName()).delete(beKey);
+                    backendIds.remove(b);
+                    nameHashes.remove(b);
                     changes++;
                 }
             }
@@ -706,28 +806,83 @@ public final class DsrProgrammer implements ModeProgrammer {
         return changes;
     }
 
-    /** Writes one Maglev table of {@code size} slots at {@code offset}; returns the number of slots that changed. */
-    private int writeTable(MemorySegment table, int offset, int size, List<BackendVal> bes, long seed) {
-        // loops, not streams: this runs once per table, 10,000 times in an agent's first programming, mostly interpreted
-        List<String> names = new ArrayList<>(bes.size());
-        int[] ids = new int[bes.size()];
-        for (int i = 0; i < ids.length; i++) {
-            BackendVal b = bes.get(i);
-            names.add(backendNames.computeIfAbsent(b, BackendVal::name));
-            ids[i] = backendIds.get(b);
+    /** Takes {@code tables}' backends' references back (see {@link #references}); those left with none into {@code unreferenced}. */
+    private void unreference(Tables tables, Set<BackendVal> unreferenced) {
+        if (tables == null) {
+            return;
         }
-        int[] maglev = Maglev.table(names, size, seed);
-        MemorySegment range = table.asSlice((long) offset * Integer.BYTES, (long) size * Integer.BYTES);
-        int[] current = range.toArray(ValueLayout.JAVA_INT);
-        int[] next = new int[size];
+        for (List<BackendVal> bes : List.of(tables.fresh(), tables.established())) {
+            for (BackendVal b : bes) {
+                if (references.merge(b, -1, Integer::sum) == 0) {
+                    references.remove(b);
+                    unreferenced.add(b);
+                }
+            }
+        }
+    }
+
+    /** Grows the reused buffers to hold a table of {@code size} slots of {@code n} backends. */
+    private void buffers(int size, int n) {
+        if (slotBuffer.length < size) {
+            slotBuffer = new int[size];
+            currentBuffer = new int[size];
+        }
+        if (idBuffer.length < n) {
+            idBuffer = new int[n];
+            hashBuffer = new long[2 * n];
+            fillScratch = new int[2 * n];
+        }
+    }
+
+    /**
+     * Writes one Maglev table of {@code size} slots at {@code offset} (seed: {@link #hashesSeed}); returns the number
+     * of slots that changed. No allocation per table: an agent's first programming fills 10,000 of them.
+     */
+    private int writeTable(MemorySegment table, int offset, int size, List<BackendVal> bes) {
+        int n = bes.size();
+        buffers(size, n);
+        for (int i = 0; i < n; i++) {
+            BackendVal b = bes.get(i);
+            long[] h = nameHashes.computeIfAbsent(b, x -> {
+                byte[] name = x.name().getBytes(StandardCharsets.UTF_8);
+                return new long[]{Maglev.offsetHash(name, hashesSeed), Maglev.skipHash(name, hashesSeed)};
+            });
+            hashBuffer[2 * i] = h[0];
+            hashBuffer[2 * i + 1] = h[1];
+            idBuffer[i] = backendIds.get(b);
+        }
+        int[] next = slotBuffer;
+        if (n == 0) {
+            Arrays.fill(next, 0, size, Maglev.NONE);
+        } else {
+            // ServicePort's backend lists are distinct (Maglev.table checks that of its callers' names)
+            Maglev.fill(hashBuffer, n, size, next, fillScratch);
+        }
+        for (int i = 0; i < size; i++) {
+            next[i] = next[i] == Maglev.NONE ? 0 : idBuffer[next[i]];
+        }
+        return store(table, offset, size);
+    }
+
+    /** Copies the {@code length} slots at {@code from} to {@code to}; returns the number of slots that changed. */
+    private int copyRange(MemorySegment table, int from, int to, int length) {
+        buffers(length, 0);
+        MemorySegment.copy(table, ValueLayout.JAVA_INT, (long) from * Integer.BYTES, slotBuffer, 0, length);
+        return store(table, to, length);
+    }
+
+    /** Writes {@link #slotBuffer}'s first {@code length} slots at {@code offset} if any differs; returns how many do. */
+    private int store(MemorySegment table, int offset, int length) {
+        int[] next = slotBuffer;
+        int[] current = currentBuffer;
+        MemorySegment.copy(table, ValueLayout.JAVA_INT, (long) offset * Integer.BYTES, current, 0, length);
         int differ = 0;
-        for (int i = 0; i < next.length; i++) {
-            next[i] = maglev[i] == Maglev.NONE ? 0 : ids[maglev[i]];
+        for (int i = 0; i < length; i++) {
             differ += next[i] != current[i] ? 1 : 0;
         }
         if (differ > 0) {
             // Slots that do not change are rewritten with the value they hold: invisible to packets.
-            MemorySegment.copy(next, 0, range, ValueLayout.JAVA_INT, 0, next.length);
+            MemorySegment.copy(next, 0, table, ValueLayout.JAVA_INT, (long) offset * Integer.BYTES, length);
         }
         return differ;
     }
@@ -747,9 +902,27 @@ public final class DsrProgrammer implements ModeProgrammer {
         return changes;
     }
 
-    private int removeSourceRanges(DsrDatapath dp, Map<SvcKey, Desired> want) {
+    /** Removes the prefixes {@code want} no longer admits; of every service port, or of want's and {@code dropped}'s only. */
+    private int removeSourceRanges(DsrDatapath dp, Map<SvcKey, Desired> want, Set<SvcKey> dropped) {
         int changes = 0;
-        for (Map.Entry<SvcKey, Set<Cidr>> r : new ArrayList<>(ranges.entrySet())) {
+        List<Map.Entry<SvcKey, Set<Cidr>>> check = new ArrayList<>();
+        if (dropped == null) {
+            check.addAll(ranges.entrySet());
+        } else {
+            for (SvcKey sk : want.keySet()) {
+                Set<Cidr> have = ranges.get(sk);
+                if (have != null) {
+                    check.add(Map.entry(sk, have));
+                }
+            }
+            for (SvcKey sk : dropped) {
+                Set<Cidr> have = ranges.get(sk);
+                if (have != null) {
+                    check.add(Map.entry(sk, have));
+                }
+            }
+        }
+        for (Map.Entry<SvcKey, Set<Cidr>> r : check) {
             Desired d = want.get(r.getKey());
             Set<Cidr> keep = d == null ? Set.of() : d.ranges();
             for (Cidr c : List.copyOf(r.getValue())) {
@@ -875,8 +1048,11 @@ public final class DsrProgrammer implements ModeProgrammer {
         applied = Optional.empty();
         services.clear();
         backendIds.clear();
-        backendNames.clear();
+        nameHashes.clear();
         built.clear();
+        wanted.clear();
+        references.clear();
+        settledForRoom.clear();
         ranges.clear();
         digests.clear();
         if (!libbpfPresent()) {

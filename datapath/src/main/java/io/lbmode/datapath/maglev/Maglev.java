@@ -49,22 +49,48 @@ public final class Maglev {
         if (!distinct(backendNames)) {
             throw new IllegalArgumentException("Maglev backend names must be distinct: " + backendNames);
         }
-        // Backend i's preference list is offset, offset + skip, offset + 2 skip, ... (mod M): kept as the slot it has
-        // reached, advanced by one addition and a conditional subtraction. A division per probe (the textbook
-        // (offset + j * skip) % M) made the fill twice as slow in a fresh JVM, and a table of M = 251 with 2 backends
-        // takes ~1,500 probes: most of an agent's first programming of 10,000 services (lab/bench/dsr-map-update.sh).
-        int[] slot = new int[n];
-        int[] skip = new int[n];
+        long[] hashes = new long[2 * n];
         for (int i = 0; i < n; i++) {
             byte[] name = backendNames.get(i).getBytes(StandardCharsets.UTF_8);
-            slot[i] = (int) Long.remainderUnsigned(hash(name, seed), size);
-            skip[i] = (int) Long.remainderUnsigned(hash(name, Long.rotateLeft(seed, 32) ^ 0x9e3779b97f4a7c15L), size - 1) + 1;
+            hashes[2 * i] = offsetHash(name, seed);
+            hashes[2 * i + 1] = skipHash(name, seed);
+        }
+        fill(hashes, n, size, table, new int[2 * n]);
+        return table;
+    }
+
+    /** Backend name's hash that gives its first preferred slot ({@code % M}); with {@link #skipHash}, all a table needs of the name. */
+    public static long offsetHash(byte[] name, long seed) {
+        return hash(name, seed);
+    }
+
+    /** Backend name's hash that gives the step of its preference list ({@code % (M - 1) + 1}). */
+    public static long skipHash(byte[] name, long seed) {
+        return hash(name, Long.rotateLeft(seed, 32) ^ 0x9e3779b97f4a7c15L);
+    }
+
+    /**
+     * {@link #table}'s fill, into arrays the caller owns and reuses (an agent fills 10,000 tables in its first
+     * programming; no allocation per table): backend i's {@link #offsetHash} and {@link #skipHash} at
+     * {@code hashes[2 i]} and {@code hashes[2 i + 1]}, names distinct (not checked here), {@code size} from
+     * {@link #TABLE_SIZES} (not checked here), n > 0. Writes slot -> backend index to {@code table[0, size)};
+     * {@code scratch} holds at least 2 n ints.
+     */
+    public static void fill(long[] hashes, int n, int size, int[] table, int[] scratch) {
+        Arrays.fill(table, 0, size, NONE);
+        // Backend i's preference list is offset, offset + skip, offset + 2 skip, ... (mod M): kept as the slot it has
+        // reached (scratch[2 i]), advanced by one addition and a conditional subtraction. A division per probe (the
+        // textbook (offset + j * skip) % M) made the fill twice as slow in a fresh JVM, and a table of M = 251 with 2
+        // backends takes ~1,500 probes: most of an agent's first programming of 10,000 services.
+        for (int i = 0; i < n; i++) {
+            scratch[2 * i] = (int) Long.remainderUnsigned(hashes[2 * i], size);
+            scratch[2 * i + 1] = (int) Long.remainderUnsigned(hashes[2 * i + 1], size - 1) + 1;
         }
         int filled = 0;
         while (true) {
             for (int i = 0; i < n; i++) {
-                int c = slot[i];
-                int step = skip[i];
+                int c = scratch[2 * i];
+                int step = scratch[2 * i + 1];
                 while (table[c] != NONE) {
                     c += step; // < 2 M: no overflow
                     if (c >= size) {
@@ -73,9 +99,9 @@ public final class Maglev {
                 }
                 table[c] = i;
                 c += step;
-                slot[i] = c >= size ? c - size : c;
+                scratch[2 * i] = c >= size ? c - size : c;
                 if (++filled == size) {
-                    return table;
+                    return;
                 }
             }
         }
