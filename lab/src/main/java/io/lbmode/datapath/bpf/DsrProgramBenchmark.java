@@ -23,7 +23,7 @@ import java.util.List;
  *   <li>{@code first}: the first programming of the process: 10,000 service ports into empty maps (programs loaded
  *       and attached before, not timed);</li>
  *   <li>{@code change}: then one endpoint of one service port changes, {@value #CHANGES} times (median);</li>
- *   <li>{@code refill}: a new programmer fills emptied maps again, {@value #REFILLS} times (median: later rounds);</li>
+ *   <li>{@code refill}: a new programmer fills emptied maps again, 3 times (median: later rounds; -Dbench.refills=N);</li>
  *   <li>{@code restart}: a new programmer adopts the pins and applies the same state (nothing to write).</li>
  * </ol>
  * Prints one {@code RESULT} line of milliseconds ({@link Applied#took()}).
@@ -38,7 +38,7 @@ public final class DsrProgramBenchmark {
 
     static final int N = 10_000;
     static final int CHANGES = 9;
-    static final int REFILLS = 3;
+    static final int REFILLS = Integer.getInteger("bench.refills", 3);
 
     public static void main(String[] args) {
         if (args.length < 3) {
