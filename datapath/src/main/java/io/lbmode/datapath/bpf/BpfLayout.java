@@ -178,6 +178,54 @@ final class BpfLayout {
         }
     }
 
+    /*
+     * Writers into byte arrays, for the same reason: a batch of 10,000 keys and values is built in plain arrays and
+     * copied to native memory once (BpfMap.updateBatch(byte[], byte[], int)).
+     */
+
+    /** Host-order u32 at {@code off}. */
+    static void putHost32(byte[] b, int off, int v) {
+        int le = LITTLE_ENDIAN ? v : Integer.reverseBytes(v);
+        b[off] = (byte) le;
+        b[off + 1] = (byte) (le >>> 8);
+        b[off + 2] = (byte) (le >>> 16);
+        b[off + 3] = (byte) (le >>> 24);
+    }
+
+    /** Host-order u64 at {@code off}. */
+    static void putHost64(byte[] b, int off, long v) {
+        putHost32(b, off, (int) (LITTLE_ENDIAN ? v : v >>> 32));
+        putHost32(b, off + 4, (int) (LITTLE_ENDIAN ? v >>> 32 : v));
+    }
+
+    /** {@link #svcKey(MemorySegment, InetAddress, int, int)} at {@code off} of an array. */
+    static void svcKey(byte[] b, int off, InetAddress vip, int port, int proto) {
+        byte[] a = vip.getAddress();
+        System.arraycopy(a, 0, b, off, a.length);
+        b[off + a.length] = (byte) (port >>> 8);
+        b[off + a.length + 1] = (byte) port;
+        b[off + a.length + 2] = (byte) proto;
+        b[off + a.length + 3] = 0;
+    }
+
+    /** {@link #svcValue(MemorySegment, int, int, int, int)} at {@code off} of an array. */
+    static void svcValue(byte[] b, int off, int slotOffset, int slotCount, int backends, int flags) {
+        putHost32(b, off, slotOffset);
+        putHost32(b, off + 4, slotCount);
+        putHost32(b, off + 8, backends);
+        putHost32(b, off + 12, flags);
+    }
+
+    /** {@link #backendValue(MemorySegment, InetAddress, int, boolean)} at {@code off} of an array. */
+    static void backendValue(byte[] b, int off, InetAddress addr, int port, boolean local) {
+        byte[] a = addr.getAddress();
+        System.arraycopy(a, 0, b, off, a.length);
+        b[off + a.length] = (byte) (port >>> 8);
+        b[off + a.length + 1] = (byte) port;
+        b[off + a.length + 2] = (byte) (local ? BACKEND_F_LOCAL : 0);
+        b[off + a.length + 3] = 0;
+    }
+
     static int u16(MemorySegment s, long off) {
         return Short.toUnsignedInt(s.get(BE16, off));
     }

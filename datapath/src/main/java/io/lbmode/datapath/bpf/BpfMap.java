@@ -46,6 +46,20 @@ public record BpfMap(String name, int fd, int keySize, int valueSize, int maxEnt
         }
     }
 
+    /** {@link #updateBatch(MemorySegment, MemorySegment, int)} of keys and values built in arrays (see {@link BpfLayout}'s writers). */
+    public void updateBatch(byte[] keys, byte[] values, int count) {
+        if (count == 0) {
+            return;
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment k = a.allocate((long) keySize * count, 8);
+            MemorySegment v = a.allocate((long) valueSize * count, 8);
+            MemorySegment.copy(keys, 0, k, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, keySize * count);
+            MemorySegment.copy(values, 0, v, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, valueSize * count);
+            updateBatch(k, v, count);
+        }
+    }
+
     /** True and {@code value} filled when the key exists. */
     public boolean lookup(MemorySegment key, MemorySegment value) {
         int rc = LibBpf.mapLookup(fd, key, value);

@@ -207,9 +207,9 @@ public final class DsrProgrammer implements ModeProgrammer {
             return Long.hashCode(high ^ low);
         }
 
-        void writeTo(MemorySegment s) {
-            s.set(BpfLayout.HOST64, 0, high);
-            s.set(BpfLayout.HOST64, 8, low);
+        void writeTo(byte[] b, int off) {
+            BpfLayout.putHost64(b, off, high);
+            BpfLayout.putHost64(b, off + 8, low);
         }
 
     }
@@ -650,12 +650,12 @@ public final class DsrProgrammer implements ModeProgrammer {
                 }
                 boolean v6 = added == added6;
                 int valueSize = v6 ? BpfLayout.BACKEND6_VALUE_SIZE : BpfLayout.BACKEND_VALUE_SIZE;
-                MemorySegment keys = a.allocate(4L * added.size(), 4);
-                MemorySegment values = a.allocate((long) valueSize * added.size(), 4);
+                byte[] keys = new byte[4 * added.size()];
+                byte[] values = new byte[valueSize * added.size()];
                 int i = 0;
                 for (BackendVal b : added) {
-                    keys.setAtIndex(ValueLayout.JAVA_INT, i, nextBackendId);
-                    BpfLayout.backendValue(values.asSlice((long) i * valueSize, valueSize), b.addr(), b.port(), b.local());
+                    BpfLayout.putHost32(keys, 4 * i, nextBackendId);
+                    BpfLayout.backendValue(values, valueSize * i, b.addr(), b.port(), b.local());
                     backendIds.put(b, nextBackendId++);
                     i++;
                 }
@@ -674,10 +674,9 @@ public final class DsrProgrammer implements ModeProgrammer {
             boolean compactNew = newAtFullSize > slots.freeSlots();
             MemorySegment svcKey = a.allocate(BpfLayout.SVC6_KEY_SIZE);
             // one batch per family (the key sizes differ): [0] lb_services, [1] lb_services6
-            MemorySegment[] svcKeys = {a.allocate((long) BpfLayout.SVC_KEY_SIZE * Math.max(1, want.size()), 4),
-                    a.allocate((long) BpfLayout.SVC6_KEY_SIZE * Math.max(1, want.size()), 4)};
-            MemorySegment[] svcVals = {a.allocate((long) BpfLayout.SVC_VALUE_SIZE * Math.max(1, want.size()), 4),
-                    a.allocate((long) BpfLayout.SVC_VALUE_SIZE * Math.max(1, want.size()), 4)};
+            // built in arrays, copied to native memory once per batch (BpfLayout's array writers say why)
+            byte[][] svcKeys = {new byte[BpfLayout.SVC_KEY_SIZE * want.size()], new byte[BpfLayout.SVC6_KEY_SIZE * want.size()]};
+            byte[][] svcVals = {new byte[BpfLayout.SVC_VALUE_SIZE * want.size()], new byte[BpfLayout.SVC_VALUE_SIZE * want.size()]};
             int[] svcUpdates = new int[2];
             BpfMap digestMap = dp.map(DsrDatapath.MAGLEV_INPUTS);
             MemorySegment key4b = a.allocate(4, 4);
@@ -736,8 +735,8 @@ public final class DsrProgrammer implements ModeProgrammer {
                 if (!entry.equals(e)) {
                     int f = sk.ipv6() ? 1 : 0;
                     int keySize = BpfLayout.svcKeySize(sk.vip());
-                    BpfLayout.svcKey(svcKeys[f].asSlice((long) svcUpdates[f] * keySize, keySize), sk.vip(), sk.port(), sk.proto());
-                    BpfLayout.svcValue(svcVals[f].asSlice((long) svcUpdates[f] * BpfLayout.SVC_VALUE_SIZE, BpfLayout.SVC_VALUE_SIZE),
+                    BpfLayout.svcKey(svcKeys[f], svcUpdates[f] * keySize, sk.vip(), sk.port(), sk.proto());
+                    BpfLayout.svcValue(svcVals[f], svcUpdates[f] * BpfLayout.SVC_VALUE_SIZE,
                             entry.offset(), entry.size(), entry.backends(), entry.flags());
                     svcUpdates[f]++;
                     changes++;
@@ -755,12 +754,12 @@ public final class DsrProgrammer implements ModeProgrammer {
             }
             // Digests of the ranges written, after them (one system call for both families: they share lb_maglev).
             if (!written.isEmpty()) {
-                MemorySegment offsets = a.allocate(4L * written.size(), 4);
-                MemorySegment values = a.allocate((long) BpfLayout.MAGLEV_DIGEST_SIZE * written.size(), 8);
+                byte[] offsets = new byte[4 * written.size()];
+                byte[] values = new byte[BpfLayout.MAGLEV_DIGEST_SIZE * written.size()];
                 int i = 0;
                 for (Map.Entry<Integer, Digest> w : written.entrySet()) {
-                    offsets.setAtIndex(ValueLayout.JAVA_INT, i, w.getKey());
-                    w.getValue().writeTo(values.asSlice((long) i * BpfLayout.MAGLEV_DIGEST_SIZE, BpfLayout.MAGLEV_DIGEST_SIZE));
+                    BpfLayout.putHost32(offsets, 4 * i, w.getKey());
+                    w.getValue().writeTo(values, BpfLayout.MAGLEV_DIGEST_SIZE * i);
                     i++;
                 }
                 digestMap.updateBatch(offsets, values, written.size());
