@@ -24,6 +24,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -74,15 +75,18 @@ public final class DsrProgrammer implements ModeProgrammer {
      */
     private final Map<BackendVal, long[]> nameHashes = new HashMap<>();
     private long hashesSeed;
-    /** Each service port's tables as last applied (before any settling for lack of room): what keeps backend ids. */
-    private final Map<SvcKey, Tables> wanted = new HashMap<>();
-    /** In how many of {@link #wanted}'s tables each backend is; its id goes when that reaches none. */
-    private final Map<BackendVal, Integer> references = new HashMap<>();
+    /**
+     * In how many tables of the applied state's service ports each backend is (before any settling for lack of room;
+     * a counter to increment in place): its id goes when that reaches none.
+     */
+    private final Map<BackendVal, int[]> references = new HashMap<>();
     /**
      * Draining service ports left with one table for lack of room, and what they want: tried again on every apply
      * (a change is applied without looking at the unchanged ports, these excepted).
      */
     private final Map<SvcKey, Desired> settledForRoom = new HashMap<>();
+    /** The last apply failed part way: the next one goes over every service port. */
+    private boolean incomplete;
     /** Service ports the last apply built the desired tables of (all of them, or only the changed ones): for tests. */
     private int examined;
     /** Reused by {@link #writeTable} and {@link #copyRange}: the fill, the slots before, hashes, ids, fill scratch. */
@@ -309,7 +313,14 @@ public final class DsrProgrammer implements ModeProgrammer {
             if (full) {
                 adopt(desired.node());
             }
-            int changes = program(desired);
+            int changes;
+            try {
+                changes = program(desired);
+            } catch (RuntimeException e) {
+                incomplete = true; // what we hold of the ports may be half updated: the next apply goes over all
+                throw e;
+            }
+            incomplete = false;
             applied = Optional.of(desired);
             return new Applied(full, changes, Duration.ofNanos(System.nanoTime() - start));
         } catch (BpfException e) {
@@ -559,7 +570,7 @@ public final class DsrProgrammer implements ModeProgrammer {
         int changes = 0;
         int newSeed = fold(desired.hashSeed());
         boolean seedChanged = newSeed != seed32 || applied.isEmpty();
-        boolean everything = applied.isEmpty() || applied.get().hashSeed() != desired.hashSeed();
+        boolean everything = applied.isEmpty() || incomplete || applied.get().hashSeed() != desired.hashSeed();
         if (newSeed != seed32) {
             built.clear(); // every table depends on the seed
         }
@@ -585,6 +596,7 @@ public final class DsrProgrammer implements ModeProgrammer {
             // The service ports to bring up to date (want) and those that went (dropped): all of them, or the changes.
             Map<SvcKey, Desired> want = new LinkedHashMap<>();
             Set<SvcKey> dropped = new HashSet<>();
+            List<Tables> unreferencing = new ArrayList<>(); // the tables of the ports before the change
             if (everything) {
                 for (ServicePort s : desired.services()) {
                     want.put(keyOf(s), desiredOf(s)); // IPv4 VIPs to lb_services, IPv6 ones to lb_services6
@@ -605,10 +617,14 @@ public final class DsrProgrammer implements ModeProgrammer {
                     if (!want.containsKey(sk)) {
                         dropped.add(sk);
                     }
+                    unreferencing.add(desiredOf(s).tables());
                 }
+            }
+            Collection<Desired> referencing = everything ? want.values() : List.copyOf(want.values());
+            if (!everything) {
                 settledForRoom.forEach((sk, d) -> {
                     if (!dropped.contains(sk)) {
-                        want.putIfAbsent(sk, d);
+                        want.putIfAbsent(sk, d); // tried again; what it references did not change
                     }
                 });
             }
@@ -619,27 +635,26 @@ public final class DsrProgrammer implements ModeProgrammer {
             MemorySegment beKey = a.allocate(4);
             Set<BackendVal> unreferenced = new HashSet<>();
             if (everything) {
-                wanted.clear();
                 references.clear();
                 unreferenced.addAll(backendIds.keySet());
-            } else {
-                for (SvcKey sk : dropped) {
-                    unreference(wanted.remove(sk), unreferenced);
-                }
-                for (SvcKey sk : want.keySet()) {
-                    unreference(wanted.remove(sk), unreferenced);
-                }
+            }
+            for (Tables t : unreferencing) {
+                unreference(t, unreferenced);
             }
             Set<BackendVal> added4 = new LinkedHashSet<>();
             Set<BackendVal> added6 = new LinkedHashSet<>();
-            for (Map.Entry<SvcKey, Desired> w : want.entrySet()) {
-                Tables t = w.getValue().tables();
-                wanted.put(w.getKey(), t);
+            for (Desired d : referencing) {
+                Tables t = d.tables();
                 for (List<BackendVal> bes : List.of(t.fresh(), t.established())) {
                     for (BackendVal b : bes) {
-                        references.merge(b, 1, Integer::sum);
-                        if (!backendIds.containsKey(b)) {
-                            (b.addr() instanceof Inet6Address ? added6 : added4).add(b);
+                        int[] count = references.get(b);
+                        if (count != null) {
+                            count[0]++;
+                        } else {
+                            references.put(b, new int[]{1});
+                            if (!backendIds.containsKey(b)) {
+                                (b.addr() instanceof Inet6Address ? added6 : added4).add(b);
+                            }
                         }
                     }
                 }
@@ -807,12 +822,10 @@ public final class DsrProgrammer implements ModeProgrammer {
 
     /** Takes {@code tables}' backends' references back (see {@link #references}); those left with none into {@code unreferenced}. */
     private void unreference(Tables tables, Set<BackendVal> unreferenced) {
-        if (tables == null) {
-            return;
-        }
         for (List<BackendVal> bes : List.of(tables.fresh(), tables.established())) {
             for (BackendVal b : bes) {
-                if (references.merge(b, -1, Integer::sum) == 0) {
+                int[] count = references.get(b);
+                if (count != null && --count[0] == 0) {
                     references.remove(b);
                     unreferenced.add(b);
                 }
@@ -1049,7 +1062,6 @@ public final class DsrProgrammer implements ModeProgrammer {
         backendIds.clear();
         nameHashes.clear();
         built.clear();
-        wanted.clear();
         references.clear();
         settledForRoom.clear();
         ranges.clear();
