@@ -214,4 +214,51 @@ class DsrChangeLabTest {
         lb.call(() -> programmer.apply(reseeded));
         assertThat(programmer.examined()).isEqualTo(200);
     }
+
+    /** lb_services' flags of the IPv4 service port at {@code vip}. */
+    int flags(String vip) {
+        return Integer.parseInt(lbServices(vip).replaceAll(".* flags ", ""));
+    }
+
+    String lbServices(String vip) {
+        try {
+            return lb.call(this::snapshot).services().get(vip);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Test
+    void aDrainLeftWithoutRoomGetsItsSecondTableOnALaterApplyThatDoesNotChangeIt() throws Exception {
+        // 32 tables of the largest size fill lb_maglev (4 Mi slots) but for 32 slots: no room for a second table
+        int m = 131071;
+        programmer = new DsrProgrammer("eth0", lab.bpffs(Lab.LB), m);
+        List<ServicePort> ports = new ArrayList<>();
+        for (int i = 0; i < 32; i++) {
+            ports.add(new ServicePort("default", "big" + i, "", Protocol.TCP, Addresses.ip("172.16.32." + (10 + i)), 80, false,
+                    List.of(backend(false, i), backend(false, i + 100))));
+        }
+        NodeState full = new NodeState(ForwardMode.DSR, NODE, SEED, ports);
+        lb.call(() -> programmer.apply(full));
+        assertThat(lbServices("172.16.32.10")).startsWith("size " + m);
+
+        // service 0's endpoint i + 100 starts terminating: its established-connection table does not fit
+        List<ServicePort> draining = new ArrayList<>(full.services());
+        draining.set(0, new ServicePort("default", "big0", "", Protocol.TCP, Addresses.ip("172.16.32.10"), 80, false,
+                List.of(backend(false, 0)), List.of(backend(false, 100)), ServicePort.Policy.OPEN));
+        NodeState drain = new NodeState(ForwardMode.DSR, NODE, SEED, draining);
+        lb.call(() -> programmer.apply(drain));
+        assertThat(flags("172.16.32.10") & BpfLayout.SVC_F_DRAINING).as("drains abruptly for lack of room").isZero();
+
+        // two services go: their slots are free once the apply that removes them is done
+        List<ServicePort> fewer = new ArrayList<>(drain.services());
+        fewer.removeIf(p -> p.name().equals("big30") || p.name().equals("big31"));
+        NodeState room = new NodeState(ForwardMode.DSR, NODE, SEED, fewer);
+        lb.call(() -> programmer.apply(room));
+
+        // the same state again: nothing changed, but the drain is tried again and now fits
+        lb.call(() -> programmer.apply(room));
+        assertThat(flags("172.16.32.10") & BpfLayout.SVC_F_DRAINING).as("drains with its second table").isNotZero();
+        assertThat(lbServices("172.16.32.10")).startsWith("size " + m + " backends 1");
+    }
 }
