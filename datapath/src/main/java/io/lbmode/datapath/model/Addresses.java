@@ -1,5 +1,6 @@
 package io.lbmode.datapath.model;
 
+import io.lbmode.net.AsciiDigits;
 import io.lbmode.net.Ipv6Text;
 import java.math.BigInteger;
 import java.net.Inet4Address;
@@ -41,13 +42,16 @@ public final class Addresses {
         return Ipv6Text.of(new BigInteger(1, address.getAddress()));
     }
 
-    /** Parses an IPv6 literal (no zone, no IPv4-mapped form); empty for anything else (hostnames are never resolved). */
+    /**
+     * Parses an IPv6 literal (no zone, no IPv4-mapped form, ASCII hex digits only); empty for anything else (hostnames
+     * are never resolved).
+     */
     public static Optional<Inet6Address> parseIpv6(String text) {
         if (text == null) {
             return Optional.empty();
         }
         String t = text.trim();
-        if (t.indexOf(':') < 0 || t.indexOf('%') >= 0 || !t.chars().allMatch(c -> Character.digit(c, 16) >= 0 || c == ':' || c == '.')) {
+        if (t.indexOf(':') < 0 || t.indexOf('%') >= 0 || !t.chars().allMatch(c -> AsciiDigits.isHex(c) || c == ':' || c == '.')) {
             return Optional.empty();
         }
         try {
@@ -73,7 +77,7 @@ public final class Addresses {
         return ((b[0] & 0xffL) << 24) | ((b[1] & 0xffL) << 16) | ((b[2] & 0xffL) << 8) | (b[3] & 0xffL);
     }
 
-    /** Parses a dotted-quad literal; empty for anything else (hostnames are never resolved). */
+    /** Parses a dotted-quad literal of ASCII digits; empty for anything else (hostnames are never resolved). */
     public static Optional<Inet4Address> parseIpv4(String text) {
         if (text == null) {
             return Optional.empty();
@@ -85,7 +89,7 @@ public final class Addresses {
         byte[] bytes = new byte[4];
         for (int i = 0; i < 4; i++) {
             String p = parts[i];
-            if (p.isEmpty() || p.length() > 3 || !p.chars().allMatch(Character::isDigit)) {
+            if (p.length() > 3 || !AsciiDigits.only(p)) { // never another script's digits: ١٠ is not 10
                 return Optional.empty();
             }
             int v = Integer.parseInt(p);

@@ -1,5 +1,6 @@
 package io.lbmode.datapath.model;
 
+import io.lbmode.net.AsciiDigits;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.Comparator;
@@ -56,8 +57,7 @@ public record Cidr(InetAddress network, int length) implements Comparable<Cidr> 
             return Optional.of(new Cidr(address.get(), bits));
         }
         String len = t.substring(slash + 1);
-        if (len.isEmpty() || len.length() > 3 || !len.chars().allMatch(c -> c >= '0' && c <= '9')
-                || Integer.parseInt(len) > bits) {
+        if (len.length() > 3 || !AsciiDigits.only(len) || Integer.parseInt(len) > bits) {
             return Optional.empty();
         }
         return Optional.of(new Cidr(address.get(), Integer.parseInt(len)));
