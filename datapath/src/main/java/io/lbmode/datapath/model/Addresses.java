@@ -72,6 +72,25 @@ public final class Addresses {
         return parse(text).orElseThrow(() -> new IllegalArgumentException("not an IP address: '" + text + "'"));
     }
 
+    /**
+     * The address of {@code bytes}, its family told by their number alone: 4 bytes IPv4, 16 bytes IPv6. Unlike
+     * {@link InetAddress#getByAddress(byte[])}, which returns an {@link Inet4Address} for the 16 bytes of an
+     * IPv4-mapped {@code ::ffff:a.b.c.d}: bytes read from an IPv6 field (a map key, a masked prefix) stay IPv6.
+     *
+     * @throws IllegalArgumentException for any other length
+     */
+    public static InetAddress ofBytes(byte[] bytes) {
+        try {
+            return switch (bytes.length) {
+                case 4 -> InetAddress.getByAddress(bytes);
+                case 16 -> Inet6Address.getByAddress(null, bytes, -1);
+                default -> throw new IllegalArgumentException("an address has 4 or 16 bytes, not " + bytes.length);
+            };
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException("4 or 16 bytes are always a valid address", e);
+        }
+    }
+
     public static long toLong(Inet4Address a) {
         byte[] b = a.getAddress();
         return ((b[0] & 0xffL) << 24) | ((b[1] & 0xffL) << 16) | ((b[2] & 0xffL) << 8) | (b[3] & 0xffL);

@@ -2,7 +2,6 @@ package io.lbmode.datapath.model;
 
 import io.lbmode.net.AsciiDigits;
 import java.net.InetAddress;
-import java.net.UnknownHostException;
 import java.util.Comparator;
 import java.util.Objects;
 import java.util.Optional;
@@ -30,11 +29,7 @@ public record Cidr(InetAddress network, int length) implements Comparable<Cidr> 
         byte[] bytes = network.getAddress();
         byte[] masked = masked(bytes, length);
         if (!java.util.Arrays.equals(bytes, masked)) {
-            try {
-                network = InetAddress.getByAddress(masked);
-            } catch (UnknownHostException e) {
-                throw new IllegalStateException("4 or 16 bytes are always a valid address", e);
-            }
+            network = Addresses.ofBytes(masked); // an IPv6 prefix stays IPv6, also within ::ffff:0:0/96
         }
     }
 
