@@ -690,8 +690,9 @@ public final class DsrProgrammer implements ModeProgrammer {
             MemorySegment svcKey = a.allocate(BpfLayout.SVC6_KEY_SIZE);
             // one batch per family (the key sizes differ): [0] lb_services, [1] lb_services6
             // built in arrays, copied to native memory once per batch (BpfLayout's array writers say why)
-            byte[][] svcKeys = {new byte[BpfLayout.SVC_KEY_SIZE * want.size()], new byte[BpfLayout.SVC6_KEY_SIZE * want.size()]};
-            byte[][] svcVals = {new byte[BpfLayout.SVC_VALUE_SIZE * want.size()], new byte[BpfLayout.SVC_VALUE_SIZE * want.size()]};
+            // (on first use: a restarted agent's apply of an unchanged state writes none)
+            byte[][] svcKeys = new byte[2][];
+            byte[][] svcVals = new byte[2][];
             int[] svcUpdates = new int[2];
             BpfMap digestMap = dp.map(DsrDatapath.MAGLEV_INPUTS);
             MemorySegment key4b = a.allocate(4, 4);
@@ -750,6 +751,10 @@ public final class DsrProgrammer implements ModeProgrammer {
                 if (!entry.equals(e)) {
                     int f = sk.ipv6() ? 1 : 0;
                     int keySize = BpfLayout.svcKeySize(sk.vip());
+                    if (svcKeys[f] == null) {
+                        svcKeys[f] = new byte[keySize * want.size()];
+                        svcVals[f] = new byte[BpfLayout.SVC_VALUE_SIZE * want.size()];
+                    }
                     BpfLayout.svcKey(svcKeys[f], svcUpdates[f] * keySize, sk.vip(), sk.port(), sk.proto());
                     BpfLayout.svcValue(svcVals[f], svcUpdates[f] * BpfLayout.SVC_VALUE_SIZE,
                             entry.offset(), entry.size(), entry.backends(), entry.flags());
@@ -763,7 +768,9 @@ public final class DsrProgrammer implements ModeProgrammer {
                 built.put(sk, tables);
             }
             // Service entries last, in one system call: a service becomes visible only with its table complete.
-            svcMap.updateBatch(svcKeys[0], svcVals[0], svcUpdates[0]);
+            if (svcUpdates[0] > 0) {
+                svcMap.updateBatch(svcKeys[0], svcVals[0], svcUpdates[0]);
+            }
             if (svcUpdates[1] > 0) {
                 dp.map(DsrDatapath.SERVICES6).updateBatch(svcKeys[1], svcVals[1], svcUpdates[1]);
             }
