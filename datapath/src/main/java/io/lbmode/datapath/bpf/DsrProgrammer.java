@@ -55,6 +55,8 @@ import java.util.TreeMap;
  * The first apply of a process adopts the maps a previous agent pinned and rewrites only what differs, so
  * established flows keep their backends and reverse entries across restarts. lb_maglev_inputs keeps a digest of each
  * table range's inputs beside it, so a restarted agent does not even compute the tables whose inputs did not change.
+ * Later applies look only at the service ports {@link NodeState#changesFrom} the applied state gives: a change costs in
+ * proportion to itself, not to the number of services.
  */
 public final class DsrProgrammer implements ModeProgrammer {
     private final String interfaceName;
