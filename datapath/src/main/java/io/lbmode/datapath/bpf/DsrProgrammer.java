@@ -638,7 +638,6 @@ public final class DsrProgrammer implements ModeProgrammer {
             Set<BackendVal> unreferenced = new HashSet<>();
             if (everything) {
                 references.clear();
-                unreferenced.addAll(backendIds.keySet());
             }
             for (Tables t : unreferencing) {
                 unreference(t, unreferenced);
@@ -815,7 +814,8 @@ public final class DsrProgrammer implements ModeProgrammer {
             changes += removeSourceRanges(dp, want, everything ? null : dropped);
 
             // 6. Backends no table points at any more.
-            for (BackendVal b : unreferenced) {
+            // after a full count every backend is a candidate; after a change those it left without references
+            for (BackendVal b : everything ? new ArrayList<>(backendIds.keySet()) : unreferenced) {
                 Integer id = backendIds.get(b);
                 if (id != null && !references.containsKey(b)) {
                     beKey.set(BpfLayout.HOST32, 0, id);
