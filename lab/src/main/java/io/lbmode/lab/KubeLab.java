@@ -179,8 +179,7 @@ public final class KubeLab implements AutoCloseable {
         // from the LB nodes' eth0 only (not from their link to this machine).
         createNamespace(METALLB_NS);
         kubectl("apply", "--server-side", "-f", metallb.resolve("crds").toString()).ok("kubectl apply MetalLB CRDs");
-        kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/ipaddresspools.metallb.io",
-                "crd/l2advertisements.metallb.io", "crd/servicel2statuses.metallb.io").ok("MetalLB CRDs established");
+        awaitEstablished("crd/ipaddresspools.metallb.io", "crd/l2advertisements.metallb.io", "crd/servicel2statuses.metallb.io");
         hostProcesses.add(startOnHost("lab-" + lab.prefix() + "-metallb-controller", metallb.resolve("bin/controller").toString(),
                 "--namespace", METALLB_NS, "--port", Integer.toString(CONTROLLER_METRICS_PORT), "--webhook-mode", "disabled",
                 "--disable-cert-rotation"));
@@ -567,6 +566,23 @@ public final class KubeLab implements AutoCloseable {
     // ---- kubectl ----
 
     /** kubectl of the control plane with its admin kubeconfig. */
+    /**
+     * Waits (60 s at most) until the CRDs are Established. {@code kubectl wait} gives up at once with ".status.conditions
+     * accessor error: <nil>" when it reads a CRD the API server has not yet given a condition (seen right after a
+     * server-side apply), so that answer means "not yet" here and the wait is asked again.
+     */
+    private void awaitEstablished(String... crds) throws IOException, InterruptedException {
+        List<String> args = new ArrayList<>(List.of("wait", "--for=condition=Established", "--timeout=10s"));
+        args.addAll(List.of(crds));
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        Lab.ExecResult r = kubectl(args.toArray(String[]::new));
+        while (!r.ok() && r.stderr().contains("accessor error") && System.nanoTime() < deadline) {
+            Thread.sleep(200);
+            r = kubectl(args.toArray(String[]::new));
+        }
+        r.ok("kubectl wait for " + String.join(", ", crds) + " Established");
+    }
+
     public Lab.ExecResult kubectl(String... args) {
         return kubectlWithInput(null, args);
     }
