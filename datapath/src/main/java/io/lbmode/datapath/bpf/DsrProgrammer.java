@@ -645,20 +645,8 @@ public final class DsrProgrammer implements ModeProgrammer {
             Set<BackendVal> added4 = new LinkedHashSet<>();
             Set<BackendVal> added6 = new LinkedHashSet<>();
             for (Desired d : referencing) {
-                Tables t = d.tables();
-                for (List<BackendVal> bes : List.of(t.fresh(), t.established())) {
-                    for (BackendVal b : bes) {
-                        int[] count = references.get(b);
-                        if (count != null) {
-                            count[0]++;
-                        } else {
-                            references.put(b, new int[]{1});
-                            if (!backendIds.containsKey(b)) {
-                                (b.addr() instanceof Inet6Address ? added6 : added4).add(b);
-                            }
-                        }
-                    }
-                }
+                reference(d.tables().fresh(), added4, added6);
+                reference(d.tables().established(), added4, added6);
             }
             for (Set<BackendVal> added : List.of(added4, added6)) { // lb_backends, lb_backends6
                 if (added.isEmpty()) {
@@ -827,6 +815,22 @@ public final class DsrProgrammer implements ModeProgrammer {
             }
         }
         return changes;
+    }
+
+    /** Counts a reference to each of {@code bes}; those without an id yet into {@code added4} or {@code added6}. */
+    private void reference(List<BackendVal> bes, Set<BackendVal> added4, Set<BackendVal> added6) {
+        for (int i = 0; i < bes.size(); i++) {
+            BackendVal b = bes.get(i);
+            int[] count = references.get(b);
+            if (count != null) {
+                count[0]++;
+            } else {
+                references.put(b, new int[]{1});
+                if (!backendIds.containsKey(b)) {
+                    (b.addr() instanceof Inet6Address ? added6 : added4).add(b);
+                }
+            }
+        }
     }
 
     /** Takes {@code tables}' backends' references back (see {@link #references}); those left with none into {@code unreferenced}. */
