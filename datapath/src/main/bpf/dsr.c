@@ -10,6 +10,7 @@
  *                             strip the option -> let the stack deliver it to the pod.
  *   dsr_egress   Reply path:  pod -> client packets leaving by the node interface get their source rewritten back
  *                             to VIP:port (TCP including RST; FIN/RST end the entry) and go straight to the client.
+ *                             Packets dsr_ingress redirected out of the same interface pass untouched (MARK_REDIRECTED).
  *
  * IPv6 packets take the same roles with Cilium's Destination Options header in place of the IPv4 option (the IPv6
  * section below; dsr_ingress6, dsr_egress6).
@@ -81,6 +82,24 @@ static __always_inline int drop(__u32 reason)
 	if (v)
 		*v += 1;
 	return TC_ACT_SHOT;
+}
+
+/* Redirects the packet out of ifindex; one that leaves by the interface it arrived on gets MARK_REDIRECTED, so the
+ * dsr_egress it meets there lets it pass without a lookup. */
+static __always_inline int redirect_out(struct __sk_buff *skb, __u32 ifindex, int neigh)
+{
+	if (ifindex == skb->ifindex && skb->mark == 0)
+		skb->mark = MARK_REDIRECTED;
+	return neigh ? bpf_redirect_neigh(ifindex, 0, 0, 0) : bpf_redirect(ifindex, 0);
+}
+
+/* True (and the mark cleared) for a packet dsr_ingress redirected out of this interface: see MARK_REDIRECTED. */
+static __always_inline int redirected_here(struct __sk_buff *skb)
+{
+	if (skb->mark != MARK_REDIRECTED || skb->ingress_ifindex != skb->ifindex)
+		return 0;
+	skb->mark = 0;
+	return 1;
 }
 
 /* ---------------------------------------------------------------------------------------------------------------
@@ -448,11 +467,11 @@ static __always_inline int send_to_node(struct __sk_buff *skb, const struct flow
 			return r;
 	}
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
-		return bpf_redirect_neigh(fib.ifindex, 0, 0, 0);
+		return redirect_out(skb, fib.ifindex, 1);
 	if (bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0) < 0 ||
 	    bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0) < 0)
 		return drop(DROP_REWRITE);
-	return bpf_redirect(fib.ifindex, 0);
+	return redirect_out(skb, fib.ifindex, 0);
 }
 
 static __always_inline int lb_forward(struct __sk_buff *skb, const struct flow *f, const struct svc_key *sk,
@@ -906,11 +925,11 @@ static __always_inline int send_to_node6(struct __sk_buff *skb, const struct flo
 			return r;
 	}
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
-		return bpf_redirect_neigh(fib.ifindex, 0, 0, 0);
+		return redirect_out(skb, fib.ifindex, 1);
 	if (bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0) < 0 ||
 	    bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0) < 0)
 		return drop(DROP_REWRITE);
-	return bpf_redirect(fib.ifindex, 0);
+	return redirect_out(skb, fib.ifindex, 0);
 }
 
 /* lb_forward for IPv6: the same decisions (source ranges, Maglev slot, draining, local or remote backend). */
@@ -1275,6 +1294,8 @@ static __always_inline int reverse_icmp_error(struct __sk_buff *skb)
 SEC("tc")
 int dsr_egress(struct __sk_buff *skb)
 {
+	if (redirected_here(skb))
+		return TC_ACT_OK;
 	if (skb->protocol == bpf_htons(ETH_P_IPV6))
 		return dsr_egress6(skb);
 	struct flow f = {};

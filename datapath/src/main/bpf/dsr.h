@@ -67,6 +67,14 @@ struct dsr_opt_v6 {
 	__u16 pad;
 } __attribute__((packed));
 
+/* skb->mark of a packet dsr_ingress redirects out of the interface it arrived on (client -> pod, DNAT done), so the
+ * dsr_egress that then runs on it passes it at once (a client's packet is no pod's reply: nothing to rewrite) instead
+ * of parsing it and looking it up in lb_reverse. Set only on a packet without a mark, only on that redirect (never on
+ * one handed to the stack, where marks mean routing and firewall decisions), and cleared by dsr_egress, which also
+ * requires the packet to have arrived on the interface it leaves by. An arbitrary value ("lb" 0xd5a): Cilium and
+ * kube-proxy set single bits or their identity in the upper half, not this. */
+#define MARK_REDIRECTED 0x6c620d5a
+
 #define IPV6_HLEN 40
 #define ETH_P_IPV6_BE 0xdd86 /* htons(0x86dd) on a little-endian host */
 #define NEXTHDR_DEST_ 60

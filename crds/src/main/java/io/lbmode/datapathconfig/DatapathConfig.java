@@ -1,6 +1,7 @@
 package io.lbmode.datapathconfig;
 
 import io.lbmode.crds.cluster.v1.ForwardMode;
+import io.lbmode.net.AsciiDigits;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -121,12 +122,16 @@ public record DatapathConfig(ForwardMode forwardMode, List<String> podCidrs, Lis
         ForwardMode forwardMode = ForwardMode.fromWireName(mode).orElseThrow(() -> new IllegalArgumentException(
                 "ConfigMap " + CONFIG_MAP_NAME + ": " + FORWARD_MODE + " must be dsr or snat, not '" + mode + "'"));
         String seed = required(data, HASH_SEED);
+        IllegalArgumentException badSeed = new IllegalArgumentException(
+                "ConfigMap " + CONFIG_MAP_NAME + ": " + HASH_SEED + " must be an unsigned 64-bit number, not '" + seed + "'");
+        if (!AsciiDigits.only(seed)) { // Long.parseUnsignedLong would also read other scripts' digits (١٢ as 12)
+            throw badSeed;
+        }
         long hashSeed;
         try {
             hashSeed = Long.parseUnsignedLong(seed);
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(
-                    "ConfigMap " + CONFIG_MAP_NAME + ": " + HASH_SEED + " must be an unsigned 64-bit number, not '" + seed + "'");
+            throw badSeed;
         }
         if (!data.containsKey(VIP_RANGES)) {
             throw new IllegalArgumentException("ConfigMap " + CONFIG_MAP_NAME + ": key " + VIP_RANGES

@@ -48,6 +48,16 @@ class DatapathConfigTest {
     }
 
     @Test
+    void aHashSeedInAnotherScriptsDigitsIsAnErrorNamingTheKey() throws Exception {
+        Map<String, String> data = new HashMap<>(DatapathConfig.fromCluster(cluster("mode: bundled")).toConfigMapData());
+        data.put("hashSeed", "\u0661\u0662"); // 12 in Arabic-Indic digits, which Long.parseUnsignedLong reads as 12
+        assertThatThrownBy(() -> DatapathConfig.fromConfigMapData(data)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("hashSeed must be an unsigned 64-bit number");
+        data.put("hashSeed", "12");
+        assertThat(DatapathConfig.fromConfigMapData(data).hashSeed()).isEqualTo(12);
+    }
+
+    @Test
     void aConfigMapWithoutVipRangesIsAnErrorNotAnOpenDoorButAnEmptyOneAllowsNothing() throws Exception {
         DatapathConfig config = DatapathConfig.fromCluster(cluster("""
                 mode: manual

@@ -1,15 +1,17 @@
 package io.lbmode.lab;
 
+import static io.lbmode.lab.DualStackLab.DUAL4;
+import static io.lbmode.lab.DualStackLab.DUAL6;
+import static io.lbmode.lab.DualStackLab.client;
+import static io.lbmode.lab.DualStackLab.pod;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.lbmode.crds.cluster.v1.ForwardMode;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplane;
-import io.lbmode.datapath.fixtures.LabObjects;
-import io.lbmode.datapath.fixtures.LabObjects.Ep;
 import java.net.InetAddress;
 import java.time.Duration;
 import java.util.HashSet;
-import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -25,31 +27,13 @@ import org.junit.jupiter.api.TestInstance;
 @Tag("lab")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class DualStackDsrLabTest {
-    static final String DUAL4 = "172.16.20.16";
-    static final String DUAL6 = "fd00:172:16:20::16";
-    static final List<Ep> ALL = List.of(Ep.ready("w1p1"), Ep.ready("w2p1"), Ep.ready("w2p2"));
-
     Lab lab;
 
     @BeforeAll
     void up() throws Exception {
-        LabSupport.requireRoot();
-        lab = Lab.start(LabSpec.unique());
-        try {
-            lab.writeObjects("cluster.yaml", LabObjects.dualStackCluster(ForwardMode.DSR) + LabObjects.nodes());
-            lab.writeObjects("dual.yaml", LabObjects.familiesService("dual", List.of(DUAL4, DUAL6), LabObjects.webPorts(), ALL));
-            for (String node : Lab.NODES) {
-                lab.startAgent(node); // DSR: the workers strip the header and translate the replies
-            }
-            lab.awaitPods();
-            for (String node : Lab.NODES) {
-                lab.awaitStatus(node, Duration.ofSeconds(60), s -> s.getStatus() != null && "dsr".equals(s.getStatus().mode)
-                        && s.getStatus().lastError == null && s.getStatus().lastSyncTime != null);
-            }
-        } catch (Exception | Error e) {
-            down();
-            throw e;
-        }
+        // DSR: an agent on every node, the workers strip the header and translate the replies
+        lab = DualStackLab.start(ForwardMode.DSR, Map.of(), Lab.NODES, s -> "dsr".equals(s.getStatus().mode)
+                && s.getStatus().lastError == null && s.getStatus().lastSyncTime != null);
     }
 
     @AfterAll
@@ -57,15 +41,6 @@ class DualStackDsrLabTest {
         if (lab != null) {
             lab.close();
         }
-    }
-
-    static String pod(String answer) {
-        return answer.replaceAll("(?s).*pod=(\\S+).*", "$1");
-    }
-
-    static InetAddress client(String answer) throws Exception {
-        String peer = answer.replaceAll("(?s).*client=(\\S+).*", "$1");
-        return InetAddress.getByName(peer.substring(0, peer.lastIndexOf(':')));
     }
 
     @Test

@@ -1,11 +1,15 @@
 package io.lbmode.lab;
 
+import static io.lbmode.lab.DualStackLab.ALL;
+import static io.lbmode.lab.DualStackLab.DUAL4;
+import static io.lbmode.lab.DualStackLab.DUAL6;
+import static io.lbmode.lab.DualStackLab.client;
+import static io.lbmode.lab.DualStackLab.pod;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.lbmode.crds.cluster.v1.ForwardMode;
 import io.lbmode.datapath.fixtures.LabObjects;
-import io.lbmode.datapath.fixtures.LabObjects.Ep;
 import io.lbmode.datapath.model.Addresses;
 import io.lbmode.datapath.model.Backend;
 import io.lbmode.datapath.model.NodeInfo;
@@ -19,6 +23,7 @@ import java.net.InetAddress;
 import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -34,25 +39,18 @@ import org.junit.jupiter.api.TestInstance;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class DualStackSnatLabTest {
     static final String V6 = "fd00:172:16:20::10";
-    static final String DUAL4 = "172.16.20.16";
-    static final String DUAL6 = "fd00:172:16:20::16";
     static final String EMPTY6 = "fd00:172:16:20::18";
-    static final List<Ep> ALL = List.of(Ep.ready("w1p1"), Ep.ready("w2p1"), Ep.ready("w2p2"));
 
     Lab lab;
 
     @BeforeAll
     void up() throws Exception {
-        LabSupport.requireRoot();
-        lab = Lab.start(LabSpec.unique());
-        lab.writeObjects("cluster.yaml", LabObjects.dualStackCluster(ForwardMode.SNAT) + LabObjects.nodes());
-        lab.writeObjects("v6.yaml", LabObjects.familiesService("v6", List.of(V6), LabObjects.webPorts(), ALL));
-        lab.writeObjects("dual.yaml", LabObjects.familiesService("dual", List.of(DUAL4, DUAL6), LabObjects.webPorts(), ALL));
-        lab.writeObjects("empty6.yaml", LabObjects.familiesService("empty6", List.of(EMPTY6), LabObjects.webPorts(), List.of()));
-        lab.startAgent(Lab.LB); // SNAT happens on the LB node only
-        lab.awaitPods();
-        lab.awaitStatus(Lab.LB, Duration.ofSeconds(60), s -> s.getStatus().rulesetGeneration != null
-                && s.getStatus().rulesetGeneration >= 1 && s.getStatus().lastError == null);
+        // SNAT happens on the LB node only
+        lab = DualStackLab.start(ForwardMode.SNAT, Map.of(
+                        "v6.yaml", LabObjects.familiesService("v6", List.of(V6), LabObjects.webPorts(), ALL),
+                        "empty6.yaml", LabObjects.familiesService("empty6", List.of(EMPTY6), LabObjects.webPorts(), List.of())),
+                List.of(Lab.LB), s -> s.getStatus().rulesetGeneration != null && s.getStatus().rulesetGeneration >= 1
+                        && s.getStatus().lastError == null);
     }
 
     @AfterAll
@@ -60,16 +58,6 @@ class DualStackSnatLabTest {
         if (lab != null) {
             lab.close();
         }
-    }
-
-    static String pod(String answer) {
-        return answer.replaceAll("(?s).*pod=(\\S+).*", "$1");
-    }
-
-    /** The address the pod saw, from {@code client=ADDR:PORT} (the port after the last colon). */
-    static InetAddress client(String answer) throws Exception {
-        String peer = answer.replaceAll("(?s).*client=(\\S+).*", "$1");
-        return InetAddress.getByName(peer.substring(0, peer.lastIndexOf(':')));
     }
 
     @Test

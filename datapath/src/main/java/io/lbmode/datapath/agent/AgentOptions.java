@@ -1,5 +1,6 @@
 package io.lbmode.datapath.agent;
 
+import io.lbmode.net.AsciiDigits;
 import java.net.InetAddress;
 import java.nio.file.Path;
 import java.util.Map;
@@ -115,11 +116,7 @@ public record AgentOptions(String node, Optional<Path> stateDir, boolean once, b
                             }
                         }
                         default -> {
-                            try {
-                                healthPort = Integer.parseInt(value);
-                            } catch (NumberFormatException e) {
-                                healthPort = -1;
-                            }
+                            healthPort = value.length() <= 5 && AsciiDigits.only(value) ? Integer.parseInt(value) : -1;
                             if (healthPort < 0 || healthPort > 65535) {
                                 throw new UsageException("--health-port must be a port number 0-65535 (0 turns it off), not '" + value + "'");
                             }

@@ -1,11 +1,11 @@
 package io.lbmode.datapath.bpf;
 
+import io.lbmode.datapath.model.Addresses;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.Inet4Address;
 import java.net.Inet6Address;
 import java.net.InetAddress;
-import java.net.UnknownHostException;
 import java.nio.ByteOrder;
 
 /**
@@ -73,12 +73,9 @@ final class BpfLayout {
         return (Inet6Address) getAddr(s, off, 16);
     }
 
+    /** Keeps the family of the field: 16 bytes of {@code ::ffff:a.b.c.d} (a foreign entry) stay an Inet6Address. */
     private static InetAddress getAddr(MemorySegment s, long off, int length) {
-        try {
-            return InetAddress.getByAddress(s.asSlice(off, length).toArray(ValueLayout.JAVA_BYTE));
-        } catch (UnknownHostException e) {
-            throw new IllegalStateException(e);
-        }
+        return Addresses.ofBytes(s.asSlice(off, length).toArray(ValueLayout.JAVA_BYTE));
     }
 
     /** Address bytes of the family: 4 or 16. */
@@ -170,12 +167,9 @@ final class BpfLayout {
         return (Inet6Address) getAddr(b, off, 16);
     }
 
+    /** As {@link #getAddr(MemorySegment, long, int)}: an IPv6 field always reads as an Inet6Address. */
     private static InetAddress getAddr(byte[] b, int off, int length) {
-        try {
-            return InetAddress.getByAddress(java.util.Arrays.copyOfRange(b, off, off + length));
-        } catch (UnknownHostException e) {
-            throw new IllegalStateException(e);
-        }
+        return Addresses.ofBytes(java.util.Arrays.copyOfRange(b, off, off + length));
     }
 
     static int u16(MemorySegment s, long off) {

@@ -94,6 +94,7 @@ final class LibBpf {
     private static final MethodHandle MAP_NEXT_KEY = bpf("bpf_map_get_next_key", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
     private static final MethodHandle OBJ_GET = bpf("bpf_obj_get", FunctionDescriptor.of(JAVA_INT, ADDRESS));
     private static final MethodHandle NUM_CPUS = bpf("libbpf_num_possible_cpus", FunctionDescriptor.of(JAVA_INT));
+    private static final MethodHandle OBJ_INFO = bpf("bpf_obj_get_info_by_fd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
 
     private static final MethodHandle CLOSE = libc("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle STRERROR = libc("strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
@@ -395,6 +396,18 @@ final class LibBpf {
                 throw new BpfException("libbpf_num_possible_cpus: " + errno(n));
             }
             return n;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** The BPF_MAP_TYPE_* of map {@code fd} (struct bpf_map_info's first field), or a negative errno. */
+    static int mapType(int fd) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment info = a.allocate(24, 8); // type, id, key_size, value_size, max_entries, map_flags (u32 each)
+            MemorySegment len = a.allocateFrom(JAVA_INT, (int) info.byteSize());
+            int rc = (int) OBJ_INFO.invokeExact(fd, info, len);
+            return rc < 0 ? rc : info.get(JAVA_INT, 0);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -1,5 +1,6 @@
 package io.lbmode.datapath.model;
 
+import io.lbmode.net.AsciiDigits;
 import io.lbmode.net.Ipv6Text;
 import java.math.BigInteger;
 import java.net.Inet4Address;
@@ -41,13 +42,16 @@ public final class Addresses {
         return Ipv6Text.of(new BigInteger(1, address.getAddress()));
     }
 
-    /** Parses an IPv6 literal (no zone, no IPv4-mapped form); empty for anything else (hostnames are never resolved). */
+    /**
+     * Parses an IPv6 literal (no zone, no IPv4-mapped form, ASCII hex digits only); empty for anything else (hostnames
+     * are never resolved).
+     */
     public static Optional<Inet6Address> parseIpv6(String text) {
         if (text == null) {
             return Optional.empty();
         }
         String t = text.trim();
-        if (t.indexOf(':') < 0 || t.indexOf('%') >= 0 || !t.chars().allMatch(c -> Character.digit(c, 16) >= 0 || c == ':' || c == '.')) {
+        if (t.indexOf(':') < 0 || t.indexOf('%') >= 0 || !t.chars().allMatch(c -> AsciiDigits.isHex(c) || c == ':' || c == '.')) {
             return Optional.empty();
         }
         try {
@@ -68,12 +72,31 @@ public final class Addresses {
         return parse(text).orElseThrow(() -> new IllegalArgumentException("not an IP address: '" + text + "'"));
     }
 
+    /**
+     * The address of {@code bytes}, its family told by their number alone: 4 bytes IPv4, 16 bytes IPv6. Unlike
+     * {@link InetAddress#getByAddress(byte[])}, which returns an {@link Inet4Address} for the 16 bytes of an
+     * IPv4-mapped {@code ::ffff:a.b.c.d}: bytes read from an IPv6 field (a map key, a masked prefix) stay IPv6.
+     *
+     * @throws IllegalArgumentException for any other length
+     */
+    public static InetAddress ofBytes(byte[] bytes) {
+        try {
+            return switch (bytes.length) {
+                case 4 -> InetAddress.getByAddress(bytes);
+                case 16 -> Inet6Address.getByAddress(null, bytes, -1);
+                default -> throw new IllegalArgumentException("an address has 4 or 16 bytes, not " + bytes.length);
+            };
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException("4 or 16 bytes are always a valid address", e);
+        }
+    }
+
     public static long toLong(Inet4Address a) {
         byte[] b = a.getAddress();
         return ((b[0] & 0xffL) << 24) | ((b[1] & 0xffL) << 16) | ((b[2] & 0xffL) << 8) | (b[3] & 0xffL);
     }
 
-    /** Parses a dotted-quad literal; empty for anything else (hostnames are never resolved). */
+    /** Parses a dotted-quad literal of ASCII digits; empty for anything else (hostnames are never resolved). */
     public static Optional<Inet4Address> parseIpv4(String text) {
         if (text == null) {
             return Optional.empty();
@@ -85,7 +108,7 @@ public final class Addresses {
         byte[] bytes = new byte[4];
         for (int i = 0; i < 4; i++) {
             String p = parts[i];
-            if (p.isEmpty() || p.length() > 3 || !p.chars().allMatch(Character::isDigit)) {
+            if (p.length() > 3 || !AsciiDigits.only(p)) { // never another script's digits: ١٠ is not 10
                 return Optional.empty();
             }
             int v = Integer.parseInt(p);

@@ -1,7 +1,7 @@
 package io.lbmode.datapath.model;
 
+import io.lbmode.net.AsciiDigits;
 import java.net.InetAddress;
-import java.net.UnknownHostException;
 import java.util.Comparator;
 import java.util.Objects;
 import java.util.Optional;
@@ -29,11 +29,7 @@ public record Cidr(InetAddress network, int length) implements Comparable<Cidr> 
         byte[] bytes = network.getAddress();
         byte[] masked = masked(bytes, length);
         if (!java.util.Arrays.equals(bytes, masked)) {
-            try {
-                network = InetAddress.getByAddress(masked);
-            } catch (UnknownHostException e) {
-                throw new IllegalStateException("4 or 16 bytes are always a valid address", e);
-            }
+            network = Addresses.ofBytes(masked); // an IPv6 prefix stays IPv6, also within ::ffff:0:0/96
         }
     }
 
@@ -56,8 +52,7 @@ public record Cidr(InetAddress network, int length) implements Comparable<Cidr> 
             return Optional.of(new Cidr(address.get(), bits));
         }
         String len = t.substring(slash + 1);
-        if (len.isEmpty() || len.length() > 3 || !len.chars().allMatch(c -> c >= '0' && c <= '9')
-                || Integer.parseInt(len) > bits) {
+        if (len.length() > 3 || !AsciiDigits.only(len) || Integer.parseInt(len) > bits) {
             return Optional.empty();
         }
         return Optional.of(new Cidr(address.get(), Integer.parseInt(len)));

@@ -194,6 +194,7 @@ public final class NodeStateBuilder {
         if (policy.isEmpty()) {
             return out;
         }
+        reportUnreadableAddresses(svcSlices, namespace, name, skips);
         List<io.fabric8.kubernetes.api.model.ServicePort> specPorts = svc.getSpec().getPorts();
         for (int i = 0; i < specPorts.size(); i++) {
             var p = specPorts.get(i);
@@ -348,6 +349,28 @@ public final class NodeStateBuilder {
             }
         }
         return Optional.of(new ServicePort.Policy(cidrs, affinity));
+    }
+
+    /**
+     * Reports each endpoint address of the Service's EndpointSlices that is not an IPv4 or IPv6 address, naming the
+     * slice and the field; {@link #endpoints} leaves them out. The API server validates these addresses, so only a
+     * hand-written state dir can hold one, and that is where a user needs to be told which line is wrong.
+     */
+    private static void reportUnreadableAddresses(List<EndpointSlice> slices, String namespace, String name, List<Skip> skips) {
+        for (EndpointSlice slice : slices) {
+            List<Endpoint> endpoints = slice.getEndpoints() == null ? List.of() : slice.getEndpoints();
+            for (int i = 0; i < endpoints.size(); i++) {
+                List<String> addresses = endpoints.get(i).getAddresses() == null ? List.of() : endpoints.get(i).getAddresses();
+                for (int j = 0; j < addresses.size(); j++) {
+                    if (Addresses.parse(addresses.get(j)).isEmpty()) {
+                        String slicename = slice.getMetadata() == null ? null : slice.getMetadata().getName();
+                        skips.add(new Skip(namespace, name, "EndpointSlice " + (slicename == null ? "(unnamed)" : slicename)
+                                + " endpoints[" + i + "].addresses[" + j + "] '" + addresses.get(j)
+                                + "' is not an IPv4 or IPv6 address; this endpoint skipped"));
+                    }
+                }
+            }
+        }
     }
 
     /** Where new connections go, and which endpoints only finish what they have. */

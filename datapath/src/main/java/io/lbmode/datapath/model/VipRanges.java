@@ -1,5 +1,6 @@
 package io.lbmode.datapath.model;
 
+import io.lbmode.net.AsciiDigits;
 import java.math.BigInteger;
 import java.net.InetAddress;
 import java.util.ArrayList;
@@ -53,7 +54,7 @@ public record VipRanges(List<Range> allowed, List<Range> internal) {
             }
             int bits = base.get().getAddress().length * 8;
             String len = slash < 0 ? Integer.toString(bits) : t.substring(slash + 1);
-            if (len.isEmpty() || len.length() > 3 || !len.chars().allMatch(Character::isDigit) || Integer.parseInt(len) > bits) {
+            if (len.length() > 3 || !AsciiDigits.only(len) || Integer.parseInt(len) > bits) {
                 return Optional.empty();
             }
             BigInteger hostMask = BigInteger.ONE.shiftLeft(bits - Integer.parseInt(len)).subtract(BigInteger.ONE);

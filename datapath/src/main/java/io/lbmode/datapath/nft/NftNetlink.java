@@ -242,53 +242,70 @@ final class NftNetlink {
         return (long) send.invokeExact(fd, req, (long) len, 0) == len;
     }
 
+    /** One exchange on an open socket: what {@link #onSocket} runs between opening and closing it. */
+    @FunctionalInterface
+    private interface Exchange<T> {
+        T run(int fd, Arena arena) throws Throwable;
+    }
+
+    /**
+     * Opens a {@code NETLINK_NETFILTER} socket, runs {@code exchange} on it with an arena for its buffers, and closes
+     * both whatever happens: the one place dump, ask and commit get their socket.
+     *
+     * @throws NftException naming {@code purpose} when the kernel refuses the socket
+     */
+    private <T> T onSocket(String purpose, Exchange<T> exchange) throws Throwable {
+        int fd = (int) socket.invokeExact(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+        if (fd < 0) {
+            throw new NftException("netlink socket for " + purpose + ": refused");
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            return exchange.run(fd, arena);
+        } finally {
+            try {
+                int ignored = (int) close.invokeExact(fd);
+            } catch (Throwable e) {
+                // nothing to do
+            }
+        }
+    }
+
     /** The attributes of every message of a dump; null on an error. */
     private java.util.List<byte[]> dump(short type, byte family, byte[] attributes) {
-        int fd = -1;
-        try (Arena arena = Arena.ofConfined()) {
-            fd = (int) socket.invokeExact(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-            if (fd < 0) {
-                return null;
-            }
-            if (!request(fd, arena, type, (short) (NLM_F_REQUEST | NLM_F_DUMP), family, attributes)) {
-                return null;
-            }
-            java.util.List<byte[]> out = new java.util.ArrayList<>();
-            long capacity = 64 * 1024;
-            MemorySegment buf = arena.allocate(capacity);
-            while (true) {
-                long n = (long) recv.invokeExact(fd, buf, capacity, 0);
-                if (n <= 0) {
+        try {
+            return onSocket("a dump", (fd, arena) -> {
+                if (!request(fd, arena, type, (short) (NLM_F_REQUEST | NLM_F_DUMP), family, attributes)) {
                     return null;
                 }
-                for (int off = 0; off + 16 <= n; ) {
-                    int msgLen = buf.get(INT, off);
-                    short msgType = buf.get(SHORT, off + 4);
-                    if (msgLen < 16 || off + msgLen > n) {
+                java.util.List<byte[]> out = new java.util.ArrayList<>();
+                long capacity = 64 * 1024;
+                MemorySegment buf = arena.allocate(capacity);
+                while (true) {
+                    long n = (long) recv.invokeExact(fd, buf, capacity, 0);
+                    if (n <= 0) {
                         return null;
                     }
-                    if (msgType == NLMSG_DONE) {
-                        return out;
+                    for (int off = 0; off + 16 <= n; ) {
+                        int msgLen = buf.get(INT, off);
+                        short msgType = buf.get(SHORT, off + 4);
+                        if (msgLen < 16 || off + msgLen > n) {
+                            return null;
+                        }
+                        if (msgType == NLMSG_DONE) {
+                            return out;
+                        }
+                        if (msgType == NLMSG_ERROR) {
+                            return null;
+                        }
+                        if (msgLen >= 20) {
+                            out.add(buf.asSlice(off + 20, msgLen - 20).toArray(ValueLayout.JAVA_BYTE));
+                        }
+                        off += (msgLen + 3) & ~3;
                     }
-                    if (msgType == NLMSG_ERROR) {
-                        return null;
-                    }
-                    if (msgLen >= 20) {
-                        out.add(buf.asSlice(off + 20, msgLen - 20).toArray(ValueLayout.JAVA_BYTE));
-                    }
-                    off += (msgLen + 3) & ~3;
                 }
-            }
+            });
         } catch (Throwable e) {
             return null;
-        } finally {
-            if (fd >= 0) {
-                try {
-                    int ignored = (int) close.invokeExact(fd);
-                } catch (Throwable e) {
-                    // nothing to do
-                }
-            }
         }
     }
 
@@ -300,62 +317,52 @@ final class NftNetlink {
      */
     synchronized void commit(BulkElements.Batch batch) {
         byte[] bytes = batch.bytes();
-        int fd = -1;
-        try (Arena arena = Arena.ofConfined()) {
-            fd = (int) socket.invokeExact(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-            if (fd < 0) {
-                throw new NftException("netlink socket for the element batch: refused");
-            }
-            // The whole batch is one message to the kernel (one transaction), larger than the default buffer.
-            MemorySegment size = arena.allocateFrom(ValueLayout.JAVA_INT, bytes.length + 65536);
-            int ignored = (int) setsockopt.invokeExact(fd, SOL_SOCKET, SO_SNDBUFFORCE, size, 4);
-            MemorySegment timeout = arena.allocate(16); // struct timeval: a kernel that never answers is an error
-            timeout.set(ValueLayout.JAVA_LONG, 0, 30L);
-            ignored = (int) setsockopt.invokeExact(fd, SOL_SOCKET, SO_RCVTIMEO, timeout, 16);
-            MemorySegment req = arena.allocate(bytes.length);
-            MemorySegment.copy(bytes, 0, req, ValueLayout.JAVA_BYTE, 0, bytes.length);
-            long sent = (long) send.invokeExact(fd, req, (long) bytes.length, 0);
-            if (sent != bytes.length) {
-                throw new NftException("netlink: sending the element batch (" + bytes.length + " bytes) failed");
-            }
-            // Answers: an NLMSG_ERROR with an error for a refused message (the batch is then aborted), else the
-            // acknowledgement (error 0) of the last message, sent after the commit. An error answer carries the
-            // refused message (up to ~64 KB).
-            long capacity = 256 * 1024;
-            MemorySegment buf = arena.allocate(capacity);
-            boolean acknowledged = false;
-            while (!acknowledged) {
-                long n = (long) recv.invokeExact(fd, buf, capacity, 0);
-                if (n <= 0) {
-                    throw new NftException("netlink: no answer to the element batch");
+        try {
+            onSocket("the element batch", (fd, arena) -> {
+                // The whole batch is one message to the kernel (one transaction), larger than the default buffer.
+                MemorySegment size = arena.allocateFrom(ValueLayout.JAVA_INT, bytes.length + 65536);
+                int ignored = (int) setsockopt.invokeExact(fd, SOL_SOCKET, SO_SNDBUFFORCE, size, 4);
+                MemorySegment timeout = arena.allocate(16); // struct timeval: a kernel that never answers is an error
+                timeout.set(ValueLayout.JAVA_LONG, 0, 30L);
+                ignored = (int) setsockopt.invokeExact(fd, SOL_SOCKET, SO_RCVTIMEO, timeout, 16);
+                MemorySegment req = arena.allocate(bytes.length);
+                MemorySegment.copy(bytes, 0, req, ValueLayout.JAVA_BYTE, 0, bytes.length);
+                long sent = (long) send.invokeExact(fd, req, (long) bytes.length, 0);
+                if (sent != bytes.length) {
+                    throw new NftException("netlink: sending the element batch (" + bytes.length + " bytes) failed");
                 }
-                for (int off = 0; off + 16 <= n; ) {
-                    int len = buf.get(INT, off);
-                    if (buf.get(SHORT, off + 4) == NLMSG_ERROR && len >= 36) {
-                        int err = buf.get(INT, off + 16);
-                        if (err != 0) {
-                            throw new NftException("the kernel refused the element batch: " + errno(-err));
+                // Answers: an NLMSG_ERROR with an error for a refused message (the batch is then aborted), else the
+                // acknowledgement (error 0) of the last message, sent after the commit. An error answer carries the
+                // refused message (up to ~64 KB).
+                long capacity = 256 * 1024;
+                MemorySegment buf = arena.allocate(capacity);
+                boolean acknowledged = false;
+                while (!acknowledged) {
+                    long n = (long) recv.invokeExact(fd, buf, capacity, 0);
+                    if (n <= 0) {
+                        throw new NftException("netlink: no answer to the element batch");
+                    }
+                    for (int off = 0; off + 16 <= n; ) {
+                        int len = buf.get(INT, off);
+                        if (buf.get(SHORT, off + 4) == NLMSG_ERROR && len >= 36) {
+                            int err = buf.get(INT, off + 16);
+                            if (err != 0) {
+                                throw new NftException("the kernel refused the element batch: " + errno(-err));
+                            }
+                            acknowledged |= buf.get(INT, off + 20 + 8) == batch.lastSeq();
                         }
-                        acknowledged |= buf.get(INT, off + 20 + 8) == batch.lastSeq();
+                        if (len < 16) {
+                            break;
+                        }
+                        off += (len + 3) & ~3;
                     }
-                    if (len < 16) {
-                        break;
-                    }
-                    off += (len + 3) & ~3;
                 }
-            }
+                return null;
+            });
         } catch (NftException e) {
             throw e;
         } catch (Throwable e) {
             throw new NftException("netlink element batch failed: " + e);
-        } finally {
-            if (fd >= 0) {
-                try {
-                    int ignored = (int) close.invokeExact(fd);
-                } catch (Throwable e) {
-                    // nothing to do
-                }
-            }
         }
     }
 
@@ -411,36 +418,25 @@ final class NftNetlink {
 
     /** {@link #ask(short, byte, byte[], short)}, with the kernel's (negative) error number in {@code error[0]}. */
     private byte[] ask(short type, byte family, byte[] attributes, short expected, int[] error) {
-        int fd = -1;
-        try (Arena arena = Arena.ofConfined()) {
-            fd = (int) socket.invokeExact(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-            if (fd < 0) {
-                return null;
-            }
-            if (!request(fd, arena, type, NLM_F_REQUEST, family, attributes)) {
-                return null;
-            }
-            MemorySegment buf = arena.allocate(4096);
-            long n = (long) recv.invokeExact(fd, buf, 4096L, 0);
-            if (n >= 20 && buf.get(SHORT, 4) == NLMSG_ERROR) {
-                error[0] = buf.get(INT, 16);
-                return null;
-            }
-            if (n < 20 || buf.get(SHORT, 4) != expected) {
-                return null;
-            }
-            int msgLen = Math.min((int) n, buf.get(INT, 0));
-            return buf.asSlice(20, msgLen - 20).toArray(ValueLayout.JAVA_BYTE);
+        try {
+            return onSocket("a request", (fd, arena) -> {
+                if (!request(fd, arena, type, NLM_F_REQUEST, family, attributes)) {
+                    return null;
+                }
+                MemorySegment buf = arena.allocate(4096);
+                long n = (long) recv.invokeExact(fd, buf, 4096L, 0);
+                if (n >= 20 && buf.get(SHORT, 4) == NLMSG_ERROR) {
+                    error[0] = buf.get(INT, 16);
+                    return null;
+                }
+                if (n < 20 || buf.get(SHORT, 4) != expected) {
+                    return null;
+                }
+                int msgLen = Math.min((int) n, buf.get(INT, 0));
+                return buf.asSlice(20, msgLen - 20).toArray(ValueLayout.JAVA_BYTE);
+            });
         } catch (Throwable e) {
             return null;
-        } finally {
-            if (fd >= 0) {
-                try {
-                    int ignored = (int) close.invokeExact(fd);
-                } catch (Throwable e) {
-                    // nothing to do
-                }
-            }
         }
     }
 }

@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
  * Guards the heap the informer caches keep per Service in CI: the live heap (a class histogram, which collects
  * first, so only reachable objects count) of 2,000 Services and their EndpointSlices of 4 endpoints each, as the
  * API server sends them and the informer deserialises them, against the same objects after {@link SlimStore#slim}.
- * A ratio of two measurements in one JVM, not an absolute size. Measured figures: datapath/README.md (Agent memory).
+ * A ratio of two measurements in one JVM, not an absolute size. Measured figures: lab/bench/HISTORY.md (Agent memory).
  */
 @Tag("unit")
 class SlimStoreFootprintTest {

@@ -94,6 +94,8 @@ class StandaloneAgentTest {
                 .hasMessageContaining("--state-dir");
         assertThatThrownBy(() -> AgentOptions.parse(new String[]{"--node", "a", "--health-port", "x", "--state-dir", "d"}, Map.of()))
                 .hasMessageContaining("--health-port");
+        assertThatThrownBy(() -> AgentOptions.parse(new String[]{"--node", "a", "--health-port", "\uff19\uff11\uff10\uff12",
+                "--state-dir", "d"}, Map.of())).as("fullwidth digits are no port").hasMessageContaining("--health-port");
         AgentOptions env = AgentOptions.parse(new String[]{"--interface=eth1"}, Map.of("NODE_NAME", "n1", "POD_NAMESPACE", "kube-system"));
         assertThat(env.node()).isEqualTo("n1");
         assertThat(env.configNamespace()).isEqualTo("kube-system");

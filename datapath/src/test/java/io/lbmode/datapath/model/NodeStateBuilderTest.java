@@ -197,6 +197,20 @@ class NodeStateBuilderTest {
     }
 
     @Test
+    void anUnreadableEndpointAddressIsReportedNamingTheSliceAndTheOtherEndpointsServe() {
+        var svc = lb("web", "172.16.20.16", "Cluster", port("http", "TCP", 80, new IntOrString(8080)),
+                port("alt", "TCP", 81, new IntOrString(8080)));
+        var r = NodeStateBuilder.build(ForwardMode.SNAT, 7, VIPS, "w1", NODES, List.of(svc),
+                List.of(slice("web", "http", "TCP", 8080, "10.244.1.2@w1", "10.244.1.999@w1"),
+                        slice("web", "alt", "TCP", 8080, "10.244.1.2@w1")));
+        assertThat(r.state().services()).extracting(sp -> sp.port() + " " + sp.backends().stream().map(Backend::endpoint).toList())
+                .containsExactly("80 [10.244.1.2:8080]", "81 [10.244.1.2:8080]");
+        assertThat(r.skips()).as("once, however many ports the slice serves").extracting(sk -> sk.service() + ": " + sk.reason())
+                .containsExactly("default/web: EndpointSlice web-x endpoints[1].addresses[0] '10.244.1.999' is not an IPv4 or IPv6"
+                        + " address; this endpoint skipped");
+    }
+
+    @Test
     void theSameEndpointInTwoSlicesIsOneBackend() {
         var svc = lb("web", "172.16.20.16", "Cluster", port("", "TCP", 80, new IntOrString(8080)));
         EndpointSlice first = slice("web", "", "TCP", 8080, "10.244.1.2@w1", "10.244.2.2@w2");

@@ -544,6 +544,41 @@ class DsrIpv6LabTest {
         assertThat(again.full()).isTrue();
         assertThat(again.changes()).as("entries a fresh programmer rewrote").isZero();
         assertThat(who(who(V6_POOL, PORT))[1]).isEqualTo(CLIENT6);
+
+        // someone leaves IPv4-mapped entries ([::ffff:172.16.20.99]:9000/tcp, and backend 999 [::ffff:10.244.1.99]:8080),
+        // bytes InetAddress reads back as IPv4 addresses: a restarted agent removes them as stale, never crashes
+        Path pins = DsrDatapath.pinDir(lab.bpffs(Lab.LB));
+        String mappedService = "00 00 00 00 00 00 00 00 00 00 ff ff ac 10 14 63 23 28 06 00";
+        String mappedBackendId = "e7 03 00 00";
+        bpftoolMap(Lab.LB, "update", pins.resolve(DsrDatapath.SERVICES6), mappedService,
+                "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00");
+        bpftoolMap(Lab.LB, "update", pins.resolve(DsrDatapath.BACKENDS6), mappedBackendId,
+                "00 00 00 00 00 00 00 00 00 00 ff ff 0a f4 01 63 1f 90 00 00");
+        programmers.get(Lab.LB).close();
+        programmers.put(Lab.LB, new DsrProgrammer("eth0", lab.bpffs(Lab.LB), 16381));
+        Applied adopted = lbNs.call(() -> programmers.get(Lab.LB).apply(state(Lab.LB)));
+        assertThat(adopted.full()).isTrue();
+        assertThat(lab.exec(Lab.LB, bpftoolLookup(pins.resolve(DsrDatapath.SERVICES6), mappedService)).ok())
+                .as("the IPv4-mapped service entry removed").isFalse();
+        assertThat(lab.exec(Lab.LB, bpftoolLookup(pins.resolve(DsrDatapath.BACKENDS6), mappedBackendId)).ok())
+                .as("the IPv4-mapped backend removed").isFalse();
+        assertThat(lbNs.call(programmers.get(Lab.LB)::drifted)).isFalse();
+        assertThat(who(who(V6_POOL, PORT))[1]).isEqualTo(CLIENT6);
+    }
+
+    /** {@code bpftool map update pinned MAP key hex KEY value hex VALUE} (bytes space-separated) in {@code member}. */
+    void bpftoolMap(String member, String op, Path map, String key, String value) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of("bpftool", "map", op, "pinned", map.toString(), "key", "hex"));
+        cmd.addAll(List.of(key.split(" ")));
+        cmd.addAll(List.of("value", "hex"));
+        cmd.addAll(List.of(value.split(" ")));
+        exec(member, cmd.toArray(String[]::new));
+    }
+
+    static String[] bpftoolLookup(Path map, String key) {
+        List<String> cmd = new ArrayList<>(List.of("bpftool", "map", "lookup", "pinned", map.toString(), "key", "hex"));
+        cmd.addAll(List.of(key.split(" ")));
+        return cmd.toArray(String[]::new);
     }
 
     @Test
