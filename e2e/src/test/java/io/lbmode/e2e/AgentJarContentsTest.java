@@ -68,6 +68,13 @@ class AgentJarContentsTest {
         assertThat(jars).as("test libraries in the agent's libraries")
                 .noneMatch(j -> j.startsWith("junit-") || j.startsWith("assertj-") || j.startsWith("opentest4j")
                         || j.startsWith("kubernetes-server-mock") || j.startsWith("mockwebserver"));
+        // fabric8 loads every resource class of every model jar on the class path when it starts: only the models the
+        // agent reads and the client's own start-up and list calls need (datapath/pom.xml).
+        assertThat(jars.stream().filter(j -> j.startsWith("kubernetes-model-")).map(j -> j.replaceFirst("-[0-9][^-]*\\.jar$", "")))
+                .as("fabric8 model jars in the agent's libraries")
+                .containsExactlyInAnyOrder("kubernetes-model-apps", "kubernetes-model-autoscaling", "kubernetes-model-batch",
+                        "kubernetes-model-certificates", "kubernetes-model-common", "kubernetes-model-core",
+                        "kubernetes-model-discovery", "kubernetes-model-extensions");
     }
 
     private static String simpleName(String entry) {

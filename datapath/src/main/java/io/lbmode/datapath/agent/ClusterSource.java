@@ -63,10 +63,12 @@ final class ClusterSource implements AutoCloseable {
         nodes = add(client.nodes().withName(node).inform(handler(handler)));
         // Services and EndpointSlices are cached slimmed (SlimStore): at 10,000 Services they are most of the heap. The
         // first list comes in pages, so that no more than a page of full objects is in the heap before slimming.
-        services = add(client.services().inAnyNamespace().withLimit(LIST_PAGE).runnableInformer(0)
+        // Without the informers' namespace index (a set of every key per namespace): the agent reads its caches by key
+        // and as a whole, never by namespace.
+        services = add(client.services().inAnyNamespace().withLimit(LIST_PAGE).runnableInformer(0).removeNamespaceIndex()
                 .itemStore(new SlimStore<>()).addEventHandler(handler(serviceHandler)));
         slices = add(client.discovery().v1().endpointSlices().inAnyNamespace().withLimit(LIST_PAGE).runnableInformer(0)
-                .itemStore(new SlimStore<>()).addEventHandler(handler(sliceHandler)));
+                .removeNamespaceIndex().itemStore(new SlimStore<>()).addEventHandler(handler(sliceHandler)));
         services.run();
         slices.run();
     }
