@@ -4,7 +4,9 @@
 #   lab/bench/nft-load.sh [SERVICES...]        (default: 1000 10000)
 # Build first: ./mvnw -B -q package -pl lab -am -DskipTests. BASELINE_CP=CLASSPATH (another build's
 # lab/target/lbmode-lab.jar:lab/target/lib/*, e.g. main's) runs that build's agent too, interleaved with this one's.
-# AGENT_ONLY=1 skips the programming benchmark (agents only). NFT_LOAD_KP_REPLACE=1 also measures the kube-proxy layout's full replace at 10,000 services (about 4 minutes).
+# AGENT_ONLY=1 skips the programming benchmark (agents only). The agents run as ./lbmode datapath runs them (this
+# tree's datapath/jvm.options, both builds) unless AGENT_JAVA_OPTS says otherwise; NFT_LOAD_ROUNDS rounds (default 3).
+# NFT_LOAD_KP_REPLACE=1 also measures the kube-proxy layout's full replace at 10,000 services (about 4 minutes).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 java=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java
@@ -24,11 +26,12 @@ fi
 echo "== the agent's first full load and RSS with 10,000 services x 4 endpoints (real agent, --state-dir, SNAT): into a node without the table, and a restart that finds it"
 "$java" -cp "$cp" io.lbmode.datapath.bench.StateDirGenerator "$work/state" 10000 4
 runs=0
+agent_opts=${AGENT_JAVA_OPTS:-@$root/datapath/jvm.options}
 agent_run() { # LABEL CLASSPATH [keep]: keep = start on the table the previous run left (a restart)
   [ "${3:-}" = keep ] || ip netns exec "$ns" nft flush ruleset
   runs=$((runs + 1))
   log="$work/agent-$runs.log"   # one log per run: nothing of the previous agent in it
-  ip netns exec "$ns" "$java" --enable-native-access=ALL-UNNAMED ${AGENT_JAVA_OPTS:--XX:+UseSerialGC -Xmx192m} -cp "$2" io.lbmode.datapath.Main \
+  ip netns exec "$ns" "$java" --enable-native-access=ALL-UNNAMED $agent_opts -cp "$2" io.lbmode.datapath.Main \
     --node bench --state-dir "$work/state" --health-port 0 > "$log" 2>&1 &
   agent=$!
   for _ in $(seq 1 120); do
@@ -38,11 +41,11 @@ agent_run() { # LABEL CLASSPATH [keep]: keep = start on the table the previous r
   grep -q "programmed snat" "$log" || { cat "$log"; exit 1; }
   echo "$1: $(grep -o "full.*changes in [0-9.]* ms" "$log" | head -1)"
   sleep 2
-  echo "$1: agent VmRSS: $(grep VmRSS /proc/$agent/status | awk '{print $2/1024 " MB"}') (java options: ${AGENT_JAVA_OPTS:--XX:+UseSerialGC -Xmx192m}; after the full load)"
+  echo "$1: agent VmRSS: $(grep VmRSS /proc/$agent/status | awk '{print $2/1024 " MB"}') (java options: $agent_opts; after the full load)"
   kill $agent
   while kill -0 $agent 2>/dev/null; do sleep 0.2; done
 }
-for round in 1 2 3; do
+for round in $(seq 1 "${NFT_LOAD_ROUNDS:-3}"); do
   if [ -n "${BASELINE_CP:-}" ]; then
     agent_run "baseline, no table (round $round)" "$BASELINE_CP"
     agent_run "baseline, restart (round $round)" "$BASELINE_CP" keep
