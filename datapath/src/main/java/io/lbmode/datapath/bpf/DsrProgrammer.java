@@ -36,6 +36,7 @@ import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.function.IntUnaryOperator;
 
 /**
  * DSR mode: a {@link NodeState} -> the maps of the DSR programs ({@link DsrDatapath}).
@@ -44,7 +45,8 @@ import java.util.TreeMap;
  *   <li>lb_backends: one id per (pod address, port, local-or-not); ids are reused while referenced.</li>
  *   <li>lb_maglev: one Maglev table per service port, written through shared memory, only the slots that change.
  *       Table memory is the map's fixed size (4 Mi slots, 16 MiB): a service gets the configured size M (default
- *       16381, 64 KiB) while that fits, else the smallest size above 100 x its backends ({@link Maglev#compactSize}).
+ *       16381, 64 KiB) while that fits, else the smallest size above 100 x its backends ({@link Maglev#compactSize}),
+ *       else above 10 x its backends ({@link Maglev#minimalSize}: 10,000 services of 4 backends fit).
  *       A service keeps its size while it exists: changing M would move almost every flow.</li>
  *   <li>lb_services: (VIP, port, protocol) -> its table's slot range and backend count; written last, so a new
  *       service only becomes visible when its table is complete.</li>
@@ -671,11 +673,17 @@ public final class DsrProgrammer implements ModeProgrammer {
             changes += addSourceRanges(dp, want);
 
             // 3. Tables and service entries. New services get the configured size M when all of them fit into the
-            //    free table memory, else the compact size (M above 100 x backends): decided for the whole batch so
-            //    10,000 services do not leave the first few hundred with 64 KiB tables and the rest with nothing.
-            long newAtFullSize = want.entrySet().stream().filter(w -> !services.containsKey(w.getKey()))
-                    .mapToLong(w -> w.getValue().tables().length(maglevTableSize)).sum();
-            boolean compactNew = newAtFullSize > slots.freeSlots();
+            //    free table memory, else the compact size (M above 100 x backends), else the minimal one (M above
+            //    10 x backends): decided for the whole batch so 10,000 services do not leave the first few hundred
+            //    with 64 KiB tables and the rest with nothing.
+            List<Tables> newTables = want.entrySet().stream().filter(w -> !services.containsKey(w.getKey()))
+                    .map(w -> w.getValue().tables()).toList();
+            IntUnaryOperator newSize = newTables.stream().mapToLong(t -> t.length(maglevTableSize)).sum() <= slots.freeSlots()
+                    ? backends -> maglevTableSize
+                    : newTables.stream().mapToLong(t -> t.length(Maglev.compactSize(t.fresh().size(), maglevTableSize))).sum()
+                            <= slots.freeSlots()
+                    ? backends -> Maglev.compactSize(backends, maglevTableSize)
+                    : backends -> Maglev.minimalSize(backends, maglevTableSize);
             MemorySegment svcKey = a.allocate(BpfLayout.SVC6_KEY_SIZE);
             // one batch per family (the key sizes differ): [0] lb_services, [1] lb_services6
             // built in arrays, copied to native memory once per batch (BpfLayout's array writers say why)
@@ -696,7 +704,7 @@ public final class DsrProgrammer implements ModeProgrammer {
                 if (e != null && tables.equals(built.get(sk)) && e.flags() == flags) {
                     continue;
                 }
-                int size = e != null ? e.size() : compactNew ? Maglev.compactSize(tables.fresh().size(), maglevTableSize) : maglevTableSize;
+                int size = e != null ? e.size() : newSize.applyAsInt(tables.fresh().size());
                 OptionalInt offset = e != null && e.length() == tables.length(size) ? OptionalInt.of(e.offset())
                         : slots.allocate(tables.length(size));
                 settledForRoom.remove(sk);
@@ -708,8 +716,13 @@ public final class DsrProgrammer implements ModeProgrammer {
                     offset = e != null && e.length() == size ? OptionalInt.of(e.offset()) : slots.allocate(size);
                 }
                 if (offset.isEmpty() && e == null) {
-                    size = Maglev.compactSize(tables.fresh().size(), maglevTableSize);
-                    offset = slots.allocate(tables.length(size));
+                    for (int smaller : new int[]{Maglev.compactSize(tables.fresh().size(), maglevTableSize),
+                            Maglev.minimalSize(tables.fresh().size(), maglevTableSize)}) {
+                        if (offset.isEmpty() && smaller < size) {
+                            size = smaller;
+                            offset = slots.allocate(tables.length(size));
+                        }
+                    }
                 }
                 if (offset.isEmpty()) {
                     throw new BpfException("service " + sk.text() + ": Maglev table memory is full ("

@@ -128,11 +128,25 @@ public final class Maglev {
      * when the node's table memory does not allow {@code max}.
      */
     public static int compactSize(int backends, int max) {
+        return smallestAbove(100L * backends, max);
+    }
+
+    /**
+     * The smallest allowed size that keeps M above 10 x backends, capped at {@code max}: the last resort, used for new
+     * services when the node's table memory does not allow even {@link #compactSize} for all of them (10,000 services
+     * of 4 backends: 509 slots each would not fit, 251 do). Each backend still gets its share of the slots within
+     * about 10%, and 1 slot in 251 for 1-2 backends as before; only services of 3-25 backends get a smaller table.
+     */
+    public static int minimalSize(int backends, int max) {
+        return smallestAbove(10L * backends, max);
+    }
+
+    private static int smallestAbove(long floor, int max) {
         for (int m : TABLE_SIZES) {
             if (m >= max) {
                 return max;
             }
-            if (m >= 100L * backends) {
+            if (m >= floor) {
                 return m;
             }
         }

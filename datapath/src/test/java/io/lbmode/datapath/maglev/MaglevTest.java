@@ -118,6 +118,15 @@ class MaglevTest {
     }
 
     @Test
+    void minimalSizeKeepsMAbove10TimesBackends() {
+        assertThat(Maglev.minimalSize(1, 16381)).isEqualTo(251);
+        assertThat(Maglev.minimalSize(4, 16381)).isEqualTo(251);
+        assertThat(Maglev.minimalSize(26, 16381)).isEqualTo(509);
+        assertThat(Maglev.minimalSize(1000, 16381)).isEqualTo(16381);
+        assertThat(Maglev.minimalSize(4, 251)).isEqualTo(251);
+    }
+
+    @Test
     void compactSizeKeepsMAbove100TimesBackends() {
         assertThat(Maglev.compactSize(1, 16381)).isEqualTo(251);
         assertThat(Maglev.compactSize(3, 16381)).isEqualTo(509);

@@ -135,6 +135,38 @@ class DsrChangeLabTest {
         return new Snapshot(services, slots, backends, ranges, dp.map(DsrDatapath.MAGLEV_INPUTS).count());
     }
 
+    /**
+     * The issue's scale in DSR: 10,000 service ports of 4 backends each. At the compact size (509 slots, above 100 x 4)
+     * they would need 5.09 Mi slots of the 4 Mi in lb_maglev, and the whole apply failed ("Maglev table memory is
+     * full"); at the minimal size (251, above 10 x 4) they take 2.5 Mi, and each backend keeps its share within 10%.
+     */
+    @Test
+    void tenThousandServicePortsOfFourBackendsFitTheTableMemory() throws Exception {
+        programmer = new DsrProgrammer("eth0", lab.bpffs(Lab.LB), 16381); // the agent's default size
+        List<ServicePort> ports = new ArrayList<>();
+        for (int i = 0; i < 10_000; i++) {
+            List<Backend> backends = new ArrayList<>();
+            for (int b = 0; b < 4; b++) {
+                backends.add(backend(false, 4 * i + b));
+            }
+            ports.add(new ServicePort("default", "svc" + i, "", Protocol.TCP,
+                    Addresses.ip("172.16." + (32 + i / 250) + "." + (1 + i % 250)), 80, false, backends, List.of(),
+                    new ServicePort.Policy(List.of(), 0)));
+        }
+        lb.call(() -> programmer.apply(new NodeState(ForwardMode.DSR, NODE, SEED, ports)));
+
+        Snapshot s = snapshot();
+        assertThat(s.services()).hasSize(10_000).allSatisfy((vip, entry) -> assertThat(entry).startsWith("size 251 backends 4 "));
+        assertThat(s.backends()).hasSize(40_000);
+        for (ServicePort port : ports) {
+            Map<String, Integer> share = new TreeMap<>();
+            s.slots().get(Addresses.text(port.vip())).forEach(name -> share.merge(name, 1, Integer::sum));
+            assertThat(share.keySet()).as(port.name()).containsExactlyInAnyOrderElementsOf(
+                    port.backends().stream().map(Backend::endpoint).toList());
+            assertThat(share.values()).as(port.name() + ": 251 / 4 = 62.75 slots each, within 10%").allMatch(n -> n >= 57 && n <= 69);
+        }
+    }
+
     @Test
     void changesAppliedPortByPortEndWhereAProgrammerStartingFromNothingDoes() throws Exception {
         Random random = new Random(14);
