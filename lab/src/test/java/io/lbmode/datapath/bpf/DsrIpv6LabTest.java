@@ -564,6 +564,17 @@ class DsrIpv6LabTest {
                 .as("the IPv4-mapped backend removed").isFalse();
         assertThat(lbNs.call(programmers.get(Lab.LB)::drifted)).isFalse();
         assertThat(who(who(V6_POOL, PORT))[1]).isEqualTo(CLIENT6);
+
+        // someone leaves a source range whose prefix (40 bits) stops inside the service part of the key (64 bits):
+        // no agent writes one, it would admit clients to every service it covers; drift, and a repair removes it
+        String shortRange = "28 00 00 00 ac 10 14 00 00 00 00 00 00 00 00 00";
+        bpftoolMap(Lab.LB, "update", pins.resolve(DsrDatapath.SOURCE_RANGES), shortRange, "01 00 00 00");
+        assertThat(lbNs.call(programmers.get(Lab.LB)::drifted)).as("a malformed source range").isTrue();
+        lbNs.run(programmers.get(Lab.LB)::repair);
+        assertThat(lab.exec(Lab.LB, bpftoolLookup(pins.resolve(DsrDatapath.SOURCE_RANGES), shortRange)).ok())
+                .as("the malformed source range removed").isFalse();
+        assertThat(lbNs.call(programmers.get(Lab.LB)::drifted)).isFalse();
+        assertThat(who(who(V6_POOL, PORT))[1]).isEqualTo(CLIENT6);
     }
 
     /** {@code bpftool map update pinned MAP key hex KEY value hex VALUE} (bytes space-separated) in {@code member}. */
