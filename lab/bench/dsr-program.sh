@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # DSR map programming at 10,000 service ports as an agent meets it (benchmark, not a test): one fresh JVM per round
 # with the agent's JVM options (datapath/jvm.options), running io.lbmode.datapath.bpf.DsrProgramBenchmark as root in
-# a scratch network namespace with its own bpffs; prints each round and the medians.
+# a scratch network namespace with its own bpffs, then a second fresh JVM that adopts the maps the first left pinned
+# (coldRestart: what an agent's restart costs); prints each round and the medians.
 # BASELINE_CP=DIR (a copy of an earlier build's lab/target) runs that build's DsrProgrammer in rounds interleaved
 # with this build's (the benchmark class is this build's: it uses only DsrProgrammer's public API), and the ratios.
 # usage: lab/bench/dsr-program.sh [ROUNDS] [distinct|shared]
@@ -21,9 +22,11 @@ trap cleanup EXIT
 ip netns add "$ns"
 ip -n "$ns" link set lo up
 mkdir -p "$dir/bpffs"
+# the rounds' JVM leaves its maps pinned (keep); a second, fresh JVM adopts them (coldRestart: an agent's restart)
 run() { # name classpath
-  ip netns exec "$ns" sh -c "mount -t bpf bpf '$dir/bpffs' && exec '$java' @'$opts' ${BENCH_JAVA_OPTS:-} -cp '$2' \
-    io.lbmode.datapath.bpf.DsrProgramBenchmark '$dir/bpffs' lo $layout" | sed -n "s/^RESULT /$1 /p" | tee -a "$out"
+  bench="'$java' @'$opts' ${BENCH_JAVA_OPTS:-} -cp '$2' io.lbmode.datapath.bpf.DsrProgramBenchmark '$dir/bpffs' lo $layout"
+  ip netns exec "$ns" sh -c "mount -t bpf bpf '$dir/bpffs' && $bench keep && exec $bench adopt" \
+    | sed -n "s/^RESULT /$1 /p" | tee -a "$out"
 }
 echo "# $layout layout, $rounds rounds, load: $(uptime | sed 's/.*load average: //')"
 for r in $(seq "$rounds"); do

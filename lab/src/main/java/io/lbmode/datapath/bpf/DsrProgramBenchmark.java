@@ -24,13 +24,18 @@ import java.util.List;
  *       and attached before, not timed);</li>
  *   <li>{@code change}: then one endpoint of one service port changes, {@value #CHANGES} times (median);</li>
  *   <li>{@code refill}: a new programmer fills emptied maps again, 3 times (median: later rounds; -Dbench.refills=N);</li>
- *   <li>{@code restart}: a new programmer adopts the pins and applies the same state (nothing to write).</li>
+ *   <li>{@code restart}: a new programmer adopts the pins and applies the same state (nothing to write), in the same
+ *       JVM: its code is as warm as the rounds before left it.</li>
  * </ol>
  * Prints one {@code RESULT} line of milliseconds ({@link Applied#took()}).
  *
- * <p>usage: {@code DsrProgramBenchmark BPFFS_DIR INTERFACE distinct|shared}: {@code distinct}: every service port
- * has its own 2 endpoints (20,000 pods); {@code shared}: 200 different endpoint pairs among them (the layout of
- * {@link MapUpdateBenchmark}).
+ * <p>An agent that restarts is a new JVM: with {@code keep} the maps stay pinned at the end, and a second JVM run with
+ * {@code adopt} times only that ({@code coldRestart}: a fresh JVM's programmer adopts the pins and applies the same
+ * state), then removes them.
+ *
+ * <p>usage: {@code DsrProgramBenchmark BPFFS_DIR INTERFACE distinct|shared [keep|adopt]}: {@code distinct}: every
+ * service port has its own 2 endpoints (20,000 pods); {@code shared}: 200 different endpoint pairs among them (the
+ * layout of {@link MapUpdateBenchmark}).
  */
 public final class DsrProgramBenchmark {
     private DsrProgramBenchmark() {
@@ -42,7 +47,7 @@ public final class DsrProgramBenchmark {
 
     public static void main(String[] args) {
         if (args.length < 3) {
-            System.err.println("usage: DsrProgramBenchmark BPFFS_DIR INTERFACE distinct|shared   (root, in a scratch network namespace)");
+            System.err.println("usage: DsrProgramBenchmark BPFFS_DIR INTERFACE distinct|shared [keep|adopt]   (root, in a scratch network namespace)");
             System.exit(2);
         }
         Path bpffs = Path.of(args[0]);
@@ -58,18 +63,42 @@ public final class DsrProgramBenchmark {
             ports.add(port(i, distinct, 0));
         }
         NodeState state = new NodeState(ForwardMode.DSR, node, 42, ports);
+        // the states the change rounds go through: the last is what the maps hold at the end
+        List<NodeState> changed = new ArrayList<>(CHANGES);
+        NodeState last = state;
+        for (int c = 0; c < CHANGES; c++) {
+            List<ServicePort> next = new ArrayList<>(last.services());
+            int i = (c * 3_571 + 17) % N;
+            next.set(next.indexOf(port(i, distinct, 0)), port(i, distinct, c + 1)); // same key, one endpoint moved
+            last = new NodeState(ForwardMode.DSR, node, 42, next);
+            changed.add(last);
+        }
+        String then = args.length > 3 ? args[3] : "";
+        if (then.equals("adopt")) {
+            DsrProgrammer p = new DsrProgrammer(iface, bpffs, 16381);
+            try {
+                Applied again = p.apply(last);
+                System.out.printf("RESULT coldRestart=%.1f coldRestartWrites=%d%n", ms(again), again.changes());
+            } finally {
+                p.cleanup();
+            }
+            return;
+        }
+        boolean keep = switch (then) {
+            case "keep" -> true;
+            case "" -> false;
+            default -> throw new IllegalArgumentException("the last argument must be keep or adopt, not " + then);
+        };
         DsrDatapath.cleanup(bpffs);
         DsrProgrammer p = new DsrProgrammer(iface, bpffs, 16381);
+        boolean done = false;
         try {
             p.apply(NodeState.empty(ForwardMode.DSR, node, 42));
             double first = ms(p.apply(state));
 
             double[] change = new double[CHANGES];
             for (int c = 0; c < CHANGES; c++) {
-                List<ServicePort> next = new ArrayList<>(state.services());
-                int i = (c * 3_571 + 17) % N;
-                next.set(next.indexOf(port(i, distinct, 0)), port(i, distinct, c + 1)); // same key, one endpoint moved
-                state = new NodeState(ForwardMode.DSR, node, 42, next);
+                state = changed.get(c);
                 Applied a = p.apply(state);
                 if (a.changes() == 0) {
                     throw new IllegalStateException("change " + c + " wrote nothing");
@@ -92,8 +121,13 @@ public final class DsrProgramBenchmark {
 
             System.out.printf("RESULT first=%.1f change=%.2f refill=%.1f restart=%.1f restartWrites=%d%n",
                     first, MapUpdateBenchmark.median(change), MapUpdateBenchmark.median(refill), restart, again.changes());
+            done = true;
         } finally {
-            p.cleanup();
+            if (keep && done) {
+                p.close(); // pins stay for the next JVM's adopt
+            } else {
+                p.cleanup();
+            }
         }
     }
 
