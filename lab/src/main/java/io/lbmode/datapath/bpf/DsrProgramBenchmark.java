@@ -30,8 +30,8 @@ import java.util.List;
  * Prints one {@code RESULT} line of milliseconds ({@link Applied#took()}).
  *
  * <p>An agent that restarts is a new JVM: with {@code keep} the maps stay pinned at the end, and a second JVM run with
- * {@code adopt} times only that ({@code coldRestart}: a fresh JVM's programmer adopts the pins and applies the same
- * state), then removes them.
+ * {@code adopt} times only that ({@code coldRestart}: a fresh JVM's programmer adopts the pins, loads and attaches the
+ * programs, and applies the same state; libbpf initialised before, as in {@code first}), then removes them.
  *
  * <p>usage: {@code DsrProgramBenchmark BPFFS_DIR INTERFACE distinct|shared [keep|adopt]}: {@code distinct}: every
  * service port has its own 2 endpoints (20,000 pods); {@code shared}: 200 different endpoint pairs among them (the
@@ -77,6 +77,9 @@ public final class DsrProgramBenchmark {
         if (then.equals("adopt")) {
             DsrProgrammer p = new DsrProgrammer(iface, bpffs, 16381);
             try {
+                // libbpf and its downcall handles initialised first, as the other JVM's cleanup did before its first
+                // apply (about 100 ms in a fresh JVM: a cost of the process, not of programming); reads the pins only
+                p.dropCounters();
                 Applied again = p.apply(last);
                 System.out.printf("RESULT coldRestart=%.1f coldRestartWrites=%d%n", ms(again), again.changes());
             } finally {
