@@ -3,7 +3,7 @@
 # ./lbmode datapath launches it (java @datapath/jvm.options) beside the baseline of the JVM's defaults (what the
 # launcher ran before the options file), in the same run; ROUNDS rounds each, interleaved, medians.
 #   lab/bench/agent-rss.sh [SERVICES [ROUNDS]]        (default 10000 3)
-# RSS is read 10 s after the full load (three drift checks, each listing the whole table, have run by then) and the
+# RSS is read 10 s after the full load (three drift checks, each reading the ruleset generation, have run by then) and the
 # peak (VmHWM) is printed too. The last round of the options file also prints the JVM's native memory summary.
 # Every options-file round also times 7 standalone changes (one endpoint rewritten in a file of 2,000 Services until
 # the agent logs the programmed change). BASELINE_CP=DIR (a copy of an earlier build's lab/target: lbmode-lab.jar and

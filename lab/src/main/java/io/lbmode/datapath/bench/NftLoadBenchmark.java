@@ -21,7 +21,7 @@ import java.util.Locale;
  * Programming cost of lbmode's SNAT layout (static chains, one concatenated backend map) against a kube-proxy-style
  * layout (a chain per service with {@code numgen ... vmap} and a chain per endpoint), side by side in the same run,
  * on the real kernel through the same libnftables boundary. Not a test: run it in a scratch network namespace with
- * {@code datapath/bench/nft-load.sh} (root). Prints medians (ms) and baseline/lbmode ratios.
+ * {@code lab/bench/nft-load.sh} (root). Prints medians (ms) and baseline/lbmode ratios.
  *
  * <p>usage: {@code NftLoadBenchmark [SERVICES...]} (default 1000 10000), 4 endpoints per service.
  */
