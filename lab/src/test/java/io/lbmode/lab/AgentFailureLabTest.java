@@ -156,7 +156,7 @@ class AgentFailureLabTest {
             assertThat(exec(Lab.LB, "tc", "filter", "show", "dev", "eth0", "ingress")).doesNotContain("dsr");
             int before = seen.size();
             lab.await("answers through SNAT while DSR is refused", Duration.ofSeconds(10), () -> seen.size() >= before + 5);
-            assertThat(seen.subList(before, before + 5)).as("SNAT: the pods see the LB node").containsOnly(LB_IP);
+            assertThat(answers(seen, before, 5)).as("SNAT: the pods see the LB node").containsOnly(LB_IP);
 
             sh("mount", "-t", "bpf", "bpf", late.toString()); // what the error message tells the host to do
             lb = lab.awaitStatus(Lab.LB, Duration.ofSeconds(90), s -> programmed(s, "dsr"));
@@ -165,7 +165,7 @@ class AgentFailureLabTest {
             assertThat(exec(Lab.LB, "tc", "filter", "show", "dev", "eth0", "ingress")).contains("dsr_ingress");
             int switched = seen.size();
             lab.await("answers through DSR", Duration.ofSeconds(10), () -> seen.size() >= switched + 5);
-            assertThat(seen.subList(switched, switched + 5)).as("DSR: the pods see the client").containsOnly(Lab.CLIENT_IP);
+            assertThat(answers(seen, switched, 5)).as("DSR: the pods see the client").containsOnly(Lab.CLIENT_IP);
             assertThat(lab.log("agent-" + Lab.LB)).anyMatch(l -> l.contains("retrying in"))
                     .anyMatch(l -> l.contains("forward mode now dsr: dsr programmed, removing snat state"));
         } finally {
@@ -246,5 +246,15 @@ class AgentFailureLabTest {
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         p.waitFor();
         return new Lab.ExecResult(p.exitValue(), out, out);
+    }
+
+    /**
+     * A copy of {@code count} answers from {@code from}, taken under the list's lock: the client thread keeps adding,
+     * and a view of the synchronized list read while it grows throws ConcurrentModificationException.
+     */
+    static List<String> answers(List<String> seen, int from, int count) {
+        synchronized (seen) {
+            return List.copyOf(seen.subList(from, from + count));
+        }
     }
 }
