@@ -379,14 +379,12 @@ public final class DsrProgrammer implements ModeProgrammer {
                     dp.map(sk.mapName()).delete(key.asSlice(0, BpfLayout.svcKeySize(sk.vip())));
                 }
             }
+            PinnedRanges pinned = PinnedRanges.in(dp);
             try (Arena a = Arena.ofConfined()) {
-                for (String name : List.of(DsrDatapath.SOURCE_RANGES, DsrDatapath.SOURCE_RANGES6)) {
-                    for (byte[] key : malformedKeys(dp, name)) {
-                        dp.map(name).delete(a.allocateFrom(ValueLayout.JAVA_BYTE, key));
-                    }
-                }
+                pinned.malformed().forEach((name, keys) -> keys.forEach(
+                        key -> dp.map(name).delete(a.allocateFrom(ValueLayout.JAVA_BYTE, key))));
             }
-            ranges.putAll(sourceRangesIn(dp));
+            ranges.putAll(pinned.ranges());
             adoptDigests(dp);
             for (String name : List.of(DsrDatapath.BACKENDS, DsrDatapath.BACKENDS6)) {
                 boolean v6 = name.equals(DsrDatapath.BACKENDS6);
@@ -1053,56 +1051,40 @@ public final class DsrProgrammer implements ModeProgrammer {
         if (!dp.stillAttached()) {
             return true;
         }
-        return !servicesIn(dp).equals(services) || !sourceRangesIn(dp).equals(ranges) || malformedSourceRanges(dp) > 0;
-    }
-
-    /** What lb_source_ranges and lb_src_ranges6 hold: service -> allowed client prefixes (malformed keys left out). */
-    private static Map<SvcKey, Set<Cidr>> sourceRangesIn(DsrDatapath dp) {
-        Map<SvcKey, Set<Cidr>> out = new HashMap<>();
-        dp.map(DsrDatapath.SOURCE_RANGES).forEach((k, v) -> {
-            MemorySegment key = MemorySegment.ofArray(k);
-            int length = key.get(BpfLayout.HOST32, 0) - BpfLayout.SRC_RANGE_SVC_BITS;
-            if (length >= 0 && length <= 32) {
-                SvcKey sk = new SvcKey(BpfLayout.getAddr(key, 4), BpfLayout.u16(key, 8), key.get(ValueLayout.JAVA_BYTE, 10));
-                out.computeIfAbsent(sk, x -> new HashSet<>()).add(new Cidr(BpfLayout.getAddr(key, 12), length));
-            }
-        });
-        dp.map(DsrDatapath.SOURCE_RANGES6).forEach((k, v) -> {
-            MemorySegment key = MemorySegment.ofArray(k);
-            int length = key.get(BpfLayout.HOST32, 0) - BpfLayout.SRC_RANGE6_SVC_BITS;
-            if (length >= 0 && length <= 128) {
-                SvcKey sk = new SvcKey(BpfLayout.getAddr6(key, 4), BpfLayout.u16(key, 20), key.get(ValueLayout.JAVA_BYTE, 22));
-                out.computeIfAbsent(sk, x -> new HashSet<>()).add(new Cidr(BpfLayout.getAddr6(key, 24), length));
-            }
-        });
-        return out;
+        PinnedRanges pinned = PinnedRanges.in(dp);
+        return !servicesIn(dp).equals(services) || !pinned.ranges().equals(ranges) || !pinned.malformed().isEmpty();
     }
 
     /**
-     * Source-range keys no agent writes: a prefix shorter than the service part of the key (it would match every
-     * service it covers, admitting clients to Services that restrict them) or longer than the key. Counted by
-     * {@link #drifted}; deleted when an agent adopts the maps (so {@link #repair} removes them too).
+     * What lb_source_ranges and lb_src_ranges6 hold, read in one pass over each: service -> allowed client prefixes,
+     * and the keys no agent writes (map name -> keys): a prefix shorter than the service part of the key (it would
+     * match every service it covers, admitting clients to Services that restrict them) or longer than the key.
+     * {@link #drifted} counts those; adoption deletes them (so {@link #repair} removes them too).
      */
-    private static int malformedSourceRanges(DsrDatapath dp) {
-        int found = 0;
-        for (String name : List.of(DsrDatapath.SOURCE_RANGES, DsrDatapath.SOURCE_RANGES6)) {
-            found += malformedKeys(dp, name).size();
-        }
-        return found;
-    }
-
-    private static List<byte[]> malformedKeys(DsrDatapath dp, String name) {
-        boolean v6 = name.equals(DsrDatapath.SOURCE_RANGES6);
-        int svcBits = v6 ? BpfLayout.SRC_RANGE6_SVC_BITS : BpfLayout.SRC_RANGE_SVC_BITS;
-        int addrBits = v6 ? 128 : 32;
-        List<byte[]> out = new ArrayList<>();
-        dp.map(name).forEach((k, v) -> {
-            int length = BpfLayout.host32(k, 0) - svcBits;
-            if (length < 0 || length > addrBits) {
-                out.add(k.clone());
+    private record PinnedRanges(Map<SvcKey, Set<Cidr>> ranges, Map<String, List<byte[]>> malformed) {
+        static PinnedRanges in(DsrDatapath dp) {
+            Map<SvcKey, Set<Cidr>> ranges = new HashMap<>();
+            Map<String, List<byte[]>> malformed = new LinkedHashMap<>();
+            for (String name : List.of(DsrDatapath.SOURCE_RANGES, DsrDatapath.SOURCE_RANGES6)) {
+                boolean v6 = name.equals(DsrDatapath.SOURCE_RANGES6);
+                int svcBits = v6 ? BpfLayout.SRC_RANGE6_SVC_BITS : BpfLayout.SRC_RANGE_SVC_BITS;
+                int addrBits = v6 ? 128 : 32;
+                dp.map(name).forEach((k, v) -> {
+                    MemorySegment key = MemorySegment.ofArray(k);
+                    int length = key.get(BpfLayout.HOST32, 0) - svcBits;
+                    if (length < 0 || length > addrBits) {
+                        malformed.computeIfAbsent(name, x -> new ArrayList<>()).add(k.clone());
+                        return;
+                    }
+                    SvcKey sk = v6
+                            ? new SvcKey(BpfLayout.getAddr6(key, 4), BpfLayout.u16(key, 20), key.get(ValueLayout.JAVA_BYTE, 22))
+                            : new SvcKey(BpfLayout.getAddr(key, 4), BpfLayout.u16(key, 8), key.get(ValueLayout.JAVA_BYTE, 10));
+                    InetAddress client = v6 ? BpfLayout.getAddr6(key, 24) : BpfLayout.getAddr(key, 12);
+                    ranges.computeIfAbsent(sk, x -> new HashSet<>()).add(new Cidr(client, length));
+                });
             }
-        });
-        return out;
+            return new PinnedRanges(ranges, malformed);
+        }
     }
 
     @Override
