@@ -11,9 +11,6 @@ import io.lbmode.datapath.model.NodeState;
 import io.lbmode.datapath.model.Protocol;
 import io.lbmode.datapath.model.ServicePort;
 import io.lbmode.lab.Lab;
-import io.lbmode.lab.LabSpec;
-import io.lbmode.lab.LabSupport;
-import io.lbmode.lab.Netns;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
@@ -23,8 +20,6 @@ import java.util.Map;
 import java.util.Random;
 import java.util.TreeMap;
 import java.util.TreeSet;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -35,38 +30,9 @@ import org.junit.jupiter.api.Test;
  * behind, and each change examined only the ports it changed.
  */
 @Tag("lab")
-class DsrChangeLabTest {
+class DsrChangeLabTest extends LbNodeProgrammerLab {
     static final long SEED = 0x14_c4a9_6eL;
-    static final int M = 251;
     static final NodeInfo NODE = new NodeInfo(Lab.LB, Addresses.ipv4(Lab.NODE_IPS.get(Lab.LB)));
-
-    Lab lab;
-    Netns lb;
-    DsrProgrammer programmer;
-
-    @BeforeEach
-    void setUp() throws Exception {
-        LabSupport.requireRoot();
-        lab = Lab.start(new LabSpec(LabSpec.unique().prefix(), false));
-        lb = new Netns(lab.ns(Lab.LB));
-        programmer = new DsrProgrammer("eth0", lab.bpffs(Lab.LB), M);
-    }
-
-    @AfterEach
-    void tearDown() throws Exception {
-        try {
-            if (programmer != null && lb != null) {
-                lb.run(() -> programmer.cleanup());
-            }
-        } finally {
-            if (lb != null) {
-                lb.close();
-            }
-            if (lab != null) {
-                lab.close();
-            }
-        }
-    }
 
     /** Service i's port: IPv6 for every fifth, TCP; its endpoints are pods {@code pods} (numbers), draining ones too. */
     static ServicePort port(int i, List<Integer> pods, List<Integer> draining, List<String> ranges) {

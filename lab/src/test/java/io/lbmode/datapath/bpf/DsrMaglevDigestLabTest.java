@@ -12,9 +12,6 @@ import io.lbmode.datapath.model.Protocol;
 import io.lbmode.datapath.model.ServicePort;
 import io.lbmode.datapath.program.Applied;
 import io.lbmode.lab.Lab;
-import io.lbmode.lab.LabSpec;
-import io.lbmode.lab.LabSupport;
-import io.lbmode.lab.Netns;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -22,8 +19,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -35,39 +30,10 @@ import org.junit.jupiter.api.Test;
  * lb_maglev and have their digests in lb_maglev_inputs like the IPv4 ones.
  */
 @Tag("lab")
-class DsrMaglevDigestLabTest {
+class DsrMaglevDigestLabTest extends LbNodeProgrammerLab {
     static final long SEED = 0x5eed_14L;
-    static final int M = 251;
     static final int SERVICES = 20;
     static final int SERVICES6 = 4;
-
-    Lab lab;
-    Netns lb;
-    DsrProgrammer programmer;
-
-    @BeforeEach
-    void setUp() throws Exception {
-        LabSupport.requireRoot();
-        lab = Lab.start(new LabSpec(LabSpec.unique().prefix(), false));
-        lb = new Netns(lab.ns(Lab.LB));
-        programmer = new DsrProgrammer("eth0", lab.bpffs(Lab.LB), M);
-    }
-
-    @AfterEach
-    void tearDown() throws Exception {
-        try {
-            if (programmer != null && lb != null) {
-                lb.run(() -> programmer.cleanup());
-            }
-        } finally {
-            if (lb != null) {
-                lb.close();
-            }
-            if (lab != null) {
-                lab.close();
-            }
-        }
-    }
 
     static String vip(int i) {
         return "172.16.30." + (10 + i);
