@@ -365,12 +365,18 @@ public final class DsrProgrammer implements ModeProgrammer {
         /** Empty unless the port drains endpoints. */
         final KnownBackend[] established;
 
-        Wanted(SvcKey key, int flags, Set<Cidr> ranges, KnownBackend[] fresh, KnownBackend[] established) {
+        /** Its entry in {@link #services} when it was wanted (a draining port tried again: looked up again). */
+        SvcEntry current;
+        /** The digest of its tables at {@link #current}'s size, once computed. */
+        Digest inputs;
+
+        Wanted(SvcKey key, int flags, Set<Cidr> ranges, KnownBackend[] fresh, KnownBackend[] established, SvcEntry current) {
             this.key = key;
             this.flags = flags;
             this.ranges = ranges;
             this.fresh = fresh;
             this.established = established;
+            this.current = current;
         }
 
         boolean draining() {
@@ -755,7 +761,7 @@ public final class DsrProgrammer implements ModeProgrammer {
                 counted = 0;
                 settledForRoom.clear();
                 for (ServicePort s : desired.services()) {
-                    pass.add(want(s, pass)); // IPv4 VIPs to lb_services, IPv6 ones to lb_services6
+                    pass.offer(want(s, pass)); // IPv4 VIPs to lb_services, IPv6 ones to lb_services6
                 }
                 if (pass.existing < services.size()) { // a port we hold is not wanted (else all of them are)
                     Set<SvcKey> wanted = new HashSet<>();
@@ -776,7 +782,7 @@ public final class DsrProgrammer implements ModeProgrammer {
                 Set<SvcKey> wanted = new HashSet<>();
                 for (ServicePort s : changed.after()) {
                     Wanted w = want(s, pass);
-                    pass.add(w);
+                    pass.offer(w);
                     wanted.add(w.key);
                 }
                 for (ServicePort s : changed.before()) {
@@ -787,16 +793,17 @@ public final class DsrProgrammer implements ModeProgrammer {
                 }
                 for (Wanted w : settledForRoom.values()) {
                     if (!dropped.contains(w.key) && !wanted.contains(w.key)) {
-                        pass.add(w); // tried again; what it references did not change
+                        w.current = services.get(w.key);
+                        pass.offer(w); // tried again; what it references did not change
                     }
                 }
             }
-            examined = pass.want.size();
+            examined = pass.offered;
 
             // 1. Backends first, so every id a table will point at exists (one batched system call per family).
             //    Each backend counts the tables it is in; ids of backends no table is in any more go in step 6.
-            pass.backendsWritten = addBackends(dp, pass.added);
-            changes += pass.added.size();
+            pass.backendsWritten = pass.writeBackends();
+            changes += pass.backendsAdded();
             try {
 
                 // 2. Source ranges a service will check: added before its entry says to check them.
@@ -850,12 +857,13 @@ public final class DsrProgrammer implements ModeProgrammer {
         KnownBackend[] fresh = reference(s.backends(), s.localOnly(), pass);
         List<Backend> drain = establishedOf(s);
         KnownBackend[] established = drain.isEmpty() ? NO_BACKENDS : reference(drain, s.localOnly(), pass);
-        Wanted w = new Wanted(key, flagsOf(s, established.length > 0), rangesOf(s), fresh, established);
-        if (services.containsKey(key)) {
-            pass.existing++;
-        } else {
+        SvcEntry current = services.get(key);
+        Wanted w = new Wanted(key, flagsOf(s, established.length > 0), rangesOf(s), fresh, established, current);
+        if (current == null) {
             pass.newSlots += w.length(maglevTableSize);
             pass.newCompactSlots += w.length(Maglev.compactSize(fresh.length, maglevTableSize));
+        } else {
+            pass.existing++;
         }
         return w;
     }
@@ -883,7 +891,7 @@ public final class DsrProgrammer implements ModeProgrammer {
             if (k == null) {
                 k = new KnownBackend(val, nextBackendId++);
                 backends.put(val, k);
-                pass.added.add(k);
+                pass.added(k);
             }
             if (k.countedIn != countingPass) {
                 k.countedIn = countingPass;
@@ -910,43 +918,6 @@ public final class DsrProgrammer implements ModeProgrammer {
                 unreferenced.add(k);
             }
         }
-    }
-
-    /**
-     * Writes the entries of the backends that got ids, one batched system call per family, on a thread of its own when
-     * there are many ({@link Pending}): the tables can be computed meanwhile, as new ranges are seen only once their
-     * service entries are written, after the backends.
-     */
-    private static Pending addBackends(DsrDatapath dp, List<KnownBackend> added) {
-        int ipv6 = 0;
-        for (KnownBackend k : added) {
-            ipv6 += k.ipv6 ? 1 : 0;
-        }
-        byte[][] keys = new byte[2][];
-        byte[][] values = new byte[2][];
-        int[] counts = {added.size() - ipv6, ipv6};
-        for (int f = 0; f < 2; f++) { // lb_backends, lb_backends6
-            boolean v6 = f == 1;
-            int valueSize = v6 ? BpfLayout.BACKEND6_VALUE_SIZE : BpfLayout.BACKEND_VALUE_SIZE;
-            keys[f] = new byte[4 * counts[f]];
-            values[f] = new byte[valueSize * counts[f]];
-            int i = 0;
-            for (KnownBackend k : added) {
-                if (k.ipv6 == v6) {
-                    BpfLayout.putHost32(keys[f], 4 * i, k.id);
-                    if (v6) {
-                        BpfLayout.backendValue(values[f], valueSize * i, k.val.addr(), k.val.port(), k.val.local());
-                    } else {
-                        BpfLayout.backendValue4(values[f], valueSize * i, k.ipv4, k.val.port(), k.val.local());
-                    }
-                    i++;
-                }
-            }
-        }
-        return Pending.start(added.size(), () -> {
-            dp.map(DsrDatapath.BACKENDS).updateBatch(keys[0], values[0], counts[0]);
-            dp.map(DsrDatapath.BACKENDS6).updateBatch(keys[1], values[1], counts[1]);
-        });
     }
 
     /**
@@ -989,10 +960,20 @@ public final class DsrProgrammer implements ModeProgrammer {
         final List<Wanted> want;
         final List<Wanted> withRanges = new ArrayList<>();
         final Map<SvcKey, Set<Cidr>> keepRanges = new HashMap<>();
-        /** Backends that got ids (step 1), and their entries' batch, which may still be under way. */
-        final List<KnownBackend> added = new ArrayList<>();
+        /**
+         * The entries of the backends that got ids, per family ([0] lb_backends, [1] lb_backends6), written as they
+         * got them (step 1 writes them to the kernel; no loop over them here, which a fresh JVM would interpret), and
+         * their batch, which may still be under way.
+         */
+        private final byte[][] backendKeys = new byte[2][];
+        private final byte[][] backendValues = new byte[2][];
+        private final int[] backendCounts = new int[2];
         Pending backendsWritten = Pending.DONE;
-        /** Wanted ports we hold an entry of; slots the new ones need at the configured size, at the compact size. */
+        /**
+         * Ports offered, those of them we hold an entry of, and the slots the new ones need at the configured size and
+         * at the compact size.
+         */
+        int offered;
         int existing;
         long newSlots;
         long newCompactSlots;
@@ -1012,6 +993,8 @@ public final class DsrProgrammer implements ModeProgrammer {
         private int[] writtenOffsets;
         private Digest[] writtenDigests;
         private int[] writtenIndex;
+        private byte[] digestKeys;
+        private byte[] digestValues;
         private int written;
         /** Ranges a service moved away from (a drain began or ended): free once no entry points at them. */
         private final List<SvcEntry> superseded = new ArrayList<>();
@@ -1030,13 +1013,59 @@ public final class DsrProgrammer implements ModeProgrammer {
             this.key4 = a.allocate(4, 4);
         }
 
-        void add(Wanted w) {
-            want.add(w);
+        /**
+         * Takes a wanted port: one whose entry has its flags and whose range holds its tables (digests equal) needs
+         * nothing more (a restarted agent's usual port: not even a place in {@link #want}); the others are placed in
+         * step 3. Its source ranges are checked in steps 2 and 5 either way.
+         */
+        void offer(Wanted w) {
+            offered++;
             Set<Cidr> keep = w.ranges;
             if (!keep.isEmpty()) {
                 withRanges.add(w);
                 keepRanges.put(w.key, keep);
             }
+            SvcEntry e = w.current;
+            w.inputs = null;
+            if (e != null && e.flags() == w.flags) {
+                w.inputs = digestOf(w.fresh, w.established, e.size(), seed);
+                if (w.inputs.equals(digests.get(e.offset()))) {
+                    return;
+                }
+            }
+            want.add(w);
+        }
+
+        /** Notes the entry of {@code k}, which just got its id. */
+        void added(KnownBackend k) {
+            int f = k.ipv6 ? 1 : 0;
+            int valueSize = k.ipv6 ? BpfLayout.BACKEND6_VALUE_SIZE : BpfLayout.BACKEND_VALUE_SIZE;
+            int n = backendCounts[f]++;
+            if (backendKeys[f] == null || backendKeys[f].length < 4 * (n + 1)) {
+                int capacity = Math.max(64, 2 * n);
+                backendKeys[f] = Arrays.copyOf(backendKeys[f] == null ? new byte[0] : backendKeys[f], 4 * capacity);
+                backendValues[f] = Arrays.copyOf(backendValues[f] == null ? new byte[0] : backendValues[f], valueSize * capacity);
+            }
+            BpfLayout.putHost32(backendKeys[f], 4 * n, k.id);
+            if (k.ipv6) {
+                BpfLayout.backendValue(backendValues[f], valueSize * n, k.val.addr(), k.val.port(), k.val.local());
+            } else {
+                BpfLayout.backendValue4(backendValues[f], valueSize * n, k.ipv4, k.val.port(), k.val.local());
+            }
+        }
+
+        int backendsAdded() {
+            return backendCounts[0] + backendCounts[1];
+        }
+
+        /**
+         * Writes the entries of the backends that got ids, one batched system call per family, on a thread of its own
+         * when there are many ({@link Pending}): the tables can be computed meanwhile, as new ranges are seen only once
+         * their service entries are written, after the backends.
+         */
+        Pending writeBackends() {
+            return Pending.start(backendsAdded(), new Batch(dp.map(DsrDatapath.BACKENDS), backendKeys[0], backendValues[0],
+                    backendCounts[0], new Batch(dp.map(DsrDatapath.BACKENDS6), backendKeys[1], backendValues[1], backendCounts[1], null)));
         }
 
         /** After a change: the ports whose source ranges step 5 looks at, the changed and the dropped ones. */
@@ -1062,21 +1091,13 @@ public final class DsrProgrammer implements ModeProgrammer {
          * for longer.)
          */
         int place(Wanted w) {
-            SvcEntry e = services.get(w.key);
-            Digest inputs = null;
-            if (e != null && e.flags() == w.flags) {
-                inputs = digestOf(w.fresh, w.established, e.size(), seed);
-                if (inputs.equals(digests.get(e.offset()))) {
-                    // The range holds these tables and the entry points at it: a restarted agent's usual port.
-                    return 0;
-                }
-            }
+            SvcEntry e = w.current;
             if (!settledForRoom.isEmpty()) {
                 settledForRoom.remove(w.key);
             }
             int size = e != null ? e.size() : newSize(w.fresh.length);
             if (e != null && e.length() == w.length(size)) {
-                return update(w, e, e.offset(), size, w.established, w.flags, inputs);
+                return update(w, e, e.offset(), size, w.established, w.flags, w.inputs);
             }
             OptionalInt offset = slots.allocate(w.length(size));
             if (offset.isPresent()) {
@@ -1211,6 +1232,8 @@ public final class DsrProgrammer implements ModeProgrammer {
                 writtenOffsets = new int[want.size()];
                 writtenDigests = new Digest[want.size()];
                 writtenIndex = new int[Integer.highestOneBit(Math.max(2 * want.size(), 2) - 1) << 1];
+                digestKeys = new byte[4 * want.size()];
+                digestValues = new byte[BpfLayout.MAGLEV_DIGEST_SIZE * want.size()];
             }
             int mask = writtenIndex.length - 1;
             int h = inputs.hashCode() & mask;
@@ -1219,7 +1242,11 @@ public final class DsrProgrammer implements ModeProgrammer {
             }
             writtenIndex[h] = written + 1;
             writtenOffsets[written] = offset;
-            writtenDigests[written++] = inputs;
+            writtenDigests[written] = inputs;
+            BpfLayout.putHost32(digestKeys, 4 * written, offset);
+            inputs.writeTo(digestValues, BpfLayout.MAGLEV_DIGEST_SIZE * written);
+            written++;
+            digests.put(offset, inputs);
         }
 
         /** Room for a new range at {@code offset} in the stage (written out first if the range does not follow it). */
@@ -1291,26 +1318,14 @@ public final class DsrProgrammer implements ModeProgrammer {
             backendsWritten.await();
             // Digests after the ranges (one system call for both families: they share lb_maglev), at the same time as
             // the entries: neither needs the other.
-            Pending digestsWritten = Pending.DONE;
-            if (written > 0) {
-                byte[] offsets = new byte[4 * written];
-                byte[] values = new byte[BpfLayout.MAGLEV_DIGEST_SIZE * written];
-                for (int i = 0; i < written; i++) {
-                    BpfLayout.putHost32(offsets, 4 * i, writtenOffsets[i]);
-                    writtenDigests[i].writeTo(values, BpfLayout.MAGLEV_DIGEST_SIZE * i);
-                }
-                int count = written;
-                digestsWritten = Pending.start(count, () -> digestMap.updateBatch(offsets, values, count));
-            }
+            Pending digestsWritten = written == 0 ? Pending.DONE
+                    : Pending.start(written, new Batch(digestMap, digestKeys, digestValues, written, null));
             try {
                 if (svcUpdates[0] > 0) {
                     dp.map(DsrDatapath.SERVICES).updateBatch(svcKeys[0], svcVals[0], svcUpdates[0]);
                 }
                 if (svcUpdates[1] > 0) {
                     dp.map(DsrDatapath.SERVICES6).updateBatch(svcKeys[1], svcVals[1], svcUpdates[1]);
-                }
-                for (int i = 0; i < written; i++) {
-                    digests.put(writtenOffsets[i], writtenDigests[i]);
                 }
             } catch (RuntimeException | Error e) {
                 digestsWritten.awaitAfter(e);
@@ -1321,6 +1336,20 @@ public final class DsrProgrammer implements ModeProgrammer {
                 forgetDigest(digestMap, key4, old.offset());
                 table.asSlice((long) old.offset() * Integer.BYTES, (long) old.length() * Integer.BYTES).fill((byte) 0);
                 slots.release(old.offset(), old.length());
+            }
+        }
+    }
+
+    /**
+     * One batched update of {@code map}, then {@code then}'s if any. A class, not a lambda: a fresh JVM spins a class
+     * for a lambda's first use, which cost an agent's first programming a few milliseconds.
+     */
+    private record Batch(BpfMap map, byte[] keys, byte[] values, int count, Batch then) implements Runnable {
+        @Override
+        public void run() {
+            map.updateBatch(keys, values, count);
+            if (then != null) {
+                then.run();
             }
         }
     }

@@ -177,8 +177,11 @@ public final class Maglev {
         return smallestAbove(10L * backends, max);
     }
 
+    /** {@link #TABLE_SIZES} as an array: looked through for every new service of a full programming. */
+    private static final int[] SIZES = TABLE_SIZES.stream().mapToInt(Integer::intValue).toArray();
+
     private static int smallestAbove(long floor, int max) {
-        for (int m : TABLE_SIZES) {
+        for (int m : SIZES) {
             if (m >= max) {
                 return max;
             }
