@@ -92,6 +92,9 @@ public final class DsrProgrammer implements ModeProgrammer {
     private boolean incomplete;
     /** Service ports the last apply built the desired tables of (all of them, or only the changed ones): for tests. */
     private int examined;
+    /** Maglev tables the last apply computed, and table ranges it copied from an equal one written before it: for tests. */
+    private int tablesComputed;
+    private int rangesCopied;
     /**
      * Reused by the table writers ({@link Pass}): a table computed for a range that is live, the slots it held, the
      * backends' hashes and ids, the fill's scratch, a name's bytes, and the tables of new ranges next to each other
@@ -709,6 +712,16 @@ public final class DsrProgrammer implements ModeProgrammer {
         return examined;
     }
 
+    /** Maglev tables the last apply computed (none for ports whose pinned digest matched). */
+    int tablesComputed() {
+        return tablesComputed;
+    }
+
+    /** Table ranges the last apply copied from a range it wrote with equal inputs instead of computing them. */
+    int rangesCopied() {
+        return rangesCopied;
+    }
+
     /**
      * Brings the maps to {@code desired}; returns the number of map entries and slots written or deleted. The first
      * apply of a programmer (after adopting the pins) and one with a new seed go over every service port; later ones
@@ -725,6 +738,8 @@ public final class DsrProgrammer implements ModeProgrammer {
         boolean seedChanged = newSeed != seed32 || applied.isEmpty();
         boolean everything = applied.isEmpty() || incomplete || applied.get().hashSeed() != desired.hashSeed();
         seed32 = newSeed;
+        tablesComputed = 0;
+        rangesCopied = 0;
 
         try (Arena a = Arena.ofConfined()) {
             MemorySegment key4 = a.allocate(4);
@@ -1201,6 +1216,7 @@ public final class DsrProgrammer implements ModeProgrammer {
             if (same >= 0) {
                 // Equal inputs (services with the same endpoints): equal slots, computed once.
                 read(same, into, at, length);
+                rangesCopied++;
             } else {
                 fill(into, at, size, fresh);
                 if (established.length > 0) {
@@ -1286,6 +1302,7 @@ public final class DsrProgrammer implements ModeProgrammer {
         /** One Maglev table of {@code bes}, {@code size} slots of backend ids, into {@code into} at {@code at}. */
         private void fill(int[] into, int at, int size, KnownBackend[] bes) {
             int n = bes.length;
+            tablesComputed++;
             Arrays.fill(into, at, at + size, 0);
             if (n == 0) {
                 return; // no backend: every slot 0, the programs drop the packet
