@@ -756,6 +756,13 @@ public final class DsrProgrammer implements ModeProgrammer {
                     changes += leaveOut(dp, sk, w.getValue(), desired, unreferenced);
                     continue;
                 }
+                if (offset.isEmpty() && e != null && e.length() > tables.length(size)) {
+                    // A drain ended without room for a fresh range: the table is rewritten in place over the first
+                    // part of the range (the new-connection table it replaces), and the rest freed after the entry
+                    // stops using it, as a superseded range is.
+                    offset = OptionalInt.of(e.offset());
+                    superseded.add(new SvcEntry(e.offset() + tables.length(size), e.length() - tables.length(size), 0, 0));
+                }
                 if (offset.isEmpty()) {
                     throw new BpfException("service " + sk.text() + ": Maglev table memory is full ("
                             + slots.capacity() + " slots, " + slots.freeSlots() + " free); use a smaller Maglev table size "
@@ -907,12 +914,28 @@ public final class DsrProgrammer implements ModeProgrammer {
      * Whether a left-out port might fit now: lb_maglev has at least its minimal size free (fragmentation aside).
      * Those that cannot are not tried, so they cost an apply nothing and do not push its new ports to smaller sizes.
      */
-    private boolean mayFit(ServicePort s) {
-        return Maglev.minimalSize(backendsOf(s).size(), maglevTableSize) <= slots.freeSlots();
+    private boolean mayFit(ServicePort s, int freeSlots) {
+        return Maglev.minimalSize(backendCount(s), maglevTableSize) <= freeSlots;
     }
 
     private boolean roomForLeftOut() {
-        return leftOut.values().stream().anyMatch(this::mayFit);
+        if (leftOut.isEmpty()) {
+            return false;
+        }
+        int free = slots.freeSlots();
+        return leftOut.values().stream().anyMatch(s -> mayFit(s, free));
+    }
+
+    /** {@code backendsOf(s).size()} without building the list. */
+    private static int backendCount(ServicePort s) {
+        if (!s.localOnly()) {
+            return s.backends().size();
+        }
+        int n = 0;
+        for (Backend b : s.backends()) {
+            n += b.local() ? 1 : 0;
+        }
+        return n;
     }
 
     /**
@@ -921,7 +944,8 @@ public final class DsrProgrammer implements ModeProgrammer {
      * port in that order) leaves out the same ones. They leave {@link #leftOut}; those that still find no room go back.
      */
     private List<ServicePort> withLeftOutThatMayFit(List<ServicePort> after) {
-        List<ServicePort> retry = leftOut.values().stream().filter(this::mayFit).toList();
+        int free = slots.freeSlots();
+        List<ServicePort> retry = leftOut.values().stream().filter(s -> mayFit(s, free)).toList();
         if (retry.isEmpty()) {
             return after;
         }
@@ -938,7 +962,7 @@ public final class DsrProgrammer implements ModeProgrammer {
             return List.of();
         }
         return leftOut.values().stream().sorted().map(s -> {
-            int backends = backendsOf(s).size();
+            int backends = backendCount(s);
             int needs = Maglev.minimalSize(backends, maglevTableSize);
             return new Applied.NotProgrammed(s.namespace(), s.name(), s.key() + " (" + s.displayName() + ")",
                     "the node's Maglev table memory is full: lb_maglev (" + slots.capacity() + " slots) has no free range of "

@@ -189,4 +189,44 @@ class DsrTableMemoryLabTest extends LbNodeProgrammerLab {
         assertThat(none.notProgrammed()).isEmpty();
         assertThat(maps()).isEqualTo(new Maps(Map.of(), new TreeSet<>(), 0, 0));
     }
+
+    /** A port of two ready endpoints on 172.16.42.i, and one terminating endpoint while {@code draining}. */
+    static ServicePort small(int i, boolean draining) {
+        List<Backend> ready = List.of(new Backend(Addresses.ip("10.247.0.1"), 8080, "w1", false),
+                new Backend(Addresses.ip("10.247.0.2"), 8080, "w1", false));
+        List<Backend> terminating = draining ? List.of(new Backend(Addresses.ip("10.247.0.3"), 8080, "w1", false)) : List.of();
+        return new ServicePort("default", "small" + i, "", Protocol.TCP, Addresses.ip("172.16.42." + i), 80, false, ready,
+                terminating, ServicePort.Policy.OPEN);
+    }
+
+    /**
+     * A drain that ends when lb_maglev has no room for the service's fresh single table (which failed the whole apply):
+     * the table is rewritten in the first part of the service's range and the rest freed, room a new port then gets.
+     */
+    @Test
+    void aDrainThatEndsWithTheTableMemoryFullKeepsItsRangeAndFreesTheRest() throws Exception {
+        programmer = new DsrProgrammer("eth0", lab.bpffs(Lab.LB), SIZE);
+        // 256 x 16381 + 2 x 251 (small1 draining: two tables) + 251 (small2) = 4,194,289 of 4,194,304 slots: 15 free.
+        List<ServicePort> ports = new ArrayList<>(ports(FIT));
+        ports.add(small(1, true));
+        ports.add(small(2, false));
+        assertThat(apply(ports).notProgrammed()).isEmpty();
+        assertThat(maps().services()).hasSize(FIT + 2).containsEntry("172.16.42.1", "size 251 backends 2 flags " + BpfLayout.SVC_F_DRAINING);
+
+        // The drain ends: small1 needs a fresh range of 251 and 15 are free.
+        ports.set(FIT, small(1, false));
+        assertThat(apply(ports).notProgrammed()).isEmpty();
+        Maps ended = maps();
+        assertThat(ended.services()).hasSize(FIT + 2).containsEntry("172.16.42.1", "size 251 backends 2 flags 0");
+        assertThat(ended.backends()).doesNotContain("10.247.0.3:8080");
+        assertThat(new TreeSet<>(slots("172.16.42.1"))).containsExactly("10.247.0.1", "10.247.0.2");
+        assertThat(slots("172.16.42.1")).as("the same endpoints: the same table").isEqualTo(slots("172.16.42.2"));
+
+        // The freed second half (251) and the 15 free before: room for one more port of 251.
+        ports.add(small(3, false));
+        assertThat(apply(ports).notProgrammed()).isEmpty();
+        assertThat(maps().services()).hasSize(FIT + 3).containsEntry("172.16.42.3", "size 251 backends 2 flags 0");
+        ports.add(small(4, false));
+        assertThat(names(apply(ports))).as("15 slots left").containsExactly("small4");
+    }
 }
