@@ -633,7 +633,7 @@ public final class DsrProgrammer implements ModeProgrammer {
                 NodeState.Changes changed = desired.changesFrom(applied.get());
                 List<ServicePort> after = changed.after();
                 for (ServicePort s : changed.before()) {
-                    if (leftOut.remove(keyOf(s)) != null) {
+                    if (!leftOut.isEmpty() && leftOut.remove(keyOf(s)) != null) {
                         continue; // held no references (and if it is in after, it is new again)
                     }
                     unreferencing.add(desiredOf(s).tables());
