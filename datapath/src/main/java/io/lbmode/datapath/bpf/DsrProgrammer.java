@@ -961,15 +961,14 @@ public final class DsrProgrammer implements ModeProgrammer {
         if (leftOut.isEmpty()) {
             return List.of();
         }
-        return leftOut.values().stream().sorted().map(s -> {
-            int backends = backendCount(s);
-            int needs = Maglev.minimalSize(backends, maglevTableSize);
-            return new Applied.NotProgrammed(s.namespace(), s.name(), s.key() + " (" + s.displayName() + ")",
-                    "the node's Maglev table memory is full: lb_maglev (" + slots.capacity() + " slots) has no free range of "
-                            + needs + " slots, the smallest table for its " + backends + " endpoints; use a smaller Maglev "
-                            + "table size, or fewer LoadBalancer service ports (or endpoints) on this node. The other service "
-                            + "ports are programmed; this one will be as soon as room is freed");
-        }).toList();
+        // No counts that move with the port's endpoints or other ports: the Event is sent again when the text changes.
+        String reason = "the node's Maglev table memory is full: lb_maglev (" + slots.capacity() + " slots) has no room "
+                + "for this port's table even at its smallest size (above 10 x its endpoints, at most " + maglevTableSize
+                + "); use a smaller Maglev table size, or fewer LoadBalancer service ports (or endpoints) on this node. "
+                + "The other service ports are programmed; this one will be as soon as room is freed";
+        return leftOut.values().stream().sorted()
+                .map(s -> new Applied.NotProgrammed(s.namespace(), s.name(), s.key() + " (" + s.displayName() + ")", reason))
+                .toList();
     }
 
     /** Counts a reference to each of {@code bes}; those without an id yet into {@code added4} or {@code added6}. */
