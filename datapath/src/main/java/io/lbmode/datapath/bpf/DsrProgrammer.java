@@ -764,6 +764,8 @@ public final class DsrProgrammer implements ModeProgrammer {
                     superseded.add(new SvcEntry(e.offset() + tables.length(size), e.length() - tables.length(size), 0, 0));
                 }
                 if (offset.isEmpty()) {
+                    // Not reached (a new port without room is left out, an existing one keeps all or part of its
+                    // range); should it be, the next apply reads the maps back and starts over.
                     throw new BpfException("service " + sk.text() + ": Maglev table memory is full ("
                             + slots.capacity() + " slots, " + slots.freeSlots() + " free); use a smaller Maglev table size "
                             + "or fewer LoadBalancer service ports on this node");
