@@ -767,8 +767,8 @@ public final class DsrProgrammer implements ModeProgrammer {
                     // Not reached (a new port without room is left out, an existing one keeps all or part of its
                     // range); should it be, the next apply reads the maps back and starts over.
                     throw new BpfException("service " + sk.text() + ": Maglev table memory is full ("
-                            + slots.capacity() + " slots, " + slots.freeSlots() + " free); use a smaller Maglev table size "
-                            + "or fewer LoadBalancer service ports on this node");
+                            + slots.capacity() + " slots, " + slots.freeSlots() + " free); fewer LoadBalancer service ports "
+                            + "(or fewer endpoints per port) on this node free room");
                 }
                 SvcEntry entry = new SvcEntry(offset.getAsInt(), size, tables.fresh().size(), flags);
                 boolean moved = e != null && e.offset() != entry.offset();
@@ -966,7 +966,7 @@ public final class DsrProgrammer implements ModeProgrammer {
         // No counts that move with the port's endpoints or other ports: the Event is sent again when the text changes.
         String reason = "the node's Maglev table memory is full: lb_maglev (" + slots.capacity() + " slots) has no room "
                 + "for this port's table even at its smallest size (above 10 x its endpoints, at most " + maglevTableSize
-                + "); use a smaller Maglev table size, or fewer LoadBalancer service ports (or endpoints) on this node. "
+                + "); free room with fewer LoadBalancer service ports (or fewer endpoints per port) on this node. "
                 + "The other service ports are programmed; this one will be as soon as room is freed";
         return leftOut.values().stream().sorted()
                 .map(s -> new Applied.NotProgrammed(s.namespace(), s.name(), s.key() + " (" + s.displayName() + ")", reason))

@@ -131,7 +131,7 @@ class DsrTableMemoryLabTest extends LbNodeProgrammerLab {
             assertThat(n.port()).isEqualTo("172.16.41.57:80/tcp (default/svc256:http)");
             assertThat(n.message()).startsWith("service port 172.16.41.57:80/tcp (default/svc256:http) is not programmed: ")
                     .contains("Maglev table memory is full", "4194304 slots", "even at its smallest size",
-                            "at most 16381", "smaller Maglev table size", "fewer LoadBalancer service ports",
+                            "at most 16381", "fewer LoadBalancer service ports", "fewer endpoints per port",
                             "as soon as room is freed");
         });
         Maps full = maps();
