@@ -88,6 +88,13 @@ public final class DsrProgrammer implements ModeProgrammer {
      * (a change is applied without looking at the unchanged ports, these excepted).
      */
     private final Map<SvcKey, Wanted> settledForRoom = new HashMap<>();
+    /**
+     * New service ports of the applied state that found no room in lb_maglev even at the minimal size: left out, so
+     * every other port is programmed (they have no lb_services entry, no slots, no source ranges, and their backends
+     * are not counted in {@link KnownBackend#references}). Reported in {@link Applied#notProgrammed}; tried again, in
+     * the state's order, on every apply that may have room for them.
+     */
+    private final Map<SvcKey, ServicePort> leftOut = new HashMap<>();
     /** The last apply failed part way: the next one goes over every service port. */
     private boolean incomplete;
     /** Service ports the last apply built the desired tables of (all of them, or only the changed ones): for tests. */
@@ -433,13 +440,18 @@ public final class DsrProgrammer implements ModeProgrammer {
             int changes;
             try {
                 changes = program(desired);
+                incomplete = false;
+                applied = Optional.of(desired);
+                if (roomForLeftOut()) {
+                    // Room the apply freed after placing the new tables (services gone, drains ended): the ports
+                    // left out get it now, not at some later change.
+                    changes += program(desired);
+                }
             } catch (RuntimeException e) {
                 incomplete = true; // what we hold of the ports may be half updated: the next apply goes over all
                 throw e;
             }
-            incomplete = false;
-            applied = Optional.of(desired);
-            return new Applied(full, changes, Duration.ofNanos(System.nanoTime() - start));
+            return new Applied(full, changes, Duration.ofNanos(System.nanoTime() - start), notProgrammed());
         } catch (BpfException e) {
             // What we believe is programmed may now differ from the kernel: the next apply reads it back first.
             datapath.ifPresent(DsrDatapath::close);
@@ -756,9 +768,9 @@ public final class DsrProgrammer implements ModeProgrammer {
 
             // The service ports to bring up to date (pass.want) and those that went (dropped): all of them, or the
             // changes. Wanting a port counts its backends' references, and gives new backends ids (written in step 1).
-            Pass pass = new Pass(dp, a, desired.hashSeed(), everything ? desired.services().size() : 16);
             Set<SvcKey> dropped = new HashSet<>();
             Set<KnownBackend> unreferenced = new HashSet<>(); // left without references by this apply: step 6
+            Pass pass = new Pass(dp, a, desired, everything ? desired.services().size() : 16, unreferenced);
             if (everything) {
                 // Empty maps sized for the state at once (a first programming): grown from 16 entries, each rehashes
                 // its entries a dozen times on the way to 10,000 ports and leaves each old table as garbage.
@@ -775,14 +787,12 @@ public final class DsrProgrammer implements ModeProgrammer {
                 countingPass++;
                 counted = 0;
                 settledForRoom.clear();
+                leftOut.clear();
                 for (ServicePort s : desired.services()) {
                     pass.offer(want(s, pass)); // IPv4 VIPs to lb_services, IPv6 ones to lb_services6
                 }
                 if (pass.existing < services.size()) { // a port we hold is not wanted (else all of them are)
-                    Set<SvcKey> wanted = new HashSet<>();
-                    for (Wanted w : pass.want) {
-                        wanted.add(w.key);
-                    }
+                    Set<SvcKey> wanted = new HashSet<>(pass.offeredKeys);
                     for (SvcKey sk : services.keySet()) {
                         if (!wanted.contains(sk)) {
                             dropped.add(sk);
@@ -791,11 +801,18 @@ public final class DsrProgrammer implements ModeProgrammer {
                 }
             } else {
                 NodeState.Changes changed = desired.changesFrom(applied.get());
+                List<ServicePort> after = changed.after();
                 for (ServicePort s : changed.before()) {
+                    if (!leftOut.isEmpty() && leftOut.remove(keyOf(s)) != null) {
+                        continue; // held no references (and if it is in after, it is new again)
+                    }
                     unreference(s, unreferenced); // the tables of the ports before the change
                 }
+                if (!leftOut.isEmpty()) {
+                    after = withLeftOutThatMayFit(after);
+                }
                 Set<SvcKey> wanted = new HashSet<>();
-                for (ServicePort s : changed.after()) {
+                for (ServicePort s : after) {
                     Wanted w = want(s, pass);
                     pass.offer(w);
                     wanted.add(w.key);
@@ -813,7 +830,7 @@ public final class DsrProgrammer implements ModeProgrammer {
                     }
                 }
             }
-            examined = pass.offered;
+            examined = pass.offeredKeys.size();
 
             // 1. Backends first, so every id a table will point at exists (one batched system call per family).
             //    Each backend counts the tables it is in; ids of backends no table is in any more go in step 6.
@@ -883,6 +900,110 @@ public final class DsrProgrammer implements ModeProgrammer {
         return w;
     }
 
+    /**
+     * Leaves out the new service port {@code w}, for which {@link #program} found no room: takes back what steps 1-3
+     * did for it (its backends' references, so ids no table needs go in step 6; its source ranges; a wish to drain),
+     * and remembers it in {@link #leftOut}. Returns the map entries removed.
+     */
+    private int leaveOut(DsrDatapath dp, Wanted w, NodeState desired, Set<KnownBackend> unreferenced) {
+        SvcKey sk = w.key;
+        unreference(w.fresh, unreferenced);
+        unreference(w.established, unreferenced);
+        settledForRoom.remove(sk);
+        int changes = 0;
+        Set<Cidr> added = ranges.remove(sk);
+        if (added != null) {
+            for (Cidr c : added) {
+                updateRange(dp, sk, c, false);
+                changes++;
+            }
+        }
+        leftOut.put(sk, portOf(desired, sk));
+        return changes;
+    }
+
+    /** The port of {@code state} with key {@code sk} (the state's ports are sorted by key). */
+    private static ServicePort portOf(NodeState state, SvcKey sk) {
+        ServicePort.Key key = new ServicePort.Key(sk.vip(), sk.proto() == BpfLayout.PROTO_TCP ? Protocol.TCP : Protocol.UDP, sk.port());
+        List<ServicePort> ports = state.services();
+        int low = 0;
+        int high = ports.size() - 1;
+        while (low <= high) {
+            int mid = (low + high) >>> 1;
+            int c = ports.get(mid).key().compareTo(key);
+            if (c == 0) {
+                return ports.get(mid);
+            }
+            if (c < 0) {
+                low = mid + 1;
+            } else {
+                high = mid - 1;
+            }
+        }
+        throw new IllegalStateException("service port " + sk.text() + " is not in the state being applied");
+    }
+
+    /**
+     * Whether a left-out port might fit now: lb_maglev has at least its minimal size free (fragmentation aside).
+     * Those that cannot are not tried, so they cost an apply nothing and do not push its new ports to smaller sizes.
+     */
+    private boolean mayFit(ServicePort s, int freeSlots) {
+        return Maglev.minimalSize(backendCount(s), maglevTableSize) <= freeSlots;
+    }
+
+    private boolean roomForLeftOut() {
+        if (leftOut.isEmpty()) {
+            return false;
+        }
+        int free = slots.freeSlots();
+        return leftOut.values().stream().anyMatch(s -> mayFit(s, free));
+    }
+
+    /** {@code backendsOf(s).size()} without building the list. */
+    private static int backendCount(ServicePort s) {
+        if (!s.localOnly()) {
+            return s.backends().size();
+        }
+        int n = 0;
+        for (Backend b : s.backends()) {
+            n += b.local() ? 1 : 0;
+        }
+        return n;
+    }
+
+    /**
+     * {@code after} with the left-out ports that may fit now, all in the state's order: when ports compete for the
+     * room, the first in that order get it, whichever came first in time, so a restarted agent (which goes over every
+     * port in that order) leaves out the same ones. They leave {@link #leftOut}; those that still find no room go back.
+     */
+    private List<ServicePort> withLeftOutThatMayFit(List<ServicePort> after) {
+        int free = slots.freeSlots();
+        List<ServicePort> retry = leftOut.values().stream().filter(s -> mayFit(s, free)).toList();
+        if (retry.isEmpty()) {
+            return after;
+        }
+        retry.forEach(s -> leftOut.remove(keyOf(s)));
+        List<ServicePort> all = new ArrayList<>(after);
+        all.addAll(retry);
+        all.sort(null);
+        return all;
+    }
+
+    /** {@link #leftOut} for {@link Applied}: in the state's order, with a reason that stays the same while the port does. */
+    private List<Applied.NotProgrammed> notProgrammed() {
+        if (leftOut.isEmpty()) {
+            return List.of();
+        }
+        // No counts that move with the port's endpoints or other ports: the Event is sent again when the text changes.
+        String reason = "the node's Maglev table memory is full: lb_maglev (" + slots.capacity() + " slots) has no room "
+                + "for this port's table even at its smallest size (above 10 x its endpoints, at most " + maglevTableSize
+                + "); free room with fewer LoadBalancer service ports (or fewer endpoints per port) on this node. "
+                + "The other service ports are programmed; this one will be as soon as room is freed";
+        return leftOut.values().stream().sorted()
+                .map(s -> new Applied.NotProgrammed(s.namespace(), s.name(), s.key() + " (" + s.displayName() + ")", reason))
+                .toList();
+    }
+
     /** Counts a reference to each of {@code bes} a table holds (see {@link KnownBackend#references}); new ones get ids. */
     private KnownBackend[] reference(List<Backend> bes, boolean localOnly, Pass pass) {
         // indexed loops (ServicePort's lists are random access): C1 does not elide an iterator's allocation
@@ -923,6 +1044,14 @@ public final class DsrProgrammer implements ModeProgrammer {
     private void unreference(ServicePort s, Set<KnownBackend> unreferenced) {
         unreference(s.backends(), s.localOnly(), unreferenced);
         unreference(establishedOf(s), s.localOnly(), unreferenced);
+    }
+
+    private void unreference(KnownBackend[] bes, Set<KnownBackend> unreferenced) {
+        for (KnownBackend k : bes) {
+            if (k.countedIn == countingPass && k.references > 0 && --k.references == 0) {
+                unreferenced.add(k);
+            }
+        }
     }
 
     private void unreference(List<Backend> bes, boolean localOnly, Set<KnownBackend> unreferenced) {
@@ -966,7 +1095,10 @@ public final class DsrProgrammer implements ModeProgrammer {
         private static final int STAGE_SLOTS = 64 * 1024;
 
         final MemorySegment table;
+        final NodeState desired;
         final long seed;
+        /** Backends left without references by this apply (step 6). */
+        final Set<KnownBackend> unreferenced;
         final BpfMap digestMap;
         final MemorySegment key4;
         private final DsrDatapath dp;
@@ -985,10 +1117,10 @@ public final class DsrProgrammer implements ModeProgrammer {
         private final int[] backendCounts = new int[2];
         Pending backendsWritten = Pending.DONE;
         /**
-         * Ports offered, those of them we hold an entry of, and the slots the new ones need at the configured size and
-         * at the compact size.
+         * The ports offered (their keys), those of them we hold an entry of, and the slots the new ones need at the
+         * configured size and at the compact size.
          */
-        int offered;
+        final List<SvcKey> offeredKeys;
         int existing;
         long newSlots;
         long newCompactSlots;
@@ -1019,11 +1151,14 @@ public final class DsrProgrammer implements ModeProgrammer {
         private final long[] hashPair = new long[2];
         private final int[] nameLength = new int[1];
 
-        Pass(DsrDatapath dp, Arena a, long seed, int ports) {
+        Pass(DsrDatapath dp, Arena a, NodeState desired, int ports, Set<KnownBackend> unreferenced) {
             this.dp = dp;
             this.want = new ArrayList<>(ports);
+            this.offeredKeys = new ArrayList<>(ports);
             this.table = dp.maglevSlots();
-            this.seed = seed;
+            this.desired = desired;
+            this.seed = desired.hashSeed();
+            this.unreferenced = unreferenced;
             this.digestMap = dp.map(DsrDatapath.MAGLEV_INPUTS);
             this.key4 = a.allocate(4, 4);
         }
@@ -1034,7 +1169,7 @@ public final class DsrProgrammer implements ModeProgrammer {
          * step 3. Its source ranges are checked in steps 2 and 5 either way.
          */
         void offer(Wanted w) {
-            offered++;
+            offeredKeys.add(w.key);
             Set<Cidr> keep = w.ranges;
             if (!keep.isEmpty()) {
                 withRanges.add(w);
@@ -1086,9 +1221,7 @@ public final class DsrProgrammer implements ModeProgrammer {
         /** After a change: the ports whose source ranges step 5 looks at, the changed and the dropped ones. */
         Set<SvcKey> checkRanges(Set<SvcKey> dropped) {
             Set<SvcKey> check = new HashSet<>(dropped);
-            for (Wanted w : want) {
-                check.add(w.key);
-            }
+            check.addAll(offeredKeys);
             return check;
         }
 
@@ -1144,10 +1277,23 @@ public final class DsrProgrammer implements ModeProgrammer {
                     }
                 }
             }
+            if (offset.isEmpty() && e == null) {
+                // No room even at the minimal size: left out, so that every other port is programmed.
+                return leaveOut(dp, w, desired, unreferenced);
+            }
+            if (offset.isEmpty() && e != null && e.length() > tables * size) {
+                // A drain ended without room for a fresh range: the table is rewritten in place over the first
+                // part of the range (the new-connection table it replaces), and the rest freed after the entry
+                // stops using it, as a superseded range is.
+                offset = OptionalInt.of(e.offset());
+                superseded.add(new SvcEntry(e.offset() + tables * size, e.length() - tables * size, 0, 0));
+            }
             if (offset.isEmpty()) {
+                // Not reached (a new port without room is left out, an existing one keeps all or part of its
+                // range); should it be, the next apply reads the maps back and starts over.
                 throw new BpfException("service " + sk.text() + ": Maglev table memory is full ("
-                        + slots.capacity() + " slots, " + slots.freeSlots() + " free); use a smaller Maglev table size "
-                        + "or fewer LoadBalancer service ports on this node");
+                        + slots.capacity() + " slots, " + slots.freeSlots() + " free); fewer LoadBalancer service ports "
+                        + "(or fewer endpoints per port) on this node free room");
             }
             return update(w, e, offset.getAsInt(), size, established, flags, null);
         }
@@ -1641,6 +1787,7 @@ public final class DsrProgrammer implements ModeProgrammer {
         services.clear();
         backends.clear();
         settledForRoom.clear();
+        leftOut.clear();
         ranges.clear();
         digests.clear();
         if (!libbpfPresent()) {

@@ -326,5 +326,16 @@ class DsrMaglevDigestLabTest extends LbNodeProgrammerLab {
         restart(changed);
         assertThat(programmer.tablesComputed()).as("only the changed port's table").isEqualTo(1);
         assertThat(tableNames(7)).isEqualTo(expected(changed, 7));
+
+        // a restart that finds two ports gone: only they go, the unchanged ones stay as they are
+        NodeState fewer = new NodeState(changed.mode(), changed.node(), changed.hashSeed(),
+                changed.services().subList(0, SERVICES + copies - 2));
+        Applied dropped = restart(fewer);
+        assertThat(dropped.changes()).as("two entries deleted").isEqualTo(2);
+        assertThat(programmer.tablesComputed()).isZero();
+        assertThat(dp().map(DsrDatapath.SERVICES).count()).isEqualTo(SERVICES + copies - 2);
+        for (int i = 0; i < SERVICES; i++) {
+            assertThat(tableNames(i)).as("service %d", i).isEqualTo(expected(fewer, i));
+        }
     }
 }
