@@ -1520,11 +1520,15 @@ public final class DsrProgrammer implements ModeProgrammer {
     /**
      * A batched map update that may still be running on a thread of its own: the kernel inserts the entries of a pass
      * over every port (~0.7 us each: the 20,000 backends of an agent's first programming took 14 ms, the service
-     * entries and digests 15 ms) while this thread computes tables. Smaller batches (a change) are written at once.
+     * entries and digests 15 ms) while this thread computes tables. Only with more than two CPUs: with two, a fresh
+     * JVM's compiler thread needs the other one, and on this project's two shared cores the first programming's median
+     * was the same either way (115 ms) with a longer tail on a second thread (up to 435 ms against 152 ms), though
+     * shorter at its best (73 against 85 ms). Smaller batches (a change) are written at once.
      */
     static final class Pending {
         /** Entries below which a batch is written at once: starting a thread costs more than it saves. */
         static final int BACKGROUND_ENTRIES = 1_024;
+        static final boolean BACKGROUND = Runtime.getRuntime().availableProcessors() > 2;
         static final Pending DONE = new Pending(null);
         private final FutureTask<Void> task;
 
@@ -1533,7 +1537,7 @@ public final class DsrProgrammer implements ModeProgrammer {
         }
 
         static Pending start(int entries, Runnable write) {
-            if (entries < BACKGROUND_ENTRIES) {
+            if (!BACKGROUND || entries < BACKGROUND_ENTRIES) {
                 write.run();
                 return DONE;
             }
