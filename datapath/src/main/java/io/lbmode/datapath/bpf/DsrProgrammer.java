@@ -72,7 +72,7 @@ public final class DsrProgrammer implements ModeProgrammer {
     /** What lb_services and lb_services6 hold (by us): key -> entry. */
     private Map<SvcKey, SvcEntry> services = new HashMap<>();
     /**
-     * What lb_backends and lb_backends6 hold (by us): each backend's id, references and name hashes, in one entry (one
+     * What lb_backends and lb_backends6 hold (by us): each backend's id and references, in one entry (one
      * lookup per backend of a port, where an agent's first programming of 10,000 ports made five in three maps).
      */
     private Map<BackendVal, KnownBackend> backends = new HashMap<>();
@@ -317,37 +317,30 @@ public final class DsrProgrammer implements ModeProgrammer {
          */
         int references;
         int countedIn;
-        /** Its Maglev name hashes ({@link Maglev#nameHashes}) under {@link #hashedWith}: once, not once per table. */
-        long offsetHash;
-        long skipHash;
-        long hashedWith;
-        boolean hashed;
-        /** What {@link #digestOf} takes of it besides the id: one word for IPv4, three for IPv6. */
-        final long word0;
-        final long word1;
-        final long word2;
         final boolean ipv6;
         /** An IPv4 backend's address, network order as an int (its bytes read once: names and values are written from it). */
         final int ipv4;
 
+        // Nothing else is kept (the name hashes, the digest words): a first programming keeps 20,000 of these, and
+        // each byte of them is copied by the young collections of the 4 MB young generation while they are made.
         KnownBackend(BackendVal val, int id) {
             this.val = val;
             this.id = id;
             byte[] a = val.addr().getAddress();
-            long portLocal = (long) val.port() << 1 | (val.local() ? 1 : 0);
             ipv6 = a.length != 4;
+            ipv4 = ipv6 ? 0 : (a[0] & 0xff) << 24 | (a[1] & 0xff) << 16 | (a[2] & 0xff) << 8 | (a[3] & 0xff);
+        }
+
+        /** Adds what {@link #digestOf} takes of it besides the id: one word for IPv4, three for IPv6. */
+        void digest(Digester d) {
+            long portLocal = (long) val.port() << 1 | (val.local() ? 1 : 0);
             if (!ipv6) {
-                ipv4 = (a[0] & 0xff) << 24 | (a[1] & 0xff) << 16 | (a[2] & 0xff) << 8 | (a[3] & 0xff);
-                word0 = (ipv4 & 0xffff_ffffL) << 32 | portLocal;
-                word1 = 0;
-                word2 = 0;
+                d.add((ipv4 & 0xffff_ffffL) << 32 | portLocal);
             } else {
-                ipv4 = 0;
                 // family marker in bits an IPv4 word leaves zero (port << 1 | local < 2^17), then the 16 bytes:
                 // an IPv6 backend never digests like an IPv4 one or like a run of them
-                word0 = IPV6_BACKEND << 24 | portLocal;
-                word1 = bigEndian64(a, 0);
-                word2 = bigEndian64(a, 8);
+                byte[] a = val.addr().getAddress();
+                d.add(IPV6_BACKEND << 24 | portLocal).add(bigEndian64(a, 0)).add(bigEndian64(a, 8));
             }
         }
 
@@ -577,10 +570,7 @@ public final class DsrProgrammer implements ModeProgrammer {
     private static void digest(Digester d, KnownBackend[] bes) {
         d.add(bes.length);
         for (KnownBackend be : bes) {
-            d.add(be.word0);
-            if (be.ipv6) {
-                d.add(be.word1).add(be.word2);
-            }
+            be.digest(d);
             d.add(be.id);
         }
     }
@@ -1148,7 +1138,6 @@ public final class DsrProgrammer implements ModeProgrammer {
         /** The new ranges staged in {@link #stageBuffer}: from this slot on, this many slots; none when negative. */
         private int stageStart = -1;
         private int stageLength;
-        private final long[] hashPair = new long[2];
         private final int[] nameLength = new int[1];
 
         Pass(DsrDatapath dp, Arena a, NodeState desired, int ports, Set<KnownBackend> unreferenced) {
@@ -1456,16 +1445,9 @@ public final class DsrProgrammer implements ModeProgrammer {
             buffers(0, n);
             for (int i = 0; i < n; i++) {
                 KnownBackend b = bes[i];
-                if (!b.hashed || b.hashedWith != seed) {
-                    byte[] name = b.nameBytes(nameBuffer, nameLength);
-                    Maglev.nameHashes(name, nameLength[0], seed, hashPair, 0);
-                    b.offsetHash = hashPair[0];
-                    b.skipHash = hashPair[1];
-                    b.hashedWith = seed;
-                    b.hashed = true;
-                }
-                hashBuffer[2 * i] = b.offsetHash;
-                hashBuffer[2 * i + 1] = b.skipHash;
+                // hashed here, each time: a backend is in one table, or its table is copied (equal inputs)
+                byte[] name = b.nameBytes(nameBuffer, nameLength);
+                Maglev.nameHashes(name, nameLength[0], seed, hashBuffer, 2 * i);
                 idBuffer[i] = b.id; // ids start at 1: not the fill's empty slot
             }
             // ServicePort's backend lists are distinct (Maglev.table checks that of its callers' names)
