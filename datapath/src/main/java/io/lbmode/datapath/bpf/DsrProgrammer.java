@@ -99,6 +99,8 @@ public final class DsrProgrammer implements ModeProgrammer {
     private boolean incomplete;
     /** Service ports the last apply built the desired tables of (all of them, or only the changed ones): for tests. */
     private int examined;
+    /** How long the last apply's pass over the service ports took (after loading and adopting): for the benchmark. */
+    private long passNanos;
     /** Maglev tables the last apply computed, and table ranges it copied from an equal one written before it: for tests. */
     private int tablesComputed;
     private int rangesCopied;
@@ -431,6 +433,7 @@ public final class DsrProgrammer implements ModeProgrammer {
                 adopt(desired.node());
             }
             int changes;
+            long pass = System.nanoTime();
             try {
                 changes = program(desired);
                 incomplete = false;
@@ -440,6 +443,7 @@ public final class DsrProgrammer implements ModeProgrammer {
                     // left out get it now, not at some later change.
                     changes += program(desired);
                 }
+                passNanos = System.nanoTime() - pass;
             } catch (RuntimeException e) {
                 incomplete = true; // what we hold of the ports may be half updated: the next apply goes over all
                 throw e;
@@ -712,6 +716,11 @@ public final class DsrProgrammer implements ModeProgrammer {
     /** Service ports the last apply built the desired tables of: all after a (re)start or a seed change, else the changed ones. */
     int examined() {
         return examined;
+    }
+
+    /** How long the last apply's pass over the service ports took, without loading the programs and reading the pins. */
+    long passNanos() {
+        return passNanos;
     }
 
     /** Maglev tables the last apply computed (none for ports whose pinned digest matched). */
