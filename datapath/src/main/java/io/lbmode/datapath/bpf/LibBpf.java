@@ -403,11 +403,29 @@ final class LibBpf {
 
     /** The BPF_MAP_TYPE_* of map {@code fd} (struct bpf_map_info's first field), or a negative errno. */
     static int mapType(int fd) {
+        int[] info = new int[MAP_INFO_FIELDS];
+        int rc = objInfo(fd, info);
+        return rc < 0 ? rc : info[0];
+    }
+
+    /** struct bpf_map_info's first fields: type, id, key_size, value_size, max_entries, map_flags (u32 each). */
+    static final int MAP_INFO_FIELDS = 6;
+    /** struct bpf_prog_info's first fields: type, id. */
+    static final int PROG_INFO_FIELDS = 2;
+
+    /**
+     * Fills {@code fields} with the first u32 fields of the struct bpf_map_info or bpf_prog_info of {@code fd} (the
+     * kernel copies only as much as asked for); 0 or a negative errno.
+     */
+    static int objInfo(int fd, int[] fields) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment info = a.allocate(24, 8); // type, id, key_size, value_size, max_entries, map_flags (u32 each)
+            MemorySegment info = a.allocate(4L * fields.length, 8);
             MemorySegment len = a.allocateFrom(JAVA_INT, (int) info.byteSize());
             int rc = (int) OBJ_INFO.invokeExact(fd, info, len);
-            return rc < 0 ? rc : info.get(JAVA_INT, 0);
+            if (rc == 0) {
+                MemorySegment.copy(info, JAVA_INT, 0, fields, 0, fields.length);
+            }
+            return rc;
         } catch (Throwable t) {
             throw rethrow(t);
         }
