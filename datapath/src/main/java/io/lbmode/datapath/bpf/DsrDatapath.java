@@ -323,7 +323,7 @@ public final class DsrDatapath implements AutoCloseable {
         return !object.equals(MemorySegment.NULL);
     }
 
-    private static byte[] objectBytes() {
+    static byte[] objectBytes() {
         try (InputStream in = DsrDatapath.class.getResourceAsStream(OBJECT_RESOURCE)) {
             if (in == null) {
                 throw new BpfException("the DSR programs (" + OBJECT_RESOURCE + ") are missing from the class path: "
