@@ -180,6 +180,16 @@ final class BpfLayout {
         return (b[off] & 0xff) << 8 | (b[off + 1] & 0xff);
     }
 
+    /** The IPv4 address whose network-order bytes are {@code addr}'s, most significant first. */
+    static Inet4Address ipv4(int addr) {
+        return (Inet4Address) Addresses.ofBytes(new byte[]{(byte) (addr >>> 24), (byte) (addr >>> 16), (byte) (addr >>> 8), (byte) addr});
+    }
+
+    /** Network-order u32 at {@code off} (an IPv4 address's bytes, most significant first). */
+    static int be32(byte[] b, int off) {
+        return (b[off] & 0xff) << 24 | (b[off + 1] & 0xff) << 16 | (b[off + 2] & 0xff) << 8 | (b[off + 3] & 0xff);
+    }
+
     static Inet4Address getAddr(byte[] b, int off) {
         return (Inet4Address) getAddr(b, off, 4);
     }

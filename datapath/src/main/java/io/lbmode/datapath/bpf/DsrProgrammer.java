@@ -36,6 +36,8 @@ import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
 import java.util.function.IntUnaryOperator;
 
 /**
@@ -72,7 +74,7 @@ public final class DsrProgrammer implements ModeProgrammer {
     /** What lb_services and lb_services6 hold (by us): key -> entry. */
     private final Map<SvcKey, SvcEntry> services = new HashMap<>();
     /** Backend ids in lb_backends and lb_backends6. */
-    private final Map<BackendVal, Integer> backendIds = new HashMap<>();
+    private final AdoptedBackendIds backendIds = new AdoptedBackendIds();
     /**
      * Each backend's two Maglev name hashes ({@link Maglev#offsetHash}, {@link Maglev#skipHash}) under
      * {@link #hashesSeed}: computed once instead of once per table the backend is in; pruned with its id.
@@ -104,7 +106,7 @@ public final class DsrProgrammer implements ModeProgrammer {
     /** What lb_source_ranges holds (by us): service -> allowed client prefixes. */
     private final Map<SvcKey, Set<Cidr>> ranges = new HashMap<>();
     /** What lb_maglev_inputs holds (by us): a table range's first slot -> digest of the inputs it holds the tables of. */
-    private final Map<Integer, Digest> digests = new HashMap<>();
+    private final AdoptedDigests digests = new AdoptedDigests();
     private int nextBackendId = 1;
 
     /*
@@ -355,6 +357,7 @@ public final class DsrProgrammer implements ModeProgrammer {
     private void adopt(NodeInfo node) {
         String iface = resolveInterface(node);
         DsrDatapath dp = DsrDatapath.load(bpffs);
+        FutureTask<BpfMap.Entries[]> reading = null;
         try {
             dp.attach(iface);
             services.clear();
@@ -364,6 +367,12 @@ public final class DsrProgrammer implements ModeProgrammer {
             ranges.clear();
             digests.clear();
             slots = new SlotAllocator(dp.maglevSlotCount());
+            // The kernel reads a hash map's batch a bucket at a time (about 0.3 us per entry): lb_maglev_inputs and the
+            // backend maps are read on a second thread while this one reads and claims the services.
+            reading = new FutureTask<>(() -> new BpfMap.Entries[]{
+                    dp.map(DsrDatapath.MAGLEV_INPUTS).entries(), dp.map(DsrDatapath.BACKENDS).entries(),
+                    dp.map(DsrDatapath.BACKENDS6).entries()});
+            Thread.ofPlatform().name("lbmode-dsr-adopt").daemon().start(reading);
             int[] starts = adoptServices(dp);
             PinnedRanges pinned = PinnedRanges.in(dp);
             try (Arena a = Arena.ofConfined()) {
@@ -371,12 +380,35 @@ public final class DsrProgrammer implements ModeProgrammer {
                         key -> dp.map(name).delete(a.allocateFrom(ValueLayout.JAVA_BYTE, key))));
             }
             ranges.putAll(pinned.ranges());
-            adoptDigests(dp, starts);
-            adoptBackends(dp);
+            BpfMap.Entries[] read = entries(reading);
+            adoptDigests(dp, read[0], starts);
+            adoptBackends(read[1], read[2]);
             datapath = Optional.of(dp);
         } catch (RuntimeException e) {
+            if (reading != null) {
+                try {
+                    reading.get(); // done with the maps before their fds are closed (and their numbers reused)
+                } catch (ExecutionException | InterruptedException | RuntimeException ignored) {
+                    // the failure at hand is the one to report
+                }
+            }
             dp.close();
             throw e;
+        }
+    }
+
+    /** What {@code reading} read, or its exception. */
+    private static BpfMap.Entries[] entries(FutureTask<BpfMap.Entries[]> reading) {
+        try {
+            return reading.get();
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new BpfException("reading the pinned maps failed: " + e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new BpfException("interrupted while reading the pinned maps");
         }
     }
 
@@ -415,27 +447,30 @@ public final class DsrProgrammer implements ModeProgrammer {
         return starts;
     }
 
-    /** Takes over the backend ids of lb_backends and lb_backends6. */
-    private void adoptBackends(DsrDatapath dp) {
-        for (String name : List.of(DsrDatapath.BACKENDS, DsrDatapath.BACKENDS6)) {
-            boolean v6 = name.equals(DsrDatapath.BACKENDS6);
-            BpfMap.Entries all = dp.map(name).entries();
-            byte[] keys = all.keys();
-            byte[] values = all.values();
-            int valueSize = all.valueBytes();
-            for (int i = 0; i < all.count(); i++) {
-                int id = BpfLayout.host32(keys, 4 * i);
-                backendIds.put(backendVal(values, i * valueSize, v6), id);
-                nextBackendId = Math.max(nextBackendId, id + 1);
-            }
+    /**
+     * Takes over the backend ids of lb_backends (as numbers, until the apply asks for them: {@link AdoptedBackendIds})
+     * and lb_backends6.
+     */
+    private void adoptBackends(BpfMap.Entries v4, BpfMap.Entries v6) {
+        byte[] keys = v4.keys();
+        byte[] values = v4.values();
+        backendIds.expect(v4.count());
+        for (int i = 0; i < v4.count(); i++) {
+            int id = BpfLayout.host32(keys, 4 * i);
+            int off = i * v4.valueBytes();
+            backendIds.adopt4(BpfLayout.be32(values, off), BpfLayout.u16(values, off + 4),
+                    (values[off + 6] & BpfLayout.BACKEND_F_LOCAL) != 0, id);
+            nextBackendId = Math.max(nextBackendId, id + 1);
         }
-    }
-
-    /** struct backend_value or backend6_value at {@code off} of an array. */
-    private static BackendVal backendVal(byte[] v, int off, boolean v6) {
-        int n = v6 ? 16 : 4;
-        return new BackendVal(v6 ? BpfLayout.getAddr6(v, off) : BpfLayout.getAddr(v, off), BpfLayout.u16(v, off + n),
-                (v[off + n + 2] & BpfLayout.BACKEND_F_LOCAL) != 0);
+        keys = v6.keys();
+        values = v6.values();
+        for (int i = 0; i < v6.count(); i++) {
+            int id = BpfLayout.host32(keys, 4 * i);
+            int off = i * v6.valueBytes();
+            backendIds.put(new BackendVal(BpfLayout.getAddr6(values, off), BpfLayout.u16(values, off + 16),
+                    (values[off + 18] & BpfLayout.BACKEND_F_LOCAL) != 0), id);
+            nextBackendId = Math.max(nextBackendId, id + 1);
+        }
     }
 
     /**
@@ -443,16 +478,17 @@ public final class DsrProgrammer implements ModeProgrammer {
      * (left by a service the previous agent removed without getting to its digest, or by one dropped as overlapping),
      * so a later service allocated there cannot match a stale digest.
      */
-    private void adoptDigests(DsrDatapath dp, int[] starts) {
+    private void adoptDigests(DsrDatapath dp, BpfMap.Entries all, int[] starts) {
         BpfMap map = dp.map(DsrDatapath.MAGLEV_INPUTS);
-        BpfMap.Entries all = map.entries();
         byte[] keys = all.keys();
         byte[] values = all.values();
         List<Integer> stale = new ArrayList<>();
+        digests.expect(all.count());
         for (int i = 0; i < all.count(); i++) {
             int offset = BpfLayout.host32(keys, 4 * i);
             if (Arrays.binarySearch(starts, offset) >= 0) {
-                digests.put(offset, digest(values, BpfLayout.MAGLEV_DIGEST_SIZE * i));
+                int off = BpfLayout.MAGLEV_DIGEST_SIZE * i;
+                digests.adopt(offset, BpfLayout.host64(values, off), BpfLayout.host64(values, off + 8));
             } else {
                 stale.add(offset);
             }
@@ -464,11 +500,6 @@ public final class DsrProgrammer implements ModeProgrammer {
                 map.delete(key);
             }
         }
-    }
-
-    /** struct maglev_digest at {@code off} of an array. */
-    private static Digest digest(byte[] v, int off) {
-        return new Digest(BpfLayout.host64(v, off), BpfLayout.host64(v, off + 8));
     }
 
     /** Removes the digest of the range at {@code offset} from lb_maglev_inputs, before the range changes. */
