@@ -388,8 +388,10 @@ public final class DsrProgrammer implements ModeProgrammer {
             if (reading != null) {
                 try {
                     reading.get(); // done with the maps before their fds are closed (and their numbers reused)
-                } catch (ExecutionException | InterruptedException | RuntimeException ignored) {
+                } catch (ExecutionException | RuntimeException ignored) {
                     // the failure at hand is the one to report
+                } catch (InterruptedException interrupted) {
+                    Thread.currentThread().interrupt();
                 }
             }
             dp.close();
