@@ -146,6 +146,7 @@ public final class Agent {
             } catch (ModeChangeFailed e) {
                 return fail(state, MODE_CHANGE_FAILED, e.getMessage());
             }
+            reports.notProgrammed(applied.notProgrammed(), desiredState);
             if (!otherModeCleaned) {
                 cleanupOtherMode(config.forwardMode());
             }
@@ -379,7 +380,7 @@ public final class Agent {
         NodeDataplaneStatus st = new NodeDataplaneStatus();
         programmed.ifPresent(s -> {
             st.mode = s.mode().wireName();
-            st.services = s.services().size();
+            st.services = s.services().size() - reports.notProgrammedPorts(); // as the kernel holds them
             st.endpoints = s.backendCount();
             st.rulesetHash = hashOf(s);
         });

@@ -4,6 +4,7 @@ import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplaneStatus;
 import io.lbmode.crds.nodedataplane.v1alpha1.NodeDataplaneStatus.SkippedService;
 import io.lbmode.datapath.model.DesiredState;
 import io.lbmode.datapath.model.NodeStateBuilder;
+import io.lbmode.datapath.program.Applied;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -17,6 +18,9 @@ import org.slf4j.LoggerFactory;
  * What the agent tells users about Services it could not program (or programmed without a field they set): a log line
  * and a Warning Event once per Service and distinct reason, not once per sync (a sync can run every few milliseconds),
  * and the count and first names in NodeDataplane status. A reason that goes away and comes back is reported again.
+ * Two sources, each replacing only its own reports: the desired state's build ({@link #report}: Services that cannot be
+ * programmed anywhere) and the programmer's apply ({@link #notProgrammed}: service ports this node's kernel had no room
+ * for).
  */
 final class ServiceReports {
     private static final Logger LOG = LoggerFactory.getLogger(ServiceReports.class);
@@ -26,6 +30,11 @@ final class ServiceReports {
     private Set<String> reported = new HashSet<>();
     /** Skipped Services of the last build, in order: {@code namespace/name -> reasons}. */
     private Map<String, List<String>> skipped = Map.of();
+    /** As {@link #reported}, of the programmer's last successful apply. */
+    private Set<String> reportedNotProgrammed = new HashSet<>();
+    /** Services with service ports the last successful apply left out, in the state's order: {@code namespace/name -> reasons}. */
+    private Map<String, List<String>> notProgrammed = Map.of();
+    private int notProgrammedPorts;
 
     ServiceReports(StatusSink sink) {
         this.sink = sink;
@@ -60,6 +69,34 @@ final class ServiceReports {
         skipped = skippedNow;
     }
 
+    /**
+     * Logs and sends what is new in the service ports an apply left out ({@link Applied#notProgrammed}, all of them
+     * each time); those no longer left out are forgotten, so their Services leave the status.
+     */
+    void notProgrammed(List<Applied.NotProgrammed> ports, DesiredState objects) {
+        Set<String> now = new HashSet<>();
+        Map<String, List<String>> byService = new LinkedHashMap<>();
+        for (Applied.NotProgrammed port : ports) {
+            String message = port.message();
+            byService.computeIfAbsent(port.service(), k -> new ArrayList<>()).add(message);
+            String key = port.service() + " " + StatusSink.ServiceEvent.SKIPPED + " " + message;
+            now.add(key);
+            if (!reportedNotProgrammed.contains(key)) {
+                LOG.warn("service {}: {}", port.service(), message);
+                send(new StatusSink.ServiceEvent(port.namespace(), port.name(), objects.uid(port.namespace(), port.name()).orElse(""),
+                        StatusSink.ServiceEvent.SKIPPED, message));
+            }
+        }
+        reportedNotProgrammed = now;
+        notProgrammed = byService;
+        notProgrammedPorts = ports.size();
+    }
+
+    /** Service ports the last successful apply left out (the kernel holds the others). */
+    int notProgrammedPorts() {
+        return notProgrammedPorts;
+    }
+
     private void send(StatusSink.ServiceEvent event) {
         try {
             sink.serviceEvent(event);
@@ -70,11 +107,21 @@ final class ServiceReports {
 
     /** Sets {@code skippedServices} and the first {@value NodeDataplaneStatus#SKIPPED_LISTED} of them. */
     void status(NodeDataplaneStatus status) {
-        if (skipped.isEmpty()) {
+        Map<String, List<String>> all = skipped;
+        if (!notProgrammed.isEmpty()) {
+            Map<String, List<String>> merged = new LinkedHashMap<>(skipped);
+            notProgrammed.forEach((service, reasons) -> merged.merge(service, reasons, (a, b) -> {
+                List<String> both = new ArrayList<>(a);
+                both.addAll(b);
+                return both;
+            }));
+            all = merged;
+        }
+        if (all.isEmpty()) {
             return;
         }
-        status.skippedServices = skipped.size();
-        status.skipped = skipped.entrySet().stream().limit(NodeDataplaneStatus.SKIPPED_LISTED)
+        status.skippedServices = all.size();
+        status.skipped = all.entrySet().stream().limit(NodeDataplaneStatus.SKIPPED_LISTED)
                 .map(e -> new SkippedService(e.getKey(), String.join("; ", e.getValue()))).toList();
     }
 }

@@ -91,6 +91,13 @@ public final class DsrProgrammer implements ModeProgrammer {
      * (a change is applied without looking at the unchanged ports, these excepted).
      */
     private final Map<SvcKey, Desired> settledForRoom = new HashMap<>();
+    /**
+     * New service ports of the applied state that found no room in lb_maglev even at the minimal size: left out, so
+     * every other port is programmed (they have no lb_services entry, no slots, no source ranges, and their backends
+     * are not counted in {@link #references}). Reported in {@link Applied#notProgrammed}; tried again, in the state's
+     * order, on every apply that may have room for them.
+     */
+    private final Map<SvcKey, ServicePort> leftOut = new HashMap<>();
     /** The last apply failed part way: the next one goes over every service port. */
     private boolean incomplete;
     /** Service ports the last apply built the desired tables of (all of them, or only the changed ones): for tests. */
@@ -322,13 +329,18 @@ public final class DsrProgrammer implements ModeProgrammer {
             int changes;
             try {
                 changes = program(desired);
+                incomplete = false;
+                applied = Optional.of(desired);
+                if (roomForLeftOut()) {
+                    // Room the apply freed after placing the new tables (services gone, drains ended): the ports
+                    // left out get it now, not at some later change.
+                    changes += program(desired);
+                }
             } catch (RuntimeException e) {
                 incomplete = true; // what we hold of the ports may be half updated: the next apply goes over all
                 throw e;
             }
-            incomplete = false;
-            applied = Optional.of(desired);
-            return new Applied(full, changes, Duration.ofNanos(System.nanoTime() - start));
+            return new Applied(full, changes, Duration.ofNanos(System.nanoTime() - start), notProgrammed());
         } catch (BpfException e) {
             // What we believe is programmed may now differ from the kernel: the next apply reads it back first.
             datapath.ifPresent(DsrDatapath::close);
@@ -735,9 +747,20 @@ public final class DsrProgrammer implements ModeProgrammer {
                     }
                 }
                 settledForRoom.clear();
+                leftOut.clear();
             } else {
                 NodeState.Changes changed = desired.changesFrom(applied.get());
-                for (ServicePort s : changed.after()) {
+                List<ServicePort> after = changed.after();
+                for (ServicePort s : changed.before()) {
+                    if (!leftOut.isEmpty() && leftOut.remove(keyOf(s)) != null) {
+                        continue; // held no references (and if it is in after, it is new again)
+                    }
+                    unreferencing.add(desiredOf(s).tables());
+                }
+                if (!leftOut.isEmpty()) {
+                    after = withLeftOutThatMayFit(after);
+                }
+                for (ServicePort s : after) {
                     want.put(keyOf(s), desiredOf(s));
                 }
                 for (ServicePort s : changed.before()) {
@@ -745,7 +768,6 @@ public final class DsrProgrammer implements ModeProgrammer {
                     if (!want.containsKey(sk)) {
                         dropped.add(sk);
                     }
-                    unreferencing.add(desiredOf(s).tables());
                 }
             }
             Collection<Desired> referencing = everything ? want.values() : List.copyOf(want.values());
@@ -848,10 +870,24 @@ public final class DsrProgrammer implements ModeProgrammer {
                         }
                     }
                 }
+                if (offset.isEmpty() && e == null) {
+                    // No room even at the minimal size: left out, so that every other port is programmed.
+                    changes += leaveOut(dp, sk, w.getValue(), desired, unreferenced);
+                    continue;
+                }
+                if (offset.isEmpty() && e != null && e.length() > tables.length(size)) {
+                    // A drain ended without room for a fresh range: the table is rewritten in place over the first
+                    // part of the range (the new-connection table it replaces), and the rest freed after the entry
+                    // stops using it, as a superseded range is.
+                    offset = OptionalInt.of(e.offset());
+                    superseded.add(new SvcEntry(e.offset() + tables.length(size), e.length() - tables.length(size), 0, 0));
+                }
                 if (offset.isEmpty()) {
+                    // Not reached (a new port without room is left out, an existing one keeps all or part of its
+                    // range); should it be, the next apply reads the maps back and starts over.
                     throw new BpfException("service " + sk.text() + ": Maglev table memory is full ("
-                            + slots.capacity() + " slots, " + slots.freeSlots() + " free); use a smaller Maglev table size "
-                            + "or fewer LoadBalancer service ports on this node");
+                            + slots.capacity() + " slots, " + slots.freeSlots() + " free); fewer LoadBalancer service ports "
+                            + "(or fewer endpoints per port) on this node free room");
                 }
                 SvcEntry entry = new SvcEntry(offset.getAsInt(), size, tables.fresh().size(), flags);
                 boolean moved = e != null && e.offset() != entry.offset();
@@ -952,6 +988,108 @@ public final class DsrProgrammer implements ModeProgrammer {
             }
         }
         return changes;
+    }
+
+    /**
+     * Leaves out the new service port {@code sk}, for which {@link #program} found no room: takes back what steps 1-3
+     * did for it (its backends' references, so ids no table needs go in step 6; its source ranges; a wish to drain),
+     * and remembers it in {@link #leftOut}. Returns the map entries removed.
+     */
+    private int leaveOut(DsrDatapath dp, SvcKey sk, Desired d, NodeState desired, Set<BackendVal> unreferenced) {
+        unreference(d.tables(), unreferenced);
+        settledForRoom.remove(sk);
+        int changes = 0;
+        Set<Cidr> added = ranges.remove(sk);
+        if (added != null) {
+            for (Cidr c : added) {
+                updateRange(dp, sk, c, false);
+                changes++;
+            }
+        }
+        leftOut.put(sk, portOf(desired, sk));
+        return changes;
+    }
+
+    /** The port of {@code state} with key {@code sk} (the state's ports are sorted by key). */
+    private static ServicePort portOf(NodeState state, SvcKey sk) {
+        ServicePort.Key key = new ServicePort.Key(sk.vip(), sk.proto() == BpfLayout.PROTO_TCP ? Protocol.TCP : Protocol.UDP, sk.port());
+        List<ServicePort> ports = state.services();
+        int low = 0;
+        int high = ports.size() - 1;
+        while (low <= high) {
+            int mid = (low + high) >>> 1;
+            int c = ports.get(mid).key().compareTo(key);
+            if (c == 0) {
+                return ports.get(mid);
+            }
+            if (c < 0) {
+                low = mid + 1;
+            } else {
+                high = mid - 1;
+            }
+        }
+        throw new IllegalStateException("service port " + sk.text() + " is not in the state being applied");
+    }
+
+    /**
+     * Whether a left-out port might fit now: lb_maglev has at least its minimal size free (fragmentation aside).
+     * Those that cannot are not tried, so they cost an apply nothing and do not push its new ports to smaller sizes.
+     */
+    private boolean mayFit(ServicePort s, int freeSlots) {
+        return Maglev.minimalSize(backendCount(s), maglevTableSize) <= freeSlots;
+    }
+
+    private boolean roomForLeftOut() {
+        if (leftOut.isEmpty()) {
+            return false;
+        }
+        int free = slots.freeSlots();
+        return leftOut.values().stream().anyMatch(s -> mayFit(s, free));
+    }
+
+    /** {@code backendsOf(s).size()} without building the list. */
+    private static int backendCount(ServicePort s) {
+        if (!s.localOnly()) {
+            return s.backends().size();
+        }
+        int n = 0;
+        for (Backend b : s.backends()) {
+            n += b.local() ? 1 : 0;
+        }
+        return n;
+    }
+
+    /**
+     * {@code after} with the left-out ports that may fit now, all in the state's order: when ports compete for the
+     * room, the first in that order get it, whichever came first in time, so a restarted agent (which goes over every
+     * port in that order) leaves out the same ones. They leave {@link #leftOut}; those that still find no room go back.
+     */
+    private List<ServicePort> withLeftOutThatMayFit(List<ServicePort> after) {
+        int free = slots.freeSlots();
+        List<ServicePort> retry = leftOut.values().stream().filter(s -> mayFit(s, free)).toList();
+        if (retry.isEmpty()) {
+            return after;
+        }
+        retry.forEach(s -> leftOut.remove(keyOf(s)));
+        List<ServicePort> all = new ArrayList<>(after);
+        all.addAll(retry);
+        all.sort(null);
+        return all;
+    }
+
+    /** {@link #leftOut} for {@link Applied}: in the state's order, with a reason that stays the same while the port does. */
+    private List<Applied.NotProgrammed> notProgrammed() {
+        if (leftOut.isEmpty()) {
+            return List.of();
+        }
+        // No counts that move with the port's endpoints or other ports: the Event is sent again when the text changes.
+        String reason = "the node's Maglev table memory is full: lb_maglev (" + slots.capacity() + " slots) has no room "
+                + "for this port's table even at its smallest size (above 10 x its endpoints, at most " + maglevTableSize
+                + "); free room with fewer LoadBalancer service ports (or fewer endpoints per port) on this node. "
+                + "The other service ports are programmed; this one will be as soon as room is freed";
+        return leftOut.values().stream().sorted()
+                .map(s -> new Applied.NotProgrammed(s.namespace(), s.name(), s.key() + " (" + s.displayName() + ")", reason))
+                .toList();
     }
 
     /** Counts a reference to each of {@code bes}; those without an id yet into {@code added4} or {@code added6}. */
@@ -1232,6 +1370,7 @@ public final class DsrProgrammer implements ModeProgrammer {
         built.clear();
         references.clear();
         settledForRoom.clear();
+        leftOut.clear();
         ranges.clear();
         digests.clear();
         if (!libbpfPresent()) {

@@ -26,7 +26,8 @@ public interface ModeProgrammer extends AutoCloseable {
     ForwardMode mode();
 
     /**
-     * Programs {@code desired}.
+     * Programs {@code desired}. A service port the kernel has no room for (DSR: Maglev table memory) is left out and
+     * named in {@link Applied#notProgrammed}, the others programmed: one such port never fails the apply.
      *
      * @throws ProgrammingException with a message for the NodeDataplane status when the kernel refused it; the
      *                              previous state stays in place (transactions are all or nothing)
