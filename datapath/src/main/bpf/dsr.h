@@ -340,7 +340,9 @@ struct {
  * by the agent after each full load of dsr.o. A restarted agent whose dsr.o has the recorded fingerprint, and whose
  * pins still are the recorded objects (program and map ids: an older agent that replaced the programs, or a map pin
  * that was recreated, changes them), opens the pins instead of loading and verifying the programs again. Without
- * this entry (pins of an agent that predates it) or with any difference, the agent loads dsr.o as on a first start. */
+ * this entry (pins of an agent that predates it) or with any difference, the agent loads dsr.o as on a first start.
+ * The struct keeps its size for good (libbpf refuses to reuse a pinned map whose value size differs from the
+ * object's): a later layout changes ORIGIN_VERSION and fits in these 512 bytes. */
 #define ORIGIN_VERSION 1
 #define ORIGIN_MAPS 24
 struct origin_map {

@@ -68,6 +68,7 @@ public final class DsrDatapath implements AutoCloseable {
     private MemorySegment mapping;
     private MemorySegment slots;
     private Optional<Attached> attached = Optional.empty();
+    private boolean closed;
 
     /** Where the programs are attached and which program ids the kernel gave them. */
     public record Attached(String interfaceName, int ifindex, int ingressProgId, int egressProgId) {
@@ -488,6 +489,10 @@ public final class DsrDatapath implements AutoCloseable {
     /** Releases this process's handles; pinned maps and attached programs stay (the datapath keeps working). */
     @Override
     public synchronized void close() {
+        if (closed) {
+            return; // the fds' numbers may belong to someone else by now
+        }
+        closed = true;
         if (slots != null) {
             LibBpf.munmap(mapping);
             slots = null;
