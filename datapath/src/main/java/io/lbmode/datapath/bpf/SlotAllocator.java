@@ -63,11 +63,29 @@ final class SlotAllocator {
         }
         long[] used = new long[(capacity + 63) >>> 6];
         boolean[] claimed = new boolean[n];
+        long first = capacity;
+        long last = 0; // end of the claimed range that ends last
+        long total = 0;
         for (int i = 0; i < n; i++) {
             claimed[i] = offsets[i] >= 0 && lengths[i] > 0 && offsets[i] + lengths[i] <= capacity
                          && mark(used, offsets[i], (int) (offsets[i] + lengths[i]));
+            if (claimed[i]) {
+                first = Math.min(first, offsets[i]);
+                last = Math.max(last, offsets[i] + lengths[i]);
+                total += lengths[i];
+            }
         }
         free.clear();
+        if (total == last - first) {
+            // no gap between the claimed ranges (they never overlap): free before the first and after the last
+            if (first > 0 && total > 0) {
+                free.put(0, (int) first);
+            }
+            if (last < capacity) {
+                free.put((int) last, (int) (capacity - last));
+            }
+            return claimed;
+        }
         int pos = 0;
         while (pos < capacity) {
             int start = nextBit(used, pos, false);

@@ -229,6 +229,18 @@ class DsrUnitTest {
             assertThat(atOnce.claimAll(offsets, lengths, n)).as("round %d", round).containsExactly(expected);
             assertThat(atOnce.freeRanges()).as("round %d", round).isEqualTo(oneByOne.freeRanges());
         }
+        // ranges that tile a stretch (an agent's packing), in map order, from 0, from further on, up to the end
+        for (int start : new int[]{0, 100, 2000 - 4 * 251}) {
+            int[] offsets = {start + 2 * 251, start, start + 3 * 251, start + 251};
+            long[] lengths = {251, 251, 251, 251};
+            SlotAllocator oneByOne = new SlotAllocator(2000);
+            for (int i = 0; i < 4; i++) {
+                assertThat(oneByOne.claim(offsets[i], 251)).isTrue();
+            }
+            SlotAllocator atOnce = new SlotAllocator(2000);
+            assertThat(atOnce.claimAll(offsets, lengths, 4)).containsExactly(true, true, true, true);
+            assertThat(atOnce.freeRanges()).as("from %d", start).isEqualTo(oneByOne.freeRanges());
+        }
         // an empty range is no table: not adopted (an agent never writes one)
         assertThat(new SlotAllocator(100).claimAll(new int[]{10}, new long[]{0}, 1)).containsExactly(false);
         // garbage that would overflow an int
