@@ -385,7 +385,7 @@ public final class DsrProgrammer implements ModeProgrammer {
                     dp.map(DsrDatapath.MAGLEV_INPUTS).entries(), dp.map(DsrDatapath.BACKENDS).entries(),
                     dp.map(DsrDatapath.BACKENDS6).entries()});
             Thread.ofPlatform().name("lbmode-dsr-adopt").daemon().start(reading);
-            int[] starts = adoptServices(dp);
+            long[] starts = adoptServices(dp);
             PinnedRanges pinned = PinnedRanges.in(dp);
             try (Arena a = Arena.ofConfined()) {
                 pinned.malformed().forEach((name, keys) -> keys.forEach(
@@ -431,9 +431,10 @@ public final class DsrProgrammer implements ModeProgrammer {
      * the others (a range that overlaps another, or leaves the table memory), so the apply that follows builds those
      * as new services.
      *
-     * @return the first slots of the adopted ranges, ascending
+     * @return the first slots of the adopted ranges, as a bitmap of lb_maglev's slots (a fresh JVM sorts 10,000 ints
+     *         for a binary search in milliseconds)
      */
-    private int[] adoptServices(DsrDatapath dp) {
+    private long[] adoptServices(DsrDatapath dp) {
         PinnedServices pinned = PinnedServices.in(dp);
         int n = pinned.count();
         int[] offsets = new int[n];
@@ -443,21 +444,18 @@ public final class DsrProgrammer implements ModeProgrammer {
             lengths[i] = pinned.length(i);
         }
         boolean[] claimed = slots.claimAll(offsets, lengths, n);
-        int[] starts = new int[n];
-        int adopted = 0;
+        long[] starts = new long[(slots.capacity() + 63) >>> 6];
         try (Arena a = Arena.ofConfined()) {
             MemorySegment key = a.allocate(BpfLayout.SVC6_KEY_SIZE);
             for (int i = 0; i < n; i++) {
                 if (claimed[i]) {
                     services.put(pinned.key(i), pinned.entry(i));
-                    starts[adopted++] = offsets[i];
+                    starts[offsets[i] >>> 6] |= 1L << offsets[i]; // claimed: inside the table memory
                 } else {
                     pinned.delete(dp, i, key); // cannot be trusted: rebuilt as a new service
                 }
             }
         }
-        starts = Arrays.copyOf(starts, adopted);
-        Arrays.sort(starts);
         return starts;
     }
 
@@ -488,11 +486,11 @@ public final class DsrProgrammer implements ModeProgrammer {
     }
 
     /**
-     * Keeps the pinned digests of ranges an adopted service starts at ({@code starts}, ascending); deletes the others
+     * Keeps the pinned digests of ranges an adopted service starts at ({@code starts}, a bitmap of slots); deletes the others
      * (left by a service the previous agent removed without getting to its digest, or by one dropped as overlapping),
      * so a later service allocated there cannot match a stale digest.
      */
-    private void adoptDigests(DsrDatapath dp, BpfMap.Entries all, int[] starts) {
+    private void adoptDigests(DsrDatapath dp, BpfMap.Entries all, long[] starts) {
         BpfMap map = dp.map(DsrDatapath.MAGLEV_INPUTS);
         byte[] keys = all.keys();
         byte[] values = all.values();
@@ -500,7 +498,7 @@ public final class DsrProgrammer implements ModeProgrammer {
         digests.expect(all.count());
         for (int i = 0; i < all.count(); i++) {
             int offset = BpfLayout.host32(keys, 4 * i);
-            if (Arrays.binarySearch(starts, offset) >= 0) {
+            if (offset >= 0 && offset >>> 6 < starts.length && (starts[offset >>> 6] & 1L << offset) != 0) {
                 int off = BpfLayout.MAGLEV_DIGEST_SIZE * i;
                 digests.adopt(offset, BpfLayout.host64(values, off), BpfLayout.host64(values, off + 8));
             } else {

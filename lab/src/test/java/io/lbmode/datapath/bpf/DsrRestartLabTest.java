@@ -207,6 +207,63 @@ class DsrRestartLabTest extends LbNodeProgrammerLab {
         assertThat(origin()).as("the record names the programs loaded now").isNotEqualTo(ours);
     }
 
+    /** lb_services' entry of {@code vip}:80/tcp: slot offset, size, backends, flags; null when absent. */
+    int[] serviceEntry(String vip) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment key = a.allocate(BpfLayout.SVC_KEY_SIZE);
+            MemorySegment val = a.allocate(BpfLayout.SVC_VALUE_SIZE);
+            BpfLayout.svcKey(key, Addresses.ipv4(vip), 80, BpfLayout.PROTO_TCP);
+            if (!dp().map(DsrDatapath.SERVICES).lookup(key, val)) {
+                return null;
+            }
+            return new int[]{val.get(BpfLayout.HOST32, 0), val.get(BpfLayout.HOST32, 4), val.get(BpfLayout.HOST32, 8),
+                    val.get(BpfLayout.HOST32, 12)};
+        }
+    }
+
+    boolean hasDigest(int offset) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment key = a.allocateFrom(ValueLayout.JAVA_INT, offset);
+            return dp().map(DsrDatapath.MAGLEV_INPUTS).lookup(key, a.allocate(BpfLayout.MAGLEV_DIGEST_SIZE));
+        }
+    }
+
+    @Test
+    void adoptionDropsOverlappingRangesAndStaleDigests() throws Exception {
+        apply();
+        int[] third = serviceEntry("172.16.31.12");
+        try (Arena a = Arena.ofConfined()) {
+            // a service no agent wants any more whose range overlaps the third service's
+            MemorySegment key = a.allocate(BpfLayout.SVC_KEY_SIZE);
+            MemorySegment val = a.allocate(BpfLayout.SVC_VALUE_SIZE);
+            BpfLayout.svcKey(key, Addresses.ipv4("172.16.31.99"), 80, BpfLayout.PROTO_TCP);
+            BpfLayout.svcValue(val, third[0] + 10, third[1], 2);
+            dp().map(DsrDatapath.SERVICES).update(key, val);
+            // a digest of a range no service starts at (its service went before its digest did)
+            MemorySegment d = a.allocate(BpfLayout.MAGLEV_DIGEST_SIZE);
+            dp().map(DsrDatapath.MAGLEV_INPUTS).update(a.allocateFrom(ValueLayout.JAVA_INT, 5 * M + 7), d);
+        }
+        // whichever of the two the map lists first keeps its range, the other is dropped (the stray one, or the third
+        // service, rebuilt then in a range of its own)
+        restart();
+        assertThat(dp().loadedObject()).isFalse();
+        assertThat(hasDigest(5 * M + 7)).as("the stale digest deleted").isFalse();
+        assertThat(serviceEntry("172.16.31.99")).as("the stray service removed").isNull();
+        List<int[]> ranges = new ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            int[] e = serviceEntry("172.16.31." + (10 + i));
+            assertThat(e).as("service %d", i).isNotNull();
+            assertThat(hasDigest(e[0])).as("digest of service %d", i).isTrue();
+            ranges.add(e);
+        }
+        ranges.sort((x, y) -> Integer.compare(x[0], y[0]));
+        for (int i = 1; i < ranges.size(); i++) {
+            assertThat(ranges.get(i)[0]).as("ranges do not overlap").isGreaterThanOrEqualTo(ranges.get(i - 1)[0] + ranges.get(i - 1)[1]);
+        }
+        assertThat(lb.call(programmer::drifted)).isFalse();
+        assertThat(restart().changes()).as("a restart after that finds it all in place").isZero();
+    }
+
     @Test
     void aMapPinnedAnewGetsTheFullLoadAndTheProgramsUseIt() throws Exception {
         apply();
