@@ -188,7 +188,7 @@ public final class DsrDatapath implements AutoCloseable {
             List<Integer> opened = fds;
             fds = List.of();
             return Optional.of(new DsrDatapath(pins, null, MemorySegment.NULL, opened, maps, in, out));
-        } catch (BpfException | IllegalArgumentException e) {
+        } catch (RuntimeException e) {
             return Optional.empty(); // whatever went wrong, a full load is the safe answer
         } finally {
             fds.forEach(LibBpf::close);
