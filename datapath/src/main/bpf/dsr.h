@@ -336,6 +336,36 @@ struct {
 	__type(value, struct lb_config);
 } lb_config SEC(".maps");
 
+/* Agent bookkeeping, never read by the programs (one entry): where the pinned programs and maps came from, written
+ * by the agent after each full load of dsr.o. A restarted agent whose dsr.o has the recorded fingerprint, and whose
+ * pins still are the recorded objects (program and map ids: an older agent that replaced the programs, or a map pin
+ * that was recreated, changes them), opens the pins instead of loading and verifying the programs again. Without
+ * this entry (pins of an agent that predates it) or with any difference, the agent loads dsr.o as on a first start.
+ * The struct keeps its size for good (libbpf refuses to reuse a pinned map whose value size differs from the
+ * object's): a later layout changes ORIGIN_VERSION and fits in these 512 bytes. */
+#define ORIGIN_VERSION 1
+#define ORIGIN_MAPS 24
+struct origin_map {
+	char name[16]; /* the pin's file name under <bpffs>/lbmode, NUL-padded (no NUL at 16 characters: lb_maglev_inputs) */
+	__u32 id;
+};
+struct origin {
+	__u32 version;       /* ORIGIN_VERSION: the layout of this struct */
+	__u32 maps;          /* entries of map[] in use */
+	__u64 object_size;   /* fingerprint of the dsr.o the programs were loaded from: size, CRC-32C, CRC-32 */
+	__u32 object_crc32c;
+	__u32 object_crc32;
+	__u32 ingress_id;    /* program ids of the pinned dsr_ingress and dsr_egress */
+	__u32 egress_id;
+	struct origin_map map[ORIGIN_MAPS]; /* the pinned lb_ maps (this one excepted) and their map ids */
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct origin);
+} lb_origin SEC(".maps");
+
 /* Drops by reason (enum drop_reason), per CPU. Written by the programs, summed by the agent into status.drops. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

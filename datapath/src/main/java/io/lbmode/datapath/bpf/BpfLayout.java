@@ -58,6 +58,18 @@ final class BpfLayout {
     static final int REV6_KEY_SIZE = 40;
     /** struct lb_config: hash_seed(4) flags(4). */
     static final int CONFIG_SIZE = 8;
+    /**
+     * struct origin (lb_origin): version(4) maps(4) object_size(8) object_crc32c(4) object_crc32(4) ingress_id(4)
+     * egress_id(4), then ORIGIN_MAPS x struct origin_map: name(16, NUL-padded) id(4).
+     */
+    static final int ORIGIN_VERSION = 1;
+    static final int ORIGIN_MAPS = 24;
+    static final int ORIGIN_MAPS_OFF = 4;
+    static final int ORIGIN_OBJECT_OFF = 8;
+    static final int ORIGIN_PROGS_OFF = 24;
+    static final int ORIGIN_MAP_OFF = 32;
+    static final int ORIGIN_MAP_SIZE = 20;
+    static final int ORIGIN_SIZE = ORIGIN_MAP_OFF + ORIGIN_MAPS * ORIGIN_MAP_SIZE;
 
     /** Writes the address's 4 (IPv4) or 16 (IPv6) bytes, network order. */
     static void putAddr(MemorySegment s, long off, InetAddress a) {
@@ -154,9 +166,28 @@ final class BpfLayout {
         return LITTLE_ENDIAN ? second << 32 | first : first << 32 | second;
     }
 
+    /** The NUL-terminated (or {@code max} bytes long) ASCII string at {@code off}. */
+    static String cString(byte[] b, int off, int max) {
+        int n = 0;
+        while (n < max && b[off + n] != 0) {
+            n++;
+        }
+        return new String(b, off, n, java.nio.charset.StandardCharsets.US_ASCII);
+    }
+
     /** Network-order u16 at {@code off}. */
     static int u16(byte[] b, int off) {
         return (b[off] & 0xff) << 8 | (b[off + 1] & 0xff);
+    }
+
+    /** The IPv4 address whose network-order bytes are {@code addr}'s, most significant first. */
+    static Inet4Address ipv4(int addr) {
+        return (Inet4Address) Addresses.ofBytes(new byte[]{(byte) (addr >>> 24), (byte) (addr >>> 16), (byte) (addr >>> 8), (byte) addr});
+    }
+
+    /** Network-order u32 at {@code off} (an IPv4 address's bytes, most significant first). */
+    static int be32(byte[] b, int off) {
+        return (b[off] & 0xff) << 24 | (b[off + 1] & 0xff) << 16 | (b[off + 2] & 0xff) << 8 | (b[off + 3] & 0xff);
     }
 
     static Inet4Address getAddr(byte[] b, int off) {

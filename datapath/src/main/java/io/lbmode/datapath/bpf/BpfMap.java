@@ -124,20 +124,48 @@ public record BpfMap(String name, int fd, int keySize, int valueSize, int maxEnt
     static final int MAX_BATCH_VALUE_BYTES = 1 << 20;
 
     /**
-     * Calls {@code each} with every key and its value (entries deleted meanwhile are skipped); a per-CPU map's value
-     * is {@link #valueBytes()} long, the CPUs' values one after the other. Hash maps are read a batch of entries per
-     * system call (10,000 services: 3 calls instead of 20,000); maps without batch lookup (LPM tries) a key and a
-     * value at a time.
+     * Calls {@code each} with every key and its value (a copy of each; {@link #entries()} without the copies); a
+     * per-CPU map's value is {@link #valueBytes()} long, the CPUs' values one after the other.
      */
     public void forEach(BiConsumer<byte[], byte[]> each) {
-        int valueBytes = valueBytes();
-        if (!forEachBatched(each, valueBytes)) {
-            forEachByKey(each, valueBytes);
+        Entries all = entries();
+        for (int i = 0; i < all.count(); i++) {
+            each.accept(Arrays.copyOfRange(all.keys(), i * keySize, (i + 1) * keySize),
+                    Arrays.copyOfRange(all.values(), i * all.valueBytes(), (i + 1) * all.valueBytes()));
         }
     }
 
-    /** False when the map type has no batch lookup (nothing was passed to {@code each} then). */
-    private boolean forEachBatched(BiConsumer<byte[], byte[]> each, int valueBytes) {
+    /**
+     * Every entry of a map, keys and values each packed back to back in one array (entry i's key at
+     * {@code i * keySize}, its value at {@code i * valueBytes}).
+     *
+     * @param valueBytes bytes per value ({@link #valueBytes()}: per CPU for per-CPU maps)
+     */
+    public record Entries(byte[] keys, byte[] values, int count, int valueBytes) {
+        /**
+         * The values as host-order u32 words (value i's word j at {@code i * valueBytes / 4 + j}), converted in one bulk
+         * copy: a fresh JVM interprets a loop of byte shifts over 10,000 values.
+         */
+        public int[] valueWords() {
+            int[] words = new int[count * valueBytes / 4];
+            java.nio.ByteBuffer.wrap(values, 0, words.length * 4).order(java.nio.ByteOrder.nativeOrder()).asIntBuffer().get(words);
+            return words;
+        }
+    }
+
+    /**
+     * All entries (a snapshot; entries deleted meanwhile are skipped). Hash maps are read a batch of entries per system
+     * call (10,000 services: 3 calls instead of 20,000), each batch copied into the arrays at once: no array or object
+     * per entry. Maps without batch lookup (LPM tries) are read a key and a value at a time.
+     */
+    public Entries entries() {
+        int valueBytes = valueBytes();
+        Entries all = entriesBatched(valueBytes);
+        return all != null ? all : entriesByKey(valueBytes);
+    }
+
+    /** Null when the map type has no batch lookup. */
+    private Entries entriesBatched(int valueBytes) {
         try (Arena a = Arena.ofConfined()) {
             // the position is a bucket number for hash maps, a key for others: room for either
             MemorySegment in = a.allocate(Math.max(8, keySize), 8);
@@ -146,26 +174,36 @@ public record BpfMap(String name, int fd, int keySize, int valueSize, int maxEnt
             MemorySegment keys = a.allocate((long) keySize * batch, 8);
             MemorySegment values = a.allocate((long) valueBytes * batch, 8);
             MemorySegment n = a.allocate(java.lang.foreign.ValueLayout.JAVA_INT);
+            byte[] allKeys = new byte[0];
+            byte[] allValues = new byte[0];
+            int count = 0;
             boolean first = true;
             while (true) {
                 n.set(java.lang.foreign.ValueLayout.JAVA_INT, 0, batch);
                 int rc = LibBpf.mapLookupBatch(fd, first ? MemorySegment.NULL : in, out, keys, values, n);
                 if (first && (rc == -EINVAL || rc == -ENOTSUPP || rc == -EOPNOTSUPP)) {
-                    return false;
+                    return null;
                 }
                 if (rc < 0 && rc != -LibBpf.ENOENT) {
                     throw new BpfException("map " + name + ": batch lookup failed: " + LibBpf.errno(rc));
                 }
                 int got = n.get(java.lang.foreign.ValueLayout.JAVA_INT, 0);
-                // one copy per batch, then plain array copies: cheap before the JIT compiles segment accesses
-                byte[] k = keys.asSlice(0, (long) got * keySize).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
-                byte[] v = values.asSlice(0, (long) got * valueBytes).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
-                for (int i = 0; i < got; i++) {
-                    each.accept(Arrays.copyOfRange(k, i * keySize, (i + 1) * keySize),
-                            Arrays.copyOfRange(v, i * valueBytes, (i + 1) * valueBytes));
+                if (got > 0) {
+                    if ((long) (count + got) * Math.max(keySize, valueBytes) > Integer.MAX_VALUE - 16) {
+                        throw new BpfException("map " + name + ": too many entries to read at once");
+                    }
+                    if ((count + got) * keySize > allKeys.length) {
+                        // first batch: what it holds (a map's size is unknown ahead); later ones: double
+                        int room = Math.max(count + got, first ? got : 2 * count);
+                        allKeys = Arrays.copyOf(allKeys, room * keySize);
+                        allValues = Arrays.copyOf(allValues, room * valueBytes);
+                    }
+                    MemorySegment.copy(keys, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, allKeys, count * keySize, got * keySize);
+                    MemorySegment.copy(values, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, allValues, count * valueBytes, got * valueBytes);
+                    count += got;
                 }
                 if (rc == -LibBpf.ENOENT) {
-                    return true;
+                    return new Entries(allKeys, allValues, count, valueBytes);
                 }
                 MemorySegment.copy(out, 0, in, 0, in.byteSize());
                 first = false;
@@ -178,17 +216,24 @@ public record BpfMap(String name, int fd, int keySize, int valueSize, int maxEnt
     /** The kernel's internal "operation not supported" (524), which bpf(2) passes on for some map types. */
     private static final int ENOTSUPP = 524;
 
-    private void forEachByKey(BiConsumer<byte[], byte[]> each, int valueBytes) {
+    private Entries entriesByKey(int valueBytes) {
+        List<byte[]> keys = keys();
+        byte[] allKeys = new byte[keys.size() * keySize];
+        byte[] allValues = new byte[keys.size() * valueBytes];
+        int count = 0;
         try (Arena a = Arena.ofConfined()) {
             MemorySegment k = a.allocate(keySize);
             MemorySegment v = a.allocate(valueBytes);
-            for (byte[] key : keys()) {
-                MemorySegment.copy(MemorySegment.ofArray(key), 0, k, 0, keySize);
+            for (byte[] key : keys) {
+                MemorySegment.copy(key, 0, k, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, keySize);
                 if (lookup(k, v)) {
-                    each.accept(key, v.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+                    System.arraycopy(key, 0, allKeys, count * keySize, keySize);
+                    MemorySegment.copy(v, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, allValues, count * valueBytes, valueBytes);
+                    count++;
                 }
             }
         }
+        return new Entries(allKeys, allValues, count, valueBytes);
     }
 
     /** Number of entries (by iteration). */

@@ -72,6 +72,11 @@ public final class DsrProgrammer implements ModeProgrammer {
     /** What lb_services and lb_services6 hold (by us): key -> entry. */
     private Map<SvcKey, SvcEntry> services = new HashMap<>();
     /**
+     * Backend ids adopted from lb_backends and lb_backends6 that no pass has asked for yet (IPv4 ones as numbers:
+     * {@link AdoptedBackendIds}); a pass moves each backend it wants into {@link #backends}, and deletes those left.
+     */
+    private final AdoptedBackendIds backendIds = new AdoptedBackendIds();
+    /**
      * What lb_backends and lb_backends6 hold (by us): each backend's id and references, in one entry (one
      * lookup per backend of a port, where an agent's first programming of 10,000 ports made five in three maps).
      */
@@ -119,7 +124,7 @@ public final class DsrProgrammer implements ModeProgrammer {
     /** What lb_source_ranges holds (by us): service -> allowed client prefixes. */
     private final Map<SvcKey, Set<Cidr>> ranges = new HashMap<>();
     /** What lb_maglev_inputs holds (by us): a table range's first slot -> digest of the inputs it holds the tables of. */
-    private Map<Integer, Digest> digests = new HashMap<>();
+    private final AdoptedDigests digests = new AdoptedDigests();
     private int nextBackendId = 1;
 
     /*
@@ -477,71 +482,141 @@ public final class DsrProgrammer implements ModeProgrammer {
     private void adopt(NodeInfo node) {
         String iface = resolveInterface(node);
         DsrDatapath dp = DsrDatapath.load(bpffs);
+        FutureTask<BpfMap.Entries[]> reading = null;
         try {
             dp.attach(iface);
             services.clear();
             backends.clear();
+            backendIds.clear();
             ranges.clear();
             digests.clear();
             slots = new SlotAllocator(dp.maglevSlotCount());
-            List<SvcKey> overlapping = new ArrayList<>();
-            servicesIn(dp).forEach((sk, e) -> {
-                if (slots.claim(e.offset(), e.length())) {
-                    services.put(sk, e);
-                } else {
-                    overlapping.add(sk); // cannot be trusted: rebuilt below as a new service
-                }
-            });
-            try (Arena a = Arena.ofConfined()) {
-                MemorySegment key = a.allocate(BpfLayout.SVC6_KEY_SIZE);
-                for (SvcKey sk : overlapping) {
-                    BpfLayout.svcKey(key, sk.vip(), sk.port(), sk.proto());
-                    dp.map(sk.mapName()).delete(key.asSlice(0, BpfLayout.svcKeySize(sk.vip())));
-                }
-            }
+            // The kernel reads a hash map's batch a bucket at a time (about 0.3 us per entry): lb_maglev_inputs and the
+            // backend maps are read on a second thread while this one reads and claims the services.
+            reading = new FutureTask<>(() -> new BpfMap.Entries[]{
+                    dp.map(DsrDatapath.MAGLEV_INPUTS).entries(), dp.map(DsrDatapath.BACKENDS).entries(),
+                    dp.map(DsrDatapath.BACKENDS6).entries()});
+            Thread.ofPlatform().name("lbmode-dsr-adopt").daemon().start(reading);
+            long[] starts = adoptServices(dp);
             PinnedRanges pinned = PinnedRanges.in(dp);
             try (Arena a = Arena.ofConfined()) {
                 pinned.malformed().forEach((name, keys) -> keys.forEach(
                         key -> dp.map(name).delete(a.allocateFrom(ValueLayout.JAVA_BYTE, key))));
             }
             ranges.putAll(pinned.ranges());
-            adoptDigests(dp);
-            for (String name : List.of(DsrDatapath.BACKENDS, DsrDatapath.BACKENDS6)) {
-                boolean v6 = name.equals(DsrDatapath.BACKENDS6);
-                int n = v6 ? 16 : 4;
-                dp.map(name).forEach((k, v) -> {
-                    int id = BpfLayout.host32(k, 0);
-                    BackendVal b = new BackendVal(v6 ? BpfLayout.getAddr6(v, 0) : BpfLayout.getAddr(v, 0), BpfLayout.u16(v, n),
-                            (v[n + 2] & BpfLayout.BACKEND_F_LOCAL) != 0);
-                    backends.put(b, new KnownBackend(b, id));
-                    nextBackendId = Math.max(nextBackendId, id + 1);
-                });
-            }
+            BpfMap.Entries[] read = entries(reading);
+            adoptDigests(dp, read[0], starts);
+            adoptBackends(read[1], read[2]);
             datapath = Optional.of(dp);
         } catch (RuntimeException e) {
+            if (reading != null) {
+                try {
+                    reading.get(); // done with the maps before their fds are closed (and their numbers reused)
+                } catch (ExecutionException | RuntimeException ignored) {
+                    // the failure at hand is the one to report
+                } catch (InterruptedException interrupted) {
+                    Thread.currentThread().interrupt();
+                }
+            }
             dp.close();
             throw e;
         }
     }
 
+    /** What {@code reading} read, or its exception. */
+    private static BpfMap.Entries[] entries(FutureTask<BpfMap.Entries[]> reading) {
+        try {
+            return reading.get();
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new BpfException("reading the pinned maps failed: " + e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new BpfException("interrupted while reading the pinned maps");
+        }
+    }
+
     /**
-     * Keeps the pinned digests of ranges an adopted service starts at; deletes the others (left by a service the
-     * previous agent removed without getting to its digest, or by one dropped above as overlapping), so a later
-     * service allocated there cannot match a stale digest.
+     * Takes over the pinned service entries whose table ranges can be trusted, claiming the ranges in lb_maglev; deletes
+     * the others (a range that overlaps another, or leaves the table memory), so the apply that follows builds those
+     * as new services.
+     *
+     * @return the first slots of the adopted ranges, as a bitmap of lb_maglev's slots (a fresh JVM sorts 10,000 ints
+     *         for a binary search in milliseconds)
      */
-    private void adoptDigests(DsrDatapath dp) {
-        Set<Integer> starts = new HashSet<>();
-        services.values().forEach(e -> starts.add(e.offset()));
+    private long[] adoptServices(DsrDatapath dp) {
+        PinnedServices pinned = PinnedServices.in(dp);
+        int n = pinned.count();
+        int[] offsets = new int[n];
+        long[] lengths = new long[n];
+        for (int i = 0; i < n; i++) {
+            offsets[i] = pinned.offset(i);
+            lengths[i] = pinned.length(i);
+        }
+        boolean[] claimed = slots.claimAll(offsets, lengths, n);
+        long[] starts = new long[(slots.capacity() + 63) >>> 6];
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment key = a.allocate(BpfLayout.SVC6_KEY_SIZE);
+            for (int i = 0; i < n; i++) {
+                if (claimed[i]) {
+                    services.put(pinned.key(i), pinned.entry(i));
+                    starts[offsets[i] >>> 6] |= 1L << offsets[i]; // claimed: inside the table memory
+                } else {
+                    pinned.delete(dp, i, key); // cannot be trusted: rebuilt as a new service
+                }
+            }
+        }
+        return starts;
+    }
+
+    /**
+     * Takes over the backend ids of lb_backends (as numbers, until the apply asks for them: {@link AdoptedBackendIds})
+     * and lb_backends6.
+     */
+    private void adoptBackends(BpfMap.Entries v4, BpfMap.Entries v6) {
+        byte[] keys = v4.keys();
+        byte[] values = v4.values();
+        backendIds.expect(v4.count());
+        for (int i = 0; i < v4.count(); i++) {
+            int id = BpfLayout.host32(keys, 4 * i);
+            int off = i * v4.valueBytes();
+            backendIds.adopt4(BpfLayout.be32(values, off), BpfLayout.u16(values, off + 4),
+                    (values[off + 6] & BpfLayout.BACKEND_F_LOCAL) != 0, id);
+            nextBackendId = Math.max(nextBackendId, id + 1);
+        }
+        keys = v6.keys();
+        values = v6.values();
+        for (int i = 0; i < v6.count(); i++) {
+            int id = BpfLayout.host32(keys, 4 * i);
+            int off = i * v6.valueBytes();
+            backendIds.put(new BackendVal(BpfLayout.getAddr6(values, off), BpfLayout.u16(values, off + 16),
+                    (values[off + 18] & BpfLayout.BACKEND_F_LOCAL) != 0), id);
+            nextBackendId = Math.max(nextBackendId, id + 1);
+        }
+    }
+
+    /**
+     * Keeps the pinned digests of ranges an adopted service starts at ({@code starts}, a bitmap of slots); deletes the others
+     * (left by a service the previous agent removed without getting to its digest, or by one dropped as overlapping),
+     * so a later service allocated there cannot match a stale digest.
+     */
+    private void adoptDigests(DsrDatapath dp, BpfMap.Entries all, long[] starts) {
         BpfMap map = dp.map(DsrDatapath.MAGLEV_INPUTS);
+        byte[] keys = all.keys();
+        byte[] values = all.values();
         List<Integer> stale = new ArrayList<>();
-        map.forEach((k, v) -> {
-            int offset = BpfLayout.host32(k, 0);
-            if (starts.contains(offset)) {
-                digests.put(offset, new Digest(BpfLayout.host64(v, 0), BpfLayout.host64(v, 8)));
+        digests.expect(all.count());
+        for (int i = 0; i < all.count(); i++) {
+            int offset = BpfLayout.host32(keys, 4 * i);
+            if (offset >= 0 && offset >>> 6 < starts.length && (starts[offset >>> 6] & 1L << offset) != 0) {
+                int off = BpfLayout.MAGLEV_DIGEST_SIZE * i;
+                digests.adopt(offset, BpfLayout.host64(values, off), BpfLayout.host64(values, off + 8));
             } else {
                 stale.add(offset);
             }
-        });
+        }
         try (Arena a = Arena.ofConfined()) {
             MemorySegment key = a.allocate(4, 4);
             for (int offset : stale) {
@@ -590,27 +665,73 @@ public final class DsrProgrammer implements ModeProgrammer {
         return v;
     }
 
-    /** What lb_services and lb_services6 hold (both read in batches). */
-    private static Map<SvcKey, SvcEntry> servicesIn(DsrDatapath dp) {
-        Map<SvcKey, SvcEntry> out = new LinkedHashMap<>();
-        dp.map(DsrDatapath.SERVICES).forEach((k, v) -> out.put(svcKey(k), svcEntry(v)));
-        dp.map(DsrDatapath.SERVICES6).forEach((k, v) -> out.put(svcKey6(k), svcEntry(v)));
-        return out;
-    }
+    /**
+     * What lb_services and lb_services6 hold, as read (each in batches): entry i of either (IPv4 first), decoded when
+     * asked for, so a restart creates objects only for the entries it keeps.
+     */
+    private record PinnedServices(BpfMap.Entries v4, BpfMap.Entries v6, int[] words4, int[] words6) {
+        static PinnedServices in(DsrDatapath dp) {
+            BpfMap.Entries v4 = dp.map(DsrDatapath.SERVICES).entries();
+            BpfMap.Entries v6 = dp.map(DsrDatapath.SERVICES6).entries();
+            return new PinnedServices(v4, v6, v4.valueWords(), v6.valueWords());
+        }
 
-    /** An lb_services key as read by {@link BpfMap#forEach}. */
-    private static SvcKey svcKey(byte[] k) {
-        return new SvcKey(BpfLayout.getAddr(k, 0), BpfLayout.u16(k, 4), k[6]);
-    }
+        int count() {
+            return v4.count() + v6.count();
+        }
 
-    /** An lb_services6 key as read by {@link BpfMap#forEach}. */
-    private static SvcKey svcKey6(byte[] k) {
-        return new SvcKey(BpfLayout.getAddr6(k, 0), BpfLayout.u16(k, 16), k[18]);
-    }
+        SvcKey key(int i) {
+            if (i < v4.count()) {
+                byte[] k = v4.keys();
+                int off = i * BpfLayout.SVC_KEY_SIZE;
+                return new SvcKey(BpfLayout.getAddr(k, off), BpfLayout.u16(k, off + 4), k[off + 6]);
+            }
+            byte[] k = v6.keys();
+            int off = (i - v4.count()) * BpfLayout.SVC6_KEY_SIZE;
+            return new SvcKey(BpfLayout.getAddr6(k, off), BpfLayout.u16(k, off + 16), k[off + 18]);
+        }
 
-    /** An lb_services or lb_services6 value as read by {@link BpfMap#forEach}. */
-    private static SvcEntry svcEntry(byte[] v) {
-        return new SvcEntry(BpfLayout.host32(v, 0), BpfLayout.host32(v, 4), BpfLayout.host32(v, 8), BpfLayout.host32(v, 12));
+        /** struct svc_value's word {@code field} of entry i: slot_offset, slot_count, backends, flags. */
+        private int word(int i, int field) {
+            return i < v4.count() ? words4[4 * i + field] : words6[4 * (i - v4.count()) + field];
+        }
+
+        SvcEntry entry(int i) {
+            return new SvcEntry(word(i, 0), word(i, 1), word(i, 2), word(i, 3));
+        }
+
+        /** svc_value.slot_offset. */
+        int offset(int i) {
+            return word(i, 0);
+        }
+
+        /** Slots the entry's range spans ({@link SvcEntry#length}), without overflowing for garbage. */
+        long length(int i) {
+            long size = word(i, 1);
+            return (word(i, 3) & BpfLayout.SVC_F_DRAINING) != 0 ? 2 * size : size;
+        }
+
+        /** Deletes entry i from its map; {@code scratch} holds an lb_services6 key. */
+        void delete(DsrDatapath dp, int i, MemorySegment scratch) {
+            boolean ipv4 = i < v4.count();
+            int keySize = ipv4 ? BpfLayout.SVC_KEY_SIZE : BpfLayout.SVC6_KEY_SIZE;
+            MemorySegment.copy(ipv4 ? v4.keys() : v6.keys(), (ipv4 ? i : i - v4.count()) * keySize, scratch,
+                    ValueLayout.JAVA_BYTE, 0, keySize);
+            dp.map(ipv4 ? DsrDatapath.SERVICES : DsrDatapath.SERVICES6).delete(scratch.asSlice(0, keySize));
+        }
+
+        /** True when the maps hold exactly {@code services}. */
+        boolean holdExactly(Map<SvcKey, SvcEntry> services) {
+            if (count() != services.size()) {
+                return false;
+            }
+            for (int i = 0; i < count(); i++) {
+                if (!entry(i).equals(services.get(key(i)))) {
+                    return false;
+                }
+            }
+            return true;
+        }
     }
 
     private String resolveInterface(NodeInfo node) {
@@ -776,9 +897,6 @@ public final class DsrProgrammer implements ModeProgrammer {
                 int ports = desired.services().size();
                 if (services.isEmpty()) {
                     services = HashMap.newHashMap(ports);
-                }
-                if (digests.isEmpty()) {
-                    digests = HashMap.newHashMap(ports);
                 }
                 if (backends.isEmpty()) {
                     backends = HashMap.newHashMap(desired.backendCount());
@@ -1024,9 +1142,12 @@ public final class DsrProgrammer implements ModeProgrammer {
             BackendVal val = backendVal(b);
             KnownBackend k = backends.get(val);
             if (k == null) {
-                k = new KnownBackend(val, nextBackendId++);
+                Integer adopted = backendIds.isEmpty() ? null : backendIds.remove(val);
+                k = new KnownBackend(val, adopted != null ? adopted : nextBackendId++);
                 backends.put(val, k);
-                pass.added(k);
+                if (adopted == null) {
+                    pass.added(k);
+                }
             }
             if (k.countedIn != countingPass) {
                 k.countedIn = countingPass;
@@ -1071,6 +1192,15 @@ public final class DsrProgrammer implements ModeProgrammer {
         Collection<KnownBackend> candidates = everything && counted < backends.size() ? List.copyOf(backends.values()) : unreferenced;
         MemorySegment beKey = a.allocate(4);
         int changes = 0;
+        if (!backendIds.isEmpty()) {
+            // adopted and asked for by no port of a pass over all of them (the pass after adoption is one)
+            for (Map.Entry<BackendVal, Integer> b : backendIds.entrySet()) {
+                beKey.set(BpfLayout.HOST32, 0, b.getValue());
+                dp.map(b.getKey().mapName()).delete(beKey);
+                changes++;
+            }
+            backendIds.clear();
+        }
         for (KnownBackend k : candidates) {
             if ((k.countedIn != countingPass || k.references == 0) && backends.get(k.val) == k) {
                 beKey.set(BpfLayout.HOST32, 0, k.id);
@@ -1727,7 +1857,7 @@ public final class DsrProgrammer implements ModeProgrammer {
             return true;
         }
         PinnedRanges pinned = PinnedRanges.in(dp);
-        return !servicesIn(dp).equals(services) || !pinned.ranges().equals(ranges) || !pinned.malformed().isEmpty();
+        return !PinnedServices.in(dp).holdExactly(services) || !pinned.ranges().equals(ranges) || !pinned.malformed().isEmpty();
     }
 
     /**
@@ -1744,19 +1874,22 @@ public final class DsrProgrammer implements ModeProgrammer {
                 boolean v6 = name.equals(DsrDatapath.SOURCE_RANGES6);
                 int svcBits = v6 ? BpfLayout.SRC_RANGE6_SVC_BITS : BpfLayout.SRC_RANGE_SVC_BITS;
                 int addrBits = v6 ? 128 : 32;
-                dp.map(name).forEach((k, v) -> {
-                    MemorySegment key = MemorySegment.ofArray(k);
-                    int length = key.get(BpfLayout.HOST32, 0) - svcBits;
+                int keySize = v6 ? BpfLayout.SRC_RANGE6_KEY_SIZE : BpfLayout.SRC_RANGE_KEY_SIZE;
+                BpfMap.Entries all = dp.map(name).entries();
+                byte[] k = all.keys();
+                for (int i = 0; i < all.count(); i++) {
+                    int off = i * keySize;
+                    int length = BpfLayout.host32(k, off) - svcBits;
                     if (length < 0 || length > addrBits) {
-                        malformed.computeIfAbsent(name, x -> new ArrayList<>()).add(k.clone());
-                        return;
+                        malformed.computeIfAbsent(name, x -> new ArrayList<>()).add(Arrays.copyOfRange(k, off, off + keySize));
+                        continue;
                     }
                     SvcKey sk = v6
-                            ? new SvcKey(BpfLayout.getAddr6(key, 4), BpfLayout.u16(key, 20), key.get(ValueLayout.JAVA_BYTE, 22))
-                            : new SvcKey(BpfLayout.getAddr(key, 4), BpfLayout.u16(key, 8), key.get(ValueLayout.JAVA_BYTE, 10));
-                    InetAddress client = v6 ? BpfLayout.getAddr6(key, 24) : BpfLayout.getAddr(key, 12);
+                            ? new SvcKey(BpfLayout.getAddr6(k, off + 4), BpfLayout.u16(k, off + 20), k[off + 22])
+                            : new SvcKey(BpfLayout.getAddr(k, off + 4), BpfLayout.u16(k, off + 8), k[off + 10]);
+                    InetAddress client = v6 ? BpfLayout.getAddr6(k, off + 24) : BpfLayout.getAddr(k, off + 12);
                     ranges.computeIfAbsent(sk, x -> new HashSet<>()).add(new Cidr(client, length));
-                });
+                }
             }
             return new PinnedRanges(ranges, malformed);
         }
@@ -1781,6 +1914,7 @@ public final class DsrProgrammer implements ModeProgrammer {
         applied = Optional.empty();
         services.clear();
         backends.clear();
+        backendIds.clear();
         settledForRoom.clear();
         leftOut.clear();
         ranges.clear();

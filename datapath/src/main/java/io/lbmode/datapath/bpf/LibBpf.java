@@ -66,20 +66,28 @@ final class LibBpf {
         return LINKER.downcallHandle(LIBC.find(name).orElseThrow(), fd, options);
     }
 
-    private static final MethodHandle OPEN_MEM = bpf("bpf_object__open_mem",
-            FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, ADDRESS), ERRNO_OPT);
-    private static final MethodHandle OBJ_LOAD = bpf("bpf_object__load", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle OBJ_CLOSE = bpf("bpf_object__close", FunctionDescriptor.ofVoid(ADDRESS));
-    private static final MethodHandle NEXT_MAP = bpf("bpf_object__next_map", FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS));
-    private static final MethodHandle MAP_NAME = bpf("bpf_map__name", FunctionDescriptor.of(ADDRESS, ADDRESS));
-    private static final MethodHandle MAP_SET_PIN_PATH = bpf("bpf_map__set_pin_path", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle MAP_FD = bpf("bpf_map__fd", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle MAP_KEY_SIZE = bpf("bpf_map__key_size", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle MAP_VALUE_SIZE = bpf("bpf_map__value_size", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle MAP_MAX_ENTRIES = bpf("bpf_map__max_entries", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle FIND_PROG = bpf("bpf_object__find_program_by_name", FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS));
-    private static final MethodHandle PROG_FD = bpf("bpf_program__fd", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle PROG_PIN = bpf("bpf_program__pin", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    /**
+     * libbpf's object API, needed only when dsr.o is loaded (a first start, or pins from another build): created on first
+     * use, so a restart that opens the pins does not pay for these downcall handles (a few milliseconds each in a fresh
+     * JVM, for each new function shape).
+     */
+    private static final class ObjectApi {
+        static final MethodHandle OPEN_MEM = bpf("bpf_object__open_mem",
+                FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, ADDRESS), ERRNO_OPT);
+        static final MethodHandle OBJ_LOAD = bpf("bpf_object__load", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        static final MethodHandle OBJ_CLOSE = bpf("bpf_object__close", FunctionDescriptor.ofVoid(ADDRESS));
+        static final MethodHandle NEXT_MAP = bpf("bpf_object__next_map", FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS));
+        static final MethodHandle MAP_NAME = bpf("bpf_map__name", FunctionDescriptor.of(ADDRESS, ADDRESS));
+        static final MethodHandle MAP_SET_PIN_PATH = bpf("bpf_map__set_pin_path", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        static final MethodHandle MAP_FD = bpf("bpf_map__fd", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        static final MethodHandle MAP_KEY_SIZE = bpf("bpf_map__key_size", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        static final MethodHandle MAP_VALUE_SIZE = bpf("bpf_map__value_size", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        static final MethodHandle MAP_MAX_ENTRIES = bpf("bpf_map__max_entries", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        static final MethodHandle FIND_PROG = bpf("bpf_object__find_program_by_name", FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS));
+        static final MethodHandle PROG_FD = bpf("bpf_program__fd", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        static final MethodHandle PROG_PIN = bpf("bpf_program__pin", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    }
+
     private static final MethodHandle TC_HOOK_CREATE = bpf("bpf_tc_hook_create", FunctionDescriptor.of(JAVA_INT, ADDRESS));
     private static final MethodHandle TC_ATTACH = bpf("bpf_tc_attach", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
     private static final MethodHandle TC_DETACH = bpf("bpf_tc_detach", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
@@ -102,9 +110,12 @@ final class LibBpf {
     private static final MethodHandle MMAP = libc("mmap",
             FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG), ERRNO_OPT);
     private static final MethodHandle MUNMAP = libc("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle MOUNT = libc("mount",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS), ERRNO_OPT);
-    private static final MethodHandle UMOUNT2 = libc("umount2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), ERRNO_OPT);
+    /** mount(2) and umount2(2): only for --allow-ephemeral-bpffs and the tests. */
+    private static final class Mounts {
+        static final MethodHandle MOUNT = libc("mount",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS), ERRNO_OPT);
+        static final MethodHandle UMOUNT2 = libc("umount2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), ERRNO_OPT);
+    }
 
     private static final MethodHandle SET_PRINT = bpf("libbpf_set_print", FunctionDescriptor.of(ADDRESS, ADDRESS));
     private static final MethodHandle VSNPRINTF = libc("vsnprintf",
@@ -133,6 +144,16 @@ final class LibBpf {
     private static final List<String> EXPECTED = List.of("Exclusivity flag on", "Parent Qdisc doesn't exist",
             "Cannot find specified filter chain", "Filter with specified priority/protocol not found");
 
+    /** A loop, not a stream: the first stream of a fresh JVM costs milliseconds, and this runs on tc probes. */
+    private static boolean expected(String msg) {
+        for (String e : EXPECTED) {
+            if (msg.contains(e)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private static int print(int level, MemorySegment fmt, MemorySegment args) {
         if (level > 1) { // LIBBPF_DEBUG
             return 0;
@@ -141,7 +162,7 @@ final class LibBpf {
             MemorySegment buf = a.allocate(2048);
             int n = (int) VSNPRINTF.invokeExact(buf, 2048L, fmt, args);
             String msg = buf.getString(0).stripTrailing();
-            if (n > 0 && EXPECTED.stream().noneMatch(msg::contains)) {
+            if (n > 0 && !expected(msg)) {
                 System.err.println("libbpf: " + msg);
             }
             return n;
@@ -178,7 +199,7 @@ final class LibBpf {
     static MemorySegment openMem(MemorySegment elf) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment state = a.allocate(CAPTURE);
-            MemorySegment obj = (MemorySegment) OPEN_MEM.invokeExact(state, elf, elf.byteSize(), MemorySegment.NULL);
+            MemorySegment obj = (MemorySegment) ObjectApi.OPEN_MEM.invokeExact(state, elf, elf.byteSize(), MemorySegment.NULL);
             if (obj.equals(MemorySegment.NULL)) {
                 throw new BpfException("bpf_object__open_mem: " + errno((int) ERRNO.get(state, 0L)));
             }
@@ -190,7 +211,7 @@ final class LibBpf {
 
     static int objectLoad(MemorySegment obj) {
         try {
-            return (int) OBJ_LOAD.invokeExact(obj);
+            return (int) ObjectApi.OBJ_LOAD.invokeExact(obj);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -198,7 +219,7 @@ final class LibBpf {
 
     static void objectClose(MemorySegment obj) {
         try {
-            OBJ_CLOSE.invokeExact(obj);
+            ObjectApi.OBJ_CLOSE.invokeExact(obj);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -206,7 +227,7 @@ final class LibBpf {
 
     static MemorySegment nextMap(MemorySegment obj, MemorySegment prev) {
         try {
-            return (MemorySegment) NEXT_MAP.invokeExact(obj, prev);
+            return (MemorySegment) ObjectApi.NEXT_MAP.invokeExact(obj, prev);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -214,7 +235,7 @@ final class LibBpf {
 
     static String mapName(MemorySegment map) {
         try {
-            return cString((MemorySegment) MAP_NAME.invokeExact(map));
+            return cString((MemorySegment) ObjectApi.MAP_NAME.invokeExact(map));
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -222,7 +243,7 @@ final class LibBpf {
 
     static int mapSetPinPath(MemorySegment map, String path) {
         try (Arena a = Arena.ofConfined()) {
-            return (int) MAP_SET_PIN_PATH.invokeExact(map, a.allocateFrom(path));
+            return (int) ObjectApi.MAP_SET_PIN_PATH.invokeExact(map, a.allocateFrom(path));
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -231,8 +252,8 @@ final class LibBpf {
     /** fd, key size, value size, max entries of a libbpf map. */
     static int[] mapInfo(MemorySegment map) {
         try {
-            return new int[]{(int) MAP_FD.invokeExact(map), (int) MAP_KEY_SIZE.invokeExact(map),
-                    (int) MAP_VALUE_SIZE.invokeExact(map), (int) MAP_MAX_ENTRIES.invokeExact(map)};
+            return new int[]{(int) ObjectApi.MAP_FD.invokeExact(map), (int) ObjectApi.MAP_KEY_SIZE.invokeExact(map),
+                    (int) ObjectApi.MAP_VALUE_SIZE.invokeExact(map), (int) ObjectApi.MAP_MAX_ENTRIES.invokeExact(map)};
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -240,7 +261,7 @@ final class LibBpf {
 
     static MemorySegment findProgram(MemorySegment obj, String name) {
         try (Arena a = Arena.ofConfined()) {
-            return (MemorySegment) FIND_PROG.invokeExact(obj, a.allocateFrom(name));
+            return (MemorySegment) ObjectApi.FIND_PROG.invokeExact(obj, a.allocateFrom(name));
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -248,7 +269,7 @@ final class LibBpf {
 
     static int programFd(MemorySegment prog) {
         try {
-            return (int) PROG_FD.invokeExact(prog);
+            return (int) ObjectApi.PROG_FD.invokeExact(prog);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -256,7 +277,7 @@ final class LibBpf {
 
     static int programPin(MemorySegment prog, String path) {
         try (Arena a = Arena.ofConfined()) {
-            return (int) PROG_PIN.invokeExact(prog, a.allocateFrom(path));
+            return (int) ObjectApi.PROG_PIN.invokeExact(prog, a.allocateFrom(path));
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -403,11 +424,29 @@ final class LibBpf {
 
     /** The BPF_MAP_TYPE_* of map {@code fd} (struct bpf_map_info's first field), or a negative errno. */
     static int mapType(int fd) {
+        int[] info = new int[MAP_INFO_FIELDS];
+        int rc = objInfo(fd, info);
+        return rc < 0 ? rc : info[0];
+    }
+
+    /** struct bpf_map_info's first fields: type, id, key_size, value_size, max_entries, map_flags (u32 each). */
+    static final int MAP_INFO_FIELDS = 6;
+    /** struct bpf_prog_info's first fields: type, id. */
+    static final int PROG_INFO_FIELDS = 2;
+
+    /**
+     * Fills {@code fields} with the first u32 fields of the struct bpf_map_info or bpf_prog_info of {@code fd} (the
+     * kernel copies only as much as asked for); 0 or a negative errno.
+     */
+    static int objInfo(int fd, int[] fields) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment info = a.allocate(24, 8); // type, id, key_size, value_size, max_entries, map_flags (u32 each)
+            MemorySegment info = a.allocate(4L * fields.length, 8);
             MemorySegment len = a.allocateFrom(JAVA_INT, (int) info.byteSize());
             int rc = (int) OBJ_INFO.invokeExact(fd, info, len);
-            return rc < 0 ? rc : info.get(JAVA_INT, 0);
+            if (rc == 0) {
+                MemorySegment.copy(info, JAVA_INT, 0, fields, 0, fields.length);
+            }
+            return rc;
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -464,7 +503,7 @@ final class LibBpf {
     static int mountBpffs(String dir) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment state = a.allocate(CAPTURE);
-            int rc = (int) MOUNT.invokeExact(state, a.allocateFrom("bpffs"), a.allocateFrom(dir), a.allocateFrom("bpf"), 0L, MemorySegment.NULL);
+            int rc = (int) Mounts.MOUNT.invokeExact(state, a.allocateFrom("bpffs"), a.allocateFrom(dir), a.allocateFrom("bpf"), 0L, MemorySegment.NULL);
             return rc == 0 ? 0 : -(int) ERRNO.get(state, 0L);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -475,7 +514,7 @@ final class LibBpf {
     static int umount(String dir) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment state = a.allocate(CAPTURE);
-            int rc = (int) UMOUNT2.invokeExact(state, a.allocateFrom(dir), 2);
+            int rc = (int) Mounts.UMOUNT2.invokeExact(state, a.allocateFrom(dir), 2);
             return rc == 0 ? 0 : -(int) ERRNO.get(state, 0L);
         } catch (Throwable t) {
             throw rethrow(t);

@@ -208,6 +208,46 @@ class DsrUnitTest {
     }
 
     @Test
+    void claimingAllAdoptedRangesAtOnceClaimsWhatClaimingThemOneByOneDoes() {
+        java.util.Random random = new java.util.Random(14);
+        for (int round = 0; round < 200; round++) {
+            int capacity = 64 + random.nextInt(5000); // not always a multiple of the bitmap's 64-slot words
+            int n = random.nextInt(60);
+            int[] offsets = new int[n];
+            long[] lengths = new long[n];
+            for (int i = 0; i < n; i++) {
+                // mostly inside, some overlapping, some leaving the table memory or starting before it
+                offsets[i] = random.nextInt(10) == 0 ? -random.nextInt(100) - 1 : random.nextInt(capacity + 50);
+                lengths[i] = 1 + random.nextInt(random.nextBoolean() ? 70 : 400);
+            }
+            SlotAllocator oneByOne = new SlotAllocator(capacity);
+            boolean[] expected = new boolean[n];
+            for (int i = 0; i < n; i++) {
+                expected[i] = oneByOne.claim(offsets[i], (int) lengths[i]);
+            }
+            SlotAllocator atOnce = new SlotAllocator(capacity);
+            assertThat(atOnce.claimAll(offsets, lengths, n)).as("round %d", round).containsExactly(expected);
+            assertThat(atOnce.freeRanges()).as("round %d", round).isEqualTo(oneByOne.freeRanges());
+        }
+        // ranges that tile a stretch (an agent's packing), in map order, from 0, from further on, up to the end
+        for (int start : new int[]{0, 100, 2000 - 4 * 251}) {
+            int[] offsets = {start + 2 * 251, start, start + 3 * 251, start + 251};
+            long[] lengths = {251, 251, 251, 251};
+            SlotAllocator oneByOne = new SlotAllocator(2000);
+            for (int i = 0; i < 4; i++) {
+                assertThat(oneByOne.claim(offsets[i], 251)).isTrue();
+            }
+            SlotAllocator atOnce = new SlotAllocator(2000);
+            assertThat(atOnce.claimAll(offsets, lengths, 4)).containsExactly(true, true, true, true);
+            assertThat(atOnce.freeRanges()).as("from %d", start).isEqualTo(oneByOne.freeRanges());
+        }
+        // an empty range is no table: not adopted (an agent never writes one)
+        assertThat(new SlotAllocator(100).claimAll(new int[]{10}, new long[]{0}, 1)).containsExactly(false);
+        // garbage that would overflow an int
+        assertThat(new SlotAllocator(100).claimAll(new int[]{10}, new long[]{2L * Integer.MAX_VALUE}, 1)).containsExactly(false);
+    }
+
+    @Test
     void renderShowsServicesBackendsAndSlotsWithoutTouchingTheKernel() {
         NodeInfo node = new NodeInfo("lb", Addresses.ipv4("10.0.0.10"));
         ServicePort web = new ServicePort("default", "web", "http", Protocol.TCP, Addresses.ipv4("172.16.20.16"), 80, false,

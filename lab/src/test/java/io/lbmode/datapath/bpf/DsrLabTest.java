@@ -589,12 +589,13 @@ class DsrLabTest {
             }
             long atExit = received.get();
             Await.until("the download goes on with no programmer running", () -> received.get() >= atExit + (256 << 10));
-            Map<String, Applied> applied = applyAll(); // "new agent": load, adopt pins, re-attach (replace)
+            Map<String, Applied> applied = applyAll(); // "new agent": opens the pinned programs and maps (same dsr.o)
             for (String node : Lab.NODES) {
                 assertThat(applied.get(node).full()).isTrue();
                 assertThat(applied.get(node).changes()).as("entries rewritten on %s after adoption", node).isZero();
-                assertThat(dp(node).attached().orElseThrow().ingressProgId()).as("new program on %s", node)
-                        .isNotEqualTo(oldProgs.get(node));
+                assertThat(dp(node).loadedObject()).as("dsr.o loaded again on %s", node).isFalse();
+                assertThat(dp(node).attached().orElseThrow().ingressProgId()).as("the same program still attached on %s", node)
+                        .isEqualTo(oldProgs.get(node));
             }
             assertThat(hash.get(60, TimeUnit.SECONDS)).isEqualTo(PodServer.expectedHash(n));
         }
@@ -630,6 +631,8 @@ class DsrLabTest {
         Netns lbNs = ns.get(Lab.LB); // tc queries go to the calling thread's network namespace
         assertThat(lbNs.call(lb::drifted)).isFalse();
         // someone removes our ingress filter and a service entry
+        int ingressProg = dp(Lab.LB).attached().orElseThrow().ingressProgId();
+        assertThat(dp(Lab.LB).loadedObject()).as("the programmer the restart above left opened the pins").isFalse();
         exec(Lab.LB, "tc", "filter", "del", "dev", "eth0", "ingress");
         exec(Lab.LB, "bpftool", "map", "delete", "pinned", DsrDatapath.pinDir(lab.bpffs(Lab.LB)).resolve(DsrDatapath.SERVICES).toString(),
                 "key", "hex", "ac", "10", "14", "11", "23", "28", "06", "00"); // 172.16.20.17:9000/tcp
@@ -637,6 +640,7 @@ class DsrLabTest {
         lbNs.run(lb::repair);
         assertThat(lbNs.call(lb::drifted)).isFalse();
         assertThat(who(who(VIP17), "after repair").group(2)).isEqualTo(Lab.CLIENT_IP);
+        assertThat(dp(Lab.LB).attached().orElseThrow().ingressProgId()).as("the pinned program attached again").isEqualTo(ingressProg);
         // someone removes the source range that lets the client reach 172.16.20.19:9000/tcp
         exec(Lab.LB, "bpftool", "map", "delete", "pinned", DsrDatapath.pinDir(lab.bpffs(Lab.LB)).resolve(DsrDatapath.SOURCE_RANGES).toString(),
                 "key", "hex", "58", "00", "00", "00", "ac", "10", "14", "13", "23", "28", "06", "00", "0a", "00", "01", "00");
