@@ -327,14 +327,17 @@ class DsrMaglevDigestLabTest extends LbNodeProgrammerLab {
         assertThat(programmer.tablesComputed()).as("only the changed port's table").isEqualTo(1);
         assertThat(tableNames(7)).isEqualTo(expected(changed, 7));
 
-        // a restart that finds two ports gone: only they go, the unchanged ones stay as they are
-        NodeState fewer = new NodeState(changed.mode(), changed.node(), changed.hashSeed(),
-                changed.services().subList(0, SERVICES + copies - 2));
+        // a restart that finds two copies and the last service gone: only they go (with the last service's two
+        // backends, adopted and asked for by no port), the unchanged ones stay as they are
+        List<ServicePort> kept = new ArrayList<>(changed.services().subList(0, SERVICES + copies - 2));
+        kept.remove(SERVICES - 1);
+        NodeState fewer = new NodeState(changed.mode(), changed.node(), changed.hashSeed(), kept);
         Applied dropped = restart(fewer);
-        assertThat(dropped.changes()).as("two entries deleted").isEqualTo(2);
+        assertThat(dropped.changes()).as("three entries and two backends deleted").isEqualTo(5);
         assertThat(programmer.tablesComputed()).isZero();
-        assertThat(dp().map(DsrDatapath.SERVICES).count()).isEqualTo(SERVICES + copies - 2);
-        for (int i = 0; i < SERVICES; i++) {
+        assertThat(dp().map(DsrDatapath.SERVICES).count()).isEqualTo(SERVICES + copies - 3);
+        assertThat(dp().map(DsrDatapath.BACKENDS).count()).as("the backends of services 0-18").isEqualTo(2 * (SERVICES - 1));
+        for (int i = 0; i < SERVICES - 1; i++) {
             assertThat(tableNames(i)).as("service %d", i).isEqualTo(expected(fewer, i));
         }
     }
