@@ -40,6 +40,7 @@ awk '
 function median(b, k,   m, i, j, t, a) { m = n[b, k]; for (i = 1; i <= m; i++) a[i] = v[b, k, i]
   for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
   return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2 }
-END { for (k in keys) { line = sprintf("median %-13s", k); for (b in builds) { med[b] = median(b, k); line = line sprintf(" %s %8.2f", b, med[b]) }
-  if (("baseline" in builds) && med["baseline"] > 0) line = line sprintf("  this/baseline %.2f", med["this"] / med["baseline"]); print line } }
+END { for (k in keys) { line = sprintf("median %-15s", k); for (b in builds) { med[b] = n[b, k] ? median(b, k) : -1
+    line = line (med[b] < 0 ? sprintf(" %s %8s", b, "-") : sprintf(" %s %8.2f", b, med[b])) }
+  if (("baseline" in builds) && med["baseline"] > 0 && med["this"] >= 0) line = line sprintf("  this/baseline %.2f", med["this"] / med["baseline"]); print line } }
 ' "$out"

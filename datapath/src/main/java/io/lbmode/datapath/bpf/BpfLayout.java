@@ -251,6 +251,18 @@ final class BpfLayout {
         b[off + a.length + 3] = 0;
     }
 
+    /** {@link #backendValue(byte[], int, InetAddress, int, boolean)} of an IPv4 address given as an int (network order). */
+    static void backendValue4(byte[] b, int off, int addr, int port, boolean local) {
+        b[off] = (byte) (addr >>> 24);
+        b[off + 1] = (byte) (addr >>> 16);
+        b[off + 2] = (byte) (addr >>> 8);
+        b[off + 3] = (byte) addr;
+        b[off + 4] = (byte) (port >>> 8);
+        b[off + 5] = (byte) port;
+        b[off + 6] = (byte) (local ? BACKEND_F_LOCAL : 0);
+        b[off + 7] = 0;
+    }
+
     static int u16(MemorySegment s, long off) {
         return Short.toUnsignedInt(s.get(BE16, off));
     }

@@ -28,7 +28,6 @@ import java.util.Collection;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -38,7 +37,6 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.FutureTask;
-import java.util.function.IntUnaryOperator;
 
 /**
  * DSR mode: a {@link NodeState} -> the maps of the DSR programs ({@link DsrDatapath}).
@@ -72,44 +70,57 @@ public final class DsrProgrammer implements ModeProgrammer {
     private SlotAllocator slots;
     private int seed32;
     /** What lb_services and lb_services6 hold (by us): key -> entry. */
-    private final Map<SvcKey, SvcEntry> services = new HashMap<>();
-    /** Backend ids in lb_backends and lb_backends6. */
+    private Map<SvcKey, SvcEntry> services = new HashMap<>();
+    /**
+     * Backend ids adopted from lb_backends and lb_backends6 that no pass has asked for yet (IPv4 ones as numbers:
+     * {@link AdoptedBackendIds}); a pass moves each backend it wants into {@link #backends}, and deletes those left.
+     */
     private final AdoptedBackendIds backendIds = new AdoptedBackendIds();
     /**
-     * Each backend's two Maglev name hashes ({@link Maglev#offsetHash}, {@link Maglev#skipHash}) under
-     * {@link #hashesSeed}: computed once instead of once per table the backend is in; pruned with its id.
+     * What lb_backends and lb_backends6 hold (by us): each backend's id and references, in one entry (one
+     * lookup per backend of a port, where an agent's first programming of 10,000 ports made five in three maps).
      */
-    private final Map<BackendVal, long[]> nameHashes = new HashMap<>();
-    private long hashesSeed;
+    private Map<BackendVal, KnownBackend> backends = new HashMap<>();
     /**
-     * In how many tables of the applied state's service ports each backend is (before any settling for lack of room;
-     * a counter to increment in place): its id goes when that reaches none.
+     * Numbers the passes over every service port: a backend's {@link KnownBackend#references} count for the pass
+     * whose number it carries (an older number: none yet), so a pass does not reset every backend's count first.
      */
-    private final Map<BackendVal, int[]> references = new HashMap<>();
+    private int countingPass;
+    /** Backends counted in this {@link #countingPass} so far: all of them means none lost its last reference. */
+    private int counted;
     /**
      * Draining service ports left with one table for lack of room, and what they want: tried again on every apply
      * (a change is applied without looking at the unchanged ports, these excepted).
      */
-    private final Map<SvcKey, Desired> settledForRoom = new HashMap<>();
+    private final Map<SvcKey, Wanted> settledForRoom = new HashMap<>();
     /**
      * New service ports of the applied state that found no room in lb_maglev even at the minimal size: left out, so
      * every other port is programmed (they have no lb_services entry, no slots, no source ranges, and their backends
-     * are not counted in {@link #references}). Reported in {@link Applied#notProgrammed}; tried again, in the state's
-     * order, on every apply that may have room for them.
+     * are not counted in {@link KnownBackend#references}). Reported in {@link Applied#notProgrammed}; tried again, in
+     * the state's order, on every apply that may have room for them.
      */
     private final Map<SvcKey, ServicePort> leftOut = new HashMap<>();
     /** The last apply failed part way: the next one goes over every service port. */
     private boolean incomplete;
     /** Service ports the last apply built the desired tables of (all of them, or only the changed ones): for tests. */
     private int examined;
-    /** Reused by {@link #writeTable} and {@link #copyRange}: the fill, the slots before, hashes, ids, fill scratch. */
+    /** How long the last apply's pass over the service ports took (after loading and adopting): for the benchmark. */
+    private long passNanos;
+    /** Maglev tables the last apply computed, and table ranges it copied from an equal one written before it: for tests. */
+    private int tablesComputed;
+    private int rangesCopied;
+    /**
+     * Reused by the table writers ({@link Pass}): a table computed for a range that is live, the slots it held, the
+     * backends' hashes and ids, the fill's scratch, a name's bytes, and the tables of new ranges next to each other
+     * (written to lb_maglev in one copy per run of ranges).
+     */
     private int[] slotBuffer = new int[0];
     private int[] currentBuffer = new int[0];
     private long[] hashBuffer = new long[0];
     private int[] idBuffer = new int[0];
     private int[] fillScratch = new int[0];
-    /** Inputs each service's tables were last built from; equal inputs skip the Maglev computation. */
-    private final Map<SvcKey, Tables> built = new HashMap<>();
+    private final byte[] nameBuffer = new byte[BackendVal.IPV4_NAME_MAX];
+    private int[] stageBuffer = new int[0];
     /** What lb_source_ranges holds (by us): service -> allowed client prefixes. */
     private final Map<SvcKey, Set<Cidr>> ranges = new HashMap<>();
     /** What lb_maglev_inputs holds (by us): a table range's first slot -> digest of the inputs it holds the tables of. */
@@ -180,30 +191,12 @@ public final class DsrProgrammer implements ModeProgrammer {
      *                    node uses, i.e. the backends the table had before they began terminating; else empty
      */
     record Tables(List<BackendVal> fresh, List<BackendVal> established) {
-        @Override
-        public boolean equals(Object o) {
-            return o instanceof Tables t && fresh.equals(t.fresh) && established.equals(t.established);
-        }
-
-        @Override
-        public int hashCode() {
-            return fresh.hashCode() * 31 + established.hashCode();
-        }
-
         boolean draining() {
             return !established.isEmpty();
         }
-
-        int length(int size) {
-            return draining() ? 2 * size : size;
-        }
-
-        Tables settled() {
-            return new Tables(fresh, List.of());
-        }
     }
 
-    /** What one service port should look like in the maps. */
+    /** What one service port should look like in the maps (for {@link #render} and tests; {@link Wanted} for programming). */
     record Desired(Tables tables, int flags, Set<Cidr> ranges) {
     }
 
@@ -288,7 +281,125 @@ public final class DsrProgrammer implements ModeProgrammer {
         String mapName() {
             return addr instanceof Inet6Address ? DsrDatapath.BACKENDS6 : DsrDatapath.BACKENDS;
         }
+
+        /** Bytes of the longest IPv4 {@link #name}: {@code 255.255.255.255:65535}. */
+        static final int IPV4_NAME_MAX = 21;
+
+        /**
+         * The UTF-8 bytes of an IPv4 backend's {@link #name}, of address {@code addr} (network order, as an int) and
+         * {@code port}, written into {@code buffer} (at least {@link #IPV4_NAME_MAX} bytes) without a String, the digits as
+         * {@link InetAddress#getHostAddress} writes them (an agent's first programming names 20,000 backends); returns
+         * how many bytes.
+         */
+        static int ipv4Name(int addr, int port, byte[] buffer) {
+            int n = 0;
+            for (int shift = 24; shift >= 0; shift -= 8) {
+                n = decimal(buffer, n, addr >>> shift & 0xff);
+                buffer[n++] = (byte) (shift > 0 ? '.' : ':');
+            }
+            return decimal(buffer, n, port);
+        }
+
+        /** Writes {@code v} (0-65535) in decimal at {@code at}; returns the index after it. */
+        private static int decimal(byte[] b, int at, int v) {
+            int digits = v >= 10_000 ? 5 : v >= 1_000 ? 4 : v >= 100 ? 3 : v >= 10 ? 2 : 1;
+            for (int i = at + digits - 1; i >= at; i--) {
+                b[i] = (byte) ('0' + v % 10);
+                v /= 10;
+            }
+            return at + digits;
+        }
     }
+
+    /**
+     * A backend that has an id in lb_backends or lb_backends6, and what the programmer keeps of it: one entry per
+     * backend ({@link #backends}).
+     */
+    static final class KnownBackend {
+        final BackendVal val;
+        final int id;
+        /**
+         * In how many tables of the applied state's service ports the backend is (before any settling for lack of
+         * room), counted in pass {@link #countedIn}: its id goes when that reaches none.
+         */
+        int references;
+        int countedIn;
+        final boolean ipv6;
+        /** An IPv4 backend's address, network order as an int (its bytes read once: names and values are written from it). */
+        final int ipv4;
+
+        // Nothing else is kept (the name hashes, the digest words): a first programming keeps 20,000 of these, and
+        // each byte of them is copied by the young collections of the 4 MB young generation while they are made.
+        KnownBackend(BackendVal val, int id) {
+            this.val = val;
+            this.id = id;
+            byte[] a = val.addr().getAddress();
+            ipv6 = a.length != 4;
+            ipv4 = ipv6 ? 0 : (a[0] & 0xff) << 24 | (a[1] & 0xff) << 16 | (a[2] & 0xff) << 8 | (a[3] & 0xff);
+        }
+
+        /** Adds what {@link #digestOf} takes of it besides the id: one word for IPv4, three for IPv6. */
+        void digest(Digester d) {
+            long portLocal = (long) val.port() << 1 | (val.local() ? 1 : 0);
+            if (!ipv6) {
+                d.add((ipv4 & 0xffff_ffffL) << 32 | portLocal);
+            } else {
+                // family marker in bits an IPv4 word leaves zero (port << 1 | local < 2^17), then the 16 bytes:
+                // an IPv6 backend never digests like an IPv4 one or like a run of them
+                byte[] a = val.addr().getAddress();
+                d.add(IPV6_BACKEND << 24 | portLocal).add(bigEndian64(a, 0)).add(bigEndian64(a, 8));
+            }
+        }
+
+        /** Its {@link BackendVal#name}'s bytes: in {@code buffer} for IPv4, else in an array of their own; {@code length[0]}. */
+        byte[] nameBytes(byte[] buffer, int[] length) {
+            if (!ipv6) {
+                length[0] = BackendVal.ipv4Name(ipv4, val.port(), buffer);
+                return buffer;
+            }
+            byte[] name = val.name().getBytes(StandardCharsets.UTF_8);
+            length[0] = name.length;
+            return name;
+        }
+    }
+
+    /**
+     * One service port as {@link #program} brings it into the maps: its key, flags and source ranges
+     * ({@link #desiredOf}), and its tables' backends' entries in table order.
+     */
+    static final class Wanted {
+        final SvcKey key;
+        final int flags;
+        final Set<Cidr> ranges;
+        final KnownBackend[] fresh;
+        /** Empty unless the port drains endpoints. */
+        final KnownBackend[] established;
+
+        /** Its entry in {@link #services} when it was wanted (a draining port tried again: looked up again). */
+        SvcEntry current;
+        /** The digest of its tables at {@link #current}'s size, once computed. */
+        Digest inputs;
+
+        Wanted(SvcKey key, int flags, Set<Cidr> ranges, KnownBackend[] fresh, KnownBackend[] established, SvcEntry current) {
+            this.key = key;
+            this.flags = flags;
+            this.ranges = ranges;
+            this.fresh = fresh;
+            this.established = established;
+            this.current = current;
+        }
+
+        boolean draining() {
+            return established.length > 0;
+        }
+
+        /** Slots of its range at table size {@code size}. */
+        int length(int size) {
+            return draining() ? 2 * size : size;
+        }
+    }
+
+    private static final KnownBackend[] NO_BACKENDS = new KnownBackend[0];
 
     /**
      * @param interfaceName   where to attach; empty: the interface that holds the node's InternalIP
@@ -327,6 +438,7 @@ public final class DsrProgrammer implements ModeProgrammer {
                 adopt(desired.node());
             }
             int changes;
+            long pass = System.nanoTime();
             try {
                 changes = program(desired);
                 incomplete = false;
@@ -336,6 +448,7 @@ public final class DsrProgrammer implements ModeProgrammer {
                     // left out get it now, not at some later change.
                     changes += program(desired);
                 }
+                passNanos = System.nanoTime() - pass;
             } catch (RuntimeException e) {
                 incomplete = true; // what we hold of the ports may be half updated: the next apply goes over all
                 throw e;
@@ -373,9 +486,8 @@ public final class DsrProgrammer implements ModeProgrammer {
         try {
             dp.attach(iface);
             services.clear();
+            backends.clear();
             backendIds.clear();
-            nameHashes.clear();
-            built.clear();
             ranges.clear();
             digests.clear();
             slots = new SlotAllocator(dp.maglevSlotCount());
@@ -527,25 +639,19 @@ public final class DsrProgrammer implements ModeProgrammer {
      * backends in order (address family and bytes, port, local flag) with the ids its slots hold. Equal digests: equal
      * slots. The VIP's family is not an input: a range's slots depend only on these, whichever map points at it.
      */
-    private Digest digestOf(Tables tables, int size, long seed) {
+    private static Digest digestOf(KnownBackend[] fresh, KnownBackend[] established, int size, long seed) {
         Digester d = new Digester().add(MAGLEV_FILL).add(seed).add(size);
-        for (List<BackendVal> bes : List.of(tables.fresh(), tables.established())) {
-            d.add(bes.size());
-            for (BackendVal be : bes) {
-                byte[] a = be.addr().getAddress();
-                long portLocal = (long) be.port() << 1 | (be.local() ? 1 : 0);
-                if (a.length == 4) {
-                    long addr = (a[0] & 0xffL) << 24 | (a[1] & 0xffL) << 16 | (a[2] & 0xffL) << 8 | (a[3] & 0xffL);
-                    d.add(addr << 32 | portLocal);
-                } else {
-                    // family marker in bits an IPv4 word leaves zero (port << 1 | local < 2^17), then the 16 bytes:
-                    // an IPv6 backend never digests like an IPv4 one or like a run of them
-                    d.add(IPV6_BACKEND << 24 | portLocal).add(bigEndian64(a, 0)).add(bigEndian64(a, 8));
-                }
-                d.add(backendIds.get(be));
-            }
-        }
+        digest(d, fresh);
+        digest(d, established);
         return d.digest();
+    }
+
+    private static void digest(Digester d, KnownBackend[] bes) {
+        d.add(bes.length);
+        for (KnownBackend be : bes) {
+            be.digest(d);
+            d.add(be.id);
+        }
     }
 
     /** Marks an IPv6 backend's first digest word (an IPv4 one's bits 24-31 are zero). */
@@ -658,33 +764,70 @@ public final class DsrProgrammer implements ModeProgrammer {
         // per node, so address and port identify a backend.
         List<BackendVal> out = new ArrayList<>(backends.size());
         for (Backend b : backends) {
-            if (!localOnly || b.local()) {
-                out.add(new BackendVal(b.address(), b.port(), b.local())); // of the VIP's family (ServicePort checks)
+            if (serves(b, localOnly)) {
+                out.add(backendVal(b));
             }
         }
         return out;
     }
 
+    /** Whether a port's tables hold {@code b}: every endpoint, or with {@code externalTrafficPolicy: Local} this node's. */
+    private static boolean serves(Backend b, boolean localOnly) {
+        return !localOnly || b.local();
+    }
+
+    private static BackendVal backendVal(Backend b) {
+        return new BackendVal(b.address(), b.port(), b.local()); // of the VIP's family (ServicePort checks)
+    }
+
     /**
-     * Tables, flags and source ranges of a service port. Draining endpoints matter for TCP only: a UDP datagram carries
-     * nothing that tells a new flow from an old one, so UDP uses the new-connection table for every packet (datagrams
-     * stop going to a terminating endpoint at once, as its other UDP traffic would with kube-proxy's conntrack flush
-     * for endpoints that stop serving).
+     * The endpoints of a port's second table, the one for established connections while endpoints drain: the ready and
+     * the serving-terminating ones, in the order ServicePort gave them while they were all ready (i.e. the backends the
+     * table had before they began terminating); empty when the port needs no second table. Draining endpoints matter
+     * for TCP only: a UDP datagram carries nothing that tells a new flow from an old one, so UDP uses the
+     * new-connection table for every packet (datagrams stop going to a terminating endpoint at once, as its other UDP
+     * traffic would with kube-proxy's conntrack flush for endpoints that stop serving).
      */
+    private static List<Backend> establishedOf(ServicePort s) {
+        if (s.protocol() != Protocol.TCP || s.draining().isEmpty() || !anyServes(s.backends(), s.localOnly())
+                || !anyServes(s.draining(), s.localOnly())) {
+            return List.of();
+        }
+        List<Backend> all = new ArrayList<>(s.backends());
+        all.addAll(s.draining());
+        all.sort(null);
+        return all;
+    }
+
+    private static boolean anyServes(List<Backend> backends, boolean localOnly) {
+        for (int i = 0; i < backends.size(); i++) {
+            if (serves(backends.get(i), localOnly)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** {@code svc_value.flags} of a port. */
+    private static int flagsOf(ServicePort s, boolean draining) {
+        return (s.policy().restricted() ? BpfLayout.SVC_F_SOURCE_RANGES : 0)
+                | (s.policy().affinity() ? BpfLayout.SVC_F_AFFINITY : 0)
+                | (draining ? BpfLayout.SVC_F_DRAINING : 0);
+    }
+
+    /**
+     * The client prefixes a port admits: the VIP's own family's (restricted with none of them, only IPv6 ranges on an
+     * IPv4 VIP, admits no client). An open port's are empty without filtering its policy's: most ports are open.
+     */
+    private static Set<Cidr> rangesOf(ServicePort s) {
+        return s.policy().restricted() ? Set.copyOf(s.sourceRanges()) : Set.of();
+    }
+
+    /** Tables, flags and source ranges of a service port (what {@link #want} resolves to backend entries). */
     static Desired desiredOf(ServicePort s) {
         List<BackendVal> fresh = backendsOf(s);
-        List<BackendVal> established = List.of();
-        if (s.protocol() == Protocol.TCP && !fresh.isEmpty() && !backendVals(s.draining(), s.localOnly()).isEmpty()) {
-            List<Backend> all = new ArrayList<>(s.backends());
-            all.addAll(s.draining());
-            all.sort(null); // the order ServicePort gave them while they were all ready
-            established = backendVals(all, s.localOnly());
-        }
-        int flags = (s.policy().restricted() ? BpfLayout.SVC_F_SOURCE_RANGES : 0)
-                | (s.policy().affinity() ? BpfLayout.SVC_F_AFFINITY : 0)
-                | (established.isEmpty() ? 0 : BpfLayout.SVC_F_DRAINING);
-        // The VIP's own family's prefixes: restricted with none of them (only IPv6 ranges) admits no client.
-        return new Desired(new Tables(fresh, established), flags, Set.copyOf(s.sourceRanges()));
+        List<BackendVal> established = backendVals(establishedOf(s), s.localOnly());
+        return new Desired(new Tables(fresh, established), flagsOf(s, !established.isEmpty()), rangesOf(s));
     }
 
     private static SvcKey keyOf(ServicePort s) {
@@ -696,27 +839,39 @@ public final class DsrProgrammer implements ModeProgrammer {
         return examined;
     }
 
+    /** How long the last apply's pass over the service ports took, without loading the programs and reading the pins. */
+    long passNanos() {
+        return passNanos;
+    }
+
+    /** Maglev tables the last apply computed (none for ports whose pinned digest matched). */
+    int tablesComputed() {
+        return tablesComputed;
+    }
+
+    /** Table ranges the last apply copied from a range it wrote with equal inputs instead of computing them. */
+    int rangesCopied() {
+        return rangesCopied;
+    }
+
     /**
      * Brings the maps to {@code desired}; returns the number of map entries and slots written or deleted. The first
      * apply of a programmer (after adopting the pins) and one with a new seed go over every service port; later ones
      * over the ports {@link NodeState#changesFrom} the applied state gives, so a change costs in proportion to itself.
+     * The work for a port is in methods called once per port ({@link #want}, {@link Pass#place}), not in the loops of
+     * this method: a fresh JVM with only C1 (the agent's) compiles a method after a few hundred calls, but the loop of a
+     * method called once only after 60,000 iterations (its on-stack replacement threshold), so 10,000 ports looped over
+     * here ran interpreted.
      */
     private int program(NodeState desired) {
         DsrDatapath dp = datapath.orElseThrow();
-        BpfMap svcMap = dp.map(DsrDatapath.SERVICES);
-        MemorySegment table = dp.maglevSlots();
         int changes = 0;
         int newSeed = fold(desired.hashSeed());
         boolean seedChanged = newSeed != seed32 || applied.isEmpty();
         boolean everything = applied.isEmpty() || incomplete || applied.get().hashSeed() != desired.hashSeed();
-        if (newSeed != seed32) {
-            built.clear(); // every table depends on the seed
-        }
         seed32 = newSeed;
-        if (desired.hashSeed() != hashesSeed) {
-            nameHashes.clear();
-            hashesSeed = desired.hashSeed();
-        }
+        tablesComputed = 0;
+        rangesCopied = 0;
 
         try (Arena a = Arena.ofConfined()) {
             MemorySegment key4 = a.allocate(4);
@@ -731,21 +886,38 @@ public final class DsrProgrammer implements ModeProgrammer {
                 changes++;
             }
 
-            // The service ports to bring up to date (want) and those that went (dropped): all of them, or the changes.
-            Map<SvcKey, Desired> want = new LinkedHashMap<>();
+            // The service ports to bring up to date (pass.want) and those that went (dropped): all of them, or the
+            // changes. Wanting a port counts its backends' references, and gives new backends ids (written in step 1).
             Set<SvcKey> dropped = new HashSet<>();
-            List<Tables> unreferencing = new ArrayList<>(); // the tables of the ports before the change
+            Set<KnownBackend> unreferenced = new HashSet<>(); // left without references by this apply: step 6
+            Pass pass = new Pass(dp, a, desired, everything ? desired.services().size() : 16, unreferenced);
             if (everything) {
-                for (ServicePort s : desired.services()) {
-                    want.put(keyOf(s), desiredOf(s)); // IPv4 VIPs to lb_services, IPv6 ones to lb_services6
+                // Empty maps sized for the state at once (a first programming): grown from 16 entries, each rehashes
+                // its entries a dozen times on the way to 10,000 ports and leaves each old table as garbage.
+                int ports = desired.services().size();
+                if (services.isEmpty()) {
+                    services = HashMap.newHashMap(ports);
                 }
-                for (SvcKey sk : services.keySet()) {
-                    if (!want.containsKey(sk)) {
-                        dropped.add(sk);
-                    }
+                if (backends.isEmpty()) {
+                    // two backends a port to start with (not NodeState.backendCount(): a state built without its
+                    // totals computes them with a SHA-256 per port, 40 ms at 10,000 ports in a fresh JVM)
+                    backends = HashMap.newHashMap(2 * ports);
                 }
+                countingPass++;
+                counted = 0;
                 settledForRoom.clear();
                 leftOut.clear();
+                for (ServicePort s : desired.services()) {
+                    pass.offer(want(s, pass)); // IPv4 VIPs to lb_services, IPv6 ones to lb_services6
+                }
+                if (pass.existing < services.size()) { // a port we hold is not wanted (else all of them are)
+                    Set<SvcKey> wanted = new HashSet<>(pass.offeredKeys);
+                    for (SvcKey sk : services.keySet()) {
+                        if (!wanted.contains(sk)) {
+                            dropped.add(sk);
+                        }
+                    }
+                }
             } else {
                 NodeState.Changes changed = desired.changesFrom(applied.get());
                 List<ServicePort> after = changed.after();
@@ -753,248 +925,109 @@ public final class DsrProgrammer implements ModeProgrammer {
                     if (!leftOut.isEmpty() && leftOut.remove(keyOf(s)) != null) {
                         continue; // held no references (and if it is in after, it is new again)
                     }
-                    unreferencing.add(desiredOf(s).tables());
+                    unreference(s, unreferenced); // the tables of the ports before the change
                 }
                 if (!leftOut.isEmpty()) {
                     after = withLeftOutThatMayFit(after);
                 }
+                Set<SvcKey> wanted = new HashSet<>();
                 for (ServicePort s : after) {
-                    want.put(keyOf(s), desiredOf(s));
+                    Wanted w = want(s, pass);
+                    pass.offer(w);
+                    wanted.add(w.key);
                 }
                 for (ServicePort s : changed.before()) {
                     SvcKey sk = keyOf(s);
-                    if (!want.containsKey(sk)) {
+                    if (!wanted.contains(sk)) {
                         dropped.add(sk);
                     }
                 }
-            }
-            Collection<Desired> referencing = everything ? want.values() : List.copyOf(want.values());
-            if (!everything) {
-                settledForRoom.forEach((sk, d) -> {
-                    if (!dropped.contains(sk)) {
-                        want.putIfAbsent(sk, d); // tried again; what it references did not change
+                for (Wanted w : settledForRoom.values()) {
+                    if (!dropped.contains(w.key) && !wanted.contains(w.key)) {
+                        w.current = services.get(w.key);
+                        pass.offer(w); // tried again; what it references did not change
                     }
-                });
+                }
             }
-            examined = want.size();
+            examined = pass.offeredKeys.size();
 
             // 1. Backends first, so every id a table will point at exists (one batched system call per family).
             //    Each backend counts the tables it is in; ids of backends no table is in any more go in step 6.
-            MemorySegment beKey = a.allocate(4);
-            Set<BackendVal> unreferenced = new HashSet<>();
-            if (everything) {
-                references.clear();
-            }
-            for (Tables t : unreferencing) {
-                unreference(t, unreferenced);
-            }
-            Set<BackendVal> added4 = new LinkedHashSet<>();
-            Set<BackendVal> added6 = new LinkedHashSet<>();
-            for (Desired d : referencing) {
-                reference(d.tables().fresh(), added4, added6);
-                reference(d.tables().established(), added4, added6);
-            }
-            for (Set<BackendVal> added : List.of(added4, added6)) { // lb_backends, lb_backends6
-                if (added.isEmpty()) {
-                    continue;
-                }
-                boolean v6 = added == added6;
-                int valueSize = v6 ? BpfLayout.BACKEND6_VALUE_SIZE : BpfLayout.BACKEND_VALUE_SIZE;
-                byte[] keys = new byte[4 * added.size()];
-                byte[] values = new byte[valueSize * added.size()];
-                int i = 0;
-                for (BackendVal b : added) {
-                    BpfLayout.putHost32(keys, 4 * i, nextBackendId);
-                    BpfLayout.backendValue(values, valueSize * i, b.addr(), b.port(), b.local());
-                    backendIds.put(b, nextBackendId++);
-                    i++;
-                }
-                dp.map(v6 ? DsrDatapath.BACKENDS6 : DsrDatapath.BACKENDS).updateBatch(keys, values, added.size());
-                changes += added.size();
-            }
+            pass.backendsWritten = pass.writeBackends();
+            changes += pass.backendsAdded();
+            try {
 
-            // 2. Source ranges a service will check: added before its entry says to check them.
-            changes += addSourceRanges(dp, want);
+                // 2. Source ranges a service will check: added before its entry says to check them.
+                changes += addSourceRanges(dp, pass.withRanges);
 
-            // 3. Tables and service entries. New services get the configured size M when all of them fit into the
-            //    free table memory, else the compact size (M above 100 x backends), else the minimal one (M above
-            //    10 x backends): decided for the whole batch so 10,000 services do not leave the first few hundred
-            //    with 64 KiB tables and the rest with nothing.
-            List<Tables> newTables = want.entrySet().stream().filter(w -> !services.containsKey(w.getKey()))
-                    .map(w -> w.getValue().tables()).toList();
-            IntUnaryOperator newSize = newTables.stream().mapToLong(t -> t.length(maglevTableSize)).sum() <= slots.freeSlots()
-                    ? backends -> maglevTableSize
-                    : newTables.stream().mapToLong(t -> t.length(Maglev.compactSize(t.fresh().size(), maglevTableSize))).sum()
-                            <= slots.freeSlots()
-                    ? backends -> Maglev.compactSize(backends, maglevTableSize)
-                    : backends -> Maglev.minimalSize(backends, maglevTableSize);
-            MemorySegment svcKey = a.allocate(BpfLayout.SVC6_KEY_SIZE);
-            // one batch per family (the key sizes differ): [0] lb_services, [1] lb_services6
-            // built in arrays, copied to native memory once per batch (BpfLayout's array writers say why)
-            // (on first use: a restarted agent's apply of an unchanged state writes none)
-            byte[][] svcKeys = new byte[2][];
-            byte[][] svcVals = new byte[2][];
-            int[] svcUpdates = new int[2];
-            BpfMap digestMap = dp.map(DsrDatapath.MAGLEV_INPUTS);
-            MemorySegment key4b = a.allocate(4, 4);
-            Map<Integer, Digest> written = new LinkedHashMap<>();
-            Map<Digest, Integer> writtenAt = new HashMap<>(); // a range written above with these inputs
-            List<SvcEntry> superseded = new ArrayList<>();
-            for (Map.Entry<SvcKey, Desired> w : want.entrySet()) {
-                SvcKey sk = w.getKey();
-                Tables tables = w.getValue().tables();
-                int flags = w.getValue().flags();
-                SvcEntry e = services.get(sk);
-                if (e != null && tables.equals(built.get(sk)) && e.flags() == flags) {
-                    continue;
+                // 3. Tables and service entries. New services get the configured size M when all of them fit into the
+                //    free table memory, else the compact size (M above 100 x backends), else the minimal one (M above
+                //    10 x backends): decided for the whole batch so 10,000 services do not leave the first few hundred
+                //    with 64 KiB tables and the rest with nothing.
+                long free = slots.freeSlots();
+                pass.sizing = pass.newSlots <= free ? Pass.CONFIGURED : pass.newCompactSlots <= free ? Pass.COMPACT : Pass.MINIMAL;
+                for (Wanted w : pass.want) {
+                    changes += pass.place(w);
                 }
-                int size = e != null ? e.size() : newSize.applyAsInt(tables.fresh().size());
-                OptionalInt offset = e != null && e.length() == tables.length(size) ? OptionalInt.of(e.offset())
-                        : slots.allocate(tables.length(size));
-                settledForRoom.remove(sk);
-                if (offset.isEmpty() && tables.draining()) {
-                    // No room for a second table: this service drains its terminating endpoints abruptly for now.
-                    settledForRoom.put(sk, w.getValue());
-                    tables = tables.settled();
-                    flags &= ~BpfLayout.SVC_F_DRAINING;
-                    offset = e != null && e.length() == size ? OptionalInt.of(e.offset()) : slots.allocate(size);
-                }
-                if (offset.isEmpty() && e == null) {
-                    for (int smaller : new int[]{Maglev.compactSize(tables.fresh().size(), maglevTableSize),
-                            Maglev.minimalSize(tables.fresh().size(), maglevTableSize)}) {
-                        if (offset.isEmpty() && smaller < size) {
-                            size = smaller;
-                            offset = slots.allocate(tables.length(size));
-                        }
-                    }
-                }
-                if (offset.isEmpty() && e == null) {
-                    // No room even at the minimal size: left out, so that every other port is programmed.
-                    changes += leaveOut(dp, sk, w.getValue(), desired, unreferenced);
-                    continue;
-                }
-                if (offset.isEmpty() && e != null && e.length() > tables.length(size)) {
-                    // A drain ended without room for a fresh range: the table is rewritten in place over the first
-                    // part of the range (the new-connection table it replaces), and the rest freed after the entry
-                    // stops using it, as a superseded range is.
-                    offset = OptionalInt.of(e.offset());
-                    superseded.add(new SvcEntry(e.offset() + tables.length(size), e.length() - tables.length(size), 0, 0));
-                }
-                if (offset.isEmpty()) {
-                    // Not reached (a new port without room is left out, an existing one keeps all or part of its
-                    // range); should it be, the next apply reads the maps back and starts over.
-                    throw new BpfException("service " + sk.text() + ": Maglev table memory is full ("
-                            + slots.capacity() + " slots, " + slots.freeSlots() + " free); fewer LoadBalancer service ports "
-                            + "(or fewer endpoints per port) on this node free room");
-                }
-                SvcEntry entry = new SvcEntry(offset.getAsInt(), size, tables.fresh().size(), flags);
-                boolean moved = e != null && e.offset() != entry.offset();
-                if (moved || !tables.equals(built.get(sk))) {
-                    Digest inputs = digestOf(tables, size, desired.hashSeed());
-                    // Equal digest: the range holds these tables already (a restarted agent, whose built is empty).
-                    if (!inputs.equals(digests.get(entry.offset()))) {
-                        forgetDigest(digestMap, key4b, entry.offset());
-                        Integer same = writtenAt.get(inputs);
-                        if (same != null) {
-                            // Equal inputs (services with the same endpoints): equal slots, computed once.
-                            changes += copyRange(table, same, entry.offset(), tables.length(size));
-                        } else {
-                            changes += writeTable(table, entry.offset(), size, tables.fresh());
-                            if (tables.draining()) {
-                                changes += writeTable(table, entry.offset() + size, size, tables.established());
-                            }
-                            writtenAt.put(inputs, entry.offset());
-                        }
-                        written.put(entry.offset(), inputs);
-                    }
-                }
-                if (!entry.equals(e)) {
-                    int f = sk.ipv6() ? 1 : 0;
-                    int keySize = BpfLayout.svcKeySize(sk.vip());
-                    if (svcKeys[f] == null) {
-                        svcKeys[f] = new byte[keySize * want.size()];
-                        svcVals[f] = new byte[BpfLayout.SVC_VALUE_SIZE * want.size()];
-                    }
-                    BpfLayout.svcKey(svcKeys[f], svcUpdates[f] * keySize, sk.vip(), sk.port(), sk.proto());
-                    BpfLayout.svcValue(svcVals[f], svcUpdates[f] * BpfLayout.SVC_VALUE_SIZE,
-                            entry.offset(), entry.size(), entry.backends(), entry.flags());
-                    svcUpdates[f]++;
-                    changes++;
-                }
-                if (moved) {
-                    superseded.add(e);
-                }
-                services.put(sk, entry);
-                built.put(sk, tables);
-            }
-            // Service entries last, in one system call: a service becomes visible only with its table complete.
-            if (svcUpdates[0] > 0) {
-                svcMap.updateBatch(svcKeys[0], svcVals[0], svcUpdates[0]);
-            }
-            if (svcUpdates[1] > 0) {
-                dp.map(DsrDatapath.SERVICES6).updateBatch(svcKeys[1], svcVals[1], svcUpdates[1]);
-            }
-            // Digests of the ranges written, after them (one system call for both families: they share lb_maglev).
-            if (!written.isEmpty()) {
-                byte[] offsets = new byte[4 * written.size()];
-                byte[] values = new byte[BpfLayout.MAGLEV_DIGEST_SIZE * written.size()];
-                int i = 0;
-                for (Map.Entry<Integer, Digest> w : written.entrySet()) {
-                    BpfLayout.putHost32(offsets, 4 * i, w.getKey());
-                    w.getValue().writeTo(values, BpfLayout.MAGLEV_DIGEST_SIZE * i);
-                    i++;
-                }
-                digestMap.updateBatch(offsets, values, written.size());
-                digests.putAll(written);
-            }
-            // Ranges a service moved away from (a drain began or ended) are free once no entry points at them.
-            for (SvcEntry old : superseded) {
-                forgetDigest(digestMap, key4b, old.offset());
-                table.asSlice((long) old.offset() * Integer.BYTES, (long) old.length() * Integer.BYTES).fill((byte) 0);
-                slots.release(old.offset(), old.length());
+                pass.finish();
+            } catch (RuntimeException | Error e) {
+                pass.backendsWritten.awaitAfter(e);
+                throw e;
             }
 
             // 4. Services that went away: entry first (stops lookups), then their slots.
+            MemorySegment svcKey = a.allocate(BpfLayout.SVC6_KEY_SIZE);
             for (SvcKey sk : dropped) {
                 SvcEntry e = services.remove(sk);
                 settledForRoom.remove(sk);
                 if (e != null) {
                     BpfLayout.svcKey(svcKey, sk.vip(), sk.port(), sk.proto());
                     dp.map(sk.mapName()).delete(svcKey.asSlice(0, BpfLayout.svcKeySize(sk.vip())));
-                    forgetDigest(digestMap, key4b, e.offset());
-                    table.asSlice((long) e.offset() * Integer.BYTES, (long) e.length() * Integer.BYTES).fill((byte) 0);
+                    forgetDigest(pass.digestMap, pass.key4, e.offset());
+                    pass.table.asSlice((long) e.offset() * Integer.BYTES, (long) e.length() * Integer.BYTES).fill((byte) 0);
                     slots.release(e.offset(), e.length());
-                    built.remove(sk);
                     changes++;
                 }
             }
 
             // 5. Source ranges no entry checks any more.
-            changes += removeSourceRanges(dp, want, everything ? null : dropped);
+            changes += removeSourceRanges(dp, pass.keepRanges, everything ? null : pass.checkRanges(dropped));
 
             // 6. Backends no table points at any more.
-            // after a full count every backend is a candidate; after a change those it left without references
-            for (BackendVal b : everything ? new ArrayList<>(backendIds.keySet()) : unreferenced) {
-                Integer id = backendIds.get(b);
-                if (id != null && !references.containsKey(b)) {
-                    beKey.set(BpfLayout.HOST32, 0, id);
-                    dp.map(b.mapName()).delete(beKey);
-                    backendIds.remove(b);
-                    nameHashes.remove(b);
-                    changes++;
-                }
-            }
+            changes += removeUnreferenced(dp, a, everything, unreferenced);
         }
         return changes;
     }
 
     /**
-     * Leaves out the new service port {@code sk}, for which {@link #program} found no room: takes back what steps 1-3
+     * {@code s} as {@link #program} brings it into the maps, as {@link #desiredOf} describes it but with its backends'
+     * entries (no lists of them built first); counts their references, and gives new backends ids.
+     */
+    private Wanted want(ServicePort s, Pass pass) {
+        SvcKey key = keyOf(s);
+        KnownBackend[] fresh = reference(s.backends(), s.localOnly(), pass);
+        List<Backend> drain = establishedOf(s);
+        KnownBackend[] established = drain.isEmpty() ? NO_BACKENDS : reference(drain, s.localOnly(), pass);
+        SvcEntry current = services.get(key);
+        Wanted w = new Wanted(key, flagsOf(s, established.length > 0), rangesOf(s), fresh, established, current);
+        if (current == null) {
+            pass.newSlots += w.length(maglevTableSize);
+            pass.newCompactSlots += w.length(Maglev.compactSize(fresh.length, maglevTableSize));
+        } else {
+            pass.existing++;
+        }
+        return w;
+    }
+
+    /**
+     * Leaves out the new service port {@code w}, for which {@link #program} found no room: takes back what steps 1-3
      * did for it (its backends' references, so ids no table needs go in step 6; its source ranges; a wish to drain),
      * and remembers it in {@link #leftOut}. Returns the map entries removed.
      */
-    private int leaveOut(DsrDatapath dp, SvcKey sk, Desired d, NodeState desired, Set<BackendVal> unreferenced) {
-        unreference(d.tables(), unreferenced);
+    private int leaveOut(DsrDatapath dp, Wanted w, NodeState desired, Set<KnownBackend> unreferenced) {
+        SvcKey sk = w.key;
+        unreference(w.fresh, unreferenced);
+        unreference(w.established, unreferenced);
         settledForRoom.remove(sk);
         int changes = 0;
         Set<Cidr> added = ranges.remove(sk);
@@ -1090,83 +1123,606 @@ public final class DsrProgrammer implements ModeProgrammer {
                 .toList();
     }
 
-    /** Counts a reference to each of {@code bes}; those without an id yet into {@code added4} or {@code added6}. */
-    private void reference(List<BackendVal> bes, Set<BackendVal> added4, Set<BackendVal> added6) {
+    /** Counts a reference to each of {@code bes} a table holds (see {@link KnownBackend#references}); new ones get ids. */
+    private KnownBackend[] reference(List<Backend> bes, boolean localOnly, Pass pass) {
+        // indexed loops (ServicePort's lists are random access): C1 does not elide an iterator's allocation
+        int size = bes.size();
+        int n = size;
+        if (localOnly) {
+            n = 0;
+            for (int j = 0; j < size; j++) {
+                n += serves(bes.get(j), true) ? 1 : 0;
+            }
+        }
+        KnownBackend[] out = new KnownBackend[n];
+        int i = 0;
+        for (int j = 0; j < size; j++) {
+            Backend b = bes.get(j);
+            if (!serves(b, localOnly)) {
+                continue;
+            }
+            BackendVal val = backendVal(b);
+            KnownBackend k = backends.get(val);
+            if (k == null) {
+                Integer adopted = backendIds.isEmpty() ? null : backendIds.remove(val);
+                k = new KnownBackend(val, adopted != null ? adopted : nextBackendId++);
+                backends.put(val, k);
+                if (adopted == null) {
+                    pass.added(k);
+                }
+            }
+            if (k.countedIn != countingPass) {
+                k.countedIn = countingPass;
+                k.references = 0;
+                counted++;
+            }
+            k.references++;
+            out[i++] = k;
+        }
+        return out;
+    }
+
+    /** Takes back the references {@link #want} counted for {@code s}; backends left with none into {@code unreferenced}. */
+    private void unreference(ServicePort s, Set<KnownBackend> unreferenced) {
+        unreference(s.backends(), s.localOnly(), unreferenced);
+        unreference(establishedOf(s), s.localOnly(), unreferenced);
+    }
+
+    private void unreference(KnownBackend[] bes, Set<KnownBackend> unreferenced) {
+        for (KnownBackend k : bes) {
+            if (k.countedIn == countingPass && k.references > 0 && --k.references == 0) {
+                unreferenced.add(k);
+            }
+        }
+    }
+
+    private void unreference(List<Backend> bes, boolean localOnly, Set<KnownBackend> unreferenced) {
         for (int i = 0; i < bes.size(); i++) {
-            BackendVal b = bes.get(i);
-            int[] count = references.get(b);
-            if (count != null) {
-                count[0]++;
+            Backend b = bes.get(i);
+            KnownBackend k = serves(b, localOnly) ? backends.get(backendVal(b)) : null;
+            if (k != null && k.countedIn == countingPass && k.references > 0 && --k.references == 0) {
+                unreferenced.add(k);
+            }
+        }
+    }
+
+    /**
+     * Deletes the backends no table points at any more: after a pass over every port those it did not count (none when
+     * it counted every backend), after a change those it left without references; returns how many.
+     */
+    private int removeUnreferenced(DsrDatapath dp, Arena a, boolean everything, Set<KnownBackend> unreferenced) {
+        Collection<KnownBackend> candidates = everything && counted < backends.size() ? List.copyOf(backends.values()) : unreferenced;
+        MemorySegment beKey = a.allocate(4);
+        int changes = 0;
+        if (!backendIds.isEmpty()) {
+            // adopted and asked for by no port of a pass over all of them (the pass after adoption is one)
+            for (Map.Entry<BackendVal, Integer> b : backendIds.entrySet()) {
+                beKey.set(BpfLayout.HOST32, 0, b.getValue());
+                dp.map(b.getKey().mapName()).delete(beKey);
+                changes++;
+            }
+            backendIds.clear();
+        }
+        for (KnownBackend k : candidates) {
+            if ((k.countedIn != countingPass || k.references == 0) && backends.get(k.val) == k) {
+                beKey.set(BpfLayout.HOST32, 0, k.id);
+                dp.map(k.val.mapName()).delete(beKey);
+                backends.remove(k.val);
+                changes++;
+            }
+        }
+        return changes;
+    }
+
+    /**
+     * Step 3 of one {@link #program}: the tables and service entries of the wanted ports, then what goes to the kernel
+     * after them (service entries, digests, ranges given up), and what steps 1, 2 and 5 need of the wanted ports.
+     */
+    private final class Pass {
+        static final int CONFIGURED = 0;
+        static final int COMPACT = 1;
+        static final int MINIMAL = 2;
+        /** Slots of new ranges staged before one copy to lb_maglev (256 KiB, kept: about 260 tables of 251 slots). */
+        private static final int STAGE_SLOTS = 64 * 1024;
+
+        final MemorySegment table;
+        final NodeState desired;
+        final long seed;
+        /** Backends left without references by this apply (step 6). */
+        final Set<KnownBackend> unreferenced;
+        final BpfMap digestMap;
+        final MemorySegment key4;
+        private final DsrDatapath dp;
+
+        /** The ports to bring up to date, those with source ranges, and the ranges they keep (step 5). */
+        final List<Wanted> want;
+        final List<Wanted> withRanges = new ArrayList<>();
+        final Map<SvcKey, Set<Cidr>> keepRanges = new HashMap<>();
+        /**
+         * The entries of the backends that got ids, per family ([0] lb_backends, [1] lb_backends6), written as they
+         * got them (step 1 writes them to the kernel; no loop over them here, which a fresh JVM would interpret), and
+         * their batch, which may still be under way.
+         */
+        private final byte[][] backendKeys = new byte[2][];
+        private final byte[][] backendValues = new byte[2][];
+        private final int[] backendCounts = new int[2];
+        Pending backendsWritten = Pending.DONE;
+        /**
+         * The ports offered (their keys), those of them we hold an entry of, and the slots the new ones need at the
+         * configured size and at the compact size.
+         */
+        final List<SvcKey> offeredKeys;
+        int existing;
+        long newSlots;
+        long newCompactSlots;
+        /** The size of new ports' tables: {@link #CONFIGURED}, {@link #COMPACT} or {@link #MINIMAL}. */
+        int sizing;
+
+        // Service entries, one batch per family (the key sizes differ): [0] lb_services, [1] lb_services6; built in
+        // arrays, copied to native memory once per batch (BpfLayout's array writers say why), on first use (a
+        // restarted agent's apply of an unchanged state writes none).
+        private final byte[][] svcKeys = new byte[2][];
+        private final byte[][] svcVals = new byte[2][];
+        private final int[] svcUpdates = new int[2];
+        /**
+         * The ranges written (their digests go to the kernel after them), and an index of them by digest (open
+         * addressing: 1 + their index; no map entry and boxed offset per range, which would stay live to the end).
+         */
+        private int[] writtenOffsets;
+        private Digest[] writtenDigests;
+        private int[] writtenIndex;
+        private byte[] digestKeys;
+        private byte[] digestValues;
+        private int written;
+        /** Ranges a service moved away from (a drain began or ended): free once no entry points at them. */
+        private final List<SvcEntry> superseded = new ArrayList<>();
+        /** The new ranges staged in {@link #stageBuffer}: from this slot on, this many slots; none when negative. */
+        private int stageStart = -1;
+        private int stageLength;
+        private final int[] nameLength = new int[1];
+
+        Pass(DsrDatapath dp, Arena a, NodeState desired, int ports, Set<KnownBackend> unreferenced) {
+            this.dp = dp;
+            this.want = new ArrayList<>(ports);
+            this.offeredKeys = new ArrayList<>(ports);
+            this.table = dp.maglevSlots();
+            this.desired = desired;
+            this.seed = desired.hashSeed();
+            this.unreferenced = unreferenced;
+            this.digestMap = dp.map(DsrDatapath.MAGLEV_INPUTS);
+            this.key4 = a.allocate(4, 4);
+        }
+
+        /**
+         * Takes a wanted port: one whose entry has its flags and whose range holds its tables (digests equal) needs
+         * nothing more (a restarted agent's usual port: not even a place in {@link #want}); the others are placed in
+         * step 3. Its source ranges are checked in steps 2 and 5 either way.
+         */
+        void offer(Wanted w) {
+            offeredKeys.add(w.key);
+            Set<Cidr> keep = w.ranges;
+            if (!keep.isEmpty()) {
+                withRanges.add(w);
+                keepRanges.put(w.key, keep);
+            }
+            SvcEntry e = w.current;
+            w.inputs = null;
+            if (e != null && e.flags() == w.flags) {
+                w.inputs = digestOf(w.fresh, w.established, e.size(), seed);
+                if (w.inputs.equals(digests.get(e.offset()))) {
+                    return;
+                }
+            }
+            want.add(w);
+        }
+
+        /** Notes the entry of {@code k}, which just got its id. */
+        void added(KnownBackend k) {
+            int f = k.ipv6 ? 1 : 0;
+            int valueSize = k.ipv6 ? BpfLayout.BACKEND6_VALUE_SIZE : BpfLayout.BACKEND_VALUE_SIZE;
+            int n = backendCounts[f]++;
+            if (backendKeys[f] == null || backendKeys[f].length < 4 * (n + 1)) {
+                int capacity = Math.max(64, 2 * n);
+                backendKeys[f] = Arrays.copyOf(backendKeys[f] == null ? new byte[0] : backendKeys[f], 4 * capacity);
+                backendValues[f] = Arrays.copyOf(backendValues[f] == null ? new byte[0] : backendValues[f], valueSize * capacity);
+            }
+            BpfLayout.putHost32(backendKeys[f], 4 * n, k.id);
+            if (k.ipv6) {
+                BpfLayout.backendValue(backendValues[f], valueSize * n, k.val.addr(), k.val.port(), k.val.local());
             } else {
-                references.put(b, new int[]{1});
-                if (!backendIds.containsKey(b)) {
-                    (b.addr() instanceof Inet6Address ? added6 : added4).add(b);
+                BpfLayout.backendValue4(backendValues[f], valueSize * n, k.ipv4, k.val.port(), k.val.local());
+            }
+        }
+
+        int backendsAdded() {
+            return backendCounts[0] + backendCounts[1];
+        }
+
+        /**
+         * Writes the entries of the backends that got ids, one batched system call per family, on a thread of its own
+         * when there are many ({@link Pending}): the tables can be computed meanwhile, as new ranges are seen only once
+         * their service entries are written, after the backends.
+         */
+        Pending writeBackends() {
+            return Pending.start(backendsAdded(), new Batch(dp.map(DsrDatapath.BACKENDS), backendKeys[0], backendValues[0],
+                    backendCounts[0], new Batch(dp.map(DsrDatapath.BACKENDS6), backendKeys[1], backendValues[1], backendCounts[1], null)));
+        }
+
+        /** After a change: the ports whose source ranges step 5 looks at, the changed and the dropped ones. */
+        Set<SvcKey> checkRanges(Set<SvcKey> dropped) {
+            Set<SvcKey> check = new HashSet<>(dropped);
+            check.addAll(offeredKeys);
+            return check;
+        }
+
+        int newSize(int backends) {
+            return switch (sizing) {
+                case CONFIGURED -> maglevTableSize;
+                case COMPACT -> Maglev.compactSize(backends, maglevTableSize);
+                default -> Maglev.minimalSize(backends, maglevTableSize);
+            };
+        }
+
+        /**
+         * Brings one port's range and entry up to date; returns the number of slots and entries written. (Split in
+         * three, the usual paths first: a fresh JVM compiles small methods sooner, and runs a large one interpreted
+         * for longer.)
+         */
+        int place(Wanted w) {
+            SvcEntry e = w.current;
+            if (!settledForRoom.isEmpty()) {
+                settledForRoom.remove(w.key);
+            }
+            int size = e != null ? e.size() : newSize(w.fresh.length);
+            if (e != null && e.length() == w.length(size)) {
+                return update(w, e, e.offset(), size, w.established, w.flags, w.inputs);
+            }
+            OptionalInt offset = slots.allocate(w.length(size));
+            if (offset.isPresent()) {
+                return update(w, e, offset.getAsInt(), size, w.established, w.flags, null);
+            }
+            return placeWithoutRoom(w, e, size);
+        }
+
+        /** {@link #place} when the port's range does not fit the free table memory. */
+        private int placeWithoutRoom(Wanted w, SvcEntry e, int size) {
+            SvcKey sk = w.key;
+            KnownBackend[] established = w.established;
+            int flags = w.flags;
+            OptionalInt offset = OptionalInt.empty();
+            if (w.draining()) {
+                // No room for a second table: this service drains its terminating endpoints abruptly for now.
+                settledForRoom.put(sk, w);
+                established = NO_BACKENDS;
+                flags &= ~BpfLayout.SVC_F_DRAINING;
+                offset = e != null && e.length() == size ? OptionalInt.of(e.offset()) : slots.allocate(size);
+            }
+            int tables = established.length > 0 ? 2 : 1;
+            if (offset.isEmpty() && e == null) {
+                for (int smaller : new int[]{Maglev.compactSize(w.fresh.length, maglevTableSize),
+                        Maglev.minimalSize(w.fresh.length, maglevTableSize)}) {
+                    if (offset.isEmpty() && smaller < size) {
+                        size = smaller;
+                        offset = slots.allocate(tables * size);
+                    }
                 }
+            }
+            if (offset.isEmpty() && e == null) {
+                // No room even at the minimal size: left out, so that every other port is programmed.
+                return leaveOut(dp, w, desired, unreferenced);
+            }
+            if (offset.isEmpty() && e != null && e.length() > tables * size) {
+                // A drain ended without room for a fresh range: the table is rewritten in place over the first
+                // part of the range (the new-connection table it replaces), and the rest freed after the entry
+                // stops using it, as a superseded range is.
+                offset = OptionalInt.of(e.offset());
+                superseded.add(new SvcEntry(e.offset() + tables * size, e.length() - tables * size, 0, 0));
+            }
+            if (offset.isEmpty()) {
+                // Not reached (a new port without room is left out, an existing one keeps all or part of its
+                // range); should it be, the next apply reads the maps back and starts over.
+                throw new BpfException("service " + sk.text() + ": Maglev table memory is full ("
+                        + slots.capacity() + " slots, " + slots.freeSlots() + " free); fewer LoadBalancer service ports "
+                        + "(or fewer endpoints per port) on this node free room");
+            }
+            return update(w, e, offset.getAsInt(), size, established, flags, null);
+        }
+
+        /**
+         * Puts the port at {@code offset} with {@code size}, the tables of {@code w.fresh} and {@code established}
+         * ({@code inputs}: their digest, if known) and {@code flags}: writes the range unless it holds these tables,
+         * and queues the entry unless it is {@code e}.
+         */
+        private int update(Wanted w, SvcEntry e, int offset, int size, KnownBackend[] established, int flags, Digest inputs) {
+            SvcKey sk = w.key;
+            SvcEntry entry = new SvcEntry(offset, size, w.fresh.length, flags);
+            boolean moved = e != null && e.offset() != offset;
+            int changes = 0;
+            if (inputs == null) {
+                inputs = digestOf(w.fresh, established, size, seed);
+            }
+            // A new range has no digest (released ranges lose theirs, adoption keeps only those of adopted entries);
+            // a live one whose digest is equal holds these tables already (a restarted agent's port whose flags changed).
+            boolean newRange = e == null || moved;
+            if (newRange || !inputs.equals(digests.get(offset))) {
+                if (!newRange) {
+                    forgetDigest(digestMap, key4, offset);
+                }
+                changes += write(offset, size, w.fresh, established, inputs, newRange);
+            }
+            if (!entry.equals(e)) {
+                int f = sk.ipv6() ? 1 : 0;
+                int keySize = BpfLayout.svcKeySize(sk.vip());
+                if (svcKeys[f] == null) {
+                    svcKeys[f] = new byte[keySize * want.size()];
+                    svcVals[f] = new byte[BpfLayout.SVC_VALUE_SIZE * want.size()];
+                }
+                BpfLayout.svcKey(svcKeys[f], svcUpdates[f] * keySize, sk.vip(), sk.port(), sk.proto());
+                BpfLayout.svcValue(svcVals[f], svcUpdates[f] * BpfLayout.SVC_VALUE_SIZE,
+                        entry.offset(), entry.size(), entry.backends(), entry.flags());
+                svcUpdates[f]++;
+                changes++;
+            }
+            if (moved) {
+                superseded.add(e);
+            }
+            services.put(sk, entry);
+            return changes;
+        }
+
+        /**
+         * Writes the tables of {@code fresh} (and {@code established} after them, unless empty) at {@code offset}; returns
+         * the number of slots written. A new range (no entry points at it) is staged and written whole with its
+         * neighbours; a live one is written only if a slot changes, and only those slots count.
+         */
+        private int write(int offset, int size, KnownBackend[] fresh, KnownBackend[] established, Digest inputs, boolean newRange) {
+            int length = established.length > 0 ? 2 * size : size;
+            int[] into;
+            int at;
+            if (newRange) {
+                at = stage(offset, length);
+                into = stageBuffer;
+            } else {
+                backendsWritten.await(); // the slots of a live range are seen at once: every id they hold must exist
+                buffers(length, 0);
+                into = slotBuffer;
+                at = 0;
+            }
+            int same = writtenWith(inputs);
+            if (same >= 0) {
+                // Equal inputs (services with the same endpoints): equal slots, computed once.
+                read(same, into, at, length);
+                rangesCopied++;
+            } else {
+                fill(into, at, size, fresh);
+                if (established.length > 0) {
+                    fill(into, at + size, size, established);
+                }
+            }
+            remember(offset, inputs);
+            return newRange ? length : store(table, offset, length);
+        }
+
+        /** The first slot of a range written in this pass with {@code inputs}, or -1. */
+        private int writtenWith(Digest inputs) {
+            if (written == 0) {
+                return -1;
+            }
+            int mask = writtenIndex.length - 1;
+            for (int h = inputs.hashCode() & mask; writtenIndex[h] != 0; h = (h + 1) & mask) {
+                int i = writtenIndex[h] - 1;
+                if (writtenDigests[i].equals(inputs)) {
+                    return writtenOffsets[i];
+                }
+            }
+            return -1;
+        }
+
+        /** Notes that the range at {@code offset} now holds the tables of {@code inputs} (its digest goes to the kernel after it). */
+        private void remember(int offset, Digest inputs) {
+            if (writtenOffsets == null) {
+                writtenOffsets = new int[want.size()];
+                writtenDigests = new Digest[want.size()];
+                writtenIndex = new int[Integer.highestOneBit(Math.max(2 * want.size(), 2) - 1) << 1];
+                digestKeys = new byte[4 * want.size()];
+                digestValues = new byte[BpfLayout.MAGLEV_DIGEST_SIZE * want.size()];
+            }
+            int mask = writtenIndex.length - 1;
+            int h = inputs.hashCode() & mask;
+            while (writtenIndex[h] != 0) {
+                h = (h + 1) & mask;
+            }
+            writtenIndex[h] = written + 1;
+            writtenOffsets[written] = offset;
+            writtenDigests[written] = inputs;
+            BpfLayout.putHost32(digestKeys, 4 * written, offset);
+            inputs.writeTo(digestValues, BpfLayout.MAGLEV_DIGEST_SIZE * written);
+            written++;
+            digests.put(offset, inputs);
+        }
+
+        /** Room for a new range at {@code offset} in the stage (written out first if the range does not follow it). */
+        private int stage(int offset, int length) {
+            if (stageStart >= 0 && offset == stageStart + stageLength && stageLength + length <= stageBuffer.length) {
+                int at = stageLength;
+                stageLength += length;
+                return at;
+            }
+            flush();
+            if (stageBuffer.length < length) {
+                stageBuffer = new int[Math.max(STAGE_SLOTS, length)];
+            }
+            stageStart = offset;
+            stageLength = length;
+            return 0;
+        }
+
+        /** Writes the staged ranges to lb_maglev. */
+        private void flush() {
+            if (stageStart >= 0) {
+                MemorySegment.copy(stageBuffer, 0, table, ValueLayout.JAVA_INT, (long) stageStart * Integer.BYTES, stageLength);
+            }
+            stageStart = -1;
+            stageLength = 0;
+        }
+
+        /** The {@code length} slots at {@code from} (staged, or in lb_maglev) into {@code into} at {@code at}. */
+        private void read(int from, int[] into, int at, int length) {
+            if (stageStart >= 0 && from >= stageStart && from + length <= stageStart + stageLength) {
+                System.arraycopy(stageBuffer, from - stageStart, into, at, length);
+            } else {
+                MemorySegment.copy(table, ValueLayout.JAVA_INT, (long) from * Integer.BYTES, into, at, length);
+            }
+        }
+
+        /** One Maglev table of {@code bes}, {@code size} slots of backend ids, into {@code into} at {@code at}. */
+        private void fill(int[] into, int at, int size, KnownBackend[] bes) {
+            int n = bes.length;
+            tablesComputed++;
+            Arrays.fill(into, at, at + size, 0);
+            if (n == 0) {
+                return; // no backend: every slot 0, the programs drop the packet
+            }
+            buffers(0, n);
+            for (int i = 0; i < n; i++) {
+                KnownBackend b = bes[i];
+                // hashed here, each time: a backend is in one table, or its table is copied (equal inputs)
+                byte[] name = b.nameBytes(nameBuffer, nameLength);
+                Maglev.nameHashes(name, nameLength[0], seed, hashBuffer, 2 * i);
+                idBuffer[i] = b.id; // ids start at 1: not the fill's empty slot
+            }
+            // ServicePort's backend lists are distinct (Maglev.table checks that of its callers' names)
+            Maglev.fill(hashBuffer, idBuffer, n, size, into, at, fillScratch);
+        }
+
+        /**
+         * The staged ranges, then the service entries (a service becomes visible only with its table complete), the
+         * digests of the ranges written, and the ranges given up (each entry was counted where it was wanted).
+         */
+        void finish() {
+            flush();
+            backendsWritten.await();
+            // Digests after the ranges (one system call for both families: they share lb_maglev), at the same time as
+            // the entries: neither needs the other.
+            Pending digestsWritten = written == 0 ? Pending.DONE
+                    : Pending.start(written, new Batch(digestMap, digestKeys, digestValues, written, null));
+            try {
+                if (svcUpdates[0] > 0) {
+                    dp.map(DsrDatapath.SERVICES).updateBatch(svcKeys[0], svcVals[0], svcUpdates[0]);
+                }
+                if (svcUpdates[1] > 0) {
+                    dp.map(DsrDatapath.SERVICES6).updateBatch(svcKeys[1], svcVals[1], svcUpdates[1]);
+                }
+            } catch (RuntimeException | Error e) {
+                digestsWritten.awaitAfter(e);
+                throw e;
+            }
+            digestsWritten.await();
+            for (SvcEntry old : superseded) {
+                forgetDigest(digestMap, key4, old.offset());
+                table.asSlice((long) old.offset() * Integer.BYTES, (long) old.length() * Integer.BYTES).fill((byte) 0);
+                slots.release(old.offset(), old.length());
             }
         }
     }
 
-    /** Takes {@code tables}' backends' references back (see {@link #references}); those left with none into {@code unreferenced}. */
-    private void unreference(Tables tables, Set<BackendVal> unreferenced) {
-        for (List<BackendVal> bes : List.of(tables.fresh(), tables.established())) {
-            for (BackendVal b : bes) {
-                int[] count = references.get(b);
-                if (count != null && --count[0] == 0) {
-                    references.remove(b);
-                    unreferenced.add(b);
-                }
+    /**
+     * One batched update of {@code map}, then {@code then}'s if any. A class, not a lambda: a fresh JVM spins a class
+     * for a lambda's first use, which cost an agent's first programming a few milliseconds.
+     */
+    private record Batch(BpfMap map, byte[] keys, byte[] values, int count, Batch then) implements Runnable {
+        @Override
+        public void run() {
+            map.updateBatch(keys, values, count);
+            if (then != null) {
+                then.run();
             }
         }
     }
 
-    /** Grows the reused buffers to hold a table of {@code size} slots of {@code n} backends. */
-    private void buffers(int size, int n) {
-        if (slotBuffer.length < size) {
-            slotBuffer = new int[size];
-            currentBuffer = new int[size];
+    /**
+     * A batched map update that may still be running on a thread of its own: the kernel inserts the entries of a pass
+     * over every port (~0.7 us each: the 20,000 backends of an agent's first programming took 14 ms, the service
+     * entries and digests 15 ms) while this thread computes tables. Only with more than two CPUs: with two, a fresh
+     * JVM's compiler thread needs the other one, and on this project's two shared cores the first programming's median
+     * was the same either way (115 ms) with a longer tail on a second thread (up to 435 ms against 152 ms), though
+     * shorter at its best (73 against 85 ms). Smaller batches (a change) are written at once.
+     */
+    static final class Pending {
+        /** Entries below which a batch is written at once: starting a thread costs more than it saves. */
+        static final int BACKGROUND_ENTRIES = 1_024;
+        static final boolean BACKGROUND = Runtime.getRuntime().availableProcessors() > 2;
+        static final Pending DONE = new Pending(null);
+        private final FutureTask<Void> task;
+
+        private Pending(FutureTask<Void> task) {
+            this.task = task;
+        }
+
+        static Pending start(int entries, Runnable write) {
+            if (!BACKGROUND || entries < BACKGROUND_ENTRIES) {
+                write.run();
+                return DONE;
+            }
+            FutureTask<Void> task = new FutureTask<>(write, null);
+            Thread thread = new Thread(task, "lbmode-dsr-batch");
+            thread.setDaemon(true);
+            thread.start();
+            return new Pending(task);
+        }
+
+        /** Waits for the update (the maps are not touched by two threads once this returns); rethrows its failure. */
+        void await() {
+            if (task == null) {
+                return;
+            }
+            boolean interrupted = false;
+            try {
+                while (true) {
+                    try {
+                        task.get();
+                        return;
+                    } catch (InterruptedException e) {
+                        interrupted = true; // keep waiting: the update is under way either way
+                    } catch (ExecutionException e) {
+                        Throwable cause = e.getCause();
+                        if (cause instanceof RuntimeException r) {
+                            throw r;
+                        }
+                        if (cause instanceof Error err) {
+                            throw err;
+                        }
+                        throw new BpfException("batched map update failed: " + cause);
+                    }
+                }
+            } finally {
+                if (interrupted) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+
+        /** {@link #await} while {@code failure} is thrown: what the update threw is added to it. */
+        void awaitAfter(Throwable failure) {
+            try {
+                await();
+            } catch (RuntimeException | Error e) {
+                failure.addSuppressed(e);
+            }
+        }
+    }
+
+    /** Grows the reused buffers to hold a table range of {@code length} slots of {@code n} backends. */
+    private void buffers(int length, int n) {
+        if (slotBuffer.length < length) {
+            slotBuffer = new int[length];
+            currentBuffer = new int[length];
         }
         if (idBuffer.length < n) {
             idBuffer = new int[n];
             hashBuffer = new long[2 * n];
             fillScratch = new int[2 * n];
         }
-    }
-
-    /**
-     * Writes one Maglev table of {@code size} slots at {@code offset} (seed: {@link #hashesSeed}); returns the number
-     * of slots that changed. No allocation per table: an agent's first programming fills 10,000 of them.
-     */
-    private int writeTable(MemorySegment table, int offset, int size, List<BackendVal> bes) {
-        int n = bes.size();
-        buffers(size, n);
-        for (int i = 0; i < n; i++) {
-            BackendVal b = bes.get(i);
-            long[] h = nameHashes.computeIfAbsent(b, x -> {
-                byte[] name = x.name().getBytes(StandardCharsets.UTF_8);
-                return new long[]{Maglev.offsetHash(name, hashesSeed), Maglev.skipHash(name, hashesSeed)};
-            });
-            hashBuffer[2 * i] = h[0];
-            hashBuffer[2 * i + 1] = h[1];
-            idBuffer[i] = backendIds.get(b);
-        }
-        int[] next = slotBuffer;
-        if (n == 0) {
-            Arrays.fill(next, 0, size, Maglev.NONE);
-        } else {
-            // ServicePort's backend lists are distinct (Maglev.table checks that of its callers' names)
-            Maglev.fill(hashBuffer, n, size, next, fillScratch);
-        }
-        for (int i = 0; i < size; i++) {
-            next[i] = next[i] == Maglev.NONE ? 0 : idBuffer[next[i]];
-        }
-        return store(table, offset, size);
-    }
-
-    /** Copies the {@code length} slots at {@code from} to {@code to}; returns the number of slots that changed. */
-    private int copyRange(MemorySegment table, int from, int to, int length) {
-        buffers(length, 0);
-        MemorySegment.copy(table, ValueLayout.JAVA_INT, (long) from * Integer.BYTES, slotBuffer, 0, length);
-        return store(table, to, length);
     }
 
     /** Writes {@link #slotBuffer}'s first {@code length} slots at {@code offset} if any differs; returns how many do. */
@@ -1185,14 +1741,14 @@ public final class DsrProgrammer implements ModeProgrammer {
         return differ;
     }
 
-    private int addSourceRanges(DsrDatapath dp, Map<SvcKey, Desired> want) {
+    private int addSourceRanges(DsrDatapath dp, List<Wanted> withRanges) {
         int changes = 0;
-        for (Map.Entry<SvcKey, Desired> w : want.entrySet()) {
-            Set<Cidr> have = ranges.getOrDefault(w.getKey(), Set.of());
-            for (Cidr c : w.getValue().ranges()) {
+        for (Wanted w : withRanges) {
+            Set<Cidr> have = ranges.getOrDefault(w.key, Set.of());
+            for (Cidr c : w.ranges) {
                 if (!have.contains(c)) {
-                    updateRange(dp, w.getKey(), c, true);
-                    ranges.computeIfAbsent(w.getKey(), k -> new HashSet<>()).add(c);
+                    updateRange(dp, w.key, c, true);
+                    ranges.computeIfAbsent(w.key, k -> new HashSet<>()).add(c);
                     changes++;
                 }
             }
@@ -1200,31 +1756,27 @@ public final class DsrProgrammer implements ModeProgrammer {
         return changes;
     }
 
-    /** Removes the prefixes {@code want} no longer admits; of every service port, or of want's and {@code dropped}'s only. */
-    private int removeSourceRanges(DsrDatapath dp, Map<SvcKey, Desired> want, Set<SvcKey> dropped) {
+    /**
+     * Removes the prefixes the wanted ports no longer admit ({@code keep}: the ranges of those that have some); of every
+     * service port, or of those in {@code check} only.
+     */
+    private int removeSourceRanges(DsrDatapath dp, Map<SvcKey, Set<Cidr>> keep, Set<SvcKey> check) {
         int changes = 0;
-        List<Map.Entry<SvcKey, Set<Cidr>>> check = new ArrayList<>();
-        if (dropped == null) {
-            check.addAll(ranges.entrySet());
+        List<Map.Entry<SvcKey, Set<Cidr>>> checked = new ArrayList<>();
+        if (check == null) {
+            checked.addAll(ranges.entrySet());
         } else {
-            for (SvcKey sk : want.keySet()) {
+            for (SvcKey sk : check) {
                 Set<Cidr> have = ranges.get(sk);
                 if (have != null) {
-                    check.add(Map.entry(sk, have));
-                }
-            }
-            for (SvcKey sk : dropped) {
-                Set<Cidr> have = ranges.get(sk);
-                if (have != null) {
-                    check.add(Map.entry(sk, have));
+                    checked.add(Map.entry(sk, have));
                 }
             }
         }
-        for (Map.Entry<SvcKey, Set<Cidr>> r : check) {
-            Desired d = want.get(r.getKey());
-            Set<Cidr> keep = d == null ? Set.of() : d.ranges();
+        for (Map.Entry<SvcKey, Set<Cidr>> r : checked) {
+            Set<Cidr> kept = keep.getOrDefault(r.getKey(), Set.of());
             for (Cidr c : List.copyOf(r.getValue())) {
-                if (!keep.contains(c)) {
+                if (!kept.contains(c)) {
                     updateRange(dp, r.getKey(), c, false);
                     r.getValue().remove(c);
                     changes++;
@@ -1363,10 +1915,8 @@ public final class DsrProgrammer implements ModeProgrammer {
         datapath = Optional.empty();
         applied = Optional.empty();
         services.clear();
+        backends.clear();
         backendIds.clear();
-        nameHashes.clear();
-        built.clear();
-        references.clear();
         settledForRoom.clear();
         leftOut.clear();
         ranges.clear();

@@ -147,9 +147,15 @@ final class SlotAllocator {
 
     OptionalInt allocate(int length) {
         for (Map.Entry<Integer, Integer> e : free.entrySet()) {
-            if (e.getValue() >= length) {
+            int rest = e.getValue() - length;
+            if (rest >= 0) {
+                // the start of the first range that fits: no lookup for it (an agent's first programming allocates
+                // 10,000 ranges)
                 int offset = e.getKey();
-                claim(offset, length);
+                free.remove(offset);
+                if (rest > 0) {
+                    free.put(offset + length, rest);
+                }
                 return OptionalInt.of(offset);
             }
         }

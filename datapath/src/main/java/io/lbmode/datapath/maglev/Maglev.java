@@ -42,20 +42,24 @@ public final class Maglev {
         }
         int n = backendNames.size();
         int[] table = new int[size];
-        Arrays.fill(table, NONE);
         if (n == 0) {
+            Arrays.fill(table, NONE);
             return table;
         }
         if (!distinct(backendNames)) {
             throw new IllegalArgumentException("Maglev backend names must be distinct: " + backendNames);
         }
         long[] hashes = new long[2 * n];
+        int[] values = new int[n];
         for (int i = 0; i < n; i++) {
             byte[] name = backendNames.get(i).getBytes(StandardCharsets.UTF_8);
-            hashes[2 * i] = offsetHash(name, seed);
-            hashes[2 * i + 1] = skipHash(name, seed);
+            nameHashes(name, name.length, seed, hashes, 2 * i);
+            values[i] = i + 1; // fill's values are not 0
         }
-        fill(hashes, n, size, table, new int[2 * n]);
+        fill(hashes, values, n, size, table, 0, new int[2 * n]);
+        for (int s = 0; s < size; s++) {
+            table[s]--; // value i + 1 -> index i
+        }
         return table;
     }
 
@@ -66,45 +70,77 @@ public final class Maglev {
 
     /** Backend name's hash that gives the step of its preference list ({@code % (M - 1) + 1}). */
     public static long skipHash(byte[] name, long seed) {
-        return hash(name, Long.rotateLeft(seed, 32) ^ 0x9e3779b97f4a7c15L);
+        return hash(name, skipSeed(seed));
+    }
+
+    private static long skipSeed(long seed) {
+        return Long.rotateLeft(seed, 32) ^ 0x9e3779b97f4a7c15L;
+    }
+
+    /**
+     * {@link #offsetHash} and {@link #skipHash} of the name {@code name[0, length)} in one pass over its bytes, into
+     * {@code out[at]} and {@code out[at + 1]}: the name may sit in a buffer the caller reuses (no String, no array per
+     * backend; an agent's first programming hashes 20,000 names).
+     */
+    public static void nameHashes(byte[] name, int length, long seed, long[] out, int at) {
+        long offset = FNV_OFFSET ^ seed;
+        long skip = FNV_OFFSET ^ skipSeed(seed);
+        for (int i = 0; i < length; i++) {
+            int b = name[i] & 0xff;
+            offset = (offset ^ b) * FNV_PRIME;
+            skip = (skip ^ b) * FNV_PRIME;
+        }
+        out[at] = finish(offset);
+        out[at + 1] = finish(skip);
     }
 
     /**
      * {@link #table}'s fill, into arrays the caller owns and reuses (an agent fills 10,000 tables in its first
      * programming; no allocation per table): backend i's {@link #offsetHash} and {@link #skipHash} at
      * {@code hashes[2 i]} and {@code hashes[2 i + 1]}, names distinct (not checked here), {@code size} from
-     * {@link #TABLE_SIZES} (not checked here), n > 0. Writes slot -> backend index to {@code table[0, size)};
-     * {@code scratch} holds at least 2 n ints.
+     * {@link #TABLE_SIZES} (not checked here), n > 0. Writes {@code values[i]}, which must not be 0, to each slot
+     * backend i owns, into {@code table[offset, offset + size)}, which must hold zeros; {@code scratch} holds at least
+     * 2 n ints. The caller's values are what its slots hold (the DSR programmer's backend ids), so the table goes where
+     * it is wanted without a pass to translate indices.
      */
-    public static void fill(long[] hashes, int n, int size, int[] table, int[] scratch) {
-        Arrays.fill(table, 0, size, NONE);
+    public static void fill(long[] hashes, int[] values, int n, int size, int[] table, int offset, int[] scratch) {
         // Backend i's preference list is offset, offset + skip, offset + 2 skip, ... (mod M): kept as the slot it has
-        // reached (scratch[2 i]), advanced by one addition and a conditional subtraction. A division per probe (the
-        // textbook (offset + j * skip) % M) made the fill twice as slow in a fresh JVM, and a table of M = 251 with 2
-        // backends takes ~1,500 probes: most of an agent's first programming of 10,000 services.
+        // reached (scratch[2 i], an index into table), advanced by adding skip - M and adding M back when that went
+        // below the table's first slot. A division per probe (the textbook (offset + j * skip) % M) made the fill twice
+        // as slow in a fresh JVM, and a table of M = 251 with 2 backends takes ~470 probes: most of an agent's first
+        // programming of 10,000 services. The wrap is computed without a branch: whether a probe wraps is a coin toss,
+        // and C1 (the agent's only compiler) compiles a conditional subtraction as a branch, mispredicted half the time
+        // (the fill took 1.5 times as long).
         for (int i = 0; i < n; i++) {
-            scratch[2 * i] = (int) Long.remainderUnsigned(hashes[2 * i], size);
-            scratch[2 * i + 1] = (int) Long.remainderUnsigned(hashes[2 * i + 1], size - 1) + 1;
+            scratch[2 * i] = offset + (int) Long.remainderUnsigned(hashes[2 * i], size);
+            scratch[2 * i + 1] = (int) Long.remainderUnsigned(hashes[2 * i + 1], size - 1) + 1 - size; // skip - M < 0
         }
         int filled = 0;
         while (true) {
             for (int i = 0; i < n; i++) {
-                int c = scratch[2 * i];
-                int step = scratch[2 * i + 1];
-                while (table[c] != NONE) {
-                    c += step; // < 2 M: no overflow
-                    if (c >= size) {
-                        c -= size;
-                    }
-                }
-                table[c] = i;
-                c += step;
-                scratch[2 * i] = c >= size ? c - size : c;
+                int back = scratch[2 * i + 1];
+                int c = firstFree(table, scratch[2 * i], back, offset, size);
+                table[c] = values[i];
+                c += back;
+                scratch[2 * i] = c + (size & ((c - offset) >> 31)); // below the first slot: M back
                 if (++filled == size) {
                     return;
                 }
             }
         }
+    }
+
+    /**
+     * The first free slot of a preference list from slot {@code c} on ({@link #fill}'s probe loop). A method of its own:
+     * a fresh JVM compiles it after a table's worth of calls, where a loop inside fill ran interpreted until fill had
+     * been called ~100 times (~70 us a table interpreted, ~2 us compiled).
+     */
+    private static int firstFree(int[] table, int c, int back, int offset, int size) {
+        while (table[c] != 0) {
+            c += back;
+            c += size & ((c - offset) >> 31);
+        }
+        return c;
     }
 
     /** Pairwise for the usual handful of backends (no set to build per table), a set for more. */
@@ -141,8 +177,11 @@ public final class Maglev {
         return smallestAbove(10L * backends, max);
     }
 
+    /** {@link #TABLE_SIZES} as an array: looked through for every new service of a full programming. */
+    private static final int[] SIZES = TABLE_SIZES.stream().mapToInt(Integer::intValue).toArray();
+
     private static int smallestAbove(long floor, int max) {
-        for (int m : TABLE_SIZES) {
+        for (int m : SIZES) {
             if (m >= max) {
                 return max;
             }
@@ -153,13 +192,20 @@ public final class Maglev {
         return max;
     }
 
+    private static final long FNV_OFFSET = 0xcbf29ce484222325L;
+    private static final long FNV_PRIME = 0x100000001b3L;
+
     /** 64-bit FNV-1a of the name, seeded, with a splitmix64 finaliser (FNV alone mixes the low bits poorly). */
     static long hash(byte[] data, long seed) {
-        long h = 0xcbf29ce484222325L ^ seed;
+        long h = FNV_OFFSET ^ seed;
         for (byte b : data) {
             h ^= b & 0xff;
-            h *= 0x100000001b3L;
+            h *= FNV_PRIME;
         }
+        return finish(h);
+    }
+
+    private static long finish(long h) {
         h ^= h >>> 30;
         h *= 0xbf58476d1ce4e5b9L;
         h ^= h >>> 27;

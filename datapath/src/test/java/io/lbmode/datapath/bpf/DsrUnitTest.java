@@ -275,6 +275,31 @@ class DsrUnitTest {
         assertThat(total).isEqualTo(251);
     }
 
+    /**
+     * The bytes an IPv4 backend's name is hashed from, written without a String (an agent's first programming names
+     * 20,000 backends), and its lb_backends value written from the address as an int: the same bytes as the text every
+     * node hashes ({@code getHostAddress() + ":" + port}) and as the value written from the InetAddress.
+     */
+    @Test
+    void anIpv4BackendsNameAndValueWrittenFromItsAddressAsAnIntAreTheUsualBytes() {
+        for (String addr : List.of("0.0.0.0", "10.244.1.2", "1.22.133.4", "9.99.100.255", "255.255.255.255", "192.168.10.1")) {
+            for (int port : new int[]{1, 9, 10, 80, 99, 100, 999, 1000, 8080, 9999, 10000, 65535}) {
+                DsrProgrammer.BackendVal b = new DsrProgrammer.BackendVal(Addresses.ipv4(addr), port, port % 2 == 0);
+                byte[] buffer = new byte[DsrProgrammer.BackendVal.IPV4_NAME_MAX];
+                byte[] a = b.addr().getAddress();
+                int ipv4 = (a[0] & 0xff) << 24 | (a[1] & 0xff) << 16 | (a[2] & 0xff) << 8 | (a[3] & 0xff);
+                int n = DsrProgrammer.BackendVal.ipv4Name(ipv4, port, buffer);
+                assertThat(new String(buffer, 0, n, java.nio.charset.StandardCharsets.UTF_8)).isEqualTo(b.name())
+                        .isEqualTo(addr + ":" + port);
+                byte[] fromInt = new byte[BpfLayout.BACKEND_VALUE_SIZE];
+                byte[] fromAddress = new byte[BpfLayout.BACKEND_VALUE_SIZE];
+                BpfLayout.backendValue4(fromInt, 0, ipv4, port, b.local());
+                BpfLayout.backendValue(fromAddress, 0, b.addr(), port, b.local());
+                assertThat(fromInt).isEqualTo(fromAddress);
+            }
+        }
+    }
+
     @Test
     void tableSizeMustBeAnAllowedPrime() {
         assertThatThrownBy(() -> new DsrProgrammer("", Path.of("/x"), 1000)).hasMessageContaining("one of");

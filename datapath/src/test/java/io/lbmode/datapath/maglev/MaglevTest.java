@@ -117,6 +117,42 @@ class MaglevTest {
         }
     }
 
+    /**
+     * The DSR programmer's way to a table: both name hashes in one pass over a name in a reused buffer, and the fill
+     * writing its own values (backend ids) straight into a table range at an offset of a larger array (the staged ranges
+     * of a full programming), next to other tables it must not touch.
+     */
+    @Test
+    void theFillAtAnOffsetWithValuesGivesTheSameTable() {
+        for (int n : new int[]{1, 2, 3, 7, 100}) {
+            for (int size : new int[]{251, 509, 16381}) {
+                List<String> names = backends(n);
+                int[] expected = Maglev.table(names, size, SEED);
+                long[] hashes = new long[2 * n];
+                byte[] buffer = new byte[64];
+                int[] values = new int[n];
+                for (int i = 0; i < n; i++) {
+                    byte[] name = names.get(i).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                    System.arraycopy(name, 0, buffer, 0, name.length);
+                    buffer[name.length] = 'x'; // past the length: not hashed
+                    Maglev.nameHashes(buffer, name.length, SEED, hashes, 2 * i);
+                    assertThat(hashes[2 * i]).isEqualTo(Maglev.offsetHash(name, SEED));
+                    assertThat(hashes[2 * i + 1]).isEqualTo(Maglev.skipHash(name, SEED));
+                    values[i] = 1000 + i;
+                }
+                int offset = 3 * size + 17;
+                int[] ranges = new int[offset + 2 * size];
+                Arrays.fill(ranges, 0, offset, -7); // another table before it
+                Maglev.fill(hashes, values, n, size, ranges, offset, new int[2 * n]);
+                for (int k = 0; k < size; k++) {
+                    assertThat(ranges[offset + k]).as("%d backends, M %d, slot %d", n, size, k).isEqualTo(1000 + expected[k]);
+                }
+                assertThat(Arrays.copyOfRange(ranges, 0, offset)).containsOnly(-7);
+                assertThat(Arrays.copyOfRange(ranges, offset + size, ranges.length)).containsOnly(0);
+            }
+        }
+    }
+
     @Test
     void minimalSizeKeepsMAbove10TimesBackends() {
         assertThat(Maglev.minimalSize(1, 16381)).isEqualTo(251);

@@ -31,7 +31,8 @@ import java.util.List;
  *
  * <p>An agent that restarts is a new JVM: with {@code keep} the maps stay pinned at the end, and a second JVM run with
  * {@code adopt} times only that ({@code coldRestart}: a fresh JVM's programmer adopts the pins, loads and attaches the
- * programs, and applies the same state; libbpf initialised before, as in {@code first}), then removes them.
+ * programs, and applies the same state; libbpf initialised before, as in {@code first}; {@code coldRestartPass}: the
+ * part of it that went over the service ports, where the build reports it), then removes them.
  *
  * <p>usage: {@code DsrProgramBenchmark BPFFS_DIR INTERFACE distinct|shared [keep|adopt]}: {@code distinct}: every
  * service port has its own 2 endpoints (20,000 pods); {@code shared}: 200 different endpoint pairs among them (the
@@ -81,7 +82,7 @@ public final class DsrProgramBenchmark {
                 // apply (about 100 ms in a fresh JVM: a cost of the process, not of programming); reads the pins only
                 p.dropCounters();
                 Applied again = p.apply(last);
-                System.out.printf("RESULT coldRestart=%.1f coldRestartWrites=%d%n", ms(again), again.changes());
+                System.out.printf("RESULT coldRestart=%.1f coldRestartWrites=%d%s%n", ms(again), again.changes(), passOf(p));
             } finally {
                 p.cleanup();
             }
@@ -131,6 +132,19 @@ public final class DsrProgramBenchmark {
             } else {
                 p.cleanup();
             }
+        }
+    }
+
+    /**
+     * {@code " coldRestartPass=MS"}: the part of the restart's apply that went over the service ports (not loading the
+     * programs or reading the pins), from {@code DsrProgrammer.passNanos()}; empty for a build without it (a baseline).
+     */
+    private static String passOf(DsrProgrammer p) {
+        try {
+            java.lang.reflect.Method pass = DsrProgrammer.class.getDeclaredMethod("passNanos");
+            return String.format(" coldRestartPass=%.1f", (long) pass.invoke(p) / 1e6);
+        } catch (ReflectiveOperationException e) {
+            return "";
         }
     }
 

@@ -261,4 +261,84 @@ class DsrMaglevDigestLabTest extends LbNodeProgrammerLab {
         assertThat(slot6(2, 3)).as("an unchanged IPv6 service is left alone").isEqualTo(999_999);
         assertThat(digestCount()).isEqualTo(SERVICES + SERVICES6);
     }
+
+    /** Service i of state(SEED, -1) and {@code copies} more ports with service 0's endpoints (VIPs after all of them). */
+    static NodeState withCopiesOfService0(int changed, int copies) {
+        NodeState s = state(SEED, changed);
+        List<ServicePort> ports = new ArrayList<>(s.services());
+        for (int i = 0; i < copies; i++) {
+            ports.add(new ServicePort("default", "same" + i, "", Protocol.TCP, Addresses.ipv4("172.16.31." + (10 + i)), 80, false,
+                    s.services().get(0).backends()));
+        }
+        return new NodeState(s.mode(), s.node(), s.hashSeed(), ports);
+    }
+
+    /** The table of the port at {@code vip}:80 as backend names. */
+    List<String> tableNamesAt(String vip) {
+        int offset;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment key = a.allocate(BpfLayout.SVC_KEY_SIZE);
+            MemorySegment val = a.allocate(BpfLayout.SVC_VALUE_SIZE);
+            BpfLayout.svcKey(key, Addresses.ipv4(vip), 80, BpfLayout.PROTO_TCP);
+            assertThat(dp().map(DsrDatapath.SERVICES).lookup(key, val)).as("service %s in lb_services", vip).isTrue();
+            offset = val.get(BpfLayout.HOST32, 0);
+        }
+        Map<Integer, String> names = new HashMap<>();
+        dp().map(DsrDatapath.BACKENDS).forEach((k, v) -> {
+            MemorySegment value = MemorySegment.ofArray(v);
+            names.put(MemorySegment.ofArray(k).get(BpfLayout.HOST32, 0),
+                    BpfLayout.getAddr(value, 0).getHostAddress() + ":" + BpfLayout.u16(value, 4));
+        });
+        List<String> out = new ArrayList<>();
+        for (int k = 0; k < M; k++) {
+            out.add(names.get(dp().maglevSlots().getAtIndex(ValueLayout.JAVA_INT, offset + k)));
+        }
+        return out;
+    }
+
+    /**
+     * What a pass over every port computes: from empty maps, each distinct set of inputs once (ports with the same
+     * endpoints get a copy of the slots, staged with the other new ranges); a restarted programmer whose inputs all
+     * match the pinned digests computes and copies nothing; after one port changed, only its table.
+     */
+    @Test
+    void aFullProgrammingComputesEachDistinctTableOnceAndARestartOnlyTheChangedOnes() throws Exception {
+        int copies = 5;
+        NodeState s = withCopiesOfService0(-1, copies);
+        apply(s);
+        assertThat(programmer.examined()).isEqualTo(SERVICES + copies);
+        assertThat(programmer.tablesComputed()).as("one table per distinct set of endpoints").isEqualTo(SERVICES);
+        assertThat(programmer.rangesCopied()).as("the ports with service 0's endpoints").isEqualTo(copies);
+        for (int i = 0; i < SERVICES; i++) {
+            assertThat(tableNames(i)).as("service %d", i).isEqualTo(expected(s, i));
+        }
+        for (int i = 0; i < copies; i++) {
+            assertThat(tableNamesAt("172.16.31." + (10 + i))).as("copy %d of service 0's table", i).isEqualTo(expected(s, 0));
+        }
+
+        Applied again = restart(s);
+        assertThat(again.changes()).isZero();
+        assertThat(programmer.examined()).as("a restart looks at every port").isEqualTo(SERVICES + copies);
+        assertThat(programmer.tablesComputed()).as("every digest matched").isZero();
+        assertThat(programmer.rangesCopied()).isZero();
+
+        NodeState changed = withCopiesOfService0(7, copies);
+        restart(changed);
+        assertThat(programmer.tablesComputed()).as("only the changed port's table").isEqualTo(1);
+        assertThat(tableNames(7)).isEqualTo(expected(changed, 7));
+
+        // a restart that finds two copies and the last service gone: only they go (with the last service's two
+        // backends, adopted and asked for by no port), the unchanged ones stay as they are
+        List<ServicePort> kept = new ArrayList<>(changed.services().subList(0, SERVICES + copies - 2));
+        kept.remove(SERVICES - 1);
+        NodeState fewer = new NodeState(changed.mode(), changed.node(), changed.hashSeed(), kept);
+        Applied dropped = restart(fewer);
+        assertThat(dropped.changes()).as("three entries and two backends deleted").isEqualTo(5);
+        assertThat(programmer.tablesComputed()).isZero();
+        assertThat(dp().map(DsrDatapath.SERVICES).count()).isEqualTo(SERVICES + copies - 3);
+        assertThat(dp().map(DsrDatapath.BACKENDS).count()).as("the backends of services 0-18").isEqualTo(2 * (SERVICES - 1));
+        for (int i = 0; i < SERVICES - 1; i++) {
+            assertThat(tableNames(i)).as("service %d", i).isEqualTo(expected(fewer, i));
+        }
+    }
 }
