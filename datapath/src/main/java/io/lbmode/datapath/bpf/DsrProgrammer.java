@@ -35,8 +35,6 @@ import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.Set;
 import java.util.TreeMap;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.FutureTask;
 
 /**
  * DSR mode: a {@link NodeState} -> the maps of the DSR programs ({@link DsrDatapath}).
@@ -482,7 +480,6 @@ public final class DsrProgrammer implements ModeProgrammer {
     private void adopt(NodeInfo node) {
         String iface = resolveInterface(node);
         DsrDatapath dp = DsrDatapath.load(bpffs);
-        FutureTask<BpfMap.Entries[]> reading = null;
         try {
             dp.attach(iface);
             services.clear();
@@ -491,12 +488,6 @@ public final class DsrProgrammer implements ModeProgrammer {
             ranges.clear();
             digests.clear();
             slots = new SlotAllocator(dp.maglevSlotCount());
-            // The kernel reads a hash map's batch a bucket at a time (about 0.3 us per entry): lb_maglev_inputs and the
-            // backend maps are read on a second thread while this one reads and claims the services.
-            reading = new FutureTask<>(() -> new BpfMap.Entries[]{
-                    dp.map(DsrDatapath.MAGLEV_INPUTS).entries(), dp.map(DsrDatapath.BACKENDS).entries(),
-                    dp.map(DsrDatapath.BACKENDS6).entries()});
-            Thread.ofPlatform().name("lbmode-dsr-adopt").daemon().start(reading);
             long[] starts = adoptServices(dp);
             PinnedRanges pinned = PinnedRanges.in(dp);
             try (Arena a = Arena.ofConfined()) {
@@ -504,37 +495,12 @@ public final class DsrProgrammer implements ModeProgrammer {
                         key -> dp.map(name).delete(a.allocateFrom(ValueLayout.JAVA_BYTE, key))));
             }
             ranges.putAll(pinned.ranges());
-            BpfMap.Entries[] read = entries(reading);
-            adoptDigests(dp, read[0], starts);
-            adoptBackends(read[1], read[2]);
+            adoptDigests(dp, dp.map(DsrDatapath.MAGLEV_INPUTS).entries(), starts);
+            adoptBackends(dp.map(DsrDatapath.BACKENDS).entries(), dp.map(DsrDatapath.BACKENDS6).entries());
             datapath = Optional.of(dp);
         } catch (RuntimeException e) {
-            if (reading != null) {
-                try {
-                    reading.get(); // done with the maps before their fds are closed (and their numbers reused)
-                } catch (ExecutionException | RuntimeException ignored) {
-                    // the failure at hand is the one to report
-                } catch (InterruptedException interrupted) {
-                    Thread.currentThread().interrupt();
-                }
-            }
             dp.close();
             throw e;
-        }
-    }
-
-    /** What {@code reading} read, or its exception. */
-    private static BpfMap.Entries[] entries(FutureTask<BpfMap.Entries[]> reading) {
-        try {
-            return reading.get();
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof RuntimeException r) {
-                throw r;
-            }
-            throw new BpfException("reading the pinned maps failed: " + e.getCause());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new BpfException("interrupted while reading the pinned maps");
         }
     }
 
@@ -953,27 +919,22 @@ public final class DsrProgrammer implements ModeProgrammer {
 
             // 1. Backends first, so every id a table will point at exists (one batched system call per family).
             //    Each backend counts the tables it is in; ids of backends no table is in any more go in step 6.
-            pass.backendsWritten = pass.writeBackends();
+            pass.writeBackends();
             changes += pass.backendsAdded();
-            try {
 
-                // 2. Source ranges a service will check: added before its entry says to check them.
-                changes += addSourceRanges(dp, pass.withRanges);
+            // 2. Source ranges a service will check: added before its entry says to check them.
+            changes += addSourceRanges(dp, pass.withRanges);
 
-                // 3. Tables and service entries. New services get the configured size M when all of them fit into the
-                //    free table memory, else the compact size (M above 100 x backends), else the minimal one (M above
-                //    10 x backends): decided for the whole batch so 10,000 services do not leave the first few hundred
-                //    with 64 KiB tables and the rest with nothing.
-                long free = slots.freeSlots();
-                pass.sizing = pass.newSlots <= free ? Pass.CONFIGURED : pass.newCompactSlots <= free ? Pass.COMPACT : Pass.MINIMAL;
-                for (Wanted w : pass.want) {
-                    changes += pass.place(w);
-                }
-                pass.finish();
-            } catch (RuntimeException | Error e) {
-                pass.backendsWritten.awaitAfter(e);
-                throw e;
+            // 3. Tables and service entries. New services get the configured size M when all of them fit into the
+            //    free table memory, else the compact size (M above 100 x backends), else the minimal one (M above
+            //    10 x backends): decided for the whole batch so 10,000 services do not leave the first few hundred
+            //    with 64 KiB tables and the rest with nothing.
+            long free = slots.freeSlots();
+            pass.sizing = pass.newSlots <= free ? Pass.CONFIGURED : pass.newCompactSlots <= free ? Pass.COMPACT : Pass.MINIMAL;
+            for (Wanted w : pass.want) {
+                changes += pass.place(w);
             }
+            pass.finish();
 
             // 4. Services that went away: entry first (stops lookups), then their slots.
             MemorySegment svcKey = a.allocate(BpfLayout.SVC6_KEY_SIZE);
@@ -1246,7 +1207,6 @@ public final class DsrProgrammer implements ModeProgrammer {
         private final byte[][] backendKeys = new byte[2][];
         private final byte[][] backendValues = new byte[2][];
         private final int[] backendCounts = new int[2];
-        Pending backendsWritten = Pending.DONE;
         /**
          * The ports offered (their keys), those of them we hold an entry of, and the slots the new ones need at the
          * configured size and at the compact size.
@@ -1338,14 +1298,10 @@ public final class DsrProgrammer implements ModeProgrammer {
             return backendCounts[0] + backendCounts[1];
         }
 
-        /**
-         * Writes the entries of the backends that got ids, one batched system call per family, on a thread of its own
-         * when there are many ({@link Pending}): the tables can be computed meanwhile, as new ranges are seen only once
-         * their service entries are written, after the backends.
-         */
-        Pending writeBackends() {
-            return Pending.start(backendsAdded(), new Batch(dp.map(DsrDatapath.BACKENDS), backendKeys[0], backendValues[0],
-                    backendCounts[0], new Batch(dp.map(DsrDatapath.BACKENDS6), backendKeys[1], backendValues[1], backendCounts[1], null)));
+        /** Writes the entries of the backends that got ids, one batched system call per family. */
+        void writeBackends() {
+            dp.map(DsrDatapath.BACKENDS).updateBatch(backendKeys[0], backendValues[0], backendCounts[0]);
+            dp.map(DsrDatapath.BACKENDS6).updateBatch(backendKeys[1], backendValues[1], backendCounts[1]);
         }
 
         /** After a change: the ports whose source ranges step 5 looks at, the changed and the dropped ones. */
@@ -1483,7 +1439,6 @@ public final class DsrProgrammer implements ModeProgrammer {
                 at = stage(offset, length);
                 into = stageBuffer;
             } else {
-                backendsWritten.await(); // the slots of a live range are seen at once: every id they hold must exist
                 buffers(length, 0);
                 into = slotBuffer;
                 at = 0;
@@ -1601,113 +1556,20 @@ public final class DsrProgrammer implements ModeProgrammer {
          */
         void finish() {
             flush();
-            backendsWritten.await();
-            // Digests after the ranges (one system call for both families: they share lb_maglev), at the same time as
-            // the entries: neither needs the other.
-            Pending digestsWritten = written == 0 ? Pending.DONE
-                    : Pending.start(written, new Batch(digestMap, digestKeys, digestValues, written, null));
-            try {
-                if (svcUpdates[0] > 0) {
-                    dp.map(DsrDatapath.SERVICES).updateBatch(svcKeys[0], svcVals[0], svcUpdates[0]);
-                }
-                if (svcUpdates[1] > 0) {
-                    dp.map(DsrDatapath.SERVICES6).updateBatch(svcKeys[1], svcVals[1], svcUpdates[1]);
-                }
-            } catch (RuntimeException | Error e) {
-                digestsWritten.awaitAfter(e);
-                throw e;
+            if (svcUpdates[0] > 0) {
+                dp.map(DsrDatapath.SERVICES).updateBatch(svcKeys[0], svcVals[0], svcUpdates[0]);
             }
-            digestsWritten.await();
+            if (svcUpdates[1] > 0) {
+                dp.map(DsrDatapath.SERVICES6).updateBatch(svcKeys[1], svcVals[1], svcUpdates[1]);
+            }
+            // Digests after the ranges (one system call for both families: they share lb_maglev).
+            if (written > 0) {
+                digestMap.updateBatch(digestKeys, digestValues, written);
+            }
             for (SvcEntry old : superseded) {
                 forgetDigest(digestMap, key4, old.offset());
                 table.asSlice((long) old.offset() * Integer.BYTES, (long) old.length() * Integer.BYTES).fill((byte) 0);
                 slots.release(old.offset(), old.length());
-            }
-        }
-    }
-
-    /**
-     * One batched update of {@code map}, then {@code then}'s if any. A class, not a lambda: a fresh JVM spins a class
-     * for a lambda's first use, which cost an agent's first programming a few milliseconds.
-     */
-    private record Batch(BpfMap map, byte[] keys, byte[] values, int count, Batch then) implements Runnable {
-        @Override
-        public void run() {
-            map.updateBatch(keys, values, count);
-            if (then != null) {
-                then.run();
-            }
-        }
-    }
-
-    /**
-     * A batched map update that may still be running on a thread of its own: the kernel inserts the entries of a pass
-     * over every port (~0.7 us each: the 20,000 backends of an agent's first programming took 14 ms, the service
-     * entries and digests 15 ms) while this thread computes tables. Only with more than two CPUs: with two, a fresh
-     * JVM's compiler thread needs the other one, and on this project's two shared cores the first programming's median
-     * was the same either way (115 ms) with a longer tail on a second thread (up to 435 ms against 152 ms), though
-     * shorter at its best (73 against 85 ms). Smaller batches (a change) are written at once.
-     */
-    static final class Pending {
-        /** Entries below which a batch is written at once: starting a thread costs more than it saves. */
-        static final int BACKGROUND_ENTRIES = 1_024;
-        static final boolean BACKGROUND = Runtime.getRuntime().availableProcessors() > 2;
-        static final Pending DONE = new Pending(null);
-        private final FutureTask<Void> task;
-
-        private Pending(FutureTask<Void> task) {
-            this.task = task;
-        }
-
-        static Pending start(int entries, Runnable write) {
-            if (!BACKGROUND || entries < BACKGROUND_ENTRIES) {
-                write.run();
-                return DONE;
-            }
-            FutureTask<Void> task = new FutureTask<>(write, null);
-            Thread thread = new Thread(task, "lbmode-dsr-batch");
-            thread.setDaemon(true);
-            thread.start();
-            return new Pending(task);
-        }
-
-        /** Waits for the update (the maps are not touched by two threads once this returns); rethrows its failure. */
-        void await() {
-            if (task == null) {
-                return;
-            }
-            boolean interrupted = false;
-            try {
-                while (true) {
-                    try {
-                        task.get();
-                        return;
-                    } catch (InterruptedException e) {
-                        interrupted = true; // keep waiting: the update is under way either way
-                    } catch (ExecutionException e) {
-                        Throwable cause = e.getCause();
-                        if (cause instanceof RuntimeException r) {
-                            throw r;
-                        }
-                        if (cause instanceof Error err) {
-                            throw err;
-                        }
-                        throw new BpfException("batched map update failed: " + cause);
-                    }
-                }
-            } finally {
-                if (interrupted) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-        }
-
-        /** {@link #await} while {@code failure} is thrown: what the update threw is added to it. */
-        void awaitAfter(Throwable failure) {
-            try {
-                await();
-            } catch (RuntimeException | Error e) {
-                failure.addSuppressed(e);
             }
         }
     }
