@@ -9,6 +9,8 @@
 # the agent logs the programmed change). BASELINE_CP=DIR (a copy of an earlier build's lab/target: lbmode-lab.jar and
 # lib/) adds a row "baseline": that build with the same options file (or BASELINE_OPTIONS=FILE, e.g. that build's own
 # datapath/jvm.options), interleaved, for a before/after in one run.
+# RSS_MODE=dsr: the Cluster in DSR mode instead (the DSR programs on the namespace's lo, pinned in a bpffs the agent
+# mounts for itself: --allow-ephemeral-bpffs); the Services, their endpoints and the changes are the same.
 # Root. Build first: ./mvnw -B -q package -pl lab -am -DskipTests. BENCH_PREFIX names the netns (default l14-).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -16,13 +18,18 @@ java=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java
 jcmd=$(dirname "$java")/jcmd
 cp="$root/lab/target/lbmode-lab.jar:$root/lab/target/lib/*"
 services=${1:-10000} rounds=${2:-3}
+mode=${RSS_MODE:-snat}
+[ "$mode" = snat ] || [ "$mode" = dsr ] || { echo "agent-rss.sh: RSS_MODE must be snat or dsr, not $mode" >&2; exit 2; }
 ns=${BENCH_PREFIX:-l14-}rss-$$
 work=$(mktemp -d)
 agent=
 cleanup() { [ -z "$agent" ] || kill "$agent" 2>/dev/null || true; wait 2>/dev/null || true; ip netns del "$ns" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 ip netns add "$ns"
-"$java" -cp "$cp" io.lbmode.datapath.bench.StateDirGenerator "$work/state" "$services" 4
+ip -n "$ns" link set lo up
+mode_args=()
+[ "$mode" = snat ] || mode_args=(--interface lo --bpffs "$work/bpffs" --allow-ephemeral-bpffs)
+"$java" -cp "$cp" io.lbmode.datapath.bench.StateDirGenerator "$work/state" "$services" 4 "$mode"
 
 # run LABEL JAVA-OPTIONS...: prints "LABEL seconds-to-programmed rss-MB hwm-MB"; CP= another class path
 run() {
@@ -30,11 +37,11 @@ run() {
   local start end
   start=$(date +%s%N)
   ip netns exec "$ns" "$java" "$@" -cp "${CP:-$cp}" io.lbmode.datapath.Main --node bench --state-dir "$work/state" \
-    --health-port 0 > "$work/agent.log" 2>&1 &
+    --health-port 0 "${mode_args[@]}" > "$work/agent.log" 2>&1 &
   agent=$!
-  for _ in $(seq 1 600); do grep -q "programmed snat" "$work/agent.log" && break; kill -0 $agent 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 1 600); do grep -q "programmed $mode" "$work/agent.log" && break; kill -0 $agent 2>/dev/null || break; sleep 0.1; done
   end=$(date +%s%N)
-  grep -q "programmed snat" "$work/agent.log" || { echo "$label: agent did not program:"; tail -5 "$work/agent.log"; exit 1; }
+  grep -q "programmed $mode" "$work/agent.log" || { echo "$label: agent did not program:"; tail -5 "$work/agent.log"; exit 1; }
   sleep 10
   echo "$label $(( (end - start) / 1000000 )) $(awk '/VmRSS/{printf "%.0f", $2/1024}' /proc/$agent/status) $(awk '/VmHWM/{printf "%.0f", $2/1024}' /proc/$agent/status)" >> "$work/results"
   if [ -n "${NMT:-}" ]; then
@@ -68,7 +75,7 @@ for r in $(seq 1 "$rounds"); do
   if [ -n "${BASELINE_CP:-}" ]; then CP="$BASELINE_CP/lbmode-lab.jar:$BASELINE_CP/lib/*" run baseline @"${BASELINE_OPTIONS:-$root/datapath/jvm.options}"; fi
 done
 
-echo "== agent RSS, $services Services x 4 endpoints, SNAT via libnftables, --state-dir; $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GB,"
+echo "== agent RSS, $services Services x 4 endpoints, $([ "$mode" = dsr ] && echo "DSR via libbpf" || echo "SNAT via libnftables"), --state-dir; $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GB,"
 echo "   load $(cut -d' ' -f1-3 /proc/loadavg) at the end; $rounds rounds each, interleaved; medians (all rounds in brackets)"
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 printf "%-14s %14s %14s %14s\n" "JVM options" "programmed s" "RSS MB" "peak RSS MB"

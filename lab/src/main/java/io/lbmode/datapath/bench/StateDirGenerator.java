@@ -5,7 +5,10 @@ import java.io.Writer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Writes a state dir with a Cluster, a Node "bench" and N LoadBalancer Services with K endpoints each (for the RSS benchmark). */
+/**
+ * Writes a state dir with a Cluster, a Node "bench" and N LoadBalancer Services with K endpoints each (for the RSS
+ * benchmark). usage: {@code StateDirGenerator DIR N K [snat|dsr]} (the Cluster's forwardMode, default snat).
+ */
 public final class StateDirGenerator {
     private StateDirGenerator() {
     }
@@ -14,9 +17,11 @@ public final class StateDirGenerator {
         Path dir = Path.of(args[0]);
         int n = Integer.parseInt(args[1]);
         int k = Integer.parseInt(args[2]);
+        io.lbmode.crds.cluster.v1.ForwardMode mode = args.length > 3 && args[3].equals("dsr")
+                ? io.lbmode.crds.cluster.v1.ForwardMode.DSR : io.lbmode.crds.cluster.v1.ForwardMode.SNAT;
         Files.createDirectories(dir);
         // The VIPs (KubeProxyLayout.vip) go beyond the lab's pool: the agent programs only VIPs from the Cluster's pools.
-        Files.writeString(dir.resolve("cluster.yaml"), io.lbmode.datapath.fixtures.LabObjects.cluster(io.lbmode.crds.cluster.v1.ForwardMode.SNAT)
+        Files.writeString(dir.resolve("cluster.yaml"), io.lbmode.datapath.fixtures.LabObjects.cluster(mode)
                 .replace("addresses: [172.16.20.0/24]", "addresses: [172.16.0.0/12]")
                 + "---\napiVersion: v1\nkind: Node\nmetadata: {name: bench}\nstatus:\n  addresses: [{type: InternalIP, address: 10.0.0.10}]\n");
         // Several files: KubeYaml caps one file at 3 MB.
