@@ -18,82 +18,39 @@ import java.util.Set;
  * a backend no service wants any more is created only when the pass that removes it iterates.
  */
 final class AdoptedBackendIds extends AbstractMap<BackendVal, Integer> {
-    private static final byte EMPTY = 0;
-    private static final byte FULL = 1;
-    private static final byte TAKEN = 2;
-
     private final Map<BackendVal, Integer> live = new HashMap<>();
-    /** Open addressing, linear probing; fixed size from {@link #expect}: only adoption inserts here. */
-    private long[] keys = new long[0];
+    private AdoptedTable table = AdoptedTable.NONE;
+    /** Each adopted backend's id, at its slot in {@link #table}. */
     private int[] ids = new int[0];
-    private byte[] state = new byte[0];
-    private int pinned;
 
     /** Makes room for {@code n} adopted IPv4 backends; only before the first {@link #adopt4}. */
     void expect(int n) {
-        if (pinned != 0) {
+        if (table.count() != 0) {
             throw new IllegalStateException("expect before adopting");
         }
-        int capacity = Integer.highestOneBit(Math.max(4, n + n / 2)) << 1; // load factor at most 2/3
-        keys = new long[capacity];
-        ids = new int[capacity];
-        state = new byte[capacity];
+        table = AdoptedTable.forEntries(n);
+        ids = new int[table.capacity()];
     }
 
     /** An IPv4 backend read from lb_backends: address (network-order bytes as a big-endian int), port, local flag. */
     void adopt4(int addr, int port, boolean local, int id) {
-        long key = key(addr, port, local);
-        int slot = find(key);
-        if (slot >= 0) {
-            ids[slot] = id; // the same backend twice: the later id, as put would
-            return;
-        }
-        int mask = keys.length - 1;
-        for (int i = hash(key) & mask; ; i = (i + 1) & mask) {
-            if (state[i] == EMPTY) {
-                keys[i] = key;
-                ids[i] = id;
-                state[i] = FULL;
-                pinned++;
-                return;
-            }
-        }
+        ids[table.insert(key(addr, port, local))] = id; // the same backend twice: the later id, as put would
     }
 
     private static long key(int addr, int port, boolean local) {
         return (addr & 0xffff_ffffL) << 32 | (port & 0xffffL) << 1 | (local ? 1 : 0);
     }
 
-    private static int hash(long key) {
-        long h = key * 0x9e37_79b9_7f4a_7c15L;
-        return (int) (h ^ h >>> 32);
-    }
-
-    /** The slot of {@code key}, or -1. */
-    private int find(long key) {
-        if (pinned == 0) {
-            return -1;
-        }
-        int mask = keys.length - 1;
-        for (int i = hash(key) & mask; state[i] != EMPTY; i = (i + 1) & mask) {
-            if (state[i] == FULL && keys[i] == key) {
-                return i;
-            }
-        }
-        return -1;
-    }
-
     /** Takes {@code o}'s adopted id out of the table (null when it has none there). */
     private Integer take(Object o) {
-        if (pinned == 0 || !(o instanceof BackendVal b) || !(b.addr() instanceof Inet4Address a)) {
+        if (table.count() == 0 || !(o instanceof BackendVal b) || !(b.addr() instanceof Inet4Address a)) {
             return null;
         }
-        int slot = find(key((int) Addresses.toLong(a), b.port(), b.local()));
+        int slot = table.find(key((int) Addresses.toLong(a), b.port(), b.local()));
         if (slot < 0) {
             return null;
         }
-        state[slot] = TAKEN;
-        pinned--;
+        table.take(slot);
         return ids[slot];
     }
 
@@ -129,7 +86,7 @@ final class AdoptedBackendIds extends AbstractMap<BackendVal, Integer> {
 
     @Override
     public int size() {
-        return live.size() + pinned;
+        return live.size() + table.count();
     }
 
     @Override
@@ -141,10 +98,10 @@ final class AdoptedBackendIds extends AbstractMap<BackendVal, Integer> {
     /** Every entry, the adopted ones that were never asked for created now. */
     @Override
     public Set<Entry<BackendVal, Integer>> entrySet() {
-        if (pinned > 0) {
-            for (int i = 0; i < keys.length; i++) {
-                if (state[i] == FULL) {
-                    long k = keys[i];
+        if (table.count() > 0) {
+            for (int i = 0; i < table.capacity(); i++) {
+                if (table.holds(i)) {
+                    long k = table.key(i);
                     BackendVal b = new BackendVal(BpfLayout.ipv4((int) (k >>> 32)), (int) (k >>> 1) & 0xffff, (k & 1) != 0);
                     live.putIfAbsent(b, ids[i]);
                 }
@@ -155,9 +112,7 @@ final class AdoptedBackendIds extends AbstractMap<BackendVal, Integer> {
     }
 
     private void forgetTable() {
-        keys = new long[0];
+        table = AdoptedTable.NONE;
         ids = new int[0];
-        state = new byte[0];
-        pinned = 0;
     }
 }

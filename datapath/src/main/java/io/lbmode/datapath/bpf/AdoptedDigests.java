@@ -14,68 +14,31 @@ import java.util.Set;
  * map nodes of a restart's live set, copied by the young collections of a 4 MB young generation).
  */
 final class AdoptedDigests extends AbstractMap<Integer, Digest> {
-    private static final byte EMPTY = 0;
-    private static final byte FULL = 1;
-    private static final byte TAKEN = 2;
-
     private final Map<Integer, Digest> live = new HashMap<>();
-    /** Open addressing, linear probing; fixed size from {@link #expect}: only adoption inserts here. */
-    private int[] offsets = new int[0];
+    private AdoptedTable table = AdoptedTable.NONE;
+    /** Each adopted digest's two halves, at its slot in {@link #table}. */
     private long[] high = new long[0];
     private long[] low = new long[0];
-    private byte[] state = new byte[0];
-    private int pinned;
 
     /** Makes room for {@code n} adopted digests; only before the first {@link #adopt}. */
     void expect(int n) {
-        if (pinned != 0) {
+        if (table.count() != 0) {
             throw new IllegalStateException("expect before adopting");
         }
-        int capacity = Integer.highestOneBit(Math.max(4, n + n / 2)) << 1; // load factor at most 2/3
-        offsets = new int[capacity];
-        high = new long[capacity];
-        low = new long[capacity];
-        state = new byte[capacity];
+        table = AdoptedTable.forEntries(n);
+        high = new long[table.capacity()];
+        low = new long[table.capacity()];
     }
 
     /** A digest read from lb_maglev_inputs. */
     void adopt(int offset, long hi, long lo) {
-        int slot = find(offset);
-        if (slot < 0) {
-            int mask = offsets.length - 1;
-            slot = hash(offset) & mask;
-            while (state[slot] != EMPTY) {
-                slot = (slot + 1) & mask;
-            }
-            offsets[slot] = offset;
-            state[slot] = FULL;
-            pinned++;
-        }
+        int slot = table.insert(offset);
         high[slot] = hi;
         low[slot] = lo;
     }
 
-    private static int hash(int key) {
-        int h = key * 0x9e37_79b9;
-        return h ^ h >>> 16;
-    }
-
-    /** The slot of {@code offset}, or -1. */
-    private int find(int offset) {
-        if (pinned == 0) {
-            return -1;
-        }
-        int mask = offsets.length - 1;
-        for (int i = hash(offset) & mask; state[i] != EMPTY; i = (i + 1) & mask) {
-            if (state[i] == FULL && offsets[i] == offset) {
-                return i;
-            }
-        }
-        return -1;
-    }
-
     private int slotOf(Object o) {
-        return o instanceof Integer offset ? find(offset) : -1;
+        return o instanceof Integer offset ? table.find(offset) : -1;
     }
 
     /** Takes {@code o}'s adopted digest out of the table (null when it has none there). */
@@ -84,8 +47,7 @@ final class AdoptedDigests extends AbstractMap<Integer, Digest> {
         if (slot < 0) {
             return null;
         }
-        state[slot] = TAKEN;
-        pinned--;
+        table.take(slot);
         return new Digest(high[slot], low[slot]);
     }
 
@@ -121,7 +83,7 @@ final class AdoptedDigests extends AbstractMap<Integer, Digest> {
 
     @Override
     public int size() {
-        return live.size() + pinned;
+        return live.size() + table.count();
     }
 
     @Override
@@ -131,20 +93,18 @@ final class AdoptedDigests extends AbstractMap<Integer, Digest> {
     }
 
     private void forgetTable() {
-        offsets = new int[0];
+        table = AdoptedTable.NONE;
         high = new long[0];
         low = new long[0];
-        state = new byte[0];
-        pinned = 0;
     }
 
     /** Every entry, the adopted ones created now. */
     @Override
     public Set<Entry<Integer, Digest>> entrySet() {
-        if (pinned > 0) {
-            for (int i = 0; i < offsets.length; i++) {
-                if (state[i] == FULL) {
-                    live.putIfAbsent(offsets[i], new Digest(high[i], low[i]));
+        if (table.count() > 0) {
+            for (int i = 0; i < table.capacity(); i++) {
+                if (table.holds(i)) {
+                    live.putIfAbsent((int) table.key(i), new Digest(high[i], low[i]));
                 }
             }
             forgetTable();
