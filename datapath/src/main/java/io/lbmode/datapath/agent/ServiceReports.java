@@ -46,24 +46,12 @@ final class ServiceReports {
         Map<String, List<String>> skippedNow = new LinkedHashMap<>();
         for (NodeStateBuilder.Skip skip : built.skips()) {
             skippedNow.computeIfAbsent(skip.service(), k -> new ArrayList<>()).add(skip.reason());
-            String key = skip.service() + " " + StatusSink.ServiceEvent.SKIPPED + " " + skip.reason();
-            now.add(key);
-            if (!reported.contains(key)) {
-                LOG.warn("service {}: {}", skip.service(), skip.reason());
-                send(new StatusSink.ServiceEvent(skip.namespace(), skip.name(), objects.uid(skip.namespace(), skip.name()).orElse(""),
-                        StatusSink.ServiceEvent.SKIPPED, skip.reason()));
-            }
+            once(skip.namespace(), skip.name(), StatusSink.ServiceEvent.SKIPPED, skip.reason(), objects, reported, now);
         }
         for (NodeStateBuilder.Ignored ignored : built.ignored()) {
             String message = ignored.field() + " is not honoured by lbmode (see the datapath README: Service fields); the"
                     + " Service is programmed without it";
-            String key = ignored.service() + " " + StatusSink.ServiceEvent.IGNORED + " " + message;
-            now.add(key);
-            if (!reported.contains(key)) {
-                LOG.info("service {}: {}", ignored.service(), message);
-                send(new StatusSink.ServiceEvent(ignored.namespace(), ignored.name(), objects.uid(ignored.namespace(), ignored.name()).orElse(""),
-                        StatusSink.ServiceEvent.IGNORED, message));
-            }
+            once(ignored.namespace(), ignored.name(), StatusSink.ServiceEvent.IGNORED, message, objects, reported, now);
         }
         reported = now;
         skipped = skippedNow;
@@ -79,13 +67,7 @@ final class ServiceReports {
         for (Applied.NotProgrammed port : ports) {
             String message = port.message();
             byService.computeIfAbsent(port.service(), k -> new ArrayList<>()).add(message);
-            String key = port.service() + " " + StatusSink.ServiceEvent.SKIPPED + " " + message;
-            now.add(key);
-            if (!reportedNotProgrammed.contains(key)) {
-                LOG.warn("service {}: {}", port.service(), message);
-                send(new StatusSink.ServiceEvent(port.namespace(), port.name(), objects.uid(port.namespace(), port.name()).orElse(""),
-                        StatusSink.ServiceEvent.SKIPPED, message));
-            }
+            once(port.namespace(), port.name(), StatusSink.ServiceEvent.SKIPPED, message, objects, reportedNotProgrammed, now);
         }
         reportedNotProgrammed = now;
         notProgrammed = byService;
@@ -95,6 +77,26 @@ final class ServiceReports {
     /** Service ports the last successful apply left out (the kernel holds the others). */
     int notProgrammedPorts() {
         return notProgrammedPorts;
+    }
+
+    /**
+     * Notes a report on Service {@code namespace/name} in {@code now}; logs it and sends its Event only when it is not in
+     * {@code before} (made already and still true): once per Service, kind and message. Skips are warnings, ignored
+     * fields information.
+     */
+    private void once(String namespace, String name, String kind, String message, DesiredState objects, Set<String> before,
+                      Set<String> now) {
+        String service = namespace + "/" + name;
+        String key = service + " " + kind + " " + message;
+        now.add(key);
+        if (!before.contains(key)) {
+            if (kind.equals(StatusSink.ServiceEvent.SKIPPED)) {
+                LOG.warn("service {}: {}", service, message);
+            } else {
+                LOG.info("service {}: {}", service, message);
+            }
+            send(new StatusSink.ServiceEvent(namespace, name, objects.uid(namespace, name).orElse(""), kind, message));
+        }
     }
 
     private void send(StatusSink.ServiceEvent event) {
