@@ -31,27 +31,9 @@ final class SlotAllocator {
         return free.values().stream().mapToInt(Integer::intValue).sum();
     }
 
-    /** Marks a range adopted from the map as used; false when it overlaps something already used. */
-    boolean claim(int offset, int length) {
-        Map.Entry<Integer, Integer> e = free.floorEntry(offset);
-        if (e == null || offset + (long) length > e.getKey() + (long) e.getValue()) {
-            return false;
-        }
-        int start = e.getKey();
-        int end = e.getKey() + e.getValue();
-        free.remove(start);
-        if (offset > start) {
-            free.put(start, offset - start);
-        }
-        if (offset + length < end) {
-            free.put(offset + length, end - offset - length);
-        }
-        return true;
-    }
-
     /**
      * Claims the ranges adopted from the maps (offsets and lengths in slots, {@code n} of them) in a fresh allocator, as
-     * {@link #claim} one after the other would: a range is claimed unless it is empty, leaves the table memory or
+     * claiming them one after the other would: a range is claimed unless it is empty, leaves the table memory or
      * overlaps one claimed before it. Marks the ranges in a bitmap of the slots and then builds the free list once from
      * its gaps, where a claim at a time splits a free range of the tree (10,000 services: 40,000 tree operations).
      *

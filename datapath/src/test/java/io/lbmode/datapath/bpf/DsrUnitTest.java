@@ -202,9 +202,36 @@ class DsrUnitTest {
         assertThat(s.allocate(502).orElseThrow()).as("neighbours merged").isZero();
         assertThat(s.freeSlots()).isEqualTo(1000 - 502 - 251);
         SlotAllocator adopted = new SlotAllocator(1000);
-        assertThat(adopted.claim(100, 251)).isTrue();
-        assertThat(adopted.claim(300, 10)).as("overlap").isFalse();
+        assertThat(adopted.claimAll(new int[]{100, 300}, new long[]{251, 10}, 2)).as("the second overlaps").containsExactly(true, false);
         assertThat(adopted.allocate(100).orElseThrow()).isZero();
+    }
+
+    /** A free list of {@code capacity} slots (offset -> length), for {@link #claim}. */
+    private static java.util.TreeMap<Integer, Integer> freeList(int capacity) {
+        java.util.TreeMap<Integer, Integer> free = new java.util.TreeMap<>();
+        free.put(0, capacity);
+        return free;
+    }
+
+    /**
+     * The reference claimAll is checked against: one adopted range claimed in a free list (how the agent adopted ranges
+     * before claimAll); false when it overlaps something claimed or leaves the table memory.
+     */
+    private static boolean claim(java.util.TreeMap<Integer, Integer> free, int offset, int length) {
+        Map.Entry<Integer, Integer> e = free.floorEntry(offset);
+        if (e == null || offset + (long) length > e.getKey() + (long) e.getValue()) {
+            return false;
+        }
+        int start = e.getKey();
+        int end = e.getKey() + e.getValue();
+        free.remove(start);
+        if (offset > start) {
+            free.put(start, offset - start);
+        }
+        if (offset + length < end) {
+            free.put(offset + length, end - offset - length);
+        }
+        return true;
     }
 
     @Test
@@ -220,26 +247,26 @@ class DsrUnitTest {
                 offsets[i] = random.nextInt(10) == 0 ? -random.nextInt(100) - 1 : random.nextInt(capacity + 50);
                 lengths[i] = 1 + random.nextInt(random.nextBoolean() ? 70 : 400);
             }
-            SlotAllocator oneByOne = new SlotAllocator(capacity);
+            java.util.TreeMap<Integer, Integer> oneByOne = freeList(capacity);
             boolean[] expected = new boolean[n];
             for (int i = 0; i < n; i++) {
-                expected[i] = oneByOne.claim(offsets[i], (int) lengths[i]);
+                expected[i] = claim(oneByOne, offsets[i], (int) lengths[i]);
             }
             SlotAllocator atOnce = new SlotAllocator(capacity);
             assertThat(atOnce.claimAll(offsets, lengths, n)).as("round %d", round).containsExactly(expected);
-            assertThat(atOnce.freeRanges()).as("round %d", round).isEqualTo(oneByOne.freeRanges());
+            assertThat(atOnce.freeRanges()).as("round %d", round).isEqualTo(oneByOne);
         }
         // ranges that tile a stretch (an agent's packing), in map order, from 0, from further on, up to the end
         for (int start : new int[]{0, 100, 2000 - 4 * 251}) {
             int[] offsets = {start + 2 * 251, start, start + 3 * 251, start + 251};
             long[] lengths = {251, 251, 251, 251};
-            SlotAllocator oneByOne = new SlotAllocator(2000);
+            java.util.TreeMap<Integer, Integer> oneByOne = freeList(2000);
             for (int i = 0; i < 4; i++) {
-                assertThat(oneByOne.claim(offsets[i], 251)).isTrue();
+                assertThat(claim(oneByOne, offsets[i], 251)).isTrue();
             }
             SlotAllocator atOnce = new SlotAllocator(2000);
             assertThat(atOnce.claimAll(offsets, lengths, 4)).containsExactly(true, true, true, true);
-            assertThat(atOnce.freeRanges()).as("from %d", start).isEqualTo(oneByOne.freeRanges());
+            assertThat(atOnce.freeRanges()).as("from %d", start).isEqualTo(oneByOne);
         }
         // an empty range is no table: not adopted (an agent never writes one)
         assertThat(new SlotAllocator(100).claimAll(new int[]{10}, new long[]{0}, 1)).containsExactly(false);
